@@ -1,0 +1,41 @@
+// adam_update: one Adam step over a flat parameter buffer, in Keras' form
+//   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed by the host per step and read from
+//   steps[state[0]].alpha so that a whole epoch can be recorded up front.
+//   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
+//   weights -= alpha * m / (sqrt(v) + eps)
+// weights, grads, m, v (len). Dispatch: 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
+
+struct Params {
+    len: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+struct Step {
+    offset: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read> grads: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<Step>;
+@group(0) @binding(2) var<storage, read> state: array<u32>;
+@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= params.len) {
+        return;
+    }
+    let alpha = steps[state[0]].alpha;
+    let g = grads[i];
+    let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
+    let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    weights[i] = weights[i] - alpha * mi / (sqrt(vi) + params.eps);
+}

@@ -1,0 +1,49 @@
+// maxpool2d_forward: out[n, c, oy, ox] = max over the size x size window at (oy*stride, ox*stride)
+//   inp (batch, channels, h_in, w_in), out and argmax (batch, channels, h_out, w_out),
+//   h_out = (h_in - size) / stride + 1 (floor, as Keras' "valid").
+//   argmax holds the winner's index y * w_in + x within its input plane; ties keep the first.
+// Dispatch: one invocation per output element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    h_in: u32,
+    w_in: u32,
+    h_out: u32,
+    w_out: u32,
+    size: u32,
+    stride: u32,
+}
+
+@group(0) @binding(0) var<storage, read> inp: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let plane_out = params.h_out * params.w_out;
+    if (i >= params.batch * params.channels * plane_out) {
+        return;
+    }
+    let nc = i / plane_out;
+    let r = i % plane_out;
+    let y0 = (r / params.w_out) * params.stride;
+    let x0 = (r % params.w_out) * params.stride;
+    let base = nc * params.h_in * params.w_in;
+    var best_at = y0 * params.w_in + x0;
+    var best = inp[base + best_at];
+    for (var ky = 0u; ky < params.size; ky++) {
+        for (var kx = 0u; kx < params.size; kx++) {
+            let at = (y0 + ky) * params.w_in + x0 + kx;
+            let v = inp[base + at];
+            if (v > best) {
+                best = v;
+                best_at = at;
+            }
+        }
+    }
+    out[i] = best;
+    argmax[i] = best_at;
+}

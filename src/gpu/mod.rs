@@ -1,0 +1,377 @@
+//! The GPU context: adapter choice, device, pipelines built once and cached, buffers, dispatches
+//! and readback. `passes` has one launcher per shader pass; `trainer` records whole epochs.
+
+pub mod passes;
+pub mod trainer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::shaders::Shader;
+
+/// Which adapter to use: `backend` limits the search, `adapter` picks by name substring.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterOptions {
+    pub backend: Option<String>,
+    pub adapter: Option<String>,
+}
+
+pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    match name.to_ascii_lowercase().as_str() {
+        "vulkan" => Ok(wgpu::Backends::VULKAN),
+        "metal" => Ok(wgpu::Backends::METAL),
+        "dx12" => Ok(wgpu::Backends::DX12),
+        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
+        other => Err(Error::Usage(format!("unknown backend `{other}` (expected vulkan, metal, dx12 or gl)"))),
+    }
+}
+
+/// Lists every adapter the enabled backends can see.
+pub fn enumerate_adapters(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    pollster::block_on(instance.enumerate_adapters(backends))
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// A storage buffer, or a range of one, of 4-byte elements (f32 or u32).
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub buffer: wgpu::Buffer,
+    /// Offset in elements.
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Tensor {
+    /// A sub-range; `offset` must keep the binding aligned to 64 elements (256 bytes).
+    pub fn slice(&self, offset: usize, len: usize) -> Tensor {
+        debug_assert!(offset + len <= self.len);
+        Tensor {
+            buffer: self.buffer.clone(),
+            offset: self.offset + offset,
+            len,
+        }
+    }
+    fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: (self.offset * 4) as u64,
+            size: wgpu::BufferSize::new((self.len.max(1) * 4) as u64),
+        })
+    }
+}
+
+/// One recorded compute dispatch: pipeline, its bind group (params uniform included) and grid.
+pub struct Dispatch {
+    pub name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<(Shader, &'static str), wgpu::ComputePipeline>>,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    /// Picks an adapter: `--adapter` by name, else the highest-performance one, falling back to a
+    /// software adapter with a note on stderr.
+    pub fn new(opts: &AdapterOptions) -> Result<Gpu> {
+        let backends = match &opts.backend {
+            Some(b) => parse_backend(b)?,
+            None => wgpu::Backends::PRIMARY | wgpu::Backends::GL,
+        };
+        let adapters = enumerate_adapters(backends);
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        let adapter = match &opts.adapter {
+            Some(want) => adapters
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&want.to_lowercase()))
+                .ok_or_else(|| Error::NoAdapter(format!("no adapter name contains `{want}`; available: [{}]", names.join(", "))))?,
+            None => adapters
+                .into_iter()
+                .min_by_key(|a| {
+                    let i = a.get_info();
+                    // Prefer Vulkan/Metal/DX12 over GL at equal device type.
+                    (type_rank(i.device_type), (i.backend == wgpu::Backend::Gl) as u32)
+                })
+                .ok_or_else(|| {
+                    Error::NoAdapter(format!(
+                        "none found for backends {backends:?} (on Linux without a GPU: apt-get install mesa-vulkan-drivers)"
+                    ))
+                })?,
+        };
+        let info = adapter.get_info();
+        if opts.adapter.is_none() && info.device_type == wgpu::DeviceType::Cpu {
+            eprintln!("note: no hardware GPU found; using the software adapter {} ({:?})", info.name, info.backend);
+        }
+        Self::from_adapter(adapter)
+    }
+
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let alimits = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: alimits.max_storage_buffer_binding_size,
+            max_buffer_size: alimits.max_buffer_size,
+            max_storage_buffers_per_shader_stage: alimits.max_storage_buffers_per_shader_stage.min(16),
+            max_compute_workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gpu-cnn"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("request_device on {}: {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
+            errors,
+        })
+    }
+
+    /// Returns the first wgpu validation error since the last check, if any.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let mut errs = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let all = errs.join("\n");
+        errs.clear();
+        Err(Error::Gpu(format!("{what}: {all}")))
+    }
+
+    pub fn backend_name(&self) -> String {
+        format!("{:?}", self.info.backend).to_lowercase()
+    }
+
+    pub fn device_type_name(&self) -> String {
+        format!("{:?}", self.info.device_type)
+    }
+
+    pub fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        if let Some(p) = cache.get(&(shader, entry)) {
+            return Ok(p.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().map_err(|_| Error::Gpu("module cache poisoned".into()))?;
+            modules
+                .entry(shader)
+                .or_insert_with(|| {
+                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(shader.name()),
+                        source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                    })
+                })
+                .clone()
+        };
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(shader.name()),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.check(&format!("building {}::{entry}", shader.name()))?;
+        cache.insert((shader, entry), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Builds one dispatch: storage bindings by number, then the params uniform at `params_binding`.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        storage: &[(u32, &Tensor)],
+        params: Option<(u32, &P)>,
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&w| w > max) {
+            return Err(Error::Gpu(format!(
+                "{}::{entry}: grid {workgroups:?} exceeds {max} workgroups per dimension (batch too large)",
+                shader.name()
+            )));
+        }
+        for (b, t) in storage {
+            if (t.len * 4) as u64 > self.limits.max_storage_buffer_binding_size as u64 {
+                return Err(Error::Gpu(format!(
+                    "{}::{entry}: binding {b} needs {} bytes, over the adapter's storage binding limit of {} (use a smaller --batch)",
+                    shader.name(),
+                    t.len * 4,
+                    self.limits.max_storage_buffer_binding_size
+                )));
+            }
+        }
+        let pipeline = self.pipeline(shader, entry)?;
+        let uniform = params.map(|(_, p)| {
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(shader.name()),
+                contents: bytemuck::bytes_of(p),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        });
+        let mut entries: Vec<wgpu::BindGroupEntry> = storage
+            .iter()
+            .map(|(b, t)| wgpu::BindGroupEntry {
+                binding: *b,
+                resource: t.binding(),
+            })
+            .collect();
+        if let (Some((b, _)), Some(u)) = (params, &uniform) {
+            entries.push(wgpu::BindGroupEntry {
+                binding: b,
+                resource: u.as_entire_binding(),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(shader.name()),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.check(&format!("binding {}::{entry}", shader.name()))?;
+        Ok(Dispatch {
+            name: shader.name(),
+            pipeline,
+            bind_group,
+            workgroups,
+        })
+    }
+
+    /// A zero-filled storage buffer of `len` 4-byte elements.
+    pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
+        let size = (len.max(1) * 4) as u64;
+        if size > self.limits.max_buffer_size {
+            return Err(Error::Gpu(format!("buffer `{label}` needs {size} bytes, over the adapter's limit")));
+        }
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor { buffer, offset: 0, len })
+    }
+
+    /// A storage buffer holding `data` (4-byte elements).
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
+        assert_eq!(std::mem::size_of::<T>() % 4, 0, "upload takes 4-byte elements");
+        let t = self.zeros(label, data.len() * std::mem::size_of::<T>() / 4)?;
+        self.write(&t, data);
+        Ok(t)
+    }
+
+    /// Queues a write of `data` into `t` (lands before the next submit's commands).
+    pub fn write<T: bytemuck::Pod>(&self, t: &Tensor, data: &[T]) {
+        if !data.is_empty() {
+            self.queue.write_buffer(&t.buffer, (t.offset * 4) as u64, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Records the dispatches into one compute pass and submits them; does not wait.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([enc.finish()]);
+        self.check("submit")
+    }
+
+    /// Copies the tensors to host memory: one submit, one wait.
+    pub fn read<T: bytemuck::Pod>(&self, tensors: &[&Tensor]) -> Result<Vec<Vec<T>>> {
+        let total: usize = tensors.iter().map(|t| t.len.max(1) * 4).sum();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: total as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        let mut at = 0u64;
+        for t in tensors {
+            let size = (t.len.max(1) * 4) as u64;
+            enc.copy_buffer_to_buffer(&t.buffer, (t.offset * 4) as u64, &staging, at, size);
+            at += size;
+        }
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback callback dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping the readback buffer: {e}")))?;
+        self.check("readback")?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("readback view: {e:?}")))?;
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        for t in tensors {
+            let bytes = &view[at..at + t.len * 4];
+            out.push(bytemuck::pod_collect_to_vec(bytes));
+            at += t.len.max(1) * 4;
+        }
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}

@@ -1,0 +1,353 @@
+//! One launcher per shader pass, named and ordered like the CPU reference (outputs first, then
+//! saved activations, then inputs, then shapes). Each appends its dispatch(es) to `prog`; nothing
+//! runs until the program is submitted. Grid sizes follow each shader's header comment.
+
+use super::{Dispatch, Gpu, Tensor};
+use crate::error::{Error, Result};
+use crate::layers::{AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams};
+use crate::shaders::Shader;
+
+const WG: usize = 64;
+const TILE: usize = 4;
+
+fn grid(n: usize) -> u32 {
+    n as u32
+}
+
+/// A 1-D grid of `n` invocations, spilling into y past 65,535 workgroups
+/// (shaders index with gid.x + gid.y * 64 * num_workgroups.x).
+fn grid_1d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(WG).max(1);
+    if groups <= 65_535 {
+        [grid(groups), 1, 1]
+    } else {
+        [65_535, grid(groups.div_ceil(65_535)), 1]
+    }
+}
+
+fn check_len(op: &'static str, what: &str, t: &Tensor, need: usize) -> Result<()> {
+    if t.len < need {
+        return Err(Error::Shape {
+            op,
+            msg: format!("{what} holds {} elements, the shapes need {need}", t.len),
+        });
+    }
+    Ok(())
+}
+
+/// x is (batch, pixels), y is (batch); rows come from indices[steps[state[0]].offset ..].
+#[allow(clippy::too_many_arguments)]
+pub fn gather_batch(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    x: &Tensor,
+    y: &Tensor,
+    images: &Tensor,
+    labels: &Tensor,
+    indices: &Tensor,
+    steps: &Tensor,
+    state: &Tensor,
+    p: &GatherParams,
+) -> Result<()> {
+    check_len("gather_batch", "x", x, (p.batch * p.pixels) as usize)?;
+    check_len("gather_batch", "y", y, p.batch as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::GatherBatch,
+        "main",
+        &[(0, images), (1, labels), (2, indices), (3, steps), (4, state), (5, x), (6, y)],
+        Some((7, p)),
+        [grid((p.pixels as usize).div_ceil(WG)), p.batch, 1],
+    )?);
+    Ok(())
+}
+
+/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let op = "conv2d_forward";
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_len(op, "out", out, p.out_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    check_len(op, "bias", bias, p.c_out as usize)?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dForward,
+        "main",
+        &[(0, inp), (1, weight), (2, bias), (3, out)],
+        Some((4, p)),
+        [grid(npix.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), 1],
+    )?);
+    Ok(())
+}
+
+/// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
+pub fn conv2d_backward_input(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    weight: &Tensor,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let op = "conv2d_backward_input";
+    check_len(op, "dinp", dinp, p.inp_len())?;
+    check_len(op, "out", out, p.out_len())?;
+    check_len(op, "dout", dout, p.out_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    let npix = (p.batch * p.h_in * p.w_in) as usize;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackward,
+        "backward_input",
+        &[(1, weight), (2, out), (3, dout), (5, dinp)],
+        Some((8, p)),
+        [grid(npix.div_ceil(TILE * WG)), grid((p.c_in as usize).div_ceil(TILE)), 1],
+    )?);
+    Ok(())
+}
+
+/// Length of the split-K scratch `conv2d_backward_weight` needs.
+pub fn conv2d_partial_len(p: &Conv2dParams) -> usize {
+    p.chunks() * p.c_out as usize * (p.ksize() + 1)
+}
+
+/// dweight is (OC, C, KH, KW), dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W).
+/// `partial` is scratch of `conv2d_partial_len(p)` elements (split-K sums, reduced by a second pass).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    inp: &Tensor,
+    partial: &Tensor,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let op = "conv2d_backward_weight";
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_len(op, "out", out, p.out_len())?;
+    check_len(op, "dout", dout, p.out_len())?;
+    check_len(op, "dweight", dweight, p.weight_len())?;
+    check_len(op, "dbias", dbias, p.c_out as usize)?;
+    check_len(op, "partial", partial, conv2d_partial_len(p))?;
+    let cols = p.ksize() + 1;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackward,
+        "backward_weight",
+        &[(0, inp), (2, out), (3, dout), (4, partial)],
+        Some((8, p)),
+        [grid(cols.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), grid(p.chunks())],
+    )?);
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackward,
+        "reduce_weight",
+        &[(4, partial), (6, dweight), (7, dbias)],
+        Some((8, p)),
+        [grid((p.c_out as usize * cols).div_ceil(WG)), 1, 1],
+    )?);
+    Ok(())
+}
+
+/// inp is (N, C, H, W); out and argmax are (N, C, OH, OW).
+pub fn maxpool2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    argmax: &Tensor,
+    inp: &Tensor,
+    p: &Maxpool2dParams,
+) -> Result<()> {
+    check_len("maxpool2d_forward", "inp", inp, p.inp_len())?;
+    check_len("maxpool2d_forward", "out", out, p.out_len())?;
+    check_len("maxpool2d_forward", "argmax", argmax, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Maxpool2dForward,
+        "main",
+        &[(0, inp), (1, out), (2, argmax)],
+        Some((3, p)),
+        grid_1d(p.out_len()),
+    )?);
+    Ok(())
+}
+
+/// dinp is (N, C, H, W); argmax and dout are (N, C, OH, OW).
+pub fn maxpool2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    argmax: &Tensor,
+    dout: &Tensor,
+    p: &Maxpool2dParams,
+) -> Result<()> {
+    check_len("maxpool2d_backward", "dinp", dinp, p.inp_len())?;
+    check_len("maxpool2d_backward", "dout", dout, p.out_len())?;
+    check_len("maxpool2d_backward", "argmax", argmax, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Maxpool2dBackward,
+        "main",
+        &[(0, argmax), (1, dout), (2, dinp)],
+        Some((3, p)),
+        grid_1d(p.inp_len()),
+    )?);
+    Ok(())
+}
+
+fn dense_lens(op: &'static str, inp: &Tensor, out: &Tensor, weight: &Tensor, p: &DenseParams) -> Result<()> {
+    check_len(op, "inp", inp, (p.batch * p.n_in) as usize)?;
+    check_len(op, "out", out, (p.batch * p.n_out) as usize)?;
+    check_len(op, "weight", weight, (p.n_out * p.n_in) as usize)
+}
+
+/// inp is (N, I), weight is (O, I), bias is (O), out is (N, O).
+pub fn dense_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    p: &DenseParams,
+) -> Result<()> {
+    dense_lens("dense_forward", inp, out, weight, p)?;
+    check_len("dense_forward", "bias", bias, p.n_out as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DenseForward,
+        "main",
+        &[(0, inp), (1, weight), (2, bias), (3, out)],
+        Some((4, p)),
+        [grid((p.n_out as usize).div_ceil(TILE * WG)), grid((p.batch as usize).div_ceil(TILE)), 1],
+    )?);
+    Ok(())
+}
+
+/// dinp is (N, I); out and dout are (N, O); weight is (O, I).
+pub fn dense_backward_input(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    weight: &Tensor,
+    p: &DenseParams,
+) -> Result<()> {
+    dense_lens("dense_backward_input", dinp, out, weight, p)?;
+    check_len("dense_backward_input", "dout", dout, (p.batch * p.n_out) as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DenseBackward,
+        "backward_input",
+        &[(1, weight), (2, out), (3, dout), (4, dinp)],
+        Some((7, p)),
+        [grid((p.n_in as usize).div_ceil(TILE * WG)), grid((p.batch as usize).div_ceil(TILE)), 1],
+    )?);
+    Ok(())
+}
+
+/// dweight is (O, I), dbias is (O); out and dout are (N, O); inp is (N, I).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward_weight(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    inp: &Tensor,
+    p: &DenseParams,
+) -> Result<()> {
+    dense_lens("dense_backward_weight", inp, out, dweight, p)?;
+    check_len("dense_backward_weight", "dout", dout, (p.batch * p.n_out) as usize)?;
+    check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DenseBackward,
+        "backward_weight",
+        &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
+        Some((7, p)),
+        [grid((p.n_in as usize + 1).div_ceil(TILE * WG)), grid((p.n_out as usize).div_ceil(TILE)), 1],
+    )?);
+    Ok(())
+}
+
+/// metrics[2 * state[0] ..] = (summed cross-entropy, correct count); logits is (N, K), labels is (N).
+pub fn softmax_xent_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    metrics: &Tensor,
+    logits: &Tensor,
+    labels: &Tensor,
+    state: &Tensor,
+    p: &SoftmaxXentParams,
+) -> Result<()> {
+    check_len("softmax_xent_forward", "logits", logits, (p.batch * p.classes) as usize)?;
+    check_len("softmax_xent_forward", "labels", labels, p.batch as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::SoftmaxXentForward,
+        "main",
+        &[(0, logits), (1, labels), (2, state), (3, metrics)],
+        Some((4, p)),
+        [1, 1, 1],
+    )?);
+    Ok(())
+}
+
+/// dlogits and logits are (N, K), labels is (N).
+pub fn softmax_xent_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dlogits: &Tensor,
+    logits: &Tensor,
+    labels: &Tensor,
+    p: &SoftmaxXentParams,
+) -> Result<()> {
+    check_len("softmax_xent_backward", "logits", logits, (p.batch * p.classes) as usize)?;
+    check_len("softmax_xent_backward", "dlogits", dlogits, (p.batch * p.classes) as usize)?;
+    check_len("softmax_xent_backward", "labels", labels, p.batch as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::SoftmaxXentBackward,
+        "main",
+        &[(0, logits), (1, labels), (2, dlogits)],
+        Some((3, p)),
+        [grid((p.batch as usize).div_ceil(WG)), 1, 1],
+    )?);
+    Ok(())
+}
+
+/// One Adam step over `p.len` elements; alpha comes from steps[state[0]].alpha.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    weights: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    grads: &Tensor,
+    steps: &Tensor,
+    state: &Tensor,
+    p: &AdamParams,
+) -> Result<()> {
+    for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
+        check_len("adam_update", what, t, p.len as usize)?;
+    }
+    prog.push(gpu.dispatch(
+        Shader::AdamUpdate,
+        "main",
+        &[(0, grads), (1, steps), (2, state), (3, weights), (4, m), (5, v)],
+        Some((6, p)),
+        grid_1d(p.len as usize),
+    )?);
+    Ok(())
+}
+
+/// state[0] += 1.
+pub fn step_advance(gpu: &Gpu, prog: &mut Vec<Dispatch>, state: &Tensor) -> Result<()> {
+    prog.push(gpu.dispatch::<u32>(Shader::StepAdvance, "main", &[(0, state)], None, [1, 1, 1])?);
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! Training on the GPU: the dataset, parameters, Adam state and activations live in GPU buffers;
+//! a training step is a fixed list of dispatches recorded once, and an epoch is that list repeated,
+//! submitted in chunks of `STEPS_PER_SUBMIT` steps. Passes that vary per step read a GPU-side step
+//! counter (`step_advance`), so the host writes the shuffle order and the per-step records once per
+//! epoch and reads back the metrics once per epoch.
+
+use super::passes::*;
+use super::{Dispatch, Gpu, Tensor};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::layers::{Adam, GatherParams, SoftmaxXentParams, StepRecord};
+use crate::model::{Layer, Model};
+use crate::reference::net::{conv_params, dense_params, pool_params};
+
+/// Steps recorded into one command buffer (one compute pass, one submit).
+pub const STEPS_PER_SUBMIT: usize = 256;
+/// Smallest batch used for evaluation (forward only, so larger batches are cheap).
+pub const MIN_EVAL_BATCH: usize = 256;
+
+/// Summed loss and correct count over `n` samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub n: usize,
+}
+
+impl Metrics {
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.n.max(1) as f64
+    }
+    pub fn accuracy(&self) -> f64 {
+        self.correct / self.n.max(1) as f64
+    }
+    /// Sums `(loss, correct)` slots read back from a metrics buffer.
+    pub fn from_slots(slots: &[f32], n: usize) -> Metrics {
+        let mut m = Metrics { n, ..Default::default() };
+        for s in slots.chunks_exact(2) {
+            m.loss_sum += s[0] as f64;
+            m.correct += s[1] as f64;
+        }
+        m
+    }
+}
+
+/// A dataset resident on the GPU with the program that walks it.
+struct Split {
+    n: usize,
+    batch: usize,
+    images: Tensor,
+    labels: Tensor,
+    /// Row order (train: the epoch's permutation; eval: identity).
+    indices: Tensor,
+    /// One StepRecord per step.
+    steps: Tensor,
+    /// state[0]: step counter of the running program.
+    state: Tensor,
+    /// Two floats per step: (loss sum, correct).
+    metrics: Tensor,
+    full: Vec<Dispatch>,
+    /// (batch, dispatches) for a last step with fewer rows.
+    tail: Option<(usize, Vec<Dispatch>)>,
+}
+
+impl Split {
+    fn num_steps(&self) -> usize {
+        self.n.div_ceil(self.batch)
+    }
+    fn step(&self, s: usize) -> &[Dispatch] {
+        match &self.tail {
+            Some((_, d)) if s + 1 == self.num_steps() => d,
+            _ => &self.full,
+        }
+    }
+}
+
+fn pack_bytes(b: &[u8]) -> Vec<u32> {
+    b.chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+pub struct GpuTrainer {
+    pub gpu: Gpu,
+    pub model: Model,
+    pub adam: Adam,
+    pub batch: usize,
+    pub weights: Tensor,
+    pub grads: Tensor,
+    m: Tensor,
+    v: Tensor,
+    /// acts[0] is the gathered input, acts[i + 1] the output of layer i; dacts are their gradients.
+    acts: Vec<Tensor>,
+    dacts: Vec<Tensor>,
+    argmax: Vec<Option<Tensor>>,
+    partial: Vec<Option<Tensor>>,
+    labels: Tensor,
+    train: Split,
+    eval: Option<Split>,
+    /// Adam steps taken so far.
+    pub t: u64,
+    pub submits: usize,
+}
+
+impl GpuTrainer {
+    pub fn new(
+        gpu: Gpu,
+        model: &Model,
+        weights: &[f32],
+        train: &Dataset,
+        eval: Option<&Dataset>,
+        batch: usize,
+        adam: Adam,
+    ) -> Result<GpuTrainer> {
+        if batch == 0 {
+            return Err(Error::Usage("batch size must be at least 1".into()));
+        }
+        if weights.len() != model.flat_len {
+            return Err(Error::Model(format!("{} parameters given, layout needs {}", weights.len(), model.flat_len)));
+        }
+        for (what, d) in std::iter::once(("train", train)).chain(eval.map(|e| ("eval", e))) {
+            if d.is_empty() {
+                return Err(Error::Dataset(format!("{what} set is empty")));
+            }
+            if model.input.c != 1 || d.rows != model.input.h || d.cols != model.input.w {
+                return Err(Error::Dataset(format!(
+                    "{what} images are 1x{}x{}, the model takes {}",
+                    d.rows, d.cols, model.input
+                )));
+            }
+            if let Some(i) = d.labels.iter().position(|&l| l as usize >= model.classes) {
+                return Err(Error::Dataset(format!("{what} label {i} is {} but the model has {} classes", d.labels[i], model.classes)));
+            }
+        }
+        let eval_batch = eval.map(|e| batch.max(MIN_EVAL_BATCH).min(e.len())).unwrap_or(0);
+        let max_batch = batch.max(eval_batch);
+
+        let zeros = |label: &str, n: usize| gpu.zeros(label, n);
+        let weights_t = gpu.upload("weights", weights)?;
+        let grads = zeros("grads", model.flat_len)?;
+        let m = zeros("adam.m", model.flat_len)?;
+        let v = zeros("adam.v", model.flat_len)?;
+        let mut acts = vec![zeros("input", max_batch * model.input.len())?];
+        let mut dacts = vec![zeros("dinput", 1)?];
+        let mut argmax = vec![None];
+        let mut partial = vec![None];
+        for (i, l) in model.layers.iter().enumerate() {
+            acts.push(zeros(&l.name, max_batch * l.output.len())?);
+            // The first layer's input gradient is never needed.
+            dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
+            argmax.push(match l.layer {
+                Layer::MaxPool2d { .. } => Some(zeros(&format!("{}.argmax", l.name), max_batch * l.output.len())?),
+                _ => None,
+            });
+            partial.push(match l.layer {
+                Layer::Conv2d { .. } => Some(zeros(&format!("{}.partial", l.name), conv2d_partial_len(&conv_params(l, batch)))?),
+                _ => None,
+            });
+            let _ = i;
+        }
+        let labels = zeros("labels", max_batch)?;
+
+        let mut me = GpuTrainer {
+            model: model.clone(),
+            adam,
+            batch,
+            weights: weights_t,
+            grads,
+            m,
+            v,
+            acts,
+            dacts,
+            argmax,
+            partial,
+            labels,
+            train: Self::split_buffers(&gpu, train, batch, "train")?,
+            eval: match eval {
+                Some(e) => Some(Self::split_buffers(&gpu, e, eval_batch, "eval")?),
+                None => None,
+            },
+            gpu,
+            t: 0,
+            submits: 0,
+        };
+        me.train.full = me.build_step(&me.train, batch, true)?;
+        let tail = me.train.n % batch;
+        if tail != 0 {
+            me.train.tail = Some((tail, me.build_step(&me.train, tail, true)?));
+        }
+        if let Some(e) = &me.eval {
+            let full = me.build_step(e, e.batch, false)?;
+            let tail_n = e.n % e.batch;
+            let tail = if tail_n != 0 { Some((tail_n, me.build_step(e, tail_n, false)?)) } else { None };
+            let e = me.eval.as_mut().expect("eval split");
+            e.full = full;
+            e.tail = tail;
+            // Evaluation walks the set in order, so its indices and records never change.
+            let ident: Vec<u32> = (0..e.n as u32).collect();
+            me.gpu.write(&e.indices, &ident);
+            let recs: Vec<StepRecord> = (0..e.num_steps())
+                .map(|s| StepRecord { offset: (s * e.batch) as u32, alpha: 0.0 })
+                .collect();
+            me.gpu.write(&e.steps, &recs);
+        }
+        me.gpu.check("creating the trainer")?;
+        Ok(me)
+    }
+
+    fn split_buffers(gpu: &Gpu, d: &Dataset, batch: usize, name: &str) -> Result<Split> {
+        let steps = d.len().div_ceil(batch);
+        Ok(Split {
+            n: d.len(),
+            batch,
+            images: gpu.upload(&format!("{name}.images"), &pack_bytes(&d.images))?,
+            labels: gpu.upload(&format!("{name}.labels"), &pack_bytes(&d.labels))?,
+            indices: gpu.zeros(&format!("{name}.indices"), d.len())?,
+            steps: gpu.zeros(&format!("{name}.steps"), steps * 2)?,
+            state: gpu.zeros(&format!("{name}.state"), 1)?,
+            metrics: gpu.zeros(&format!("{name}.metrics"), steps * 2)?,
+            full: Vec::new(),
+            tail: None,
+        })
+    }
+
+    fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {
+        let p = &self.model.params[index.expect("layer has parameters")];
+        t.slice(p.offset, p.len)
+    }
+
+    /// The dispatches of one step over `split` with `batch` rows: gather, forward, loss metrics and,
+    /// when training, backward and Adam; then advance the step counter.
+    fn build_step(&self, split: &Split, batch: usize, training: bool) -> Result<Vec<Dispatch>> {
+        let gpu = &self.gpu;
+        let mut prog = Vec::new();
+        let gp = GatherParams { batch: batch as u32, pixels: self.model.input.len() as u32, ..Default::default() };
+        gather_batch(gpu, &mut prog, &self.acts[0], &self.labels, &split.images, &split.labels, &split.indices, &split.steps, &split.state, &gp)?;
+        for (i, l) in self.model.layers.iter().enumerate() {
+            let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
+            match l.layer {
+                Layer::Conv2d { .. } => {
+                    let (w, b) = (self.param(&self.weights, l.weight), self.param(&self.weights, l.bias));
+                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, &conv_params(l, batch))?;
+                }
+                Layer::MaxPool2d { .. } => {
+                    let am = self.argmax[i + 1].as_ref().expect("pool argmax");
+                    maxpool2d_forward(gpu, &mut prog, out, am, inp, &pool_params(l, batch))?;
+                }
+                Layer::Dense { .. } => {
+                    let (w, b) = (self.param(&self.weights, l.weight), self.param(&self.weights, l.bias));
+                    dense_forward(gpu, &mut prog, out, inp, &w, &b, &dense_params(l, batch))?;
+                }
+            }
+        }
+        let nl = self.model.layers.len();
+        let xp = SoftmaxXentParams::new(batch, self.model.classes);
+        softmax_xent_forward(gpu, &mut prog, &split.metrics, &self.acts[nl], &self.labels, &split.state, &xp)?;
+        if training {
+            softmax_xent_backward(gpu, &mut prog, &self.dacts[nl], &self.acts[nl], &self.labels, &xp)?;
+            for (i, l) in self.model.layers.iter().enumerate().rev() {
+                let (inp, out, dinp, dout) = (&self.acts[i], &self.acts[i + 1], &self.dacts[i], &self.dacts[i + 1]);
+                match l.layer {
+                    Layer::Conv2d { .. } => {
+                        let p = conv_params(l, batch);
+                        let (dw, db) = (self.param(&self.grads, l.weight), self.param(&self.grads, l.bias));
+                        let scratch = self.partial[i + 1].as_ref().expect("conv scratch");
+                        conv2d_backward_weight(gpu, &mut prog, &dw, &db, out, dout, inp, scratch, &p)?;
+                        if i > 0 {
+                            let w = self.param(&self.weights, l.weight);
+                            conv2d_backward_input(gpu, &mut prog, dinp, out, dout, &w, &p)?;
+                        }
+                    }
+                    Layer::MaxPool2d { .. } => {
+                        if i > 0 {
+                            let am = self.argmax[i + 1].as_ref().expect("pool argmax");
+                            maxpool2d_backward(gpu, &mut prog, dinp, am, dout, &pool_params(l, batch))?;
+                        }
+                    }
+                    Layer::Dense { .. } => {
+                        let p = dense_params(l, batch);
+                        let (dw, db) = (self.param(&self.grads, l.weight), self.param(&self.grads, l.bias));
+                        dense_backward_weight(gpu, &mut prog, &dw, &db, out, dout, inp, &p)?;
+                        if i > 0 {
+                            let w = self.param(&self.weights, l.weight);
+                            dense_backward_input(gpu, &mut prog, dinp, out, dout, &w, &p)?;
+                        }
+                    }
+                }
+            }
+            let ap = self.adam.params(self.model.flat_len);
+            adam_update(gpu, &mut prog, &self.weights, &self.m, &self.v, &self.grads, &split.steps, &split.state, &ap)?;
+        }
+        step_advance(gpu, &mut prog, &split.state)?;
+        Ok(prog)
+    }
+
+    pub fn train_len(&self) -> usize {
+        self.train.n
+    }
+    pub fn eval_len(&self) -> usize {
+        self.eval.as_ref().map_or(0, |e| e.n)
+    }
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.num_steps()
+    }
+    pub fn dispatches_per_step(&self) -> usize {
+        self.train.full.len()
+    }
+
+    /// Records and submits every step of `split` in chunks; does not wait.
+    fn submit_all(&mut self, training: bool) -> Result<()> {
+        let split = if training { &self.train } else { self.eval.as_ref().expect("eval split") };
+        self.gpu.write(&split.state, &[0u32]);
+        let steps = split.num_steps();
+        let mut s = 0;
+        while s < steps {
+            let end = (s + STEPS_PER_SUBMIT).min(steps);
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for step in s..end {
+                    for d in split.step(step) {
+                        d.record(&mut pass);
+                    }
+                }
+            }
+            self.gpu.queue.submit([enc.finish()]);
+            self.submits += 1;
+            s = end;
+        }
+        self.gpu.check(if training { "training epoch" } else { "evaluation" })
+    }
+
+    /// Queues one epoch over the training rows in `order` (a permutation of 0..train_len).
+    fn submit_epoch(&mut self, order: &[u32]) -> Result<()> {
+        if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
+            return Err(Error::Usage(format!("epoch order must hold {} row indices below {}", self.train.n, self.train.n)));
+        }
+        self.gpu.write(&self.train.indices, order);
+        let recs: Vec<StepRecord> = (0..self.train.num_steps())
+            .map(|s| StepRecord { offset: (s * self.batch) as u32, alpha: self.adam.alpha(self.t + s as u64 + 1) })
+            .collect();
+        self.gpu.write(&self.train.steps, &recs);
+        self.submit_all(true)?;
+        self.t += recs.len() as u64;
+        Ok(())
+    }
+
+    /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass;
+    /// a single readback at the end. Returns (train metrics, eval metrics).
+    pub fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Option<Metrics>)> {
+        self.submit_epoch(order)?;
+        if self.eval.is_some() {
+            self.submit_all(false)?;
+        }
+        let mut tensors = vec![&self.train.metrics];
+        if let Some(e) = &self.eval {
+            tensors.push(&e.metrics);
+        }
+        let slots = self.gpu.read::<f32>(&tensors)?;
+        let train = Metrics::from_slots(&slots[0], self.train.n);
+        let eval = self.eval.as_ref().map(|e| Metrics::from_slots(&slots[1], e.n));
+        Ok((train, eval))
+    }
+
+    /// Evaluates the current weights on the evaluation set.
+    pub fn evaluate(&mut self) -> Result<Metrics> {
+        let Some(e) = &self.eval else {
+            return Err(Error::Usage("no evaluation set".into()));
+        };
+        let n = e.n;
+        self.submit_all(false)?;
+        let e = self.eval.as_ref().expect("eval split");
+        let slots = self.gpu.read::<f32>(&[&e.metrics])?;
+        Ok(Metrics::from_slots(&slots[0], n))
+    }
+
+    /// The flat parameters (padding included).
+    pub fn read_weights(&self) -> Result<Vec<f32>> {
+        Ok(self.gpu.read::<f32>(&[&self.weights])?.remove(0))
+    }
+
+    /// The gradients of the last step (padding included).
+    pub fn read_grads(&self) -> Result<Vec<f32>> {
+        Ok(self.gpu.read::<f32>(&[&self.grads])?.remove(0))
+    }
+}

@@ -1,0 +1,206 @@
+//! Per-pass parameter structs: `#[repr(C)]` mirrors of each shader's `Params` uniform, shared by
+//! the GPU launchers (`gpu::passes`) and the CPU reference (`reference`), so one set of dimension
+//! names describes a pass everywhere.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Shapes of `gather_batch`: `x` is (batch, pixels).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct GatherParams {
+    pub batch: u32,
+    pub pixels: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// Shapes of `conv2d_forward` / `conv2d_backward` (stride 1, valid padding).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Conv2dParams {
+    pub batch: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub kh: u32,
+    pub kw: u32,
+    /// 1: ReLU after the bias; 0: identity.
+    pub relu: u32,
+    /// Output pixels per split-K chunk in `conv2d_backward`'s weight pass.
+    pub chunk: u32,
+    pub _pad: u32,
+}
+
+impl Conv2dParams {
+    pub fn new(batch: usize, c_in: usize, h_in: usize, w_in: usize, c_out: usize, k: usize, relu: bool) -> Self {
+        let h_out = h_in + 1 - k;
+        let w_out = w_in + 1 - k;
+        Conv2dParams {
+            batch: batch as u32,
+            c_in: c_in as u32,
+            h_in: h_in as u32,
+            w_in: w_in as u32,
+            c_out: c_out as u32,
+            h_out: h_out as u32,
+            w_out: w_out as u32,
+            kh: k as u32,
+            kw: k as u32,
+            relu: relu as u32,
+            chunk: 256,
+            _pad: 0,
+        }
+    }
+    pub fn inp_len(&self) -> usize {
+        (self.batch * self.c_in * self.h_in * self.w_in) as usize
+    }
+    pub fn out_len(&self) -> usize {
+        (self.batch * self.c_out * self.h_out * self.w_out) as usize
+    }
+    /// Columns of the weight gradient GEMM: c_in * kh * kw.
+    pub fn ksize(&self) -> usize {
+        (self.c_in * self.kh * self.kw) as usize
+    }
+    pub fn weight_len(&self) -> usize {
+        self.c_out as usize * self.ksize()
+    }
+    /// Number of split-K chunks of the weight gradient.
+    pub fn chunks(&self) -> usize {
+        ((self.batch * self.h_out * self.w_out) as usize).div_ceil(self.chunk as usize)
+    }
+}
+
+/// Shapes of `maxpool2d_forward` / `maxpool2d_backward` (floor mode).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Maxpool2dParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub size: u32,
+    pub stride: u32,
+}
+
+impl Maxpool2dParams {
+    pub fn new(batch: usize, channels: usize, h_in: usize, w_in: usize, size: usize, stride: usize) -> Self {
+        Maxpool2dParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            h_in: h_in as u32,
+            w_in: w_in as u32,
+            h_out: ((h_in - size) / stride + 1) as u32,
+            w_out: ((w_in - size) / stride + 1) as u32,
+            size: size as u32,
+            stride: stride as u32,
+        }
+    }
+    pub fn inp_len(&self) -> usize {
+        (self.batch * self.channels * self.h_in * self.w_in) as usize
+    }
+    pub fn out_len(&self) -> usize {
+        (self.batch * self.channels * self.h_out * self.w_out) as usize
+    }
+}
+
+/// Shapes of `dense_forward` / `dense_backward`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DenseParams {
+    pub batch: u32,
+    pub n_in: u32,
+    pub n_out: u32,
+    /// 1: ReLU after the bias; 0: identity.
+    pub relu: u32,
+}
+
+impl DenseParams {
+    pub fn new(batch: usize, n_in: usize, n_out: usize, relu: bool) -> Self {
+        DenseParams {
+            batch: batch as u32,
+            n_in: n_in as u32,
+            n_out: n_out as u32,
+            relu: relu as u32,
+        }
+    }
+}
+
+/// Shapes of `softmax_xent_forward` / `softmax_xent_backward`: logits are (batch, classes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct SoftmaxXentParams {
+    pub batch: u32,
+    pub classes: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+impl SoftmaxXentParams {
+    pub fn new(batch: usize, classes: usize) -> Self {
+        SoftmaxXentParams {
+            batch: batch as u32,
+            classes: classes as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Constants of `adam_update`; the per-step size `alpha` comes from the step records.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct AdamParams {
+    pub len: u32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+/// One entry of the per-step records read by `gather_batch` and `adam_update`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct StepRecord {
+    /// First entry of the index buffer this step gathers.
+    pub offset: u32,
+    /// Adam's step size for this step.
+    pub alpha: f32,
+}
+
+/// Adam hyper-parameters, Keras' defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
+    }
+}
+
+impl Adam {
+    /// Keras' step size for step t (1-based): lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+    pub fn alpha(&self, t: u64) -> f32 {
+        let t = t as f64;
+        (self.lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t))) as f32
+    }
+    pub fn params(&self, len: usize) -> AdamParams {
+        AdamParams {
+            len: len as u32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            eps: self.eps as f32,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! gpu-cnn: trains convolutional image classifiers on the GPU through WGSL compute shaders.
+//!
+//! - `shaders/`: one WGSL file per layer pass; `shaders` embeds them.
+//! - `layers`: the `Params` structs shared by the GPU launchers and the CPU reference.
+//! - `gpu`: adapter/device, launchers (`gpu::passes`), the epoch recorder (`gpu::trainer`).
+//! - `reference`: the CPU oracle for every pass, and a whole-network CPU trainer.
+//! - `model`, `data`: the layer sequence and checkpoints; IDX datasets.
+
+pub mod data;
+pub mod error;
+pub mod gpu;
+pub mod layers;
+pub mod model;
+pub mod reference;
+pub mod rng;
+pub mod shaders;
+pub mod train;
+
+pub use error::{Error, Result};

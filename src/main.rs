@@ -1,0 +1,147 @@
+//! `gpu-cnn`: the command-line front end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use gpu_cnn::gpu::{enumerate_adapters, parse_backend, AdapterOptions};
+use gpu_cnn::train::{self, TrainConfig};
+
+#[derive(Parser)]
+#[command(name = "gpu-cnn", version, about = "Train convolutional image classifiers on the GPU with WGSL compute shaders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Debug, Default)]
+struct AdapterArgs {
+    /// Graphics backend: vulkan, metal, dx12 or gl (default: all available)
+    #[arg(long, value_name = "B")]
+    backend: Option<String>,
+    /// Use the adapter whose name contains this text (case-insensitive); see `gpu-cnn devices`
+    #[arg(long, value_name = "SUBSTRING")]
+    adapter: Option<String>,
+}
+
+impl AdapterArgs {
+    fn options(&self) -> AdapterOptions {
+        AdapterOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the Keras tutorial CNN (Conv32-Pool-Conv64-Pool-Dense128-Dense10) and evaluate it
+    Train {
+        /// Dataset: mnist or fashion-mnist
+        #[arg(long, default_value = "mnist")]
+        dataset: String,
+        /// Folder with the IDX files (default: $GPU_CNN_DATA/<dataset>, else /usr/share/datasets/<dataset>)
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Adam learning rate
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Seed of the weight init and the per-epoch shuffle
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Train on the first N training images only
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Keep file order instead of shuffling every epoch
+        #[arg(long)]
+        no_shuffle: bool,
+        /// Start from this safetensors checkpoint instead of random init
+        #[arg(long, value_name = "FILE")]
+        init: Option<PathBuf>,
+        /// Write DIR/model.safetensors and DIR/history.json (updated after every epoch)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Train with the CPU reference implementation (slow; for checking)
+        #[arg(long)]
+        cpu: bool,
+        #[command(flatten)]
+        adapter: AdapterArgs,
+        /// End stdout with one JSON line: per-epoch history, test metrics, adapter
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the GPU adapters wgpu can see
+    Devices {
+        #[arg(long, value_name = "B")]
+        backend: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> gpu_cnn::Result<()> {
+    match cli.command {
+        Command::Train {
+            dataset,
+            data_dir,
+            epochs,
+            batch,
+            lr,
+            seed,
+            limit,
+            no_shuffle,
+            init,
+            out,
+            cpu,
+            adapter,
+            json,
+        } => {
+            let cfg = TrainConfig {
+                dataset,
+                data_dir,
+                epochs,
+                batch,
+                lr,
+                seed,
+                limit,
+                shuffle: !no_shuffle,
+                init,
+                out,
+                cpu,
+                adapter: adapter.options(),
+            };
+            let history = train::run(&cfg)?;
+            if json {
+                let line = serde_json::to_string(&history).map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Devices { backend } => {
+            let backends = match backend {
+                Some(b) => parse_backend(&b)?,
+                None => wgpu::Backends::all(),
+            };
+            let adapters = enumerate_adapters(backends);
+            if adapters.is_empty() {
+                println!("no adapters found (on Linux without a GPU: apt-get install mesa-vulkan-drivers)");
+            }
+            for a in adapters {
+                let i = a.get_info();
+                println!("{} | {:?} | {:?} | driver {} {}", i.name, i.backend, i.device_type, i.driver, i.driver_info);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The CPU oracle: plain loops, one function per shader pass with the same name and argument order
+//! as the GPU launchers (outputs first, then saved activations, then inputs, then shapes).
+//! Generic over `Real` so that the same code trains in f32 and is gradient-checked in f64.
+//! Every backward function overwrites its outputs.
+
+pub mod net;
+
+pub use net::CpuNet;
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+use crate::layers::{AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams};
+
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + Send
+    + Sync
+    + 'static
+{
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty) => {
+        impl Real for $t {
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+        }
+    };
+}
+impl_real!(f32);
+impl_real!(f64);
+
+fn relu_grad<T: Real>(relu: u32, out: T, dout: T) -> T {
+    if relu != 0 && !(out > T::zero()) {
+        T::zero()
+    } else {
+        dout
+    }
+}
+
+/// x is (batch, pixels), y is (batch): the rows `indices[offset..offset + batch]` of the dataset,
+/// pixels scaled by 1/255.
+pub fn gather_batch<T: Real>(
+    x: &mut [T],
+    y: &mut [u32],
+    images: &[u8],
+    labels: &[u8],
+    indices: &[u32],
+    offset: usize,
+    p: &GatherParams,
+) {
+    let (batch, pixels) = (p.batch as usize, p.pixels as usize);
+    for b in 0..batch {
+        let row = indices[offset + b] as usize;
+        for i in 0..pixels {
+            x[b * pixels + i] = T::from_f64(images[row * pixels + i] as f64) / T::from_f64(255.0);
+        }
+        y[b] = labels[row] as u32;
+    }
+}
+
+/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
+pub fn conv2d_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T], p: &Conv2dParams) {
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
+        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+    for n in 0..n_ {
+        for oc in 0..oc_ {
+            for oy in 0..oh_ {
+                for ox in 0..ow_ {
+                    let mut s = T::zero();
+                    for c in 0..c_ {
+                        for ky in 0..kh_ {
+                            for kx in 0..kw_ {
+                                s += weight[((oc * c_ + c) * kh_ + ky) * kw_ + kx]
+                                    * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
+                            }
+                        }
+                    }
+                    let mut v = s + bias[oc];
+                    if p.relu != 0 && !(v > T::zero()) {
+                        v = T::zero();
+                    }
+                    out[((n * oc_ + oc) * oh_ + oy) * ow_ + ox] = v;
+                }
+            }
+        }
+    }
+}
+
+/// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
+pub fn conv2d_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], weight: &[T], p: &Conv2dParams) {
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
+        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+    for n in 0..n_ {
+        for c in 0..c_ {
+            for y in 0..h {
+                for x in 0..w {
+                    let mut s = T::zero();
+                    for oc in 0..oc_ {
+                        for ky in 0..kh_ {
+                            for kx in 0..kw_ {
+                                if y < ky || x < kx || y - ky >= oh_ || x - kx >= ow_ {
+                                    continue;
+                                }
+                                let o = ((n * oc_ + oc) * oh_ + y - ky) * ow_ + x - kx;
+                                s += weight[((oc * c_ + c) * kh_ + ky) * kw_ + kx] * relu_grad(p.relu, out[o], dout[o]);
+                            }
+                        }
+                    }
+                    dinp[((n * c_ + c) * h + y) * w + x] = s;
+                }
+            }
+        }
+    }
+}
+
+/// dweight is (OC, C, KH, KW), dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W).
+pub fn conv2d_backward_weight<T: Real>(
+    dweight: &mut [T],
+    dbias: &mut [T],
+    out: &[T],
+    dout: &[T],
+    inp: &[T],
+    p: &Conv2dParams,
+) {
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
+        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+    for oc in 0..oc_ {
+        let mut db = T::zero();
+        for n in 0..n_ {
+            for oy in 0..oh_ {
+                for ox in 0..ow_ {
+                    let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
+                    db += relu_grad(p.relu, out[o], dout[o]);
+                }
+            }
+        }
+        dbias[oc] = db;
+        for c in 0..c_ {
+            for ky in 0..kh_ {
+                for kx in 0..kw_ {
+                    let mut s = T::zero();
+                    for n in 0..n_ {
+                        for oy in 0..oh_ {
+                            for ox in 0..ow_ {
+                                let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
+                                s += relu_grad(p.relu, out[o], dout[o]) * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
+                            }
+                        }
+                    }
+                    dweight[((oc * c_ + c) * kh_ + ky) * kw_ + kx] = s;
+                }
+            }
+        }
+    }
+}
+
+/// inp is (N, C, H, W); out and argmax are (N, C, OH, OW); argmax indexes the input plane (y*W + x).
+pub fn maxpool2d_forward<T: Real>(out: &mut [T], argmax: &mut [u32], inp: &[T], p: &Maxpool2dParams) {
+    let [nc_, h, w, oh_, ow_, size, stride] =
+        [p.batch * p.channels, p.h_in, p.w_in, p.h_out, p.w_out, p.size, p.stride].map(|v| v as usize);
+    for nc in 0..nc_ {
+        for oy in 0..oh_ {
+            for ox in 0..ow_ {
+                let mut best_at = oy * stride * w + ox * stride;
+                let mut best = inp[nc * h * w + best_at];
+                for ky in 0..size {
+                    for kx in 0..size {
+                        let at = (oy * stride + ky) * w + ox * stride + kx;
+                        if inp[nc * h * w + at] > best {
+                            best = inp[nc * h * w + at];
+                            best_at = at;
+                        }
+                    }
+                }
+                out[(nc * oh_ + oy) * ow_ + ox] = best;
+                argmax[(nc * oh_ + oy) * ow_ + ox] = best_at as u32;
+            }
+        }
+    }
+}
+
+/// dinp is (N, C, H, W); argmax and dout are (N, C, OH, OW).
+pub fn maxpool2d_backward<T: Real>(dinp: &mut [T], argmax: &[u32], dout: &[T], p: &Maxpool2dParams) {
+    let [nc_, h, w, oh_, ow_] = [p.batch * p.channels, p.h_in, p.w_in, p.h_out, p.w_out].map(|v| v as usize);
+    dinp[..nc_ * h * w].iter_mut().for_each(|d| *d = T::zero());
+    for nc in 0..nc_ {
+        for o in 0..oh_ * ow_ {
+            dinp[nc * h * w + argmax[nc * oh_ * ow_ + o] as usize] += dout[nc * oh_ * ow_ + o];
+        }
+    }
+}
+
+/// inp is (N, I), weight is (O, I), bias is (O), out is (N, O).
+pub fn dense_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T], p: &DenseParams) {
+    let [n_, i_, o_] = [p.batch, p.n_in, p.n_out].map(|v| v as usize);
+    for n in 0..n_ {
+        for o in 0..o_ {
+            let mut s = T::zero();
+            for i in 0..i_ {
+                s += inp[n * i_ + i] * weight[o * i_ + i];
+            }
+            let mut v = s + bias[o];
+            if p.relu != 0 && !(v > T::zero()) {
+                v = T::zero();
+            }
+            out[n * o_ + o] = v;
+        }
+    }
+}
+
+/// dinp is (N, I); out and dout are (N, O); weight is (O, I).
+pub fn dense_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], weight: &[T], p: &DenseParams) {
+    let [n_, i_, o_] = [p.batch, p.n_in, p.n_out].map(|v| v as usize);
+    for n in 0..n_ {
+        for i in 0..i_ {
+            let mut s = T::zero();
+            for o in 0..o_ {
+                s += relu_grad(p.relu, out[n * o_ + o], dout[n * o_ + o]) * weight[o * i_ + i];
+            }
+            dinp[n * i_ + i] = s;
+        }
+    }
+}
+
+/// dweight is (O, I), dbias is (O); out and dout are (N, O); inp is (N, I).
+pub fn dense_backward_weight<T: Real>(
+    dweight: &mut [T],
+    dbias: &mut [T],
+    out: &[T],
+    dout: &[T],
+    inp: &[T],
+    p: &DenseParams,
+) {
+    let [n_, i_, o_] = [p.batch, p.n_in, p.n_out].map(|v| v as usize);
+    for o in 0..o_ {
+        let mut db = T::zero();
+        for i in 0..i_ {
+            dweight[o * i_ + i] = T::zero();
+        }
+        for n in 0..n_ {
+            let g = relu_grad(p.relu, out[n * o_ + o], dout[n * o_ + o]);
+            db += g;
+            for i in 0..i_ {
+                dweight[o * i_ + i] += g * inp[n * i_ + i];
+            }
+        }
+        dbias[o] = db;
+    }
+}
+
+/// logits is (N, K), labels is (N). metrics[0] = summed cross-entropy, metrics[1] = correct count.
+pub fn softmax_xent_forward<T: Real>(metrics: &mut [T], logits: &[T], labels: &[u32], p: &SoftmaxXentParams) {
+    let [n_, k_] = [p.batch, p.classes].map(|v| v as usize);
+    let (mut loss, mut correct) = (T::zero(), T::zero());
+    for n in 0..n_ {
+        let row = &logits[n * k_..(n + 1) * k_];
+        let (mut mx, mut arg) = (row[0], 0);
+        for (k, &v) in row.iter().enumerate().skip(1) {
+            if v > mx {
+                mx = v;
+                arg = k;
+            }
+        }
+        let mut s = T::zero();
+        for &v in row {
+            s += (v - mx).exp();
+        }
+        let y = labels[n] as usize;
+        loss += s.ln() + mx - row[y];
+        if arg == y {
+            correct += T::from_f64(1.0);
+        }
+    }
+    metrics[0] = loss;
+    metrics[1] = correct;
+}
+
+/// dlogits and logits are (N, K), labels is (N): gradient of the batch-mean cross-entropy.
+pub fn softmax_xent_backward<T: Real>(dlogits: &mut [T], logits: &[T], labels: &[u32], p: &SoftmaxXentParams) {
+    let [n_, k_] = [p.batch, p.classes].map(|v| v as usize);
+    let scale = T::from_f64(1.0) / T::from_f64(n_ as f64);
+    for n in 0..n_ {
+        let row = &logits[n * k_..(n + 1) * k_];
+        let mut mx = row[0];
+        for &v in row {
+            if v > mx {
+                mx = v;
+            }
+        }
+        let mut s = T::zero();
+        for &v in row {
+            s += (v - mx).exp();
+        }
+        for k in 0..k_ {
+            let onehot = if k == labels[n] as usize { T::from_f64(1.0) } else { T::zero() };
+            dlogits[n * k_ + k] = ((row[k] - mx).exp() / s - onehot) * scale;
+        }
+    }
+}
+
+/// One Adam step in Keras' form; `alpha` = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+pub fn adam_update<T: Real>(weights: &mut [T], m: &mut [T], v: &mut [T], grads: &[T], alpha: T, p: &AdamParams) {
+    let b1 = T::from_f64(p.beta1 as f64);
+    let b2 = T::from_f64(p.beta2 as f64);
+    let eps = T::from_f64(p.eps as f64);
+    let one = T::from_f64(1.0);
+    for i in 0..p.len as usize {
+        let g = grads[i];
+        m[i] = b1 * m[i] + (one - b1) * g;
+        v[i] = b2 * v[i] + (one - b2) * g * g;
+        weights[i] = weights[i] - alpha * m[i] / (v[i].sqrt() + eps);
+    }
+}

@@ -1,0 +1,154 @@
+//! The whole network on the CPU: forward, backward and Adam over the reference passes.
+
+use super::*;
+use crate::layers::Adam;
+use crate::model::{Layer, LayerPlan, Model};
+
+/// Parameters, optimiser state and activations of one model on the CPU.
+pub struct CpuNet<T: Real> {
+    pub model: Model,
+    pub weights: Vec<T>,
+    pub grads: Vec<T>,
+    pub m: Vec<T>,
+    pub v: Vec<T>,
+    /// acts[0] is the input batch, acts[i + 1] the output of layer i.
+    pub acts: Vec<Vec<T>>,
+    /// dacts[i] is the gradient of acts[i].
+    pub dacts: Vec<Vec<T>>,
+    pub argmax: Vec<Vec<u32>>,
+    pub max_batch: usize,
+}
+
+pub fn conv_params(l: &LayerPlan, batch: usize) -> Conv2dParams {
+    match l.layer {
+        Layer::Conv2d { out_channels, kernel, relu } => {
+            Conv2dParams::new(batch, l.input.c, l.input.h, l.input.w, out_channels, kernel, relu)
+        }
+        _ => unreachable!("conv_params on {:?}", l.layer),
+    }
+}
+
+pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
+    match l.layer {
+        Layer::MaxPool2d { size } => Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, size),
+        _ => unreachable!("pool_params on {:?}", l.layer),
+    }
+}
+
+pub fn dense_params(l: &LayerPlan, batch: usize) -> DenseParams {
+    match l.layer {
+        Layer::Dense { out, relu } => DenseParams::new(batch, l.input.len(), out, relu),
+        _ => unreachable!("dense_params on {:?}", l.layer),
+    }
+}
+
+fn range(model: &Model, index: Option<usize>) -> std::ops::Range<usize> {
+    let p = &model.params[index.expect("layer has parameters")];
+    p.offset..p.offset + p.len
+}
+
+fn split<T>(v: &mut [Vec<T>], i: usize) -> (&mut Vec<T>, &mut Vec<T>) {
+    let (a, b) = v.split_at_mut(i + 1);
+    (&mut a[i], &mut b[0])
+}
+
+impl<T: Real> CpuNet<T> {
+    pub fn new(model: &Model, weights: &[f32], max_batch: usize) -> Self {
+        let mut sizes = vec![model.input.len()];
+        sizes.extend(model.layers.iter().map(|l| l.output.len()));
+        let n = model.flat_len;
+        CpuNet {
+            model: model.clone(),
+            weights: weights.iter().map(|&w| T::from_f64(w as f64)).collect(),
+            grads: vec![T::zero(); n],
+            m: vec![T::zero(); n],
+            v: vec![T::zero(); n],
+            acts: sizes.iter().map(|s| vec![T::zero(); s * max_batch]).collect(),
+            dacts: sizes.iter().map(|s| vec![T::zero(); s * max_batch]).collect(),
+            argmax: sizes.iter().map(|s| vec![0u32; s * max_batch]).collect(),
+            max_batch,
+        }
+    }
+
+
+    /// Forward pass of `batch` images already in acts[0]; returns the logits.
+    pub fn forward(&mut self, batch: usize) -> &[T] {
+        for (i, l) in self.model.layers.clone().iter().enumerate() {
+            let (inp, out) = split(&mut self.acts, i);
+            match l.layer {
+                Layer::Conv2d { .. } => {
+                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    conv2d_forward(out, inp, &self.weights[w], &self.weights[b], &conv_params(l, batch));
+                }
+                Layer::MaxPool2d { .. } => {
+                    maxpool2d_forward(out, &mut self.argmax[i + 1], inp, &pool_params(l, batch));
+                }
+                Layer::Dense { .. } => {
+                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    dense_forward(out, inp, &self.weights[w], &self.weights[b], &dense_params(l, batch));
+                }
+            }
+        }
+        let last = self.acts.last().expect("model has layers");
+        &last[..batch * self.model.classes]
+    }
+
+    /// Loss sum and correct count of `batch` images already in acts[0] with labels `y`.
+    pub fn evaluate(&mut self, y: &[u32], batch: usize) -> [T; 2] {
+        self.forward(batch);
+        let mut metrics = [T::zero(); 2];
+        let xp = SoftmaxXentParams::new(batch, self.model.classes);
+        softmax_xent_forward(&mut metrics, self.acts.last().expect("layers"), y, &xp);
+        metrics
+    }
+
+    /// Forward and backward of `batch` images in acts[0]: fills `grads`, returns the metrics.
+    pub fn gradients(&mut self, y: &[u32], batch: usize) -> [T; 2] {
+        let metrics = self.evaluate(y, batch);
+        let xp = SoftmaxXentParams::new(batch, self.model.classes);
+        let nl = self.model.layers.len();
+        softmax_xent_backward(&mut self.dacts[nl], &self.acts[nl], y, &xp);
+        for (i, l) in self.model.layers.clone().iter().enumerate().rev() {
+            let (dinp, dout) = split(&mut self.dacts, i);
+            let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
+            match l.layer {
+                Layer::Conv2d { .. } => {
+                    let p = conv_params(l, batch);
+                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    let (dw, db) = self.grads.split_at_mut(b.start);
+                    conv2d_backward_weight(&mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &p);
+                    if i > 0 {
+                        conv2d_backward_input(dinp, out, dout, &self.weights[w], &p);
+                    }
+                }
+                Layer::MaxPool2d { .. } => {
+                    if i > 0 {
+                        maxpool2d_backward(dinp, &self.argmax[i + 1], dout, &pool_params(l, batch));
+                    }
+                }
+                Layer::Dense { .. } => {
+                    let p = dense_params(l, batch);
+                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    let (dw, db) = self.grads.split_at_mut(b.start);
+                    dense_backward_weight(&mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &p);
+                    if i > 0 {
+                        dense_backward_input(dinp, out, dout, &self.weights[w], &p);
+                    }
+                }
+            }
+        }
+        metrics
+    }
+
+    /// One training step (gradients, then Adam with step size `alpha`); returns the metrics.
+    pub fn train_step(&mut self, y: &[u32], batch: usize, alpha: f32, adam: &Adam) -> [T; 2] {
+        let metrics = self.gradients(y, batch);
+        let ap = adam.params(self.weights.len());
+        adam_update(&mut self.weights, &mut self.m, &mut self.v, &self.grads, T::from_f64(alpha as f64), &ap);
+        metrics
+    }
+
+    pub fn weights_f32(&self) -> Vec<f32> {
+        self.weights.iter().map(|w| w.to_f64() as f32).collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! The table of WGSL sources: one entry per file in `shaders/`, embedded at build time.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    GatherBatch,
+    Conv2dForward,
+    Conv2dBackward,
+    Maxpool2dForward,
+    Maxpool2dBackward,
+    DenseForward,
+    DenseBackward,
+    SoftmaxXentForward,
+    SoftmaxXentBackward,
+    AdamUpdate,
+    StepAdvance,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 11] = [
+        Shader::GatherBatch,
+        Shader::Conv2dForward,
+        Shader::Conv2dBackward,
+        Shader::Maxpool2dForward,
+        Shader::Maxpool2dBackward,
+        Shader::DenseForward,
+        Shader::DenseBackward,
+        Shader::SoftmaxXentForward,
+        Shader::SoftmaxXentBackward,
+        Shader::AdamUpdate,
+        Shader::StepAdvance,
+    ];
+
+    /// File name under `shaders/`, without the extension; also the pass name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::GatherBatch => "gather_batch",
+            Shader::Conv2dForward => "conv2d_forward",
+            Shader::Conv2dBackward => "conv2d_backward",
+            Shader::Maxpool2dForward => "maxpool2d_forward",
+            Shader::Maxpool2dBackward => "maxpool2d_backward",
+            Shader::DenseForward => "dense_forward",
+            Shader::DenseBackward => "dense_backward",
+            Shader::SoftmaxXentForward => "softmax_xent_forward",
+            Shader::SoftmaxXentBackward => "softmax_xent_backward",
+            Shader::AdamUpdate => "adam_update",
+            Shader::StepAdvance => "step_advance",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::GatherBatch => include_str!("../shaders/gather_batch.wgsl"),
+            Shader::Conv2dForward => include_str!("../shaders/conv2d_forward.wgsl"),
+            Shader::Conv2dBackward => include_str!("../shaders/conv2d_backward.wgsl"),
+            Shader::Maxpool2dForward => include_str!("../shaders/maxpool2d_forward.wgsl"),
+            Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
+            Shader::DenseForward => include_str!("../shaders/dense_forward.wgsl"),
+            Shader::DenseBackward => include_str!("../shaders/dense_backward.wgsl"),
+            Shader::SoftmaxXentForward => include_str!("../shaders/softmax_xent_forward.wgsl"),
+            Shader::SoftmaxXentBackward => include_str!("../shaders/softmax_xent_backward.wgsl"),
+            Shader::AdamUpdate => include_str!("../shaders/adam_update.wgsl"),
+            Shader::StepAdvance => include_str!("../shaders/step_advance.wgsl"),
+        }
+    }
+}

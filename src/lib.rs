@@ -6,6 +6,7 @@
 //! - `reference`: the CPU oracle for every pass, and a whole-network CPU trainer.
 //! - `model`, `data`: the layer sequence and checkpoints; IDX datasets.
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -72,6 +72,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure training throughput of the seed CNN (images/s, ms/step, per-pass times)
+    Bench {
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Timed training steps (the best of two runs counts)
+        #[arg(long, default_value_t = 200)]
+        steps: usize,
+        /// Untimed steps first (pipeline compilation, caches)
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        /// Input data: synthetic (seeded random) or mnist
+        #[arg(long, default_value = "synthetic")]
+        data: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Copies of each pass per submit in the per-pass table (0 skips the table)
+        #[arg(long, default_value_t = 20)]
+        pass_reps: usize,
+        #[command(flatten)]
+        adapter: AdapterArgs,
+        /// End stdout with one JSON line of the results
+        #[arg(long)]
+        json: bool,
+    },
     /// List the GPU adapters wgpu can see
     Devices {
         #[arg(long, value_name = "B")]
@@ -125,6 +149,20 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             if json {
                 let line = serde_json::to_string(&history).map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
                 println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Bench { batch, steps, warmup, data, data_dir, pass_reps, adapter, json } => {
+            let cfg = gpu_cnn::bench::BenchConfig { batch, steps, warmup, data, data_dir, pass_reps, adapter: adapter.options() };
+            let report = gpu_cnn::bench::run(&cfg)?;
+            report.print();
+            if json {
+                let mut v = serde_json::to_value(&report).map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
+                // passes as {name: ms}
+                let passes: serde_json::Map<String, serde_json::Value> =
+                    report.passes.iter().map(|(k, ms)| (k.clone(), serde_json::json!(ms))).collect();
+                v["passes"] = serde_json::Value::Object(passes);
+                println!("{v}");
             }
             Ok(())
         }

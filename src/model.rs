@@ -88,7 +88,7 @@ impl Model {
         let mut plans = Vec::new();
         let mut params = Vec::new();
         let mut flat_len = 0;
-        let (mut n_conv, mut n_dense) = (0, 0);
+        let (mut n_conv, mut n_pool, mut n_dense) = (0, 0, 0);
         let mut shape = input;
         let mut add = |params: &mut Vec<ParamTensor>, name: String, dims: Vec<usize>| {
             let len = dims.iter().product();
@@ -125,7 +125,8 @@ impl Model {
                         )));
                     }
                     let out = Shape::new(shape.c, (shape.h - size) / size + 1, (shape.w - size) / size + 1);
-                    (format!("pool{}", i + 1), out, None, None)
+                    n_pool += 1;
+                    (format!("pool{n_pool}"), out, None, None)
                 }
                 Layer::Dense { out, .. } => {
                     if out == 0 {

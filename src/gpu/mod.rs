@@ -78,7 +78,8 @@ impl Tensor {
 
 /// One recorded compute dispatch: pipeline, its bind group (params uniform included) and grid.
 pub struct Dispatch {
-    pub name: &'static str,
+    /// `shader::entry`, or `layer pass` once the trainer names it; used by the profiler.
+    pub label: String,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
@@ -282,7 +283,7 @@ impl Gpu {
         });
         self.check(&format!("binding {}::{entry}", shader.name()))?;
         Ok(Dispatch {
-            name: shader.name(),
+            label: format!("{}::{entry}", shader.name()),
             pipeline,
             bind_group,
             workgroups,

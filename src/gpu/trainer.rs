@@ -74,6 +74,20 @@ impl Split {
     }
 }
 
+/// Names the dispatches from `first` on after their layer: "conv1 fwd", "conv1 backward_weight", ...
+fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
+    for d in &mut prog[first..] {
+        let (shader, entry) = d.label.split_once("::").unwrap_or((&d.label, "main"));
+        let pass = match entry {
+            "main" if shader.ends_with("_forward") => "fwd",
+            "main" if shader.ends_with("_backward") => "bwd",
+            "main" => shader,
+            e => e,
+        };
+        d.label = format!("{layer} {pass}");
+    }
+}
+
 fn pack_bytes(b: &[u8]) -> Vec<u32> {
     b.chunks(4)
         .map(|c| {
@@ -238,7 +252,9 @@ impl GpuTrainer {
         let mut prog = Vec::new();
         let gp = GatherParams { batch: batch as u32, pixels: self.model.input.len() as u32, ..Default::default() };
         gather_batch(gpu, &mut prog, &self.acts[0], &self.labels, &split.images, &split.labels, &split.indices, &split.steps, &split.state, &gp)?;
+        label(&mut prog, 0, "input");
         for (i, l) in self.model.layers.iter().enumerate() {
+            let first = prog.len();
             let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
             match l.layer {
                 Layer::Conv2d { .. } => {
@@ -254,13 +270,17 @@ impl GpuTrainer {
                     dense_forward(gpu, &mut prog, out, inp, &w, &b, &dense_params(l, batch))?;
                 }
             }
+            label(&mut prog, first, &l.name);
         }
+        let mut first = prog.len();
         let nl = self.model.layers.len();
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
         softmax_xent_forward(gpu, &mut prog, &split.metrics, &self.acts[nl], &self.labels, &split.state, &xp)?;
         if training {
             softmax_xent_backward(gpu, &mut prog, &self.dacts[nl], &self.acts[nl], &self.labels, &xp)?;
+            label(&mut prog, first, "loss");
             for (i, l) in self.model.layers.iter().enumerate().rev() {
+                let first = prog.len();
                 let (inp, out, dinp, dout) = (&self.acts[i], &self.acts[i + 1], &self.dacts[i], &self.dacts[i + 1]);
                 match l.layer {
                     Layer::Conv2d { .. } => {
@@ -289,11 +309,14 @@ impl GpuTrainer {
                         }
                     }
                 }
+                label(&mut prog, first, &l.name);
             }
+            first = prog.len();
             let ap = self.adam.params(self.model.flat_len);
             adam_update(gpu, &mut prog, &self.weights, &self.m, &self.v, &self.grads, &split.steps, &split.state, &ap)?;
         }
         step_advance(gpu, &mut prog, &split.state)?;
+        label(&mut prog, first, if training { "adam" } else { "loss" });
         Ok(prog)
     }
 
@@ -310,11 +333,11 @@ impl GpuTrainer {
         self.train.full.len()
     }
 
-    /// Records and submits every step of `split` in chunks; does not wait.
-    fn submit_all(&mut self, training: bool) -> Result<()> {
+    /// Records and submits the first `steps` steps of `split` in chunks; does not wait.
+    fn submit_steps(&mut self, training: bool, steps: usize) -> Result<()> {
         let split = if training { &self.train } else { self.eval.as_ref().expect("eval split") };
         self.gpu.write(&split.state, &[0u32]);
-        let steps = split.num_steps();
+        let steps = steps.min(split.num_steps());
         let mut s = 0;
         while s < steps {
             let end = (s + STEPS_PER_SUBMIT).min(steps);
@@ -334,27 +357,29 @@ impl GpuTrainer {
         self.gpu.check(if training { "training epoch" } else { "evaluation" })
     }
 
-    /// Queues one epoch over the training rows in `order` (a permutation of 0..train_len).
-    fn submit_epoch(&mut self, order: &[u32]) -> Result<()> {
+    /// Queues the first `steps` steps of an epoch over the training rows in `order`
+    /// (a permutation of 0..train_len).
+    pub fn submit_train(&mut self, order: &[u32], steps: usize) -> Result<()> {
         if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
             return Err(Error::Usage(format!("epoch order must hold {} row indices below {}", self.train.n, self.train.n)));
         }
         self.gpu.write(&self.train.indices, order);
-        let recs: Vec<StepRecord> = (0..self.train.num_steps())
+        let steps = steps.min(self.train.num_steps());
+        let recs: Vec<StepRecord> = (0..steps)
             .map(|s| StepRecord { offset: (s * self.batch) as u32, alpha: self.adam.alpha(self.t + s as u64 + 1) })
             .collect();
         self.gpu.write(&self.train.steps, &recs);
-        self.submit_all(true)?;
-        self.t += recs.len() as u64;
+        self.submit_steps(true, steps)?;
+        self.t += steps as u64;
         Ok(())
     }
 
     /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass;
     /// a single readback at the end. Returns (train metrics, eval metrics).
     pub fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Option<Metrics>)> {
-        self.submit_epoch(order)?;
+        self.submit_train(order, usize::MAX)?;
         if self.eval.is_some() {
-            self.submit_all(false)?;
+            self.submit_steps(false, usize::MAX)?;
         }
         let mut tensors = vec![&self.train.metrics];
         if let Some(e) = &self.eval {
@@ -372,10 +397,39 @@ impl GpuTrainer {
             return Err(Error::Usage("no evaluation set".into()));
         };
         let n = e.n;
-        self.submit_all(false)?;
+        self.submit_steps(false, usize::MAX)?;
         let e = self.eval.as_ref().expect("eval split");
         let slots = self.gpu.read::<f32>(&[&e.metrics])?;
         Ok(Metrics::from_slots(&slots[0], n))
+    }
+
+    /// Waits until the GPU has finished all submitted work.
+    pub fn wait(&self) -> Result<()> {
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.gpu.check("wait")
+    }
+
+    /// Times each dispatch of a full training step in isolation: `reps` copies in one submit,
+    /// minus an empty submit, per copy. Returns (label, milliseconds). Changes the weights.
+    pub fn profile_step(&mut self, reps: usize) -> Result<Vec<(String, f64)>> {
+        let time = |ds: &[&Dispatch]| -> Result<f64> {
+            let t0 = std::time::Instant::now();
+            self.gpu.run(ds)?;
+            self.wait()?;
+            Ok(t0.elapsed().as_secs_f64() * 1e3)
+        };
+        let empty = (0..3).map(|_| time(&[])).collect::<Result<Vec<_>>>()?;
+        let empty = empty.iter().cloned().fold(f64::INFINITY, f64::min);
+        let mut out = Vec::new();
+        for d in &self.train.full {
+            let ds: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
+            let best = (0..2).map(|_| time(&ds)).collect::<Result<Vec<_>>>()?.into_iter().fold(f64::INFINITY, f64::min);
+            out.push((d.label.clone(), ((best - empty) / reps as f64).max(0.0)));
+        }
+        Ok(out)
     }
 
     /// The flat parameters (padding included).

@@ -1,0 +1,156 @@
+//! `gpu-cnn bench`: training throughput of the seed CNN on the GPU, end to end (gather, forward,
+//! backward, Adam, recorded and submitted as in `train`), plus each pass timed in isolation.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::{self, Dataset};
+use crate::error::{Error, Result};
+use crate::gpu::trainer::{GpuTrainer, STEPS_PER_SUBMIT};
+use crate::gpu::{AdapterOptions, Gpu};
+use crate::layers::Adam;
+use crate::model::{Layer, Model};
+use crate::rng::Rng;
+
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub batch: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    /// "synthetic" (seeded random pixels and labels) or "mnist".
+    pub data: String,
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Repetitions per pass in the per-pass table (0: skip the table).
+    pub pass_reps: usize,
+    pub adapter: AdapterOptions,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub adapter: String,
+    pub backend: String,
+    pub device_type: String,
+    pub batch: usize,
+    pub steps: usize,
+    pub images_per_s: f64,
+    pub ms_per_step: f64,
+    /// Projected time of one 60,000-image epoch.
+    pub epoch_s: f64,
+    pub gflops: f64,
+    /// FLOPs counted per image for one training step (2 per multiply-add, backward = 2x forward).
+    pub flop_per_image: f64,
+    pub dispatches_per_step: usize,
+    pub submits_per_epoch: usize,
+    /// Milliseconds per pass, each timed alone (median-free best of 2, `pass_reps` copies per submit).
+    pub passes: Vec<(String, f64)>,
+}
+
+/// Multiply-adds of one image's forward pass: conv and dense layers.
+pub fn forward_macs(model: &Model) -> f64 {
+    model
+        .layers
+        .iter()
+        .map(|l| match l.layer {
+            Layer::Conv2d { kernel, .. } => (l.output.len() * l.input.c * kernel * kernel) as f64,
+            Layer::Dense { .. } => (l.output.len() * l.input.len()) as f64,
+            Layer::MaxPool2d { .. } => 0.0,
+        })
+        .sum()
+}
+
+pub fn synthetic(n: usize, rows: usize, cols: usize, classes: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    Dataset {
+        images: (0..n * rows * cols).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
+        rows,
+        cols,
+    }
+}
+
+pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
+    if cfg.batch == 0 || cfg.steps == 0 {
+        return Err(Error::Usage("--batch and --steps must be at least 1".into()));
+    }
+    let model = Model::keras_mnist();
+    let need = (cfg.steps.max(cfg.warmup)) * cfg.batch;
+    let train = match cfg.data.as_str() {
+        "synthetic" => synthetic(need, model.input.h, model.input.w, model.classes, 7),
+        "mnist" => {
+            let dir = data::resolve_dir("mnist", cfg.data_dir.as_deref());
+            let (mut t, _) = data::load(&dir, model.classes)?;
+            if t.len() < need {
+                return Err(Error::Usage(format!(
+                    "--steps {} x --batch {} needs {need} images, MNIST has {}",
+                    cfg.steps.max(cfg.warmup),
+                    cfg.batch,
+                    t.len()
+                )));
+            }
+            t.truncate(need);
+            t
+        }
+        other => return Err(Error::Usage(format!("unknown --data `{other}` (expected synthetic or mnist)"))),
+    };
+    let gpu = Gpu::new(&cfg.adapter)?;
+    let (adapter, backend, device_type) = (gpu.info.name.clone(), gpu.backend_name(), gpu.device_type_name());
+    let weights = model.init_glorot(1);
+    let mut t = GpuTrainer::new(gpu, &model, &weights, &train, None, cfg.batch, Adam::default())?;
+    let order: Vec<u32> = (0..train.len() as u32).collect();
+    if cfg.warmup > 0 {
+        t.submit_train(&order, cfg.warmup)?;
+        t.wait()?;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..2 {
+        let start = Instant::now();
+        t.submit_train(&order, cfg.steps)?;
+        t.wait()?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let images_per_s = (cfg.steps * cfg.batch) as f64 / best;
+    let flop_per_image = 6.0 * forward_macs(&model);
+    let epoch_steps = 60_000usize.div_ceil(cfg.batch);
+    let passes = if cfg.pass_reps > 0 { t.profile_step(cfg.pass_reps)? } else { Vec::new() };
+    Ok(BenchReport {
+        adapter,
+        backend,
+        device_type,
+        batch: cfg.batch,
+        steps: cfg.steps,
+        images_per_s,
+        ms_per_step: best * 1e3 / cfg.steps as f64,
+        epoch_s: 60_000.0 / images_per_s,
+        gflops: images_per_s * flop_per_image / 1e9,
+        flop_per_image,
+        dispatches_per_step: t.dispatches_per_step(),
+        // Training chunks plus the one readback of the epoch's metrics.
+        submits_per_epoch: epoch_steps.div_ceil(STEPS_PER_SUBMIT) + 1,
+        passes,
+    })
+}
+
+impl BenchReport {
+    pub fn print(&self) {
+        println!("adapter: {} ({}, {})", self.adapter, self.backend, self.device_type);
+        println!(
+            "batch {}: {:.0} images/s, {:.3} ms/step, {:.2} s per 60,000-image epoch, {:.2} GFLOP/s ({:.2} MFLOP/image)",
+            self.batch,
+            self.images_per_s,
+            self.ms_per_step,
+            self.epoch_s,
+            self.gflops,
+            self.flop_per_image / 1e6
+        );
+        println!("{} dispatches per step, {} submits per epoch", self.dispatches_per_step, self.submits_per_epoch);
+        if !self.passes.is_empty() {
+            let total: f64 = self.passes.iter().map(|p| p.1).sum();
+            println!("{:<24} {:>10} {:>6}", "pass (timed alone)", "ms", "%");
+            for (name, ms) in &self.passes {
+                println!("{name:<24} {ms:>10.4} {:>5.1}%", 100.0 * ms / total.max(1e-12));
+            }
+            println!("{:<24} {total:>10.4}", "sum");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Shared test helpers: the one place tolerances live, the comparison that reports where and by how
+//! much two tensors differ, seeded inputs, and the GPU fixture.
+#![allow(dead_code)]
+
+use gpu_cnn::gpu::{AdapterOptions, Gpu};
+use gpu_cnn::rng::Rng;
+
+/// |got - want| <= atol + rtol * |want|, element-wise.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+/// One GPU pass against the f32 CPU reference (same inputs; only summation order and fused
+/// multiply-adds differ).
+pub const PASS: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
+/// The f64 reference's analytic gradient against central finite differences.
+pub const GRADCHECK: Tol = Tol { atol: 1e-7, rtol: 1e-5 };
+/// One full training step, GPU against CPU: loss and every parameter.
+pub const STEP: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
+/// After 100 Adam steps, GPU against CPU: rounding differences compound through the updates.
+pub const RUN_100: Tol = Tol { atol: 2e-4, rtol: 2e-3 };
+
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst = (0usize, 0.0f64);
+    let mut bad = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let d = (g as f64 - w as f64).abs();
+        if d > worst.1 || !d.is_finite() {
+            worst = (i, d);
+        }
+        if bad.is_none() && !(d <= tol.atol + tol.rtol * (w as f64).abs()) {
+            bad = Some(i);
+        }
+    }
+    if let Some(i) = bad {
+        panic!(
+            "{what}: element {i} of {}: got {} want {} (|diff| {:e}); max |diff| {:e} at {}; tolerance {tol:?}",
+            got.len(),
+            got[i],
+            want[i],
+            (got[i] as f64 - want[i] as f64).abs(),
+            worst.1,
+            worst.0
+        );
+    }
+}
+
+pub fn assert_close_f64(what: &str, got: &[f64], want: &[f64], tol: Tol) {
+    let g: Vec<f32> = got.iter().map(|&x| x as f32).collect();
+    let w: Vec<f32> = want.iter().map(|&x| x as f32).collect();
+    // Compare in f64 precision: reuse the report but check exactly here.
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        if !((a - b).abs() <= tol.atol + tol.rtol * b.abs()) {
+            assert_close(what, &g, &w, Tol { atol: 0.0, rtol: 0.0 });
+            panic!("{what}: element {i}: got {a} want {b} (|diff| {:e}), tolerance {tol:?}", (a - b).abs());
+        }
+    }
+}
+
+/// Seeded uniform values in [lo, hi).
+pub fn rand_vec(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.uniform(lo, hi) as f32).collect()
+}
+
+/// The GPU to test on. With GPU_CNN_REQUIRE_GPU=1 (CI) a missing adapter fails the test;
+/// otherwise the test says it was skipped and returns without checking anything.
+pub fn gpu() -> Option<Gpu> {
+    match Gpu::new(&AdapterOptions::default()) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("GPU_CNN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("GPU_CNN_REQUIRE_GPU=1 but no GPU adapter is available: {e}");
+            }
+            eprintln!("SKIPPED: no GPU adapter ({e}); set GPU_CNN_REQUIRE_GPU=1 to make this a failure");
+            None
+        }
+    }
+}

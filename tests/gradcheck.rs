@@ -1,0 +1,202 @@
+//! The CPU reference's backward passes against central finite differences in f64.
+//! Each loss is L = sum(out * r) for a fixed random r, so dout = r.
+
+mod common;
+use common::*;
+
+use gpu_cnn::layers::{Conv2dParams, DenseParams, Maxpool2dParams, SoftmaxXentParams};
+use gpu_cnn::model::{Layer, Model, Shape};
+use gpu_cnn::reference::*;
+
+const H: f64 = 1e-6;
+
+fn rand64(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    rand_vec(seed, n, lo, hi).into_iter().map(|x| x as f64).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Central differences of `loss` with respect to every element of `x`.
+fn numeric(x: &mut [f64], mut loss: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| {
+            let x0 = x[i];
+            x[i] = x0 + H;
+            let lp = loss(x);
+            x[i] = x0 - H;
+            let lm = loss(x);
+            x[i] = x0;
+            (lp - lm) / (2.0 * H)
+        })
+        .collect()
+}
+
+#[test]
+fn conv2d_backward_matches_finite_differences() {
+    for relu in [false, true] {
+        let p = Conv2dParams::new(2, 3, 6, 7, 5, 3, relu);
+        let mut inp = rand64(1, p.inp_len(), -1.0, 1.0);
+        let mut w = rand64(2, p.weight_len(), -0.5, 0.5);
+        let mut b = rand64(3, p.c_out as usize, -0.2, 0.2);
+        let r = rand64(4, p.out_len(), -1.0, 1.0);
+        // Keep pre-activations away from the ReLU kink.
+        let mut pre = vec![0.0; p.out_len()];
+        conv2d_forward(&mut pre, &inp, &w, &b, &Conv2dParams { relu: 0, ..p });
+        assert!(pre.iter().all(|v| v.abs() > 1e-4), "seeded inputs put a pre-activation at the kink");
+
+        let fwd = |inp: &[f64], w: &[f64], b: &[f64]| {
+            let mut out = vec![0.0; p.out_len()];
+            conv2d_forward(&mut out, inp, w, b, &p);
+            dot(&out, &r)
+        };
+        let mut out = vec![0.0; p.out_len()];
+        conv2d_forward(&mut out, &inp, &w, &b, &p);
+        let mut dinp = vec![0.0; p.inp_len()];
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+        conv2d_backward_input(&mut dinp, &out, &r, &w, &p);
+        conv2d_backward_weight(&mut dw, &mut db, &out, &r, &inp, &p);
+
+        let (w0, b0) = (w.clone(), b.clone());
+        let ndinp = numeric(&mut inp, |x| fwd(x, &w0, &b0));
+        let i0 = inp.clone();
+        let ndw = numeric(&mut w, |x| fwd(&i0, x, &b0));
+        let ndb = numeric(&mut b, |x| fwd(&i0, &w0, x));
+        assert_close_f64(&format!("conv2d dinp relu={relu}"), &dinp, &ndinp, GRADCHECK);
+        assert_close_f64(&format!("conv2d dweight relu={relu}"), &dw, &ndw, GRADCHECK);
+        assert_close_f64(&format!("conv2d dbias relu={relu}"), &db, &ndb, GRADCHECK);
+    }
+}
+
+#[test]
+fn maxpool2d_backward_matches_finite_differences() {
+    // 7x9 with size 2 drops the last row and column; size 3 tiles 7x9 unevenly as well.
+    for size in [2, 3] {
+        let p = Maxpool2dParams::new(2, 3, 7, 9, size, size);
+        let mut inp = rand64(10 + size as u64, p.inp_len(), -1.0, 1.0);
+        let r = rand64(20, p.out_len(), -1.0, 1.0);
+        let fwd = |x: &[f64]| {
+            let mut out = vec![0.0; p.out_len()];
+            let mut am = vec![0u32; p.out_len()];
+            maxpool2d_forward(&mut out, &mut am, x, &p);
+            dot(&out, &r)
+        };
+        let mut out = vec![0.0; p.out_len()];
+        let mut am = vec![0u32; p.out_len()];
+        maxpool2d_forward(&mut out, &mut am, &inp, &p);
+        let mut dinp = vec![f64::NAN; p.inp_len()];
+        maxpool2d_backward(&mut dinp, &am, &r, &p);
+        let n = numeric(&mut inp, fwd);
+        assert_close_f64(&format!("maxpool2d dinp size={size}"), &dinp, &n, GRADCHECK);
+        assert!(n.iter().filter(|v| **v != 0.0).count() == p.out_len(), "every window routes one gradient");
+    }
+}
+
+#[test]
+fn dense_backward_matches_finite_differences() {
+    for relu in [false, true] {
+        let p = DenseParams::new(3, 17, 6, relu);
+        let mut inp = rand64(30, 3 * 17, -1.0, 1.0);
+        let mut w = rand64(31, 6 * 17, -0.5, 0.5);
+        let mut b = rand64(32, 6, -0.2, 0.2);
+        let r = rand64(33, 3 * 6, -1.0, 1.0);
+        let mut pre = vec![0.0; 18];
+        dense_forward(&mut pre, &inp, &w, &b, &DenseParams { relu: 0, ..p });
+        assert!(pre.iter().all(|v| v.abs() > 1e-4));
+        let fwd = |inp: &[f64], w: &[f64], b: &[f64]| {
+            let mut out = vec![0.0; 18];
+            dense_forward(&mut out, inp, w, b, &p);
+            dot(&out, &r)
+        };
+        let mut out = vec![0.0; 18];
+        dense_forward(&mut out, &inp, &w, &b, &p);
+        let mut dinp = vec![0.0; inp.len()];
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; 6]);
+        dense_backward_input(&mut dinp, &out, &r, &w, &p);
+        dense_backward_weight(&mut dw, &mut db, &out, &r, &inp, &p);
+        let (w0, b0) = (w.clone(), b.clone());
+        let nd = numeric(&mut inp, |x| fwd(x, &w0, &b0));
+        let i0 = inp.clone();
+        let ndw = numeric(&mut w, |x| fwd(&i0, x, &b0));
+        let ndb = numeric(&mut b, |x| fwd(&i0, &w0, x));
+        assert_close_f64(&format!("dense dinp relu={relu}"), &dinp, &nd, GRADCHECK);
+        assert_close_f64(&format!("dense dweight relu={relu}"), &dw, &ndw, GRADCHECK);
+        assert_close_f64(&format!("dense dbias relu={relu}"), &db, &ndb, GRADCHECK);
+    }
+}
+
+#[test]
+fn softmax_xent_backward_matches_finite_differences() {
+    let p = SoftmaxXentParams::new(5, 7);
+    // Large logits check the max subtraction: exp(300) overflows without it.
+    let mut logits: Vec<f64> = rand64(40, 35, -3.0, 3.0).iter().enumerate().map(|(i, v)| if i % 9 == 0 { v + 300.0 } else { *v }).collect();
+    let labels = [0u32, 6, 3, 3, 1];
+    let mean_loss = |x: &[f64]| {
+        let mut m = [0.0; 2];
+        softmax_xent_forward(&mut m, x, &labels, &p);
+        m[0] / 5.0
+    };
+    assert!(mean_loss(&logits).is_finite());
+    let mut d = vec![0.0; 35];
+    softmax_xent_backward(&mut d, &logits, &labels, &p);
+    let n = numeric(&mut logits, mean_loss);
+    assert_close_f64("softmax_xent dlogits", &d, &n, GRADCHECK);
+}
+
+#[test]
+fn softmax_xent_forward_matches_hand_computed_values() {
+    // Row 0: logits (0, ln 3): softmax (1/4, 3/4), label 1 -> loss ln(4/3), correct.
+    // Row 1: logits (2, 0), label 1 -> loss ln(1 + e^2), wrong.
+    let logits = [0.0, 3f64.ln(), 2.0, 0.0];
+    let mut m = [0.0; 2];
+    softmax_xent_forward(&mut m, &logits, &[1, 1], &SoftmaxXentParams::new(2, 2));
+    let want = (4.0f64 / 3.0).ln() + (1.0 + 2f64.exp()).ln();
+    assert!((m[0] - want).abs() < 1e-12, "loss {} want {want}", m[0]);
+    assert_eq!(m[1], 1.0);
+}
+
+#[test]
+fn whole_network_gradient_matches_finite_differences() {
+    // A small model through CpuNet checks the wiring between passes (flatten, pool routing, ReLU).
+    let layers = [
+        Layer::Conv2d { out_channels: 3, kernel: 3, relu: true },
+        Layer::MaxPool2d { size: 2 },
+        Layer::Conv2d { out_channels: 4, kernel: 2, relu: true },
+        Layer::Dense { out: 5, relu: true },
+        Layer::Dense { out: 4, relu: false },
+    ];
+    let model = Model::new(Shape::new(1, 9, 9), &layers).unwrap();
+    let w32 = model.init_glorot(5);
+    let batch = 3;
+    let x = rand64(50, batch * 81, 0.0, 1.0);
+    let y = [1u32, 3, 0];
+    let mut net = CpuNet::<f64>::new(&model, &w32, batch);
+    net.acts[0][..x.len()].copy_from_slice(&x);
+    net.gradients(&y, batch);
+    let analytic = net.grads.clone();
+    let mut check = Vec::new();
+    // Every bias and a spread of weights of each tensor.
+    for p in &model.params {
+        for k in (0..p.len).step_by((p.len / 7).max(1)) {
+            check.push(p.offset + k);
+        }
+    }
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for &i in &check {
+        let w0 = net.weights[i];
+        let loss_at = |v: f64, net: &mut CpuNet<f64>| {
+            net.weights[i] = v;
+            net.acts[0][..x.len()].copy_from_slice(&x);
+            net.evaluate(&y, batch)[0] / batch as f64
+        };
+        let lp = loss_at(w0 + H, &mut net);
+        let lm = loss_at(w0 - H, &mut net);
+        net.weights[i] = w0;
+        got.push(analytic[i]);
+        want.push((lp - lm) / (2.0 * H));
+    }
+    assert!(want.iter().filter(|v| v.abs() > 1e-6).count() > check.len() / 2, "most checked gradients are non-zero");
+    assert_close_f64("whole-network gradient", &got, &want, GRADCHECK);
+}

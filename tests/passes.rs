@@ -1,0 +1,242 @@
+//! Every GPU pass against the CPU reference on seeded random inputs with awkward shapes
+//! (batch 3, sizes that are not multiples of the tile or workgroup size).
+
+mod common;
+use common::*;
+
+use gpu_cnn::gpu::{passes, Gpu, Tensor};
+use gpu_cnn::layers::*;
+use gpu_cnn::reference;
+
+fn run(gpu: &Gpu, prog: &[gpu_cnn::gpu::Dispatch]) {
+    let refs: Vec<_> = prog.iter().collect();
+    gpu.run(&refs).expect("submit");
+}
+
+fn read(gpu: &Gpu, t: &Tensor) -> Vec<f32> {
+    gpu.read::<f32>(&[t]).expect("readback").remove(0)
+}
+
+fn read_u32(gpu: &Gpu, t: &Tensor) -> Vec<u32> {
+    gpu.read::<u32>(&[t]).expect("readback").remove(0)
+}
+
+/// Output tensors start as NaN so that an element the shader forgets to write fails the check.
+fn nan_filled(gpu: &Gpu, n: usize) -> Tensor {
+    gpu.upload("out", &vec![f32::NAN; n]).unwrap()
+}
+
+const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 3] = [
+    // (batch, c_in, h, w, c_out, k)
+    (3, 1, 11, 9, 5, 3),
+    (3, 6, 7, 8, 7, 3),
+    (2, 3, 6, 5, 9, 2),
+];
+
+#[test]
+fn conv2d_forward_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (si, &(n, c, h, w, oc, k)) in CONV_SHAPES.iter().enumerate() {
+        for relu in [false, true] {
+            let p = Conv2dParams::new(n, c, h, w, oc, k, relu);
+            let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
+            let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
+            let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
+            let mut want = vec![0.0; p.out_len()];
+            reference::conv2d_forward(&mut want, &inp, &wt, &b, &p);
+            let (ti, tw, tb) = (gpu.upload("inp", &inp).unwrap(), gpu.upload("w", &wt).unwrap(), gpu.upload("b", &b).unwrap());
+            let out = nan_filled(&gpu, p.out_len());
+            let mut prog = Vec::new();
+            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &p).unwrap();
+            run(&gpu, &prog);
+            assert_close(&format!("conv2d_forward {p:?}"), &read(&gpu, &out), &want, PASS);
+        }
+    }
+}
+
+#[test]
+fn conv2d_backward_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (si, &(n, c, h, w, oc, k)) in CONV_SHAPES.iter().enumerate() {
+        for relu in [false, true] {
+            // A chunk that does not divide the pixel count exercises the split-K tail.
+            let p = Conv2dParams { chunk: 37, ..Conv2dParams::new(n, c, h, w, oc, k, relu) };
+            let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
+            let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
+            let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
+            let dout = rand_vec(300 + si as u64, p.out_len(), -1.0, 1.0);
+            let mut out = vec![0.0; p.out_len()];
+            reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
+            let mut dinp = vec![0.0; p.inp_len()];
+            let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; oc]);
+            reference::conv2d_backward_input(&mut dinp, &out, &dout, &wt, &p);
+            reference::conv2d_backward_weight(&mut dw, &mut db, &out, &dout, &inp, &p);
+
+            let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+            let (ti, tw, to, tdo) = (t(&inp), t(&wt), t(&out), t(&dout));
+            let (gdinp, gdw, gdb) = (nan_filled(&gpu, dinp.len()), nan_filled(&gpu, dw.len()), nan_filled(&gpu, oc));
+            let partial = gpu.zeros("partial", passes::conv2d_partial_len(&p)).unwrap();
+            let mut prog = Vec::new();
+            passes::conv2d_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
+            passes::conv2d_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &partial, &p).unwrap();
+            run(&gpu, &prog);
+            assert_close(&format!("conv2d dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
+            assert_close(&format!("conv2d dweight {p:?}"), &read(&gpu, &gdw), &dw, PASS);
+            assert_close(&format!("conv2d dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
+        }
+    }
+}
+
+#[test]
+fn maxpool2d_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (size, h, w) in [(2, 7, 9), (3, 8, 7), (2, 26, 26)] {
+        let p = Maxpool2dParams::new(3, 5, h, w, size, size);
+        // Distinct values: no ties in any window.
+        let mut inp = rand_vec(7, p.inp_len(), -1.0, 1.0);
+        for (i, v) in inp.iter_mut().enumerate() {
+            *v += i as f32 * 1e-3;
+        }
+        let dout = rand_vec(8, p.out_len(), -1.0, 1.0);
+        let (mut out, mut am) = (vec![0.0; p.out_len()], vec![0u32; p.out_len()]);
+        reference::maxpool2d_forward(&mut out, &mut am, &inp, &p);
+        let mut dinp = vec![0.0; p.inp_len()];
+        reference::maxpool2d_backward(&mut dinp, &am, &dout, &p);
+
+        let (ti, tdo) = (gpu.upload("inp", &inp).unwrap(), gpu.upload("dout", &dout).unwrap());
+        let (gout, gam, gdinp) = (nan_filled(&gpu, out.len()), gpu.zeros("am", am.len()).unwrap(), nan_filled(&gpu, dinp.len()));
+        let mut prog = Vec::new();
+        passes::maxpool2d_forward(&gpu, &mut prog, &gout, &gam, &ti, &p).unwrap();
+        passes::maxpool2d_backward(&gpu, &mut prog, &gdinp, &gam, &tdo, &p).unwrap();
+        run(&gpu, &prog);
+        assert_close(&format!("maxpool2d out {p:?}"), &read(&gpu, &gout), &out, PASS);
+        assert_eq!(read_u32(&gpu, &gam), am, "maxpool2d argmax {p:?}");
+        assert_close(&format!("maxpool2d dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
+    }
+}
+
+#[test]
+fn dense_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (n, i, o) in [(3, 37, 13), (5, 130, 10), (1, 3, 1)] {
+        for relu in [false, true] {
+            let p = DenseParams::new(n, i, o, relu);
+            let inp = rand_vec(1, n * i, -1.0, 1.0);
+            let wt = rand_vec(2, o * i, -0.5, 0.5);
+            let b = rand_vec(3, o, -0.3, 0.3);
+            let dout = rand_vec(4, n * o, -1.0, 1.0);
+            let mut out = vec![0.0; n * o];
+            reference::dense_forward(&mut out, &inp, &wt, &b, &p);
+            let mut dinp = vec![0.0; n * i];
+            let (mut dw, mut db) = (vec![0.0; o * i], vec![0.0; o]);
+            reference::dense_backward_input(&mut dinp, &out, &dout, &wt, &p);
+            reference::dense_backward_weight(&mut dw, &mut db, &out, &dout, &inp, &p);
+
+            let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+            let (ti, tw, tb, tdo) = (t(&inp), t(&wt), t(&b), t(&dout));
+            let gout = nan_filled(&gpu, out.len());
+            let mut prog = Vec::new();
+            passes::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
+            run(&gpu, &prog);
+            let got_out = read(&gpu, &gout);
+            assert_close(&format!("dense_forward {p:?}"), &got_out, &out, PASS);
+
+            let to = t(&out);
+            let (gdinp, gdw, gdb) = (nan_filled(&gpu, dinp.len()), nan_filled(&gpu, dw.len()), nan_filled(&gpu, o));
+            let mut prog = Vec::new();
+            passes::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
+            passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p).unwrap();
+            run(&gpu, &prog);
+            assert_close(&format!("dense dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
+            assert_close(&format!("dense dweight {p:?}"), &read(&gpu, &gdw), &dw, PASS);
+            assert_close(&format!("dense dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
+        }
+    }
+}
+
+#[test]
+fn softmax_xent_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    // 70 rows: more than the 64 invocations of the forward's single workgroup.
+    for (n, k) in [(3, 10), (70, 7)] {
+        let p = SoftmaxXentParams::new(n, k);
+        let mut logits = rand_vec(9, n * k, -4.0, 4.0);
+        logits[0] += 200.0; // needs the max subtraction
+        let labels: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 3) % k as u32).collect();
+        let mut metrics = [0.0f32; 2];
+        reference::softmax_xent_forward(&mut metrics, &logits, &labels, &p);
+        let mut d = vec![0.0; n * k];
+        reference::softmax_xent_backward(&mut d, &logits, &labels, &p);
+
+        let (tl, ty) = (gpu.upload("logits", &logits).unwrap(), gpu.upload("labels", &labels).unwrap());
+        // The forward writes slot state[0] = 2 of the metrics buffer.
+        let state = gpu.upload("state", &[2u32]).unwrap();
+        let gm = nan_filled(&gpu, 8);
+        let gd = nan_filled(&gpu, n * k);
+        let mut prog = Vec::new();
+        passes::softmax_xent_forward(&gpu, &mut prog, &gm, &tl, &ty, &state, &p).unwrap();
+        passes::softmax_xent_backward(&gpu, &mut prog, &gd, &tl, &ty, &p).unwrap();
+        run(&gpu, &prog);
+        let m = read(&gpu, &gm);
+        assert_close("softmax_xent_forward metrics", &m[4..6], &metrics, PASS);
+        assert!(m[..4].iter().chain(&m[6..]).all(|v| v.is_nan()), "only slot 2 is written: {m:?}");
+        assert_close("softmax_xent_backward", &read(&gpu, &gd), &d, PASS);
+    }
+}
+
+#[test]
+fn gather_batch_adam_and_step_advance_match_reference() {
+    let Some(gpu) = gpu() else { return };
+    // 5 images of 3x5 = 15 bytes each (not a multiple of 4): byte packing crosses words.
+    let pixels = 15;
+    let images: Vec<u8> = (0..5 * pixels).map(|i| (i * 37 % 256) as u8).collect();
+    let labels: Vec<u8> = vec![4, 1, 0, 3, 2];
+    let indices = [4u32, 2, 0, 3, 1];
+    let p = GatherParams { batch: 3, pixels: pixels as u32, ..Default::default() };
+    // State 1 selects the second record, offset 2.
+    let recs = [StepRecord { offset: 0, alpha: 0.5 }, StepRecord { offset: 2, alpha: 0.001 }];
+    let (mut x, mut y) = (vec![0.0f32; 3 * pixels], vec![0u32; 3]);
+    reference::gather_batch(&mut x, &mut y, &images, &labels, &indices, 2, &p);
+    assert_eq!(y, vec![4, 3, 1], "labels of rows 0, 3, 1");
+
+    let pack = |b: &[u8]| -> Vec<u32> {
+        b.chunks(4).map(|c| { let mut w = [0u8; 4]; w[..c.len()].copy_from_slice(c); u32::from_le_bytes(w) }).collect()
+    };
+    let (ti, tl, tidx) = (gpu.upload("img", &pack(&images)).unwrap(), gpu.upload("lab", &pack(&labels)).unwrap(), gpu.upload("idx", &indices).unwrap());
+    let tsteps = gpu.upload("steps", &recs).unwrap();
+    let state = gpu.upload("state", &[1u32]).unwrap();
+    let (gx, gy) = (nan_filled(&gpu, 3 * pixels), gpu.zeros("y", 3).unwrap());
+
+    let n = 1000;
+    let (w0, m0, v0, g) = (rand_vec(1, n, -1.0, 1.0), rand_vec(2, n, -0.1, 0.1), rand_vec(3, n, 0.0, 0.01), rand_vec(4, n, -1.0, 1.0));
+    let adam = Adam::default();
+    let ap = adam.params(n);
+    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, &ap);
+    let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+    let (gw, gm, gv, gg) = (t(&w0), t(&m0), t(&v0), t(&g));
+
+    let mut prog = Vec::new();
+    passes::gather_batch(&gpu, &mut prog, &gx, &gy, &ti, &tl, &tidx, &tsteps, &state, &p).unwrap();
+    passes::adam_update(&gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap).unwrap();
+    passes::step_advance(&gpu, &mut prog, &state).unwrap();
+    run(&gpu, &prog);
+    assert_close("gather_batch x", &read(&gpu, &gx), &x, PASS);
+    assert_eq!(read_u32(&gpu, &gy), y, "gather_batch y");
+    assert_close("adam weights", &read(&gpu, &gw), &w, PASS);
+    assert_close("adam m", &read(&gpu, &gm), &m, PASS);
+    assert_close("adam v", &read(&gpu, &gv), &v, PASS);
+    assert_eq!(read_u32(&gpu, &state), vec![2], "step_advance");
+}
+
+#[test]
+fn launchers_reject_undersized_tensors() {
+    let Some(gpu) = gpu() else { return };
+    let p = Conv2dParams::new(2, 1, 5, 5, 4, 3, true);
+    let small = gpu.zeros("small", 3).unwrap();
+    let ok = gpu.zeros("ok", 1000).unwrap();
+    let mut prog = Vec::new();
+    let err = passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &p).unwrap_err();
+    assert!(err.to_string().contains("conv2d_forward") && err.to_string().contains("out"), "{err}");
+    assert!(prog.is_empty());
+}

@@ -437,6 +437,11 @@ impl GpuTrainer {
         Ok(self.gpu.read::<f32>(&[&self.weights])?.remove(0))
     }
 
+    /// The per-step (loss sum, correct) slots of the last training run.
+    pub fn read_train_slots(&self) -> Result<Vec<f32>> {
+        Ok(self.gpu.read::<f32>(&[&self.train.metrics])?.remove(0))
+    }
+
     /// The gradients of the last step (padding included).
     pub fn read_grads(&self) -> Result<Vec<f32>> {
         Ok(self.gpu.read::<f32>(&[&self.grads])?.remove(0))

@@ -19,8 +19,9 @@ pub const PASS: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
 pub const GRADCHECK: Tol = Tol { atol: 1e-7, rtol: 1e-5 };
 /// One full training step, GPU against CPU: loss and every parameter.
 pub const STEP: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
-/// After 100 Adam steps, GPU against CPU: rounding differences compound through the updates.
-pub const RUN_100: Tol = Tol { atol: 2e-4, rtol: 2e-3 };
+/// After 100 Adam steps, GPU against CPU: rounding differences compound through the updates
+/// (largest parameter difference seen on lavapipe: 1.0e-5; this allows 5x that).
+pub const RUN_100: Tol = Tol { atol: 5e-5, rtol: 5e-4 };
 
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");

@@ -1,0 +1,94 @@
+//! The whole training step on the GPU against the CPU reference on the seed model: one step
+//! (loss, gradients, parameters) and a 100-step run (per-step losses, final parameters).
+
+mod common;
+use common::*;
+
+use gpu_cnn::bench::synthetic;
+use gpu_cnn::gpu::trainer::GpuTrainer;
+use gpu_cnn::layers::{Adam, GatherParams};
+use gpu_cnn::model::Model;
+use gpu_cnn::reference::{self, CpuNet};
+
+/// Runs `steps` steps of `batch` on the CPU in file order; returns per-step losses (batch sums).
+fn cpu_run(net: &mut CpuNet<f32>, d: &gpu_cnn::data::Dataset, batch: usize, steps: usize, adam: &Adam) -> Vec<f32> {
+    let order: Vec<u32> = (0..d.len() as u32).collect();
+    let mut y = vec![0u32; batch];
+    let mut losses = Vec::new();
+    for s in 0..steps {
+        let b = batch.min(d.len() - s * batch);
+        let gp = GatherParams { batch: b as u32, pixels: d.pixels() as u32, ..Default::default() };
+        reference::gather_batch(&mut net.acts[0], &mut y, &d.images, &d.labels, &order, s * batch, &gp);
+        let m = net.train_step(&y, b, adam.alpha(s as u64 + 1), adam);
+        losses.push(m[0]);
+    }
+    losses
+}
+
+/// Images whose brightness encodes the label, so that 100 steps visibly learn.
+fn learnable(n: usize, seed: u64) -> gpu_cnn::data::Dataset {
+    let mut d = synthetic(n, 28, 28, 10, seed);
+    for (i, l) in d.labels.iter_mut().enumerate() {
+        *l = (i * 7 % 10) as u8;
+    }
+    for (k, px) in d.images.iter_mut().enumerate() {
+        *px = (*px / 8).saturating_add(d.labels[k / 784] * 22);
+    }
+    d
+}
+
+#[test]
+fn one_training_step_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let model = Model::keras_mnist();
+    let w0 = model.init_glorot(3);
+    let data = synthetic(3, 28, 28, 10, 11);
+    let adam = Adam::default();
+    let mut cpu = CpuNet::<f32>::new(&model, &w0, 3);
+    let cpu_loss = cpu_run(&mut cpu, &data, 3, 1, &adam);
+
+    let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, 3, adam).unwrap();
+    let (m, _) = t.epoch(&[0, 1, 2]).unwrap();
+    assert_close("step loss (sum over batch)", &[m.loss_sum as f32], &cpu_loss, STEP);
+    let grads = t.read_grads().unwrap();
+    for p in &model.params {
+        let r = p.offset..p.offset + p.len;
+        // Gradients are compared relative to the tensor's largest gradient.
+        let scale = cpu.grads[r.clone()].iter().fold(0.0f32, |a, g| a.max(g.abs())) as f64;
+        assert!(scale > 0.0, "{} has an all-zero gradient", p.name);
+        assert_close(&format!("grad {}", p.name), &grads[r.clone()], &cpu.grads[r.clone()], Tol { atol: STEP.atol * scale, rtol: STEP.rtol });
+    }
+    assert_close("weights after one step", &t.read_weights().unwrap(), &cpu.weights, STEP);
+    // The step moved every weight tensor.
+    for p in &model.params {
+        let r = p.offset..p.offset + p.len;
+        assert!(cpu.weights[r.clone()] != w0[r], "{} did not change", p.name);
+    }
+}
+
+#[test]
+fn hundred_steps_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let model = Model::keras_mnist();
+    let w0 = model.init_glorot(4);
+    // 100 steps of batch 4 with a 3-image tail step: 399 images.
+    let (batch, steps) = (4, 100);
+    let data = learnable(399, 12);
+    let adam = Adam::default();
+    let mut cpu = CpuNet::<f32>::new(&model, &w0, batch);
+    let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
+
+    let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, batch, adam).unwrap();
+    assert_eq!(t.steps_per_epoch(), steps);
+    let order: Vec<u32> = (0..399).collect();
+    let (m, _) = t.epoch(&order).unwrap();
+    let slots = t.read_train_slots().unwrap();
+    let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+    assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
+    assert_eq!(m.n, 399);
+    // The labels are learnable, so the loss falls from its initial ~ln(10) per image.
+    let first = cpu_losses[0] / 4.0;
+    let last10: f32 = cpu_losses[90..].iter().sum::<f32>() / 39.0;
+    assert!(last10 < first, "loss went from {first} to {last10}");
+    assert_close("weights after 100 steps", &t.read_weights().unwrap(), &cpu.weights, RUN_100);
+}

@@ -69,16 +69,14 @@ fn conv2d_backward_matches_reference() {
             reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
             let mut dinp = vec![0.0; p.inp_len()];
             let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; oc]);
-            reference::conv2d_backward_input(&mut dinp, &out, &dout, &wt, &p);
-            reference::conv2d_backward_weight(&mut dw, &mut db, &out, &dout, &inp, &p);
+            reference::conv2d_backward(Some(&mut dinp), &mut dw, &mut db, &out, &dout, &inp, &wt, &p);
 
             let t = |d: &[f32]| gpu.upload("t", d).unwrap();
             let (ti, tw, to, tdo) = (t(&inp), t(&wt), t(&out), t(&dout));
             let (gdinp, gdw, gdb) = (nan_filled(&gpu, dinp.len()), nan_filled(&gpu, dw.len()), nan_filled(&gpu, oc));
-            let partial = gpu.zeros("partial", passes::conv2d_partial_len(&p)).unwrap();
+            let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
             let mut prog = Vec::new();
-            passes::conv2d_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
-            passes::conv2d_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &partial, &p).unwrap();
+            passes::conv2d_backward(&gpu, &mut prog, Some(&gdinp), &gdw, &gdb, &to, &tdo, &ti, &tw, &scratch, &p).unwrap();
             run(&gpu, &prog);
             assert_close(&format!("conv2d dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
             assert_close(&format!("conv2d dweight {p:?}"), &read(&gpu, &gdw), &dw, PASS);

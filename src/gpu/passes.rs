@@ -82,78 +82,88 @@ pub fn conv2d_forward(
         "main",
         &[(0, inp), (1, weight), (2, bias), (3, out)],
         Some((4, p)),
-        [grid(npix.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), 1],
+        [grid(npix.div_ceil(8 * WG)), grid((p.c_out as usize).div_ceil(8)), 1],
     )?);
     Ok(())
 }
 
-/// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
-pub fn conv2d_backward_input(
-    gpu: &Gpu,
-    prog: &mut Vec<Dispatch>,
-    dinp: &Tensor,
-    out: &Tensor,
-    dout: &Tensor,
-    weight: &Tensor,
-    p: &Conv2dParams,
-) -> Result<()> {
-    let op = "conv2d_backward_input";
-    check_len(op, "dinp", dinp, p.inp_len())?;
-    check_len(op, "out", out, p.out_len())?;
-    check_len(op, "dout", dout, p.out_len())?;
-    check_len(op, "weight", weight, p.weight_len())?;
-    let npix = (p.batch * p.h_in * p.w_in) as usize;
-    prog.push(gpu.dispatch(
-        Shader::Conv2dBackward,
-        "backward_input",
-        &[(1, weight), (2, out), (3, dout), (5, dinp)],
-        Some((8, p)),
-        [grid(npix.div_ceil(TILE * WG)), grid((p.c_in as usize).div_ceil(TILE)), 1],
-    )?);
-    Ok(())
+/// Scratch buffers of `conv2d_backward`: the pre-activation gradient and the split-K partial sums.
+pub struct Conv2dScratch {
+    pub g: Tensor,
+    pub partial: Tensor,
 }
 
-/// Length of the split-K scratch `conv2d_backward_weight` needs.
-pub fn conv2d_partial_len(p: &Conv2dParams) -> usize {
-    p.chunks() * p.c_out as usize * (p.ksize() + 1)
+pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
+    Ok(Conv2dScratch {
+        g: gpu.zeros("conv2d_backward.g", p.out_len())?,
+        partial: gpu.zeros("conv2d_backward.partial", p.chunks() * p.c_out as usize * (p.ksize() + 1))?,
+    })
 }
 
-/// dweight is (OC, C, KH, KW), dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W).
-/// `partial` is scratch of `conv2d_partial_len(p)` elements (split-K sums, reduced by a second pass).
+/// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
+/// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
+/// Records relu_mask (when p.relu), backward_weight + reduce_weight, then backward_input.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward_weight(
+pub fn conv2d_backward(
     gpu: &Gpu,
     prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
     dweight: &Tensor,
     dbias: &Tensor,
     out: &Tensor,
     dout: &Tensor,
     inp: &Tensor,
-    partial: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
     p: &Conv2dParams,
 ) -> Result<()> {
-    let op = "conv2d_backward_weight";
+    let op = "conv2d_backward";
     check_len(op, "inp", inp, p.inp_len())?;
     check_len(op, "out", out, p.out_len())?;
     check_len(op, "dout", dout, p.out_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "dweight", dweight, p.weight_len())?;
     check_len(op, "dbias", dbias, p.c_out as usize)?;
-    check_len(op, "partial", partial, conv2d_partial_len(p))?;
+    check_len(op, "scratch.g", &scratch.g, p.out_len())?;
     let cols = p.ksize() + 1;
+    check_len(op, "scratch.partial", &scratch.partial, p.chunks() * p.c_out as usize * cols)?;
+    let g = if p.relu != 0 {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "relu_mask",
+            &[(2, out), (3, dout), (9, &scratch.g)],
+            Some((8, p)),
+            grid_1d(p.out_len()),
+        )?);
+        &scratch.g
+    } else {
+        dout
+    };
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
         "backward_weight",
-        &[(0, inp), (2, out), (3, dout), (4, partial)],
+        &[(0, inp), (9, g), (4, &scratch.partial)],
         Some((8, p)),
-        [grid(cols.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), grid(p.chunks())],
+        [grid(cols.div_ceil(8 * WG)), grid((p.c_out as usize).div_ceil(8)), grid(p.chunks())],
     )?);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
         "reduce_weight",
-        &[(4, partial), (6, dweight), (7, dbias)],
+        &[(4, &scratch.partial), (6, dweight), (7, dbias)],
         Some((8, p)),
         [grid((p.c_out as usize * cols).div_ceil(WG)), 1, 1],
     )?);
+    if let Some(dinp) = dinp {
+        check_len(op, "dinp", dinp, p.inp_len())?;
+        let npix = (p.batch * p.h_in * p.w_in) as usize;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "backward_input",
+            &[(1, weight), (9, g), (5, dinp)],
+            Some((8, p)),
+            [grid(npix.div_ceil(8 * WG)), grid((p.c_in as usize).div_ceil(8)), 1],
+        )?);
+    }
     Ok(())
 }
 

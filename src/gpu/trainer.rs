@@ -111,7 +111,7 @@ pub struct GpuTrainer {
     acts: Vec<Tensor>,
     dacts: Vec<Tensor>,
     argmax: Vec<Option<Tensor>>,
-    partial: Vec<Option<Tensor>>,
+    scratch: Vec<Option<Conv2dScratch>>,
     labels: Tensor,
     train: Split,
     eval: Option<Split>,
@@ -161,7 +161,7 @@ impl GpuTrainer {
         let mut acts = vec![zeros("input", max_batch * model.input.len())?];
         let mut dacts = vec![zeros("dinput", 1)?];
         let mut argmax = vec![None];
-        let mut partial = vec![None];
+        let mut scratch = vec![None];
         for (i, l) in model.layers.iter().enumerate() {
             acts.push(zeros(&l.name, max_batch * l.output.len())?);
             // The first layer's input gradient is never needed.
@@ -170,8 +170,8 @@ impl GpuTrainer {
                 Layer::MaxPool2d { .. } => Some(zeros(&format!("{}.argmax", l.name), max_batch * l.output.len())?),
                 _ => None,
             });
-            partial.push(match l.layer {
-                Layer::Conv2d { .. } => Some(zeros(&format!("{}.partial", l.name), conv2d_partial_len(&conv_params(l, batch)))?),
+            scratch.push(match l.layer {
+                Layer::Conv2d { .. } => Some(conv2d_scratch(&gpu, &conv_params(l, batch))?),
                 _ => None,
             });
             let _ = i;
@@ -189,7 +189,7 @@ impl GpuTrainer {
             acts,
             dacts,
             argmax,
-            partial,
+            scratch,
             labels,
             train: Self::split_buffers(&gpu, train, batch, "train")?,
             eval: match eval {
@@ -286,12 +286,10 @@ impl GpuTrainer {
                     Layer::Conv2d { .. } => {
                         let p = conv_params(l, batch);
                         let (dw, db) = (self.param(&self.grads, l.weight), self.param(&self.grads, l.bias));
-                        let scratch = self.partial[i + 1].as_ref().expect("conv scratch");
-                        conv2d_backward_weight(gpu, &mut prog, &dw, &db, out, dout, inp, scratch, &p)?;
-                        if i > 0 {
-                            let w = self.param(&self.weights, l.weight);
-                            conv2d_backward_input(gpu, &mut prog, dinp, out, dout, &w, &p)?;
-                        }
+                        let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
+                        let w = self.param(&self.weights, l.weight);
+                        let dinp = if i > 0 { Some(dinp) } else { None };
+                        conv2d_backward(gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, scratch, &p)?;
                     }
                     Layer::MaxPool2d { .. } => {
                         if i > 0 {

@@ -118,6 +118,25 @@ pub fn conv2d_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T
     }
 }
 
+/// The whole conv2d backward pass, as the GPU launcher records it: weight and bias gradients,
+/// and the input gradient when `dinp` is given (the first layer needs none).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward<T: Real>(
+    dinp: Option<&mut [T]>,
+    dweight: &mut [T],
+    dbias: &mut [T],
+    out: &[T],
+    dout: &[T],
+    inp: &[T],
+    weight: &[T],
+    p: &Conv2dParams,
+) {
+    conv2d_backward_weight(dweight, dbias, out, dout, inp, p);
+    if let Some(dinp) = dinp {
+        conv2d_backward_input(dinp, out, dout, weight, p);
+    }
+}
+
 /// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
 pub fn conv2d_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], weight: &[T], p: &Conv2dParams) {
     let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =

@@ -116,10 +116,8 @@ impl<T: Real> CpuNet<T> {
                     let p = conv_params(l, batch);
                     let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
                     let (dw, db) = self.grads.split_at_mut(b.start);
-                    conv2d_backward_weight(&mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &p);
-                    if i > 0 {
-                        conv2d_backward_input(dinp, out, dout, &self.weights[w], &p);
-                    }
+                    let dinp = if i > 0 { Some(dinp.as_mut_slice()) } else { None };
+                    conv2d_backward(dinp, &mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &self.weights[w], &p);
                 }
                 Layer::MaxPool2d { .. } => {
                     if i > 0 {

@@ -3,10 +3,10 @@
 //   ReLU) and its gradient; g = dout * (out > 0) when params.relu != 0, else dout.
 // Entry points (each overwrites its outputs):
 //   backward_input:  dinp[n, i] = sum_o g[n, o] * weight[o, i]
-//                    tile 4 rows x 4 inputs. Dispatch: x = ceil(n_in / 4 / 64), y = ceil(batch / 4).
+//                    tile 8 rows x 8 inputs. Dispatch: x = ceil(n_in / 8 / 64), y = ceil(batch / 8).
 //   backward_weight: dweight[o, i] = sum_n g[n, o] * inp[n, i], dbias[o] = sum_n g[n, o]
 //                    (the bias is column i = n_in, whose input is 1)
-//                    tile 4 outputs x 4 columns. Dispatch: x = ceil((n_in + 1) / 4 / 64), y = ceil(n_out / 4).
+//                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / 64), y = ceil(n_out / 8).
 
 struct Params {
     batch: u32,
@@ -24,7 +24,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const TILE: u32 = 4u;
+const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
+const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
 
 // Gradient at the pre-activation for 4 output elements.
 fn grad4(i: vec4<u32>) -> vec4<f32> {
@@ -36,42 +37,61 @@ fn grad4(i: vec4<u32>) -> vec4<f32> {
     return select(vec4<f32>(0.0), g, o > vec4<f32>(0.0));
 }
 
+fn weight4(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(weight[i.x], weight[i.y], weight[i.z], weight[i.w]);
+}
+
+fn inp4(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
+}
+
 @compute @workgroup_size(64)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i0 = gid.x * TILE;
-    let n0 = gid.y * TILE;
+    let i0 = gid.x * 8u;
+    let n0 = gid.y * 8u;
     if (i0 >= params.n_in || n0 >= params.batch) {
         return;
     }
-    let step = vec4<u32>(0u, 1u, 2u, 3u);
-    let gr = min(vec4<u32>(n0) + step, vec4<u32>(params.batch - 1u)) * params.n_out;
-    let ic = min(vec4<u32>(i0) + step, vec4<u32>(params.n_in - 1u));
-    // acc_r holds row n0 + r for the 4 inputs.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let ga = min(vec4<u32>(n0) + LANES_A, vec4<u32>(params.batch - 1u)) * params.n_out;
+    let gb = min(vec4<u32>(n0) + LANES_B, vec4<u32>(params.batch - 1u)) * params.n_out;
+    let ia = min(vec4<u32>(i0) + LANES_A, vec4<u32>(params.n_in - 1u));
+    let ib = min(vec4<u32>(i0) + LANES_B, vec4<u32>(params.n_in - 1u));
+    // accR{a,b}: row n0 + R for inputs a (i0..i0+3) and b (i0+4..i0+7).
+    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
+    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
+    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
+    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
+    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
+    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
+    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
+    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
     for (var o = 0u; o < params.n_out; o++) {
-        let wi = ic + vec4<u32>(o * params.n_in);
-        let wv = vec4<f32>(weight[wi.x], weight[wi.y], weight[wi.z], weight[wi.w]);
-        let g = grad4(gr + vec4<u32>(o));
-        acc0 += g.x * wv;
-        acc1 += g.y * wv;
-        acc2 += g.z * wv;
-        acc3 += g.w * wv;
+        let w_a = weight4(ia + vec4<u32>(o * params.n_in));
+        let w_b = weight4(ib + vec4<u32>(o * params.n_in));
+        let g_lo = grad4(ga + vec4<u32>(o));
+        let g_hi = grad4(gb + vec4<u32>(o));
+        acc0a += g_lo.x * w_a; acc0b += g_lo.x * w_b;
+        acc1a += g_lo.y * w_a; acc1b += g_lo.y * w_b;
+        acc2a += g_lo.z * w_a; acc2b += g_lo.z * w_b;
+        acc3a += g_lo.w * w_a; acc3b += g_lo.w * w_b;
+        acc4a += g_hi.x * w_a; acc4b += g_hi.x * w_b;
+        acc5a += g_hi.y * w_a; acc5b += g_hi.y * w_b;
+        acc6a += g_hi.z * w_a; acc6b += g_hi.z * w_b;
+        acc7a += g_hi.w * w_a; acc7b += g_hi.w * w_b;
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var r = 0u; r < TILE; r++) {
+    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    for (var r = 0u; r < 8u; r++) {
         let n = n0 + r;
         if (n >= params.batch) {
             break;
         }
-        for (var t = 0u; t < TILE; t++) {
+        for (var t = 0u; t < 8u; t++) {
             let i = i0 + t;
             if (i >= params.n_in) {
                 break;
             }
-            dinp[n * params.n_in + i] = acc[r][t];
+            dinp[n * params.n_in + i] = acc[2u * r + t / 4u][t % 4u];
         }
     }
 }
@@ -79,45 +99,58 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = params.n_in + 1u;
-    let j0 = gid.x * TILE;
-    let o0 = gid.y * TILE;
+    let j0 = gid.x * 8u;
+    let o0 = gid.y * 8u;
     if (j0 >= cols || o0 >= params.n_out) {
         return;
     }
-    let step = vec4<u32>(0u, 1u, 2u, 3u);
-    let jc = min(vec4<u32>(j0) + step, vec4<u32>(params.n_in));
-    let is_bias = jc == vec4<u32>(params.n_in);
-    let xc = min(jc, vec4<u32>(params.n_in - 1u));
-    let oc = min(vec4<u32>(o0) + step, vec4<u32>(params.n_out - 1u));
-    // acc_r holds output o0 + r for the 4 columns.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(params.n_in));
+    let jb = min(vec4<u32>(j0) + LANES_B, vec4<u32>(params.n_in));
+    let bias_a = ja == vec4<u32>(params.n_in);
+    let bias_b = jb == vec4<u32>(params.n_in);
+    let xa = min(ja, vec4<u32>(params.n_in - 1u));
+    let xb = min(jb, vec4<u32>(params.n_in - 1u));
+    let oa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(params.n_out - 1u));
+    let ob = min(vec4<u32>(o0) + LANES_B, vec4<u32>(params.n_out - 1u));
+    // accR{a,b}: output o0 + R for columns a and b.
+    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
+    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
+    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
+    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
+    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
+    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
+    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
+    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
     for (var n = 0u; n < params.batch; n++) {
-        let xi = xc + vec4<u32>(n * params.n_in);
-        let xv = select(vec4<f32>(inp[xi.x], inp[xi.y], inp[xi.z], inp[xi.w]), vec4<f32>(1.0), is_bias);
-        let g = grad4(oc + vec4<u32>(n * params.n_out));
-        acc0 += g.x * xv;
-        acc1 += g.y * xv;
-        acc2 += g.z * xv;
-        acc3 += g.w * xv;
+        let x_a = select(inp4(xa + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_a);
+        let x_b = select(inp4(xb + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_b);
+        let g_lo = grad4(oa + vec4<u32>(n * params.n_out));
+        let g_hi = grad4(ob + vec4<u32>(n * params.n_out));
+        acc0a += g_lo.x * x_a; acc0b += g_lo.x * x_b;
+        acc1a += g_lo.y * x_a; acc1b += g_lo.y * x_b;
+        acc2a += g_lo.z * x_a; acc2b += g_lo.z * x_b;
+        acc3a += g_lo.w * x_a; acc3b += g_lo.w * x_b;
+        acc4a += g_hi.x * x_a; acc4b += g_hi.x * x_b;
+        acc5a += g_hi.y * x_a; acc5b += g_hi.y * x_b;
+        acc6a += g_hi.z * x_a; acc6b += g_hi.z * x_b;
+        acc7a += g_hi.w * x_a; acc7b += g_hi.w * x_b;
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var r = 0u; r < TILE; r++) {
+    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    for (var r = 0u; r < 8u; r++) {
         let o = o0 + r;
         if (o >= params.n_out) {
             break;
         }
-        for (var t = 0u; t < TILE; t++) {
+        for (var t = 0u; t < 8u; t++) {
             let j = j0 + t;
             if (j > params.n_in) {
                 break;
             }
             if (j == params.n_in) {
-                dbias[o] = acc[r][t];
+                dbias[o] = acc[2u * r + t / 4u][t % 4u];
             } else {
-                dweight[o * params.n_in + j] = acc[r][t];
+                dweight[o * params.n_in + j] = acc[2u * r + t / 4u][t % 4u];
             }
         }
     }

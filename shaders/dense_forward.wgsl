@@ -1,8 +1,8 @@
 // dense_forward: out = act(inp @ weight^T + bias)
 //   inp (batch, n_in) (a (batch, c, h, w) tensor is read flattened in C,H,W order),
 //   weight (n_out, n_in), bias (n_out), out (batch, n_out); act = ReLU when params.relu != 0.
-// Register tile: each invocation computes 4 rows x 4 outputs.
-// Dispatch: x = ceil(n_out / 4 / 64), y = ceil(batch / 4).
+// Register tile: each invocation computes 8 rows x 8 outputs (16 loads per 64 multiply-adds).
+// Dispatch: x = ceil(n_out / 8 / 64), y = ceil(batch / 8).
 
 struct Params {
     batch: u32,
@@ -17,42 +17,65 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const TILE: u32 = 4u;
+const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
+const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
+
+fn weight4(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(weight[i.x], weight[i.y], weight[i.z], weight[i.w]);
+}
+
+fn inp4(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o0 = gid.x * TILE;
-    let n0 = gid.y * TILE;
+    let o0 = gid.x * 8u;
+    let n0 = gid.y * 8u;
     if (o0 >= params.n_out || n0 >= params.batch) {
         return;
     }
-    let step = vec4<u32>(0u, 1u, 2u, 3u);
-    let xr = min(vec4<u32>(n0) + step, vec4<u32>(params.batch - 1u)) * params.n_in;
-    let wr = min(vec4<u32>(o0) + step, vec4<u32>(params.n_out - 1u)) * params.n_in;
-    // acc_r holds row n0 + r for the 4 outputs.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    // Rows and outputs past the end are clamped; their results are not stored.
+    let xa = min(vec4<u32>(n0) + LANES_A, vec4<u32>(params.batch - 1u)) * params.n_in;
+    let xb = min(vec4<u32>(n0) + LANES_B, vec4<u32>(params.batch - 1u)) * params.n_in;
+    let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(params.n_out - 1u)) * params.n_in;
+    let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(params.n_out - 1u)) * params.n_in;
+    // accR{a,b}: row n0 + R for outputs a (o0..o0+3) and b (o0+4..o0+7).
+    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
+    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
+    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
+    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
+    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
+    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
+    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
+    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
     for (var i = 0u; i < params.n_in; i++) {
-        let wv = vec4<f32>(weight[wr.x + i], weight[wr.y + i], weight[wr.z + i], weight[wr.w + i]);
-        acc0 += inp[xr.x + i] * wv;
-        acc1 += inp[xr.y + i] * wv;
-        acc2 += inp[xr.z + i] * wv;
-        acc3 += inp[xr.w + i] * wv;
+        let w_a = weight4(wa + vec4<u32>(i));
+        let w_b = weight4(wb + vec4<u32>(i));
+        let x_lo = inp4(xa + vec4<u32>(i));
+        let x_hi = inp4(xb + vec4<u32>(i));
+        acc0a += x_lo.x * w_a; acc0b += x_lo.x * w_b;
+        acc1a += x_lo.y * w_a; acc1b += x_lo.y * w_b;
+        acc2a += x_lo.z * w_a; acc2b += x_lo.z * w_b;
+        acc3a += x_lo.w * w_a; acc3b += x_lo.w * w_b;
+        acc4a += x_hi.x * w_a; acc4b += x_hi.x * w_b;
+        acc5a += x_hi.y * w_a; acc5b += x_hi.y * w_b;
+        acc6a += x_hi.z * w_a; acc6b += x_hi.z * w_b;
+        acc7a += x_hi.w * w_a; acc7b += x_hi.w * w_b;
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var r = 0u; r < TILE; r++) {
+    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    for (var r = 0u; r < 8u; r++) {
         let n = n0 + r;
         if (n >= params.batch) {
             break;
         }
-        for (var t = 0u; t < TILE; t++) {
+        for (var t = 0u; t < 8u; t++) {
             let o = o0 + t;
             if (o >= params.n_out) {
                 break;
             }
-            var v = acc[r][t] + bias[o];
+            var v = acc[2u * r + t / 4u][t % 4u] + bias[o];
             if (params.relu != 0u) {
                 v = max(v, 0.0);
             }

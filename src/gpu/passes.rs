@@ -8,7 +8,8 @@ use crate::layers::{AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool
 use crate::shaders::Shader;
 
 const WG: usize = 64;
-const TILE: usize = 4;
+/// Register tile edge of the conv and dense kernels (TILE x TILE outputs per invocation).
+const TILE: usize = 8;
 
 fn grid(n: usize) -> u32 {
     n as u32
@@ -82,7 +83,7 @@ pub fn conv2d_forward(
         "main",
         &[(0, inp), (1, weight), (2, bias), (3, out)],
         Some((4, p)),
-        [grid(npix.div_ceil(8 * WG)), grid((p.c_out as usize).div_ceil(8)), 1],
+        [grid(npix.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), 1],
     )?);
     Ok(())
 }
@@ -144,7 +145,7 @@ pub fn conv2d_backward(
         "backward_weight",
         &[(0, inp), (9, g), (4, &scratch.partial)],
         Some((8, p)),
-        [grid(cols.div_ceil(8 * WG)), grid((p.c_out as usize).div_ceil(8)), grid(p.chunks())],
+        [grid(cols.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), grid(p.chunks())],
     )?);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
@@ -161,7 +162,7 @@ pub fn conv2d_backward(
             "backward_input",
             &[(1, weight), (9, g), (5, dinp)],
             Some((8, p)),
-            [grid(npix.div_ceil(8 * WG)), grid((p.c_in as usize).div_ceil(8)), 1],
+            [grid(npix.div_ceil(TILE * WG)), grid((p.c_in as usize).div_ceil(TILE)), 1],
         )?);
     }
     Ok(())

@@ -71,7 +71,9 @@ pub fn synthetic(n: usize, rows: usize, cols: usize, classes: usize, seed: u64) 
 
 pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
     if cfg.batch == 0 || cfg.steps == 0 {
-        return Err(Error::Usage("--batch and --steps must be at least 1".into()));
+        return Err(Error::Usage(
+            "--batch and --steps must be at least 1".into(),
+        ));
     }
     let model = Model::keras_mnist();
     let need = (cfg.steps.max(cfg.warmup)) * cfg.batch;
@@ -91,12 +93,28 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
             t.truncate(need);
             t
         }
-        other => return Err(Error::Usage(format!("unknown --data `{other}` (expected synthetic or mnist)"))),
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown --data `{other}` (expected synthetic or mnist)"
+            )))
+        }
     };
     let gpu = Gpu::new(&cfg.adapter)?;
-    let (adapter, backend, device_type) = (gpu.info.name.clone(), gpu.backend_name(), gpu.device_type_name());
+    let (adapter, backend, device_type) = (
+        gpu.info.name.clone(),
+        gpu.backend_name(),
+        gpu.device_type_name(),
+    );
     let weights = model.init_glorot(1);
-    let mut t = GpuTrainer::new(gpu, &model, &weights, &train, None, cfg.batch, Adam::default())?;
+    let mut t = GpuTrainer::new(
+        gpu,
+        &model,
+        &weights,
+        &train,
+        None,
+        cfg.batch,
+        Adam::default(),
+    )?;
     let order: Vec<u32> = (0..train.len() as u32).collect();
     if cfg.warmup > 0 {
         t.submit_train(&order, cfg.warmup)?;
@@ -112,7 +130,11 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
     let images_per_s = (cfg.steps * cfg.batch) as f64 / best;
     let flop_per_image = 6.0 * forward_macs(&model);
     let epoch_steps = 60_000usize.div_ceil(cfg.batch);
-    let passes = if cfg.pass_reps > 0 { t.profile_step(cfg.pass_reps)? } else { Vec::new() };
+    let passes = if cfg.pass_reps > 0 {
+        t.profile_step(cfg.pass_reps)?
+    } else {
+        Vec::new()
+    };
     Ok(BenchReport {
         adapter,
         backend,
@@ -133,7 +155,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
 
 impl BenchReport {
     pub fn print(&self) {
-        println!("adapter: {} ({}, {})", self.adapter, self.backend, self.device_type);
+        println!(
+            "adapter: {} ({}, {})",
+            self.adapter, self.backend, self.device_type
+        );
         println!(
             "batch {}: {:.0} images/s, {:.3} ms/step, {:.2} s per 60,000-image epoch, {:.2} GFLOP/s ({:.2} MFLOP/image)",
             self.batch,
@@ -143,12 +168,18 @@ impl BenchReport {
             self.gflops,
             self.flop_per_image / 1e6
         );
-        println!("{} dispatches per step, {} submits per epoch", self.dispatches_per_step, self.submits_per_epoch);
+        println!(
+            "{} dispatches per step, {} submits per epoch",
+            self.dispatches_per_step, self.submits_per_epoch
+        );
         if !self.passes.is_empty() {
             let total: f64 = self.passes.iter().map(|p| p.1).sum();
             println!("{:<24} {:>10} {:>6}", "pass (timed alone)", "ms", "%");
             for (name, ms) in &self.passes {
-                println!("{name:<24} {ms:>10.4} {:>5.1}%", 100.0 * ms / total.max(1e-12));
+                println!(
+                    "{name:<24} {ms:>10.4} {:>5.1}%",
+                    100.0 * ms / total.max(1e-12)
+                );
             }
             println!("{:<24} {total:>10.4}", "sum");
         }

@@ -55,7 +55,10 @@ pub fn parse_idx(mut r: impl Read, path: &Path) -> Result<Idx> {
         )));
     }
     if magic[2] != 0x08 {
-        return Err(bad(format!("IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)", magic[2])));
+        return Err(bad(format!(
+            "IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)",
+            magic[2]
+        )));
     }
     let ndims = magic[3] as usize;
     if ndims == 0 {
@@ -70,7 +73,11 @@ pub fn parse_idx(mut r: impl Read, path: &Path) -> Result<Idx> {
         total = total
             .checked_mul(d)
             .filter(|&t| t <= MAX_IDX_BYTES)
-            .ok_or_else(|| bad(format!("IDX dimension {i} ({d}) makes the payload larger than {MAX_IDX_BYTES} bytes")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "IDX dimension {i} ({d}) makes the payload larger than {MAX_IDX_BYTES} bytes"
+                ))
+            })?;
         dims.push(d);
     }
     let mut data = Vec::new();
@@ -86,7 +93,9 @@ pub fn parse_idx(mut r: impl Read, path: &Path) -> Result<Idx> {
     }
     let mut extra = [0u8; 1];
     if r.read(&mut extra).map_err(|e| Error::io(path, e))? != 0 {
-        return Err(bad(format!("trailing data after the {total} bytes that header {dims:?} declares")));
+        return Err(bad(format!(
+            "trailing data after the {total} bytes that header {dims:?} declares"
+        )));
     }
     Ok(Idx { dims, data })
 }
@@ -136,10 +145,19 @@ pub fn load_split(dir: &Path, prefix: &str) -> Result<Dataset> {
     let images = read_idx(&ipath)?;
     let labels = read_idx(&lpath)?;
     if images.dims.len() != 3 {
-        return Err(Error::bad_file(&ipath, format!("expected 3 dimensions (n, rows, cols), found {:?}", images.dims)));
+        return Err(Error::bad_file(
+            &ipath,
+            format!(
+                "expected 3 dimensions (n, rows, cols), found {:?}",
+                images.dims
+            ),
+        ));
     }
     if labels.dims.len() != 1 {
-        return Err(Error::bad_file(&lpath, format!("expected 1 dimension (n), found {:?}", labels.dims)));
+        return Err(Error::bad_file(
+            &lpath,
+            format!("expected 1 dimension (n), found {:?}", labels.dims),
+        ));
     }
     if images.dims[0] != labels.dims[0] {
         return Err(Error::Dataset(format!(
@@ -151,7 +169,10 @@ pub fn load_split(dir: &Path, prefix: &str) -> Result<Dataset> {
         )));
     }
     if images.dims[0] == 0 || images.dims[1] == 0 || images.dims[2] == 0 {
-        return Err(Error::bad_file(&ipath, format!("empty image set {:?}", images.dims)));
+        return Err(Error::bad_file(
+            &ipath,
+            format!("empty image set {:?}", images.dims),
+        ));
     }
     Ok(Dataset {
         images: images.data,

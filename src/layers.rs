@@ -35,7 +35,15 @@ pub struct Conv2dParams {
 }
 
 impl Conv2dParams {
-    pub fn new(batch: usize, c_in: usize, h_in: usize, w_in: usize, c_out: usize, k: usize, relu: bool) -> Self {
+    pub fn new(
+        batch: usize,
+        c_in: usize,
+        h_in: usize,
+        w_in: usize,
+        c_out: usize,
+        k: usize,
+        relu: bool,
+    ) -> Self {
         let h_out = h_in + 1 - k;
         let w_out = w_in + 1 - k;
         Conv2dParams {
@@ -87,7 +95,14 @@ pub struct Maxpool2dParams {
 }
 
 impl Maxpool2dParams {
-    pub fn new(batch: usize, channels: usize, h_in: usize, w_in: usize, size: usize, stride: usize) -> Self {
+    pub fn new(
+        batch: usize,
+        channels: usize,
+        h_in: usize,
+        w_in: usize,
+        size: usize,
+        stride: usize,
+    ) -> Self {
         Maxpool2dParams {
             batch: batch as u32,
             channels: channels as u32,

@@ -9,7 +9,11 @@ use gpu_cnn::gpu::{enumerate_adapters, parse_backend, AdapterOptions};
 use gpu_cnn::train::{self, TrainConfig};
 
 #[derive(Parser)]
-#[command(name = "gpu-cnn", version, about = "Train convolutional image classifiers on the GPU with WGSL compute shaders")]
+#[command(
+    name = "gpu-cnn",
+    version,
+    about = "Train convolutional image classifiers on the GPU with WGSL compute shaders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +31,10 @@ struct AdapterArgs {
 
 impl AdapterArgs {
     fn options(&self) -> AdapterOptions {
-        AdapterOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        AdapterOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+        }
     }
 }
 
@@ -147,20 +154,42 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             };
             let history = train::run(&cfg)?;
             if json {
-                let line = serde_json::to_string(&history).map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
+                let line = serde_json::to_string(&history)
+                    .map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
                 println!("{line}");
             }
             Ok(())
         }
-        Command::Bench { batch, steps, warmup, data, data_dir, pass_reps, adapter, json } => {
-            let cfg = gpu_cnn::bench::BenchConfig { batch, steps, warmup, data, data_dir, pass_reps, adapter: adapter.options() };
+        Command::Bench {
+            batch,
+            steps,
+            warmup,
+            data,
+            data_dir,
+            pass_reps,
+            adapter,
+            json,
+        } => {
+            let cfg = gpu_cnn::bench::BenchConfig {
+                batch,
+                steps,
+                warmup,
+                data,
+                data_dir,
+                pass_reps,
+                adapter: adapter.options(),
+            };
             let report = gpu_cnn::bench::run(&cfg)?;
             report.print();
             if json {
-                let mut v = serde_json::to_value(&report).map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
+                let mut v = serde_json::to_value(&report)
+                    .map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
                 // passes as {name: ms}
-                let passes: serde_json::Map<String, serde_json::Value> =
-                    report.passes.iter().map(|(k, ms)| (k.clone(), serde_json::json!(ms))).collect();
+                let passes: serde_json::Map<String, serde_json::Value> = report
+                    .passes
+                    .iter()
+                    .map(|(k, ms)| (k.clone(), serde_json::json!(ms)))
+                    .collect();
                 v["passes"] = serde_json::Value::Object(passes);
                 println!("{v}");
             }
@@ -177,7 +206,10 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             }
             for a in adapters {
                 let i = a.get_info();
-                println!("{} | {:?} | {:?} | driver {} {}", i.name, i.backend, i.device_type, i.driver, i.driver_info);
+                println!(
+                    "{} | {:?} | {:?} | driver {} {}",
+                    i.name, i.backend, i.device_type, i.driver, i.driver_info
+                );
             }
             Ok(())
         }

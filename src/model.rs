@@ -40,7 +40,11 @@ impl std::fmt::Display for Shape {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
     /// 2-D convolution, stride 1, no padding, optional ReLU.
-    Conv2d { out_channels: usize, kernel: usize, relu: bool },
+    Conv2d {
+        out_channels: usize,
+        kernel: usize,
+        relu: bool,
+    },
     /// Max pooling with stride = size (floor).
     MaxPool2d { size: usize },
     /// Fully connected layer on the flattened (C, H, W) input, optional ReLU.
@@ -103,7 +107,11 @@ impl Model {
         };
         for (i, &layer) in layers.iter().enumerate() {
             let (name, output, weight, bias) = match layer {
-                Layer::Conv2d { out_channels, kernel, .. } => {
+                Layer::Conv2d {
+                    out_channels,
+                    kernel,
+                    ..
+                } => {
                     if kernel == 0 || kernel > shape.h || kernel > shape.w || out_channels == 0 {
                         return Err(Error::Model(format!(
                             "layer {}: conv {kernel}x{kernel} -> {out_channels} does not fit input {shape}",
@@ -112,7 +120,11 @@ impl Model {
                     }
                     n_conv += 1;
                     let name = format!("conv{n_conv}");
-                    let w = add(&mut params, format!("{name}.weight"), vec![out_channels, shape.c, kernel, kernel]);
+                    let w = add(
+                        &mut params,
+                        format!("{name}.weight"),
+                        vec![out_channels, shape.c, kernel, kernel],
+                    );
                     let b = add(&mut params, format!("{name}.bias"), vec![out_channels]);
                     let out = Shape::new(out_channels, shape.h + 1 - kernel, shape.w + 1 - kernel);
                     (name, out, Some(w), Some(b))
@@ -124,17 +136,28 @@ impl Model {
                             i + 1
                         )));
                     }
-                    let out = Shape::new(shape.c, (shape.h - size) / size + 1, (shape.w - size) / size + 1);
+                    let out = Shape::new(
+                        shape.c,
+                        (shape.h - size) / size + 1,
+                        (shape.w - size) / size + 1,
+                    );
                     n_pool += 1;
                     (format!("pool{n_pool}"), out, None, None)
                 }
                 Layer::Dense { out, .. } => {
                     if out == 0 {
-                        return Err(Error::Model(format!("layer {}: dense layer with 0 outputs", i + 1)));
+                        return Err(Error::Model(format!(
+                            "layer {}: dense layer with 0 outputs",
+                            i + 1
+                        )));
                     }
                     n_dense += 1;
                     let name = format!("fc{n_dense}");
-                    let w = add(&mut params, format!("{name}.weight"), vec![out, shape.len()]);
+                    let w = add(
+                        &mut params,
+                        format!("{name}.weight"),
+                        vec![out, shape.len()],
+                    );
                     let b = add(&mut params, format!("{name}.bias"), vec![out]);
                     (name, Shape::new(out, 1, 1), Some(w), Some(b))
                 }
@@ -170,12 +193,26 @@ impl Model {
     /// Dense(128,relu) - Dense(10) (softmax in the loss).
     pub fn keras_mnist() -> Model {
         let layers = [
-            Layer::Conv2d { out_channels: 32, kernel: 3, relu: true },
+            Layer::Conv2d {
+                out_channels: 32,
+                kernel: 3,
+                relu: true,
+            },
             Layer::MaxPool2d { size: 2 },
-            Layer::Conv2d { out_channels: 64, kernel: 3, relu: true },
+            Layer::Conv2d {
+                out_channels: 64,
+                kernel: 3,
+                relu: true,
+            },
             Layer::MaxPool2d { size: 2 },
-            Layer::Dense { out: 128, relu: true },
-            Layer::Dense { out: 10, relu: false },
+            Layer::Dense {
+                out: 128,
+                relu: true,
+            },
+            Layer::Dense {
+                out: 10,
+                relu: false,
+            },
         ];
         Model::new(Shape::new(1, 28, 28), &layers).expect("the built-in model is valid")
     }
@@ -216,18 +253,29 @@ impl Model {
         let bytes: Vec<Vec<u8>> = self
             .params
             .iter()
-            .map(|p| flat[p.offset..p.offset + p.len].iter().flat_map(|x| x.to_le_bytes()).collect())
+            .map(|p| {
+                flat[p.offset..p.offset + p.len]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect()
+            })
             .collect();
         let mut views = Vec::new();
         for (p, b) in self.params.iter().zip(&bytes) {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, p.shape.clone(), b)
-                .map_err(|e| Error::Checkpoint { path: path.into(), msg: e.to_string() })?;
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, p.shape.clone(), b)
+                    .map_err(|e| Error::Checkpoint {
+                    path: path.into(),
+                    msg: e.to_string(),
+                })?;
             views.push((p.name.clone(), view));
         }
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), "pt".to_string());
-        let data = safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::Checkpoint { path: path.into(), msg: e.to_string() })?;
+        let data = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
         write_atomic(path, &data)
     }
 
@@ -235,23 +283,41 @@ impl Model {
     /// every tensor must be present with this model's name, shape and dtype f32.
     pub fn load_safetensors(&self, path: &Path) -> Result<Vec<f32>> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let err = |msg: String| Error::Checkpoint { path: path.into(), msg };
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(format!("not a safetensors file: {e}")))?;
+        let err = |msg: String| Error::Checkpoint {
+            path: path.into(),
+            msg,
+        };
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| err(format!("not a safetensors file: {e}")))?;
         let mut flat = vec![0.0f32; self.flat_len];
         for p in &self.params {
-            let t = st.tensor(&p.name).map_err(|_| err(format!("missing tensor `{}`", p.name)))?;
+            let t = st
+                .tensor(&p.name)
+                .map_err(|_| err(format!("missing tensor `{}`", p.name)))?;
             if t.dtype() != safetensors::Dtype::F32 {
-                return Err(err(format!("tensor `{}` has dtype {:?}, expected F32", p.name, t.dtype())));
+                return Err(err(format!(
+                    "tensor `{}` has dtype {:?}, expected F32",
+                    p.name,
+                    t.dtype()
+                )));
             }
             if t.shape() != p.shape.as_slice() {
-                return Err(err(format!("tensor `{}` has shape {:?}, this model needs {:?}", p.name, t.shape(), p.shape)));
+                return Err(err(format!(
+                    "tensor `{}` has shape {:?}, this model needs {:?}",
+                    p.name,
+                    t.shape(),
+                    p.shape
+                )));
             }
             let dst = &mut flat[p.offset..p.offset + p.len];
             for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
                 *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             }
             if let Some(i) = dst.iter().position(|x| !x.is_finite()) {
-                return Err(err(format!("tensor `{}` holds a non-finite value at {i}", p.name)));
+                return Err(err(format!(
+                    "tensor `{}` holds a non-finite value at {i}",
+                    p.name
+                )));
             }
         }
         Ok(flat)

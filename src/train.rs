@@ -82,7 +82,10 @@ pub trait Backend {
 impl Backend for GpuTrainer {
     fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Metrics)> {
         let (t, e) = GpuTrainer::epoch(self, order)?;
-        Ok((t, e.ok_or_else(|| Error::Usage("no evaluation set".into()))?))
+        Ok((
+            t,
+            e.ok_or_else(|| Error::Usage("no evaluation set".into()))?,
+        ))
     }
     fn evaluate(&mut self) -> Result<Metrics> {
         GpuTrainer::evaluate(self)
@@ -105,13 +108,32 @@ pub struct CpuTrainer {
 impl CpuTrainer {
     fn run(&mut self, training: bool, order: &[u32]) -> Metrics {
         let d = if training { &self.train } else { &self.eval };
-        let batch = if training { self.batch } else { self.net.max_batch };
-        let mut m = Metrics { n: d.len(), ..Default::default() };
+        let batch = if training {
+            self.batch
+        } else {
+            self.net.max_batch
+        };
+        let mut m = Metrics {
+            n: d.len(),
+            ..Default::default()
+        };
         let mut y = vec![0u32; batch];
         for start in (0..d.len()).step_by(batch) {
             let b = batch.min(d.len() - start);
-            let gp = GatherParams { batch: b as u32, pixels: d.pixels() as u32, ..Default::default() };
-            reference::gather_batch(&mut self.net.acts[0], &mut y, &d.images, &d.labels, order, start, &gp);
+            let gp = GatherParams {
+                batch: b as u32,
+                pixels: d.pixels() as u32,
+                ..Default::default()
+            };
+            reference::gather_batch(
+                &mut self.net.acts[0],
+                &mut y,
+                &d.images,
+                &d.labels,
+                order,
+                start,
+                &gp,
+            );
             let r = if training {
                 self.t += 1;
                 let alpha = self.adam.alpha(self.t);
@@ -146,13 +168,22 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
         return Err(Error::Usage("--batch must be at least 1".into()));
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-        return Err(Error::Usage(format!("--lr must be a positive number, got {}", cfg.lr)));
+        return Err(Error::Usage(format!(
+            "--lr must be a positive number, got {}",
+            cfg.lr
+        )));
     }
     if cfg.limit == Some(0) {
         return Err(Error::Usage("--limit must be at least 1".into()));
     }
     if !matches!(cfg.dataset.as_str(), "mnist" | "fashion-mnist") {
-        return Err(Error::Usage(format!("unknown dataset `{}` (expected mnist or fashion-mnist)", cfg.dataset)));
+        return Err(Error::Usage(format!(
+            "unknown dataset `{}` (expected mnist or fashion-mnist)",
+            cfg.dataset
+        )));
+    }
+    if let Some(b) = &cfg.adapter.backend {
+        crate::gpu::parse_backend(b)?;
     }
     let model = Model::keras_mnist();
     let dir = data::resolve_dir(&cfg.dataset, cfg.data_dir.as_deref());
@@ -167,16 +198,40 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     if let Some(out) = &cfg.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     }
-    let adam = Adam { lr: cfg.lr, ..Adam::default() };
+    let adam = Adam {
+        lr: cfg.lr,
+        ..Adam::default()
+    };
 
-    let (mut backend, adapter, backend_name, device_type): (Box<dyn Backend>, String, String, String) = if cfg.cpu {
+    let (mut backend, adapter, backend_name, device_type): (
+        Box<dyn Backend>,
+        String,
+        String,
+        String,
+    ) = if cfg.cpu {
         let eval_batch = cfg.batch.max(256).min(test.len());
         let net = CpuNet::new(&model, &weights, cfg.batch.max(eval_batch));
-        let cpu = CpuTrainer { net, adam, batch: cfg.batch, t: 0, train: train.clone(), eval: test.clone() };
-        (Box::new(cpu), "CPU reference".into(), "cpu".into(), "Cpu".into())
+        let cpu = CpuTrainer {
+            net,
+            adam,
+            batch: cfg.batch,
+            t: 0,
+            train: train.clone(),
+            eval: test.clone(),
+        };
+        (
+            Box::new(cpu),
+            "CPU reference".into(),
+            "cpu".into(),
+            "Cpu".into(),
+        )
     } else {
         let gpu = Gpu::new(&cfg.adapter)?;
-        let (name, be, ty) = (gpu.info.name.clone(), gpu.backend_name(), gpu.device_type_name());
+        let (name, be, ty) = (
+            gpu.info.name.clone(),
+            gpu.backend_name(),
+            gpu.device_type_name(),
+        );
         let t = GpuTrainer::new(gpu, &model, &weights, &train, Some(&test), cfg.batch, adam)?;
         (Box::new(t), name, be, ty)
     };
@@ -210,7 +265,10 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
         let (tm, vm) = backend.epoch(&order)?;
         let seconds = start.elapsed().as_secs_f64();
         if !tm.loss().is_finite() {
-            return Err(Error::Usage(format!("training diverged at epoch {epoch} (loss {}); try a smaller --lr", tm.loss())));
+            return Err(Error::Usage(format!(
+                "training diverged at epoch {epoch} (loss {}); try a smaller --lr",
+                tm.loss()
+            )));
         }
         println!(
             "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}",
@@ -240,16 +298,29 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     };
     history.test_loss = test_m.loss();
     history.test_accuracy = test_m.accuracy();
-    println!("Test loss: {:.4} - test accuracy: {:.4}", history.test_loss, history.test_accuracy);
+    println!(
+        "Test loss: {:.4} - test accuracy: {:.4}",
+        history.test_loss, history.test_accuracy
+    );
     if let Some(out) = &cfg.out {
         save(&model, &*backend, &history, out)?;
-        println!("Wrote {} and {}", out.join("model.safetensors").display(), out.join("history.json").display());
+        println!(
+            "Wrote {} and {}",
+            out.join("model.safetensors").display(),
+            out.join("history.json").display()
+        );
     }
     Ok(history)
 }
 
-fn save(model: &Model, backend: &dyn Backend, history: &History, out: &std::path::Path) -> Result<()> {
+fn save(
+    model: &Model,
+    backend: &dyn Backend,
+    history: &History,
+    out: &std::path::Path,
+) -> Result<()> {
     model.save_safetensors(&backend.weights()?, &out.join("model.safetensors"))?;
-    let json = serde_json::to_vec_pretty(history).map_err(|e| Error::Usage(format!("history: {e}")))?;
+    let json =
+        serde_json::to_vec_pretty(history).map_err(|e| Error::Usage(format!("history: {e}")))?;
     write_atomic(&out.join("history.json"), &json)
 }

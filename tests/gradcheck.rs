@@ -11,7 +11,10 @@ use gpu_cnn::reference::*;
 const H: f64 = 1e-6;
 
 fn rand64(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    rand_vec(seed, n, lo, hi).into_iter().map(|x| x as f64).collect()
+    rand_vec(seed, n, lo, hi)
+        .into_iter()
+        .map(|x| x as f64)
+        .collect()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -44,7 +47,10 @@ fn conv2d_backward_matches_finite_differences() {
         // Keep pre-activations away from the ReLU kink.
         let mut pre = vec![0.0; p.out_len()];
         conv2d_forward(&mut pre, &inp, &w, &b, &Conv2dParams { relu: 0, ..p });
-        assert!(pre.iter().all(|v| v.abs() > 1e-4), "seeded inputs put a pre-activation at the kink");
+        assert!(
+            pre.iter().all(|v| v.abs() > 1e-4),
+            "seeded inputs put a pre-activation at the kink"
+        );
 
         let fwd = |inp: &[f64], w: &[f64], b: &[f64]| {
             let mut out = vec![0.0; p.out_len()];
@@ -63,7 +69,12 @@ fn conv2d_backward_matches_finite_differences() {
         let i0 = inp.clone();
         let ndw = numeric(&mut w, |x| fwd(&i0, x, &b0));
         let ndb = numeric(&mut b, |x| fwd(&i0, &w0, x));
-        assert_close_f64(&format!("conv2d dinp relu={relu}"), &dinp, &ndinp, GRADCHECK);
+        assert_close_f64(
+            &format!("conv2d dinp relu={relu}"),
+            &dinp,
+            &ndinp,
+            GRADCHECK,
+        );
         assert_close_f64(&format!("conv2d dweight relu={relu}"), &dw, &ndw, GRADCHECK);
         assert_close_f64(&format!("conv2d dbias relu={relu}"), &db, &ndb, GRADCHECK);
     }
@@ -89,7 +100,10 @@ fn maxpool2d_backward_matches_finite_differences() {
         maxpool2d_backward(&mut dinp, &am, &r, &p);
         let n = numeric(&mut inp, fwd);
         assert_close_f64(&format!("maxpool2d dinp size={size}"), &dinp, &n, GRADCHECK);
-        assert!(n.iter().filter(|v| **v != 0.0).count() == p.out_len(), "every window routes one gradient");
+        assert!(
+            n.iter().filter(|v| **v != 0.0).count() == p.out_len(),
+            "every window routes one gradient"
+        );
     }
 }
 
@@ -130,7 +144,11 @@ fn dense_backward_matches_finite_differences() {
 fn softmax_xent_backward_matches_finite_differences() {
     let p = SoftmaxXentParams::new(5, 7);
     // Large logits check the max subtraction: exp(300) overflows without it.
-    let mut logits: Vec<f64> = rand64(40, 35, -3.0, 3.0).iter().enumerate().map(|(i, v)| if i % 9 == 0 { v + 300.0 } else { *v }).collect();
+    let mut logits: Vec<f64> = rand64(40, 35, -3.0, 3.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i % 9 == 0 { v + 300.0 } else { *v })
+        .collect();
     let labels = [0u32, 6, 3, 3, 1];
     let mean_loss = |x: &[f64]| {
         let mut m = [0.0; 2];
@@ -160,11 +178,22 @@ fn softmax_xent_forward_matches_hand_computed_values() {
 fn whole_network_gradient_matches_finite_differences() {
     // A small model through CpuNet checks the wiring between passes (flatten, pool routing, ReLU).
     let layers = [
-        Layer::Conv2d { out_channels: 3, kernel: 3, relu: true },
+        Layer::Conv2d {
+            out_channels: 3,
+            kernel: 3,
+            relu: true,
+        },
         Layer::MaxPool2d { size: 2 },
-        Layer::Conv2d { out_channels: 4, kernel: 2, relu: true },
+        Layer::Conv2d {
+            out_channels: 4,
+            kernel: 2,
+            relu: true,
+        },
         Layer::Dense { out: 5, relu: true },
-        Layer::Dense { out: 4, relu: false },
+        Layer::Dense {
+            out: 4,
+            relu: false,
+        },
     ];
     let model = Model::new(Shape::new(1, 9, 9), &layers).unwrap();
     let w32 = model.init_glorot(5);
@@ -197,6 +226,9 @@ fn whole_network_gradient_matches_finite_differences() {
         got.push(analytic[i]);
         want.push((lp - lm) / (2.0 * H));
     }
-    assert!(want.iter().filter(|v| v.abs() > 1e-6).count() > check.len() / 2, "most checked gradients are non-zero");
+    assert!(
+        want.iter().filter(|v| v.abs() > 1e-6).count() > check.len() / 2,
+        "most checked gradients are non-zero"
+    );
     assert_close_f64("whole-network gradient", &got, &want, GRADCHECK);
 }

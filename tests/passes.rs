@@ -44,12 +44,21 @@ fn conv2d_forward_matches_reference() {
             let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
             let mut want = vec![0.0; p.out_len()];
             reference::conv2d_forward(&mut want, &inp, &wt, &b, &p);
-            let (ti, tw, tb) = (gpu.upload("inp", &inp).unwrap(), gpu.upload("w", &wt).unwrap(), gpu.upload("b", &b).unwrap());
+            let (ti, tw, tb) = (
+                gpu.upload("inp", &inp).unwrap(),
+                gpu.upload("w", &wt).unwrap(),
+                gpu.upload("b", &b).unwrap(),
+            );
             let out = nan_filled(&gpu, p.out_len());
             let mut prog = Vec::new();
             passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &p).unwrap();
             run(&gpu, &prog);
-            assert_close(&format!("conv2d_forward {p:?}"), &read(&gpu, &out), &want, PASS);
+            assert_close(
+                &format!("conv2d_forward {p:?}"),
+                &read(&gpu, &out),
+                &want,
+                PASS,
+            );
         }
     }
 }
@@ -60,7 +69,10 @@ fn conv2d_backward_matches_reference() {
     for (si, &(n, c, h, w, oc, k)) in CONV_SHAPES.iter().enumerate() {
         for relu in [false, true] {
             // A chunk that does not divide the pixel count exercises the split-K tail.
-            let p = Conv2dParams { chunk: 37, ..Conv2dParams::new(n, c, h, w, oc, k, relu) };
+            let p = Conv2dParams {
+                chunk: 37,
+                ..Conv2dParams::new(n, c, h, w, oc, k, relu)
+            };
             let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
             let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
             let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
@@ -69,17 +81,53 @@ fn conv2d_backward_matches_reference() {
             reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
             let mut dinp = vec![0.0; p.inp_len()];
             let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; oc]);
-            reference::conv2d_backward(Some(&mut dinp), &mut dw, &mut db, &out, &dout, &inp, &wt, &p);
+            reference::conv2d_backward(
+                Some(&mut dinp),
+                &mut dw,
+                &mut db,
+                &out,
+                &dout,
+                &inp,
+                &wt,
+                &p,
+            );
 
             let t = |d: &[f32]| gpu.upload("t", d).unwrap();
             let (ti, tw, to, tdo) = (t(&inp), t(&wt), t(&out), t(&dout));
-            let (gdinp, gdw, gdb) = (nan_filled(&gpu, dinp.len()), nan_filled(&gpu, dw.len()), nan_filled(&gpu, oc));
+            let (gdinp, gdw, gdb) = (
+                nan_filled(&gpu, dinp.len()),
+                nan_filled(&gpu, dw.len()),
+                nan_filled(&gpu, oc),
+            );
             let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
             let mut prog = Vec::new();
-            passes::conv2d_backward(&gpu, &mut prog, Some(&gdinp), &gdw, &gdb, &to, &tdo, &ti, &tw, &scratch, &p).unwrap();
+            passes::conv2d_backward(
+                &gpu,
+                &mut prog,
+                Some(&gdinp),
+                &gdw,
+                &gdb,
+                &to,
+                &tdo,
+                &ti,
+                &tw,
+                &scratch,
+                &p,
+            )
+            .unwrap();
             run(&gpu, &prog);
-            assert_close(&format!("conv2d dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
-            assert_close(&format!("conv2d dweight {p:?}"), &read(&gpu, &gdw), &dw, PASS);
+            assert_close(
+                &format!("conv2d dinp {p:?}"),
+                &read(&gpu, &gdinp),
+                &dinp,
+                PASS,
+            );
+            assert_close(
+                &format!("conv2d dweight {p:?}"),
+                &read(&gpu, &gdw),
+                &dw,
+                PASS,
+            );
             assert_close(&format!("conv2d dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
         }
     }
@@ -101,15 +149,32 @@ fn maxpool2d_matches_reference() {
         let mut dinp = vec![0.0; p.inp_len()];
         reference::maxpool2d_backward(&mut dinp, &am, &dout, &p);
 
-        let (ti, tdo) = (gpu.upload("inp", &inp).unwrap(), gpu.upload("dout", &dout).unwrap());
-        let (gout, gam, gdinp) = (nan_filled(&gpu, out.len()), gpu.zeros("am", am.len()).unwrap(), nan_filled(&gpu, dinp.len()));
+        let (ti, tdo) = (
+            gpu.upload("inp", &inp).unwrap(),
+            gpu.upload("dout", &dout).unwrap(),
+        );
+        let (gout, gam, gdinp) = (
+            nan_filled(&gpu, out.len()),
+            gpu.zeros("am", am.len()).unwrap(),
+            nan_filled(&gpu, dinp.len()),
+        );
         let mut prog = Vec::new();
         passes::maxpool2d_forward(&gpu, &mut prog, &gout, &gam, &ti, &p).unwrap();
         passes::maxpool2d_backward(&gpu, &mut prog, &gdinp, &gam, &tdo, &p).unwrap();
         run(&gpu, &prog);
-        assert_close(&format!("maxpool2d out {p:?}"), &read(&gpu, &gout), &out, PASS);
+        assert_close(
+            &format!("maxpool2d out {p:?}"),
+            &read(&gpu, &gout),
+            &out,
+            PASS,
+        );
         assert_eq!(read_u32(&gpu, &gam), am, "maxpool2d argmax {p:?}");
-        assert_close(&format!("maxpool2d dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
+        assert_close(
+            &format!("maxpool2d dinp {p:?}"),
+            &read(&gpu, &gdinp),
+            &dinp,
+            PASS,
+        );
     }
 }
 
@@ -140,13 +205,27 @@ fn dense_matches_reference() {
             assert_close(&format!("dense_forward {p:?}"), &got_out, &out, PASS);
 
             let to = t(&out);
-            let (gdinp, gdw, gdb) = (nan_filled(&gpu, dinp.len()), nan_filled(&gpu, dw.len()), nan_filled(&gpu, o));
+            let (gdinp, gdw, gdb) = (
+                nan_filled(&gpu, dinp.len()),
+                nan_filled(&gpu, dw.len()),
+                nan_filled(&gpu, o),
+            );
             let mut prog = Vec::new();
             passes::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
             passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p).unwrap();
             run(&gpu, &prog);
-            assert_close(&format!("dense dinp {p:?}"), &read(&gpu, &gdinp), &dinp, PASS);
-            assert_close(&format!("dense dweight {p:?}"), &read(&gpu, &gdw), &dw, PASS);
+            assert_close(
+                &format!("dense dinp {p:?}"),
+                &read(&gpu, &gdinp),
+                &dinp,
+                PASS,
+            );
+            assert_close(
+                &format!("dense dweight {p:?}"),
+                &read(&gpu, &gdw),
+                &dw,
+                PASS,
+            );
             assert_close(&format!("dense dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
         }
     }
@@ -166,7 +245,10 @@ fn softmax_xent_matches_reference() {
         let mut d = vec![0.0; n * k];
         reference::softmax_xent_backward(&mut d, &logits, &labels, &p);
 
-        let (tl, ty) = (gpu.upload("logits", &logits).unwrap(), gpu.upload("labels", &labels).unwrap());
+        let (tl, ty) = (
+            gpu.upload("logits", &logits).unwrap(),
+            gpu.upload("labels", &labels).unwrap(),
+        );
         // The forward writes slot state[0] = 2 of the metrics buffer.
         let state = gpu.upload("state", &[2u32]).unwrap();
         let gm = nan_filled(&gpu, 8);
@@ -177,7 +259,10 @@ fn softmax_xent_matches_reference() {
         run(&gpu, &prog);
         let m = read(&gpu, &gm);
         assert_close("softmax_xent_forward metrics", &m[4..6], &metrics, PASS);
-        assert!(m[..4].iter().chain(&m[6..]).all(|v| v.is_nan()), "only slot 2 is written: {m:?}");
+        assert!(
+            m[..4].iter().chain(&m[6..]).all(|v| v.is_nan()),
+            "only slot 2 is written: {m:?}"
+        );
         assert_close("softmax_xent_backward", &read(&gpu, &gd), &d, PASS);
     }
 }
@@ -190,23 +275,51 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     let images: Vec<u8> = (0..5 * pixels).map(|i| (i * 37 % 256) as u8).collect();
     let labels: Vec<u8> = vec![4, 1, 0, 3, 2];
     let indices = [4u32, 2, 0, 3, 1];
-    let p = GatherParams { batch: 3, pixels: pixels as u32, ..Default::default() };
+    let p = GatherParams {
+        batch: 3,
+        pixels: pixels as u32,
+        ..Default::default()
+    };
     // State 1 selects the second record, offset 2.
-    let recs = [StepRecord { offset: 0, alpha: 0.5 }, StepRecord { offset: 2, alpha: 0.001 }];
+    let recs = [
+        StepRecord {
+            offset: 0,
+            alpha: 0.5,
+        },
+        StepRecord {
+            offset: 2,
+            alpha: 0.001,
+        },
+    ];
     let (mut x, mut y) = (vec![0.0f32; 3 * pixels], vec![0u32; 3]);
     reference::gather_batch(&mut x, &mut y, &images, &labels, &indices, 2, &p);
     assert_eq!(y, vec![4, 3, 1], "labels of rows 0, 3, 1");
 
     let pack = |b: &[u8]| -> Vec<u32> {
-        b.chunks(4).map(|c| { let mut w = [0u8; 4]; w[..c.len()].copy_from_slice(c); u32::from_le_bytes(w) }).collect()
+        b.chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            })
+            .collect()
     };
-    let (ti, tl, tidx) = (gpu.upload("img", &pack(&images)).unwrap(), gpu.upload("lab", &pack(&labels)).unwrap(), gpu.upload("idx", &indices).unwrap());
+    let (ti, tl, tidx) = (
+        gpu.upload("img", &pack(&images)).unwrap(),
+        gpu.upload("lab", &pack(&labels)).unwrap(),
+        gpu.upload("idx", &indices).unwrap(),
+    );
     let tsteps = gpu.upload("steps", &recs).unwrap();
     let state = gpu.upload("state", &[1u32]).unwrap();
     let (gx, gy) = (nan_filled(&gpu, 3 * pixels), gpu.zeros("y", 3).unwrap());
 
     let n = 1000;
-    let (w0, m0, v0, g) = (rand_vec(1, n, -1.0, 1.0), rand_vec(2, n, -0.1, 0.1), rand_vec(3, n, 0.0, 0.01), rand_vec(4, n, -1.0, 1.0));
+    let (w0, m0, v0, g) = (
+        rand_vec(1, n, -1.0, 1.0),
+        rand_vec(2, n, -0.1, 0.1),
+        rand_vec(3, n, 0.0, 0.01),
+        rand_vec(4, n, -1.0, 1.0),
+    );
     let adam = Adam::default();
     let ap = adam.params(n);
     let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
@@ -215,7 +328,10 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     let (gw, gm, gv, gg) = (t(&w0), t(&m0), t(&v0), t(&g));
 
     let mut prog = Vec::new();
-    passes::gather_batch(&gpu, &mut prog, &gx, &gy, &ti, &tl, &tidx, &tsteps, &state, &p).unwrap();
+    passes::gather_batch(
+        &gpu, &mut prog, &gx, &gy, &ti, &tl, &tidx, &tsteps, &state, &p,
+    )
+    .unwrap();
     passes::adam_update(&gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap).unwrap();
     passes::step_advance(&gpu, &mut prog, &state).unwrap();
     run(&gpu, &prog);
@@ -235,6 +351,9 @@ fn launchers_reject_undersized_tensors() {
     let ok = gpu.zeros("ok", 1000).unwrap();
     let mut prog = Vec::new();
     let err = passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &p).unwrap_err();
-    assert!(err.to_string().contains("conv2d_forward") && err.to_string().contains("out"), "{err}");
+    assert!(
+        err.to_string().contains("conv2d_forward") && err.to_string().contains("out"),
+        "{err}"
+    );
     assert!(prog.is_empty());
 }

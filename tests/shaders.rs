@@ -4,10 +4,14 @@
 use gpu_cnn::shaders::Shader;
 
 fn validate(name: &str, src: &str) -> Result<(), String> {
-    let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{name}: parse: {}", e.emit_to_string(src)))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .map_err(|e| format!("{name}: validate: {}", e.emit_to_string(src)))?;
+    let module = naga::front::wgsl::parse_str(src)
+        .map_err(|e| format!("{name}: parse: {}", e.emit_to_string(src)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{name}: validate: {}", e.emit_to_string(src)))?;
     if module.entry_points.is_empty() {
         return Err(format!("{name}: no entry point"));
     }
@@ -23,7 +27,11 @@ fn every_shader_file_validates() {
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
         .collect();
     files.sort();
-    assert!(files.len() >= 11, "expected the 11 pass shaders, found {}", files.len());
+    assert!(
+        files.len() >= 11,
+        "expected the 11 pass shaders, found {}",
+        files.len()
+    );
     let mut errors = Vec::new();
     for f in &files {
         let src = std::fs::read_to_string(f).expect("readable shader");
@@ -32,17 +40,33 @@ fn every_shader_file_validates() {
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-    let mut table: Vec<String> = Shader::ALL.iter().map(|s| format!("{}.wgsl", s.name())).collect();
+    let mut table: Vec<String> = Shader::ALL
+        .iter()
+        .map(|s| format!("{}.wgsl", s.name()))
+        .collect();
     table.sort();
-    let on_disk: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(table, on_disk, "src/shaders.rs must list every file in shaders/");
+    let on_disk: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        table, on_disk,
+        "src/shaders.rs must list every file in shaders/"
+    );
 }
 
 #[test]
 fn embedded_sources_match_files() {
     for s in Shader::ALL {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(format!("{}.wgsl", s.name()));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), s.source(), "{}", path.display());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("shaders")
+            .join(format!("{}.wgsl", s.name()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            s.source(),
+            "{}",
+            path.display()
+        );
     }
 }
 

@@ -11,14 +11,32 @@ use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
 
 /// Runs `steps` steps of `batch` on the CPU in file order; returns per-step losses (batch sums).
-fn cpu_run(net: &mut CpuNet<f32>, d: &gpu_cnn::data::Dataset, batch: usize, steps: usize, adam: &Adam) -> Vec<f32> {
+fn cpu_run(
+    net: &mut CpuNet<f32>,
+    d: &gpu_cnn::data::Dataset,
+    batch: usize,
+    steps: usize,
+    adam: &Adam,
+) -> Vec<f32> {
     let order: Vec<u32> = (0..d.len() as u32).collect();
     let mut y = vec![0u32; batch];
     let mut losses = Vec::new();
     for s in 0..steps {
         let b = batch.min(d.len() - s * batch);
-        let gp = GatherParams { batch: b as u32, pixels: d.pixels() as u32, ..Default::default() };
-        reference::gather_batch(&mut net.acts[0], &mut y, &d.images, &d.labels, &order, s * batch, &gp);
+        let gp = GatherParams {
+            batch: b as u32,
+            pixels: d.pixels() as u32,
+            ..Default::default()
+        };
+        reference::gather_batch(
+            &mut net.acts[0],
+            &mut y,
+            &d.images,
+            &d.labels,
+            &order,
+            s * batch,
+            &gp,
+        );
         let m = net.train_step(&y, b, adam.alpha(s as u64 + 1), adam);
         losses.push(m[0]);
     }
@@ -49,16 +67,36 @@ fn one_training_step_matches_cpu() {
 
     let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, 3, adam).unwrap();
     let (m, _) = t.epoch(&[0, 1, 2]).unwrap();
-    assert_close("step loss (sum over batch)", &[m.loss_sum as f32], &cpu_loss, STEP);
+    assert_close(
+        "step loss (sum over batch)",
+        &[m.loss_sum as f32],
+        &cpu_loss,
+        STEP,
+    );
     let grads = t.read_grads().unwrap();
     for p in &model.params {
         let r = p.offset..p.offset + p.len;
         // Gradients are compared relative to the tensor's largest gradient.
-        let scale = cpu.grads[r.clone()].iter().fold(0.0f32, |a, g| a.max(g.abs())) as f64;
+        let scale = cpu.grads[r.clone()]
+            .iter()
+            .fold(0.0f32, |a, g| a.max(g.abs())) as f64;
         assert!(scale > 0.0, "{} has an all-zero gradient", p.name);
-        assert_close(&format!("grad {}", p.name), &grads[r.clone()], &cpu.grads[r.clone()], Tol { atol: STEP.atol * scale, rtol: STEP.rtol });
+        assert_close(
+            &format!("grad {}", p.name),
+            &grads[r.clone()],
+            &cpu.grads[r.clone()],
+            Tol {
+                atol: STEP.atol * scale,
+                rtol: STEP.rtol,
+            },
+        );
     }
-    assert_close("weights after one step", &t.read_weights().unwrap(), &cpu.weights, STEP);
+    assert_close(
+        "weights after one step",
+        &t.read_weights().unwrap(),
+        &cpu.weights,
+        STEP,
+    );
     // The step moved every weight tensor.
     for p in &model.params {
         let r = p.offset..p.offset + p.len;
@@ -90,5 +128,10 @@ fn hundred_steps_match_cpu() {
     let first = cpu_losses[0] / 4.0;
     let last10: f32 = cpu_losses[90..].iter().sum::<f32>() / 39.0;
     assert!(last10 < first, "loss went from {first} to {last10}");
-    assert_close("weights after 100 steps", &t.read_weights().unwrap(), &cpu.weights, RUN_100);
+    assert_close(
+        "weights after 100 steps",
+        &t.read_weights().unwrap(),
+        &cpu.weights,
+        RUN_100,
+    );
 }

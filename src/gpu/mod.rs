@@ -25,7 +25,9 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "metal" => Ok(wgpu::Backends::METAL),
         "dx12" => Ok(wgpu::Backends::DX12),
         "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-        other => Err(Error::Usage(format!("unknown backend `{other}` (expected vulkan, metal, dx12 or gl)"))),
+        other => Err(Error::Usage(format!(
+            "unknown backend `{other}` (expected vulkan, metal, dx12 or gl)"
+        ))),
     }
 }
 
@@ -140,7 +142,10 @@ impl Gpu {
         };
         let info = adapter.get_info();
         if opts.adapter.is_none() && info.device_type == wgpu::DeviceType::Cpu {
-            eprintln!("note: no hardware GPU found; using the software adapter {} ({:?})", info.name, info.backend);
+            eprintln!(
+                "note: no hardware GPU found; using the software adapter {} ({:?})",
+                info.name, info.backend
+            );
         }
         Self::from_adapter(adapter)
     }
@@ -151,7 +156,9 @@ impl Gpu {
         let limits = wgpu::Limits {
             max_storage_buffer_binding_size: alimits.max_storage_buffer_binding_size,
             max_buffer_size: alimits.max_buffer_size,
-            max_storage_buffers_per_shader_stage: alimits.max_storage_buffers_per_shader_stage.min(16),
+            max_storage_buffers_per_shader_stage: alimits
+                .max_storage_buffers_per_shader_stage
+                .min(16),
             max_compute_workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
@@ -182,7 +189,10 @@ impl Gpu {
 
     /// Returns the first wgpu validation error since the last check, if any.
     pub fn check(&self, what: &str) -> Result<()> {
-        let mut errs = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut errs = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if errs.is_empty() {
             return Ok(());
         }
@@ -200,12 +210,18 @@ impl Gpu {
     }
 
     pub fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
         if let Some(p) = cache.get(&(shader, entry)) {
             return Ok(p.clone());
         }
         let module = {
-            let mut modules = self.modules.lock().map_err(|_| Error::Gpu("module cache poisoned".into()))?;
+            let mut modules = self
+                .modules
+                .lock()
+                .map_err(|_| Error::Gpu("module cache poisoned".into()))?;
             modules
                 .entry(shader)
                 .or_insert_with(|| {
@@ -214,21 +230,28 @@ impl Gpu {
                         source: wgpu::ShaderSource::Wgsl(shader.source().into()),
                     };
                     if std::env::var("GPU_CNN_UNCHECKED").is_ok() {
-                        unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+                        unsafe {
+                            self.device.create_shader_module_trusted(
+                                desc,
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
                     } else {
                         self.device.create_shader_module(desc)
                     }
                 })
                 .clone()
         };
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(shader.name()),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader.name()),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         self.check(&format!("building {}::{entry}", shader.name()))?;
         cache.insert((shader, entry), pipeline.clone());
         Ok(pipeline)
@@ -262,11 +285,12 @@ impl Gpu {
         }
         let pipeline = self.pipeline(shader, entry)?;
         let uniform = params.map(|(_, p)| {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(shader.name()),
-                contents: bytemuck::bytes_of(p),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(shader.name()),
+                    contents: bytemuck::bytes_of(p),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                })
         });
         let mut entries: Vec<wgpu::BindGroupEntry> = storage
             .iter()
@@ -299,20 +323,32 @@ impl Gpu {
     pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
         let size = (len.max(1) * 4) as u64;
         if size > self.limits.max_buffer_size {
-            return Err(Error::Gpu(format!("buffer `{label}` needs {size} bytes, over the adapter's limit")));
+            return Err(Error::Gpu(format!(
+                "buffer `{label}` needs {size} bytes, over the adapter's limit"
+            )));
         }
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Tensor { buffer, offset: 0, len })
+        Ok(Tensor {
+            buffer,
+            offset: 0,
+            len,
+        })
     }
 
     /// A storage buffer holding `data` (4-byte elements).
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
-        assert_eq!(std::mem::size_of::<T>() % 4, 0, "upload takes 4-byte elements");
+        assert_eq!(
+            std::mem::size_of::<T>() % 4,
+            0,
+            "upload takes 4-byte elements"
+        );
         let t = self.zeros(label, data.len() * std::mem::size_of::<T>() / 4)?;
         self.write(&t, data);
         Ok(t)
@@ -321,7 +357,8 @@ impl Gpu {
     /// Queues a write of `data` into `t` (lands before the next submit's commands).
     pub fn write<T: bytemuck::Pod>(&self, t: &Tensor, data: &[T]) {
         if !data.is_empty() {
-            self.queue.write_buffer(&t.buffer, (t.offset * 4) as u64, bytemuck::cast_slice(data));
+            self.queue
+                .write_buffer(&t.buffer, (t.offset * 4) as u64, bytemuck::cast_slice(data));
         }
     }
 

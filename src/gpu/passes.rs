@@ -4,7 +4,9 @@
 
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
-use crate::layers::{AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams};
+use crate::layers::{
+    AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams,
+};
 use crate::shaders::Shader;
 
 const WG: usize = 64;
@@ -55,7 +57,15 @@ pub fn gather_batch(
     prog.push(gpu.dispatch(
         Shader::GatherBatch,
         "main",
-        &[(0, images), (1, labels), (2, indices), (3, steps), (4, state), (5, x), (6, y)],
+        &[
+            (0, images),
+            (1, labels),
+            (2, indices),
+            (3, steps),
+            (4, state),
+            (5, x),
+            (6, y),
+        ],
         Some((7, p)),
         [grid((p.pixels as usize).div_ceil(WG)), p.batch, 1],
     )?);
@@ -83,7 +93,11 @@ pub fn conv2d_forward(
         "main",
         &[(0, inp), (1, weight), (2, bias), (3, out)],
         Some((4, p)),
-        [grid(npix.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), 1],
+        [
+            grid(npix.div_ceil(TILE * WG)),
+            grid((p.c_out as usize).div_ceil(TILE)),
+            1,
+        ],
     )?);
     Ok(())
 }
@@ -97,7 +111,10 @@ pub struct Conv2dScratch {
 pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
     Ok(Conv2dScratch {
         g: gpu.zeros("conv2d_backward.g", p.out_len())?,
-        partial: gpu.zeros("conv2d_backward.partial", p.chunks() * p.c_out as usize * (p.ksize() + 1))?,
+        partial: gpu.zeros(
+            "conv2d_backward.partial",
+            p.chunks() * p.c_out as usize * (p.ksize() + 1),
+        )?,
     })
 }
 
@@ -127,7 +144,12 @@ pub fn conv2d_backward(
     check_len(op, "dbias", dbias, p.c_out as usize)?;
     check_len(op, "scratch.g", &scratch.g, p.out_len())?;
     let cols = p.ksize() + 1;
-    check_len(op, "scratch.partial", &scratch.partial, p.chunks() * p.c_out as usize * cols)?;
+    check_len(
+        op,
+        "scratch.partial",
+        &scratch.partial,
+        p.chunks() * p.c_out as usize * cols,
+    )?;
     let g = if p.relu != 0 {
         prog.push(gpu.dispatch(
             Shader::Conv2dBackward,
@@ -145,7 +167,11 @@ pub fn conv2d_backward(
         "backward_weight",
         &[(0, inp), (9, g), (4, &scratch.partial)],
         Some((8, p)),
-        [grid(cols.div_ceil(TILE * WG)), grid((p.c_out as usize).div_ceil(TILE)), grid(p.chunks())],
+        [
+            grid(cols.div_ceil(TILE * WG)),
+            grid((p.c_out as usize).div_ceil(TILE)),
+            grid(p.chunks()),
+        ],
     )?);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
@@ -162,7 +188,11 @@ pub fn conv2d_backward(
             "backward_input",
             &[(1, weight), (9, g), (5, dinp)],
             Some((8, p)),
-            [grid(npix.div_ceil(TILE * WG)), grid((p.c_in as usize).div_ceil(TILE)), 1],
+            [
+                grid(npix.div_ceil(TILE * WG)),
+                grid((p.c_in as usize).div_ceil(TILE)),
+                1,
+            ],
         )?);
     }
     Ok(())
@@ -212,7 +242,13 @@ pub fn maxpool2d_backward(
     Ok(())
 }
 
-fn dense_lens(op: &'static str, inp: &Tensor, out: &Tensor, weight: &Tensor, p: &DenseParams) -> Result<()> {
+fn dense_lens(
+    op: &'static str,
+    inp: &Tensor,
+    out: &Tensor,
+    weight: &Tensor,
+    p: &DenseParams,
+) -> Result<()> {
     check_len(op, "inp", inp, (p.batch * p.n_in) as usize)?;
     check_len(op, "out", out, (p.batch * p.n_out) as usize)?;
     check_len(op, "weight", weight, (p.n_out * p.n_in) as usize)
@@ -235,7 +271,11 @@ pub fn dense_forward(
         "main",
         &[(0, inp), (1, weight), (2, bias), (3, out)],
         Some((4, p)),
-        [grid((p.n_out as usize).div_ceil(TILE * WG)), grid((p.batch as usize).div_ceil(TILE)), 1],
+        [
+            grid((p.n_out as usize).div_ceil(TILE * WG)),
+            grid((p.batch as usize).div_ceil(TILE)),
+            1,
+        ],
     )?);
     Ok(())
 }
@@ -251,13 +291,22 @@ pub fn dense_backward_input(
     p: &DenseParams,
 ) -> Result<()> {
     dense_lens("dense_backward_input", dinp, out, weight, p)?;
-    check_len("dense_backward_input", "dout", dout, (p.batch * p.n_out) as usize)?;
+    check_len(
+        "dense_backward_input",
+        "dout",
+        dout,
+        (p.batch * p.n_out) as usize,
+    )?;
     prog.push(gpu.dispatch(
         Shader::DenseBackward,
         "backward_input",
         &[(1, weight), (2, out), (3, dout), (4, dinp)],
         Some((7, p)),
-        [grid((p.n_in as usize).div_ceil(TILE * WG)), grid((p.batch as usize).div_ceil(TILE)), 1],
+        [
+            grid((p.n_in as usize).div_ceil(TILE * WG)),
+            grid((p.batch as usize).div_ceil(TILE)),
+            1,
+        ],
     )?);
     Ok(())
 }
@@ -275,14 +324,23 @@ pub fn dense_backward_weight(
     p: &DenseParams,
 ) -> Result<()> {
     dense_lens("dense_backward_weight", inp, out, dweight, p)?;
-    check_len("dense_backward_weight", "dout", dout, (p.batch * p.n_out) as usize)?;
+    check_len(
+        "dense_backward_weight",
+        "dout",
+        dout,
+        (p.batch * p.n_out) as usize,
+    )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
     prog.push(gpu.dispatch(
         Shader::DenseBackward,
         "backward_weight",
         &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
         Some((7, p)),
-        [grid((p.n_in as usize + 1).div_ceil(TILE * WG)), grid((p.n_out as usize).div_ceil(TILE)), 1],
+        [
+            grid((p.n_in as usize + 1).div_ceil(TILE * WG)),
+            grid((p.n_out as usize).div_ceil(TILE)),
+            1,
+        ],
     )?);
     Ok(())
 }
@@ -297,7 +355,12 @@ pub fn softmax_xent_forward(
     state: &Tensor,
     p: &SoftmaxXentParams,
 ) -> Result<()> {
-    check_len("softmax_xent_forward", "logits", logits, (p.batch * p.classes) as usize)?;
+    check_len(
+        "softmax_xent_forward",
+        "logits",
+        logits,
+        (p.batch * p.classes) as usize,
+    )?;
     check_len("softmax_xent_forward", "labels", labels, p.batch as usize)?;
     prog.push(gpu.dispatch(
         Shader::SoftmaxXentForward,
@@ -318,8 +381,18 @@ pub fn softmax_xent_backward(
     labels: &Tensor,
     p: &SoftmaxXentParams,
 ) -> Result<()> {
-    check_len("softmax_xent_backward", "logits", logits, (p.batch * p.classes) as usize)?;
-    check_len("softmax_xent_backward", "dlogits", dlogits, (p.batch * p.classes) as usize)?;
+    check_len(
+        "softmax_xent_backward",
+        "logits",
+        logits,
+        (p.batch * p.classes) as usize,
+    )?;
+    check_len(
+        "softmax_xent_backward",
+        "dlogits",
+        dlogits,
+        (p.batch * p.classes) as usize,
+    )?;
     check_len("softmax_xent_backward", "labels", labels, p.batch as usize)?;
     prog.push(gpu.dispatch(
         Shader::SoftmaxXentBackward,
@@ -350,7 +423,14 @@ pub fn adam_update(
     prog.push(gpu.dispatch(
         Shader::AdamUpdate,
         "main",
-        &[(0, grads), (1, steps), (2, state), (3, weights), (4, m), (5, v)],
+        &[
+            (0, grads),
+            (1, steps),
+            (2, state),
+            (3, weights),
+            (4, m),
+            (5, v),
+        ],
         Some((6, p)),
         grid_1d(p.len as usize),
     )?);

@@ -34,7 +34,10 @@ impl Metrics {
     }
     /// Sums `(loss, correct)` slots read back from a metrics buffer.
     pub fn from_slots(slots: &[f32], n: usize) -> Metrics {
-        let mut m = Metrics { n, ..Default::default() };
+        let mut m = Metrics {
+            n,
+            ..Default::default()
+        };
         for s in slots.chunks_exact(2) {
             m.loss_sum += s[0] as f64;
             m.correct += s[1] as f64;
@@ -134,7 +137,11 @@ impl GpuTrainer {
             return Err(Error::Usage("batch size must be at least 1".into()));
         }
         if weights.len() != model.flat_len {
-            return Err(Error::Model(format!("{} parameters given, layout needs {}", weights.len(), model.flat_len)));
+            return Err(Error::Model(format!(
+                "{} parameters given, layout needs {}",
+                weights.len(),
+                model.flat_len
+            )));
         }
         for (what, d) in std::iter::once(("train", train)).chain(eval.map(|e| ("eval", e))) {
             if d.is_empty() {
@@ -147,10 +154,15 @@ impl GpuTrainer {
                 )));
             }
             if let Some(i) = d.labels.iter().position(|&l| l as usize >= model.classes) {
-                return Err(Error::Dataset(format!("{what} label {i} is {} but the model has {} classes", d.labels[i], model.classes)));
+                return Err(Error::Dataset(format!(
+                    "{what} label {i} is {} but the model has {} classes",
+                    d.labels[i], model.classes
+                )));
             }
         }
-        let eval_batch = eval.map(|e| batch.max(MIN_EVAL_BATCH).min(e.len())).unwrap_or(0);
+        let eval_batch = eval
+            .map(|e| batch.max(MIN_EVAL_BATCH).min(e.len()))
+            .unwrap_or(0);
         let max_batch = batch.max(eval_batch);
 
         let zeros = |label: &str, n: usize| gpu.zeros(label, n);
@@ -167,7 +179,10 @@ impl GpuTrainer {
             // The first layer's input gradient is never needed.
             dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
             argmax.push(match l.layer {
-                Layer::MaxPool2d { .. } => Some(zeros(&format!("{}.argmax", l.name), max_batch * l.output.len())?),
+                Layer::MaxPool2d { .. } => Some(zeros(
+                    &format!("{}.argmax", l.name),
+                    max_batch * l.output.len(),
+                )?),
                 _ => None,
             });
             scratch.push(match l.layer {
@@ -208,7 +223,11 @@ impl GpuTrainer {
         if let Some(e) = &me.eval {
             let full = me.build_step(e, e.batch, false)?;
             let tail_n = e.n % e.batch;
-            let tail = if tail_n != 0 { Some((tail_n, me.build_step(e, tail_n, false)?)) } else { None };
+            let tail = if tail_n != 0 {
+                Some((tail_n, me.build_step(e, tail_n, false)?))
+            } else {
+                None
+            };
             let e = me.eval.as_mut().expect("eval split");
             e.full = full;
             e.tail = tail;
@@ -216,7 +235,10 @@ impl GpuTrainer {
             let ident: Vec<u32> = (0..e.n as u32).collect();
             me.gpu.write(&e.indices, &ident);
             let recs: Vec<StepRecord> = (0..e.num_steps())
-                .map(|s| StepRecord { offset: (s * e.batch) as u32, alpha: 0.0 })
+                .map(|s| StepRecord {
+                    offset: (s * e.batch) as u32,
+                    alpha: 0.0,
+                })
                 .collect();
             me.gpu.write(&e.steps, &recs);
         }
@@ -250,15 +272,33 @@ impl GpuTrainer {
     fn build_step(&self, split: &Split, batch: usize, training: bool) -> Result<Vec<Dispatch>> {
         let gpu = &self.gpu;
         let mut prog = Vec::new();
-        let gp = GatherParams { batch: batch as u32, pixels: self.model.input.len() as u32, ..Default::default() };
-        gather_batch(gpu, &mut prog, &self.acts[0], &self.labels, &split.images, &split.labels, &split.indices, &split.steps, &split.state, &gp)?;
+        let gp = GatherParams {
+            batch: batch as u32,
+            pixels: self.model.input.len() as u32,
+            ..Default::default()
+        };
+        gather_batch(
+            gpu,
+            &mut prog,
+            &self.acts[0],
+            &self.labels,
+            &split.images,
+            &split.labels,
+            &split.indices,
+            &split.steps,
+            &split.state,
+            &gp,
+        )?;
         label(&mut prog, 0, "input");
         for (i, l) in self.model.layers.iter().enumerate() {
             let first = prog.len();
             let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
             match l.layer {
                 Layer::Conv2d { .. } => {
-                    let (w, b) = (self.param(&self.weights, l.weight), self.param(&self.weights, l.bias));
+                    let (w, b) = (
+                        self.param(&self.weights, l.weight),
+                        self.param(&self.weights, l.bias),
+                    );
                     conv2d_forward(gpu, &mut prog, out, inp, &w, &b, &conv_params(l, batch))?;
                 }
                 Layer::MaxPool2d { .. } => {
@@ -266,7 +306,10 @@ impl GpuTrainer {
                     maxpool2d_forward(gpu, &mut prog, out, am, inp, &pool_params(l, batch))?;
                 }
                 Layer::Dense { .. } => {
-                    let (w, b) = (self.param(&self.weights, l.weight), self.param(&self.weights, l.bias));
+                    let (w, b) = (
+                        self.param(&self.weights, l.weight),
+                        self.param(&self.weights, l.bias),
+                    );
                     dense_forward(gpu, &mut prog, out, inp, &w, &b, &dense_params(l, batch))?;
                 }
             }
@@ -275,31 +318,66 @@ impl GpuTrainer {
         let mut first = prog.len();
         let nl = self.model.layers.len();
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        softmax_xent_forward(gpu, &mut prog, &split.metrics, &self.acts[nl], &self.labels, &split.state, &xp)?;
+        softmax_xent_forward(
+            gpu,
+            &mut prog,
+            &split.metrics,
+            &self.acts[nl],
+            &self.labels,
+            &split.state,
+            &xp,
+        )?;
         if training {
-            softmax_xent_backward(gpu, &mut prog, &self.dacts[nl], &self.acts[nl], &self.labels, &xp)?;
+            softmax_xent_backward(
+                gpu,
+                &mut prog,
+                &self.dacts[nl],
+                &self.acts[nl],
+                &self.labels,
+                &xp,
+            )?;
             label(&mut prog, first, "loss");
             for (i, l) in self.model.layers.iter().enumerate().rev() {
                 let first = prog.len();
-                let (inp, out, dinp, dout) = (&self.acts[i], &self.acts[i + 1], &self.dacts[i], &self.dacts[i + 1]);
+                let (inp, out, dinp, dout) = (
+                    &self.acts[i],
+                    &self.acts[i + 1],
+                    &self.dacts[i],
+                    &self.dacts[i + 1],
+                );
                 match l.layer {
                     Layer::Conv2d { .. } => {
                         let p = conv_params(l, batch);
-                        let (dw, db) = (self.param(&self.grads, l.weight), self.param(&self.grads, l.bias));
+                        let (dw, db) = (
+                            self.param(&self.grads, l.weight),
+                            self.param(&self.grads, l.bias),
+                        );
                         let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
                         let w = self.param(&self.weights, l.weight);
                         let dinp = if i > 0 { Some(dinp) } else { None };
-                        conv2d_backward(gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, scratch, &p)?;
+                        conv2d_backward(
+                            gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, scratch, &p,
+                        )?;
                     }
                     Layer::MaxPool2d { .. } => {
                         if i > 0 {
                             let am = self.argmax[i + 1].as_ref().expect("pool argmax");
-                            maxpool2d_backward(gpu, &mut prog, dinp, am, dout, &pool_params(l, batch))?;
+                            maxpool2d_backward(
+                                gpu,
+                                &mut prog,
+                                dinp,
+                                am,
+                                dout,
+                                &pool_params(l, batch),
+                            )?;
                         }
                     }
                     Layer::Dense { .. } => {
                         let p = dense_params(l, batch);
-                        let (dw, db) = (self.param(&self.grads, l.weight), self.param(&self.grads, l.bias));
+                        let (dw, db) = (
+                            self.param(&self.grads, l.weight),
+                            self.param(&self.grads, l.bias),
+                        );
                         dense_backward_weight(gpu, &mut prog, &dw, &db, out, dout, inp, &p)?;
                         if i > 0 {
                             let w = self.param(&self.weights, l.weight);
@@ -311,7 +389,17 @@ impl GpuTrainer {
             }
             first = prog.len();
             let ap = self.adam.params(self.model.flat_len);
-            adam_update(gpu, &mut prog, &self.weights, &self.m, &self.v, &self.grads, &split.steps, &split.state, &ap)?;
+            adam_update(
+                gpu,
+                &mut prog,
+                &self.weights,
+                &self.m,
+                &self.v,
+                &self.grads,
+                &split.steps,
+                &split.state,
+                &ap,
+            )?;
         }
         step_advance(gpu, &mut prog, &split.state)?;
         label(&mut prog, first, if training { "adam" } else { "loss" });
@@ -333,7 +421,11 @@ impl GpuTrainer {
 
     /// Records and submits the first `steps` steps of `split` in chunks; does not wait.
     fn submit_steps(&mut self, training: bool, steps: usize) -> Result<()> {
-        let split = if training { &self.train } else { self.eval.as_ref().expect("eval split") };
+        let split = if training {
+            &self.train
+        } else {
+            self.eval.as_ref().expect("eval split")
+        };
         self.gpu.write(&split.state, &[0u32]);
         let steps = steps.min(split.num_steps());
         let mut s = 0;
@@ -352,19 +444,29 @@ impl GpuTrainer {
             self.submits += 1;
             s = end;
         }
-        self.gpu.check(if training { "training epoch" } else { "evaluation" })
+        self.gpu.check(if training {
+            "training epoch"
+        } else {
+            "evaluation"
+        })
     }
 
     /// Queues the first `steps` steps of an epoch over the training rows in `order`
     /// (a permutation of 0..train_len).
     pub fn submit_train(&mut self, order: &[u32], steps: usize) -> Result<()> {
         if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
-            return Err(Error::Usage(format!("epoch order must hold {} row indices below {}", self.train.n, self.train.n)));
+            return Err(Error::Usage(format!(
+                "epoch order must hold {} row indices below {}",
+                self.train.n, self.train.n
+            )));
         }
         self.gpu.write(&self.train.indices, order);
         let steps = steps.min(self.train.num_steps());
         let recs: Vec<StepRecord> = (0..steps)
-            .map(|s| StepRecord { offset: (s * self.batch) as u32, alpha: self.adam.alpha(self.t + s as u64 + 1) })
+            .map(|s| StepRecord {
+                offset: (s * self.batch) as u32,
+                alpha: self.adam.alpha(self.t + s as u64 + 1),
+            })
             .collect();
         self.gpu.write(&self.train.steps, &recs);
         self.submit_steps(true, steps)?;
@@ -385,7 +487,10 @@ impl GpuTrainer {
         }
         let slots = self.gpu.read::<f32>(&tensors)?;
         let train = Metrics::from_slots(&slots[0], self.train.n);
-        let eval = self.eval.as_ref().map(|e| Metrics::from_slots(&slots[1], e.n));
+        let eval = self
+            .eval
+            .as_ref()
+            .map(|e| Metrics::from_slots(&slots[1], e.n));
         Ok((train, eval))
     }
 
@@ -424,7 +529,11 @@ impl GpuTrainer {
         let mut out = Vec::new();
         for d in &self.train.full {
             let ds: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
-            let best = (0..2).map(|_| time(&ds)).collect::<Result<Vec<_>>>()?.into_iter().fold(f64::INFINITY, f64::min);
+            let best = (0..2)
+                .map(|_| time(&ds))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
             out.push((d.label.clone(), ((best - empty) / reps as f64).max(0.0)));
         }
         Ok(out)

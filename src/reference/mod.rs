@@ -10,7 +10,9 @@ pub use net::CpuNet;
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
-use crate::layers::{AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams};
+use crate::layers::{
+    AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams,
+};
 
 pub trait Real:
     Copy
@@ -91,9 +93,17 @@ pub fn gather_batch<T: Real>(
 }
 
 /// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
-pub fn conv2d_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T], p: &Conv2dParams) {
-    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
-        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+pub fn conv2d_forward<T: Real>(
+    out: &mut [T],
+    inp: &[T],
+    weight: &[T],
+    bias: &[T],
+    p: &Conv2dParams,
+) {
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] = [
+        p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw,
+    ]
+    .map(|v| v as usize);
     for n in 0..n_ {
         for oc in 0..oc_ {
             for oy in 0..oh_ {
@@ -138,9 +148,17 @@ pub fn conv2d_backward<T: Real>(
 }
 
 /// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
-pub fn conv2d_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], weight: &[T], p: &Conv2dParams) {
-    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
-        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+pub fn conv2d_backward_input<T: Real>(
+    dinp: &mut [T],
+    out: &[T],
+    dout: &[T],
+    weight: &[T],
+    p: &Conv2dParams,
+) {
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] = [
+        p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw,
+    ]
+    .map(|v| v as usize);
     for n in 0..n_ {
         for c in 0..c_ {
             for y in 0..h {
@@ -153,7 +171,8 @@ pub fn conv2d_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], wei
                                     continue;
                                 }
                                 let o = ((n * oc_ + oc) * oh_ + y - ky) * ow_ + x - kx;
-                                s += weight[((oc * c_ + c) * kh_ + ky) * kw_ + kx] * relu_grad(p.relu, out[o], dout[o]);
+                                s += weight[((oc * c_ + c) * kh_ + ky) * kw_ + kx]
+                                    * relu_grad(p.relu, out[o], dout[o]);
                             }
                         }
                     }
@@ -173,8 +192,10 @@ pub fn conv2d_backward_weight<T: Real>(
     inp: &[T],
     p: &Conv2dParams,
 ) {
-    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] =
-        [p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw].map(|v| v as usize);
+    let [n_, c_, h, w, oc_, oh_, ow_, kh_, kw_] = [
+        p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw,
+    ]
+    .map(|v| v as usize);
     for oc in 0..oc_ {
         let mut db = T::zero();
         for n in 0..n_ {
@@ -194,7 +215,8 @@ pub fn conv2d_backward_weight<T: Real>(
                         for oy in 0..oh_ {
                             for ox in 0..ow_ {
                                 let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
-                                s += relu_grad(p.relu, out[o], dout[o]) * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
+                                s += relu_grad(p.relu, out[o], dout[o])
+                                    * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
                             }
                         }
                     }
@@ -206,9 +228,22 @@ pub fn conv2d_backward_weight<T: Real>(
 }
 
 /// inp is (N, C, H, W); out and argmax are (N, C, OH, OW); argmax indexes the input plane (y*W + x).
-pub fn maxpool2d_forward<T: Real>(out: &mut [T], argmax: &mut [u32], inp: &[T], p: &Maxpool2dParams) {
-    let [nc_, h, w, oh_, ow_, size, stride] =
-        [p.batch * p.channels, p.h_in, p.w_in, p.h_out, p.w_out, p.size, p.stride].map(|v| v as usize);
+pub fn maxpool2d_forward<T: Real>(
+    out: &mut [T],
+    argmax: &mut [u32],
+    inp: &[T],
+    p: &Maxpool2dParams,
+) {
+    let [nc_, h, w, oh_, ow_, size, stride] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.size,
+        p.stride,
+    ]
+    .map(|v| v as usize);
     for nc in 0..nc_ {
         for oy in 0..oh_ {
             for ox in 0..ow_ {
@@ -231,8 +266,14 @@ pub fn maxpool2d_forward<T: Real>(out: &mut [T], argmax: &mut [u32], inp: &[T], 
 }
 
 /// dinp is (N, C, H, W); argmax and dout are (N, C, OH, OW).
-pub fn maxpool2d_backward<T: Real>(dinp: &mut [T], argmax: &[u32], dout: &[T], p: &Maxpool2dParams) {
-    let [nc_, h, w, oh_, ow_] = [p.batch * p.channels, p.h_in, p.w_in, p.h_out, p.w_out].map(|v| v as usize);
+pub fn maxpool2d_backward<T: Real>(
+    dinp: &mut [T],
+    argmax: &[u32],
+    dout: &[T],
+    p: &Maxpool2dParams,
+) {
+    let [nc_, h, w, oh_, ow_] =
+        [p.batch * p.channels, p.h_in, p.w_in, p.h_out, p.w_out].map(|v| v as usize);
     dinp[..nc_ * h * w].iter_mut().for_each(|d| *d = T::zero());
     for nc in 0..nc_ {
         for o in 0..oh_ * ow_ {
@@ -260,7 +301,13 @@ pub fn dense_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T]
 }
 
 /// dinp is (N, I); out and dout are (N, O); weight is (O, I).
-pub fn dense_backward_input<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], weight: &[T], p: &DenseParams) {
+pub fn dense_backward_input<T: Real>(
+    dinp: &mut [T],
+    out: &[T],
+    dout: &[T],
+    weight: &[T],
+    p: &DenseParams,
+) {
     let [n_, i_, o_] = [p.batch, p.n_in, p.n_out].map(|v| v as usize);
     for n in 0..n_ {
         for i in 0..i_ {
@@ -300,7 +347,12 @@ pub fn dense_backward_weight<T: Real>(
 }
 
 /// logits is (N, K), labels is (N). metrics[0] = summed cross-entropy, metrics[1] = correct count.
-pub fn softmax_xent_forward<T: Real>(metrics: &mut [T], logits: &[T], labels: &[u32], p: &SoftmaxXentParams) {
+pub fn softmax_xent_forward<T: Real>(
+    metrics: &mut [T],
+    logits: &[T],
+    labels: &[u32],
+    p: &SoftmaxXentParams,
+) {
     let [n_, k_] = [p.batch, p.classes].map(|v| v as usize);
     let (mut loss, mut correct) = (T::zero(), T::zero());
     for n in 0..n_ {
@@ -327,7 +379,12 @@ pub fn softmax_xent_forward<T: Real>(metrics: &mut [T], logits: &[T], labels: &[
 }
 
 /// dlogits and logits are (N, K), labels is (N): gradient of the batch-mean cross-entropy.
-pub fn softmax_xent_backward<T: Real>(dlogits: &mut [T], logits: &[T], labels: &[u32], p: &SoftmaxXentParams) {
+pub fn softmax_xent_backward<T: Real>(
+    dlogits: &mut [T],
+    logits: &[T],
+    labels: &[u32],
+    p: &SoftmaxXentParams,
+) {
     let [n_, k_] = [p.batch, p.classes].map(|v| v as usize);
     let scale = T::from_f64(1.0) / T::from_f64(n_ as f64);
     for n in 0..n_ {
@@ -343,14 +400,25 @@ pub fn softmax_xent_backward<T: Real>(dlogits: &mut [T], logits: &[T], labels: &
             s += (v - mx).exp();
         }
         for k in 0..k_ {
-            let onehot = if k == labels[n] as usize { T::from_f64(1.0) } else { T::zero() };
+            let onehot = if k == labels[n] as usize {
+                T::from_f64(1.0)
+            } else {
+                T::zero()
+            };
             dlogits[n * k_ + k] = ((row[k] - mx).exp() / s - onehot) * scale;
         }
     }
 }
 
 /// One Adam step in Keras' form; `alpha` = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
-pub fn adam_update<T: Real>(weights: &mut [T], m: &mut [T], v: &mut [T], grads: &[T], alpha: T, p: &AdamParams) {
+pub fn adam_update<T: Real>(
+    weights: &mut [T],
+    m: &mut [T],
+    v: &mut [T],
+    grads: &[T],
+    alpha: T,
+    p: &AdamParams,
+) {
     let b1 = T::from_f64(p.beta1 as f64);
     let b2 = T::from_f64(p.beta2 as f64);
     let eps = T::from_f64(p.eps as f64);

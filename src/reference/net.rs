@@ -21,16 +21,28 @@ pub struct CpuNet<T: Real> {
 
 pub fn conv_params(l: &LayerPlan, batch: usize) -> Conv2dParams {
     match l.layer {
-        Layer::Conv2d { out_channels, kernel, relu } => {
-            Conv2dParams::new(batch, l.input.c, l.input.h, l.input.w, out_channels, kernel, relu)
-        }
+        Layer::Conv2d {
+            out_channels,
+            kernel,
+            relu,
+        } => Conv2dParams::new(
+            batch,
+            l.input.c,
+            l.input.h,
+            l.input.w,
+            out_channels,
+            kernel,
+            relu,
+        ),
         _ => unreachable!("conv_params on {:?}", l.layer),
     }
 }
 
 pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
     match l.layer {
-        Layer::MaxPool2d { size } => Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, size),
+        Layer::MaxPool2d { size } => {
+            Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, size)
+        }
         _ => unreachable!("pool_params on {:?}", l.layer),
     }
 }
@@ -63,13 +75,18 @@ impl<T: Real> CpuNet<T> {
             grads: vec![T::zero(); n],
             m: vec![T::zero(); n],
             v: vec![T::zero(); n],
-            acts: sizes.iter().map(|s| vec![T::zero(); s * max_batch]).collect(),
-            dacts: sizes.iter().map(|s| vec![T::zero(); s * max_batch]).collect(),
+            acts: sizes
+                .iter()
+                .map(|s| vec![T::zero(); s * max_batch])
+                .collect(),
+            dacts: sizes
+                .iter()
+                .map(|s| vec![T::zero(); s * max_batch])
+                .collect(),
             argmax: sizes.iter().map(|s| vec![0u32; s * max_batch]).collect(),
             max_batch,
         }
     }
-
 
     /// Forward pass of `batch` images already in acts[0]; returns the logits.
     pub fn forward(&mut self, batch: usize) -> &[T] {
@@ -78,14 +95,26 @@ impl<T: Real> CpuNet<T> {
             match l.layer {
                 Layer::Conv2d { .. } => {
                     let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
-                    conv2d_forward(out, inp, &self.weights[w], &self.weights[b], &conv_params(l, batch));
+                    conv2d_forward(
+                        out,
+                        inp,
+                        &self.weights[w],
+                        &self.weights[b],
+                        &conv_params(l, batch),
+                    );
                 }
                 Layer::MaxPool2d { .. } => {
                     maxpool2d_forward(out, &mut self.argmax[i + 1], inp, &pool_params(l, batch));
                 }
                 Layer::Dense { .. } => {
                     let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
-                    dense_forward(out, inp, &self.weights[w], &self.weights[b], &dense_params(l, batch));
+                    dense_forward(
+                        out,
+                        inp,
+                        &self.weights[w],
+                        &self.weights[b],
+                        &dense_params(l, batch),
+                    );
                 }
             }
         }
@@ -116,8 +145,21 @@ impl<T: Real> CpuNet<T> {
                     let p = conv_params(l, batch);
                     let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
                     let (dw, db) = self.grads.split_at_mut(b.start);
-                    let dinp = if i > 0 { Some(dinp.as_mut_slice()) } else { None };
-                    conv2d_backward(dinp, &mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &self.weights[w], &p);
+                    let dinp = if i > 0 {
+                        Some(dinp.as_mut_slice())
+                    } else {
+                        None
+                    };
+                    conv2d_backward(
+                        dinp,
+                        &mut dw[w.clone()],
+                        &mut db[..b.len()],
+                        out,
+                        dout,
+                        inp,
+                        &self.weights[w],
+                        &p,
+                    );
                 }
                 Layer::MaxPool2d { .. } => {
                     if i > 0 {
@@ -128,7 +170,14 @@ impl<T: Real> CpuNet<T> {
                     let p = dense_params(l, batch);
                     let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
                     let (dw, db) = self.grads.split_at_mut(b.start);
-                    dense_backward_weight(&mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &p);
+                    dense_backward_weight(
+                        &mut dw[w.clone()],
+                        &mut db[..b.len()],
+                        out,
+                        dout,
+                        inp,
+                        &p,
+                    );
                     if i > 0 {
                         dense_backward_input(dinp, out, dout, &self.weights[w], &p);
                     }
@@ -142,7 +191,14 @@ impl<T: Real> CpuNet<T> {
     pub fn train_step(&mut self, y: &[u32], batch: usize, alpha: f32, adam: &Adam) -> [T; 2] {
         let metrics = self.gradients(y, batch);
         let ap = adam.params(self.weights.len());
-        adam_update(&mut self.weights, &mut self.m, &mut self.v, &self.grads, T::from_f64(alpha as f64), &ap);
+        adam_update(
+            &mut self.weights,
+            &mut self.m,
+            &mut self.v,
+            &self.grads,
+            T::from_f64(alpha as f64),
+            &ap,
+        );
         metrics
     }
 

@@ -14,14 +14,26 @@ pub struct Tol {
 
 /// One GPU pass against the f32 CPU reference (same inputs; only summation order and fused
 /// multiply-adds differ).
-pub const PASS: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
+pub const PASS: Tol = Tol {
+    atol: 1e-5,
+    rtol: 1e-4,
+};
 /// The f64 reference's analytic gradient against central finite differences.
-pub const GRADCHECK: Tol = Tol { atol: 1e-7, rtol: 1e-5 };
+pub const GRADCHECK: Tol = Tol {
+    atol: 1e-7,
+    rtol: 1e-5,
+};
 /// One full training step, GPU against CPU: loss and every parameter.
-pub const STEP: Tol = Tol { atol: 1e-5, rtol: 1e-4 };
+pub const STEP: Tol = Tol {
+    atol: 1e-5,
+    rtol: 1e-4,
+};
 /// After 100 Adam steps, GPU against CPU: rounding differences compound through the updates
 /// (largest parameter difference seen on lavapipe: 1.0e-5; this allows 5x that).
-pub const RUN_100: Tol = Tol { atol: 5e-5, rtol: 5e-4 };
+pub const RUN_100: Tol = Tol {
+    atol: 5e-5,
+    rtol: 5e-4,
+};
 
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
@@ -55,8 +67,19 @@ pub fn assert_close_f64(what: &str, got: &[f64], want: &[f64], tol: Tol) {
     // Compare in f64 precision: reuse the report but check exactly here.
     for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
         if !((a - b).abs() <= tol.atol + tol.rtol * b.abs()) {
-            assert_close(what, &g, &w, Tol { atol: 0.0, rtol: 0.0 });
-            panic!("{what}: element {i}: got {a} want {b} (|diff| {:e}), tolerance {tol:?}", (a - b).abs());
+            assert_close(
+                what,
+                &g,
+                &w,
+                Tol {
+                    atol: 0.0,
+                    rtol: 0.0,
+                },
+            );
+            panic!(
+                "{what}: element {i}: got {a} want {b} (|diff| {:e}), tolerance {tol:?}",
+                (a - b).abs()
+            );
         }
     }
 }
@@ -76,8 +99,71 @@ pub fn gpu() -> Option<Gpu> {
             if std::env::var("GPU_CNN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("GPU_CNN_REQUIRE_GPU=1 but no GPU adapter is available: {e}");
             }
-            eprintln!("SKIPPED: no GPU adapter ({e}); set GPU_CNN_REQUIRE_GPU=1 to make this a failure");
+            eprintln!(
+                "SKIPPED: no GPU adapter ({e}); set GPU_CNN_REQUIRE_GPU=1 to make this a failure"
+            );
             None
         }
     }
+}
+
+/// A fresh empty directory under the system temp dir, unique to this test and process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("gpu-cnn-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// IDX bytes of unsigned-byte data with the given dimensions.
+pub fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes a dataset folder with the standard MNIST file names (train gzip-compressed, test raw).
+pub fn write_dataset(
+    dir: &std::path::Path,
+    train: &gpu_cnn::data::Dataset,
+    test: &gpu_cnn::data::Dataset,
+) {
+    for (prefix, d, gz) in [("train", train, true), ("t10k", test, false)] {
+        let img = idx_bytes(&[d.len() as u32, d.rows as u32, d.cols as u32], &d.images);
+        let lab = idx_bytes(&[d.len() as u32], &d.labels);
+        let (ext, img, lab) = if gz {
+            (".gz", gzip(&img), gzip(&lab))
+        } else {
+            ("", img, lab)
+        };
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), lab).unwrap();
+    }
+}
+
+/// The real MNIST folder: $GPU_CNN_DATA/mnist, else ../shared/datasets/mnist beside the checkout.
+/// Its absence is a failure: CI always has it.
+pub fn mnist_dir() -> std::path::PathBuf {
+    let root = std::env::var_os("GPU_CNN_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets")
+        });
+    let dir = root.join("mnist");
+    assert!(
+        dir.is_dir(),
+        "MNIST not found at {} (set GPU_CNN_DATA)",
+        dir.display()
+    );
+    dir
 }

@@ -2,6 +2,7 @@
 //! run epochs (shuffled per epoch from the seed), print Keras-style lines, save the checkpoint and
 //! history after every epoch.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -73,15 +74,24 @@ pub struct History {
 
 /// What trains: the GPU trainer or the CPU reference.
 pub trait Backend {
-    /// One epoch over the training rows in `order`, then the evaluation set.
-    fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Metrics)>;
+    /// One epoch over the training rows in `order`, then the evaluation set; `progress(done, total)`
+    /// reports finished training steps now and then.
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Metrics, Metrics)>;
     fn evaluate(&mut self) -> Result<Metrics>;
     fn weights(&self) -> Result<Vec<f32>>;
 }
 
 impl Backend for GpuTrainer {
-    fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Metrics)> {
-        let (t, e) = GpuTrainer::epoch(self, order)?;
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Metrics, Metrics)> {
+        let (t, e) = GpuTrainer::epoch(self, order, progress)?;
         Ok((
             t,
             e.ok_or_else(|| Error::Usage("no evaluation set".into()))?,
@@ -106,7 +116,12 @@ pub struct CpuTrainer {
 }
 
 impl CpuTrainer {
-    fn run(&mut self, training: bool, order: &[u32]) -> Metrics {
+    fn run(
+        &mut self,
+        training: bool,
+        order: &[u32],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Metrics {
         let d = if training { &self.train } else { &self.eval };
         let batch = if training {
             self.batch
@@ -118,7 +133,9 @@ impl CpuTrainer {
             ..Default::default()
         };
         let mut y = vec![0u32; batch];
-        for start in (0..d.len()).step_by(batch) {
+        let total = d.len().div_ceil(batch);
+        for (step, start) in (0..d.len()).step_by(batch).enumerate() {
+            progress(step, total);
             let b = batch.min(d.len() - start);
             let gp = GatherParams {
                 batch: b as u32,
@@ -149,13 +166,17 @@ impl CpuTrainer {
 }
 
 impl Backend for CpuTrainer {
-    fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Metrics)> {
-        let t = self.run(true, order);
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Metrics, Metrics)> {
+        let t = self.run(true, order, progress);
         Ok((t, self.evaluate()?))
     }
     fn evaluate(&mut self) -> Result<Metrics> {
         let ident: Vec<u32> = (0..self.eval.len() as u32).collect();
-        Ok(self.run(false, &ident))
+        Ok(self.run(false, &ident, &mut |_, _| {}))
     }
     fn weights(&self) -> Result<Vec<f32>> {
         Ok(self.net.weights_f32())
@@ -262,7 +283,18 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
             rng.shuffle(&mut order);
         }
         let start = Instant::now();
-        let (tm, vm) = backend.epoch(&order)?;
+        // A live step counter on stderr when it is a terminal (stdout stays one line per epoch).
+        let live = std::io::stderr().is_terminal();
+        let mut progress = |done: usize, total: usize| {
+            if live {
+                let then = if done == total { ", validating" } else { "" };
+                eprint!("\rEpoch {epoch}/{}: step {done}/{total}{then} ", cfg.epochs);
+            }
+        };
+        let (tm, vm) = backend.epoch(&order, &mut progress)?;
+        if live {
+            eprint!("\r\x1b[K");
+        }
         let seconds = start.elapsed().as_secs_f64();
         if !tm.loss().is_finite() {
             return Err(Error::Usage(format!(

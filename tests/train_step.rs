@@ -66,7 +66,7 @@ fn one_training_step_matches_cpu() {
     let cpu_loss = cpu_run(&mut cpu, &data, 3, 1, &adam);
 
     let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, 3, adam).unwrap();
-    let (m, _) = t.epoch(&[0, 1, 2]).unwrap();
+    let (m, _) = t.epoch(&[0, 1, 2], &mut |_, _| {}).unwrap();
     assert_close(
         "step loss (sum over batch)",
         &[m.loss_sum as f32],
@@ -119,7 +119,7 @@ fn hundred_steps_match_cpu() {
     let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, batch, adam).unwrap();
     assert_eq!(t.steps_per_epoch(), steps);
     let order: Vec<u32> = (0..399).collect();
-    let (m, _) = t.epoch(&order).unwrap();
+    let (m, _) = t.epoch(&order, &mut |_, _| {}).unwrap();
     let slots = t.read_train_slots().unwrap();
     let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
     assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);

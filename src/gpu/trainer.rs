@@ -4,6 +4,9 @@
 //! counter (`step_advance`), so the host writes the shuffle order and the per-step records once per
 //! epoch and reads back the metrics once per epoch.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use super::passes::*;
 use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
@@ -121,6 +124,8 @@ pub struct GpuTrainer {
     /// Adam steps taken so far.
     pub t: u64,
     pub submits: usize,
+    /// Training steps of the running epoch the GPU has finished (set by submission callbacks).
+    done: Arc<AtomicUsize>,
 }
 
 impl GpuTrainer {
@@ -214,6 +219,7 @@ impl GpuTrainer {
             gpu,
             t: 0,
             submits: 0,
+            done: Arc::new(AtomicUsize::new(0)),
         };
         me.train.full = me.build_step(&me.train, batch, true)?;
         let tail = me.train.n % batch;
@@ -442,6 +448,12 @@ impl GpuTrainer {
             }
             self.gpu.queue.submit([enc.finish()]);
             self.submits += 1;
+            if training {
+                let done = self.done.clone();
+                self.gpu
+                    .queue
+                    .on_submitted_work_done(move || done.store(end, Ordering::Relaxed));
+            }
             s = end;
         }
         self.gpu.check(if training {
@@ -475,11 +487,31 @@ impl GpuTrainer {
     }
 
     /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass;
-    /// a single readback at the end. Returns (train metrics, eval metrics).
-    pub fn epoch(&mut self, order: &[u32]) -> Result<(Metrics, Option<Metrics>)> {
+    /// a single readback at the end. While the GPU works, `progress(done, total)` is called a few
+    /// times a second with the training steps finished so far (no readback: completion callbacks
+    /// of the submits). Returns (train metrics, eval metrics).
+    pub fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Metrics, Option<Metrics>)> {
+        self.done.store(0, Ordering::Relaxed);
         self.submit_train(order, usize::MAX)?;
         if self.eval.is_some() {
             self.submit_steps(false, usize::MAX)?;
+        }
+        let total = self.train.num_steps();
+        loop {
+            let done = self.done.load(Ordering::Relaxed);
+            progress(done, total);
+            if done >= total {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            self.gpu
+                .device
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| Error::Gpu(format!("polling the GPU: {e}")))?;
         }
         let mut tensors = vec![&self.train.metrics];
         if let Some(e) = &self.eval {

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 
+use gpu_cnn::gpu::trainer::pack_bytes;
 use gpu_cnn::gpu::{passes, Gpu, Tensor};
 use gpu_cnn::layers::*;
 use gpu_cnn::reference;
@@ -295,18 +296,9 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     reference::gather_batch(&mut x, &mut y, &images, &labels, &indices, 2, &p);
     assert_eq!(y, vec![4, 3, 1], "labels of rows 0, 3, 1");
 
-    let pack = |b: &[u8]| -> Vec<u32> {
-        b.chunks(4)
-            .map(|c| {
-                let mut w = [0u8; 4];
-                w[..c.len()].copy_from_slice(c);
-                u32::from_le_bytes(w)
-            })
-            .collect()
-    };
     let (ti, tl, tidx) = (
-        gpu.upload("img", &pack(&images)).unwrap(),
-        gpu.upload("lab", &pack(&labels)).unwrap(),
+        gpu.upload("img", &pack_bytes(&images)).unwrap(),
+        gpu.upload("lab", &pack_bytes(&labels)).unwrap(),
         gpu.upload("idx", &indices).unwrap(),
     );
     let tsteps = gpu.upload("steps", &recs).unwrap();

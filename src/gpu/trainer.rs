@@ -94,7 +94,8 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
     }
 }
 
-fn pack_bytes(b: &[u8]) -> Vec<u32> {
+/// Packs bytes four to a little-endian u32 (WGSL has no u8 storage type); the last word is zero-padded.
+pub fn pack_bytes(b: &[u8]) -> Vec<u32> {
     b.chunks(4)
         .map(|c| {
             let mut w = [0u8; 4];

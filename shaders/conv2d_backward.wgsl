@@ -1,22 +1,25 @@
 // conv2d_backward: gradients of conv2d_forward (stride 1, valid padding, optional ReLU).
 //   inp (batch, c_in, h_in, w_in), weight (c_out, c_in, kh, kw)
 //   out, dout (batch, c_out, h_out, w_out): the forward output (after ReLU) and its gradient
-// Entry points (each overwrites its outputs):
-//   relu_mask:       g = dout * (out > 0), the gradient at the pre-activation (only when
-//                    params.relu != 0; otherwise the launcher binds dout itself as g).
-//                    Dispatch: 1-D index = gid.x + gid.y * 64 * num_workgroups.x over batch*c_out*h_out*w_out.
-//   backward_input:  dinp[n, ci, y, x] = sum_{co, ky, kx} g[n, co, y - ky, x - kx] * weight[co, ci, ky, kx]
-//                    tile: 8 input pixels x 8 input channels.
-//                    Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
-//   backward_weight: split-K partial sums over chunks of params.chunk output pixels:
-//                    partial[z, co, j] = sum_{m in chunk z} g[m, co] * col[m, j], j < K = c_in*kh*kw,
-//                    and the extra column j = K holds the bias gradient (col = 1).
-//                    tile: 8 output channels x 8 columns.
-//                    Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
-//   reduce_weight:   dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
-//                    Dispatch: x = ceil(c_out * (K + 1) / 64).
-// Gather formulation throughout: no atomics. The 8x8 register tiles keep storage loads (the
-// expensive part on CPU adapters such as lavapipe) at 16 per 64 multiply-adds.
+// Scratch in channel-last layouts, channels padded to c4 = ceil(c_out / 4) vec4s (zeros):
+//   gv (batch * h_out * w_out, c4) vec4: the gradient at the pre-activation,
+//      g = dout * (out > 0) with ReLU, else dout
+//   wt (kh * kw, c_in, c4) vec4: the weights with the output channel innermost
+// Entry points, in dispatch order (each overwrites its outputs):
+//   prepare_grad:     gv from dout (and out). 1-D index over batch * h_out * w_out * c4.
+//   backward_weight:  split-K partial sums over chunks of params.chunk output pixels:
+//                     partial[z, co, j] = sum_{m in chunk z} g[m, co] * col[m, j], j < K = c_in*kh*kw,
+//                     and the extra column j = K holds the bias gradient (col = 1).
+//                     tile: 8 output channels x 8 columns.
+//                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
+//   reduce_weight:    dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
+//                     Dispatch: x = ceil(c_out * (K + 1) / 64).
+//   transpose_weight: wt from weight. 1-D index over kh * kw * c_in * c4.
+//   backward_input:   dinp[n, ci, y, x] = sum_{ky, kx, co} g[n, co, y - ky, x - kx] * weight[co, ci, ky, kx]
+//                     tile: 8 input pixels x 8 input channels, 4 output channels per step.
+//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
+// Gather formulation throughout: no atomics. Register tiles and vec4 loads along channels keep
+// storage loads (the expensive part on CPU adapters such as lavapipe) few per multiply-add.
 
 struct Params {
     batch: u32,
@@ -42,30 +45,63 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
-@group(0) @binding(9) var<storage, read_write> g: array<f32>;
+@group(0) @binding(9) var<storage, read_write> gv: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> wt: array<vec4<f32>>;
 
 const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
 const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
+
+fn c4() -> u32 {
+    return (params.c_out + 3u) / 4u;
+}
 
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
-fn g4(i: vec4<u32>) -> vec4<f32> {
-    return vec4<f32>(g[i.x], g[i.y], g[i.z], g[i.w]);
-}
-
-fn weight4(i: vec4<u32>) -> vec4<f32> {
-    return vec4<f32>(weight[i.x], weight[i.y], weight[i.z], weight[i.w]);
+// Per-lane dot products: (dot(w, a0), dot(w, a1), dot(w, a2), dot(w, a3)).
+fn dots(w: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(w, a0), dot(w, a1), dot(w, a2), dot(w, a3));
 }
 
 @compute @workgroup_size(64)
-fn relu_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn prepare_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
-    if (i >= params.batch * params.c_out * params.h_out * params.w_out) {
+    let plane = params.h_out * params.w_out;
+    if (i >= params.batch * plane * c4()) {
         return;
     }
-    g[i] = select(0.0, dout[i], out[i] > 0.0);
+    let m = i / c4();
+    let base = (m / plane) * params.c_out * plane + m % plane;
+    var v = vec4<f32>(0.0);
+    for (var l = 0u; l < 4u; l++) {
+        let co = (i % c4()) * 4u + l;
+        if (co < params.c_out) {
+            let d = dout[base + co * plane];
+            v[l] = select(d, select(0.0, d, out[base + co * plane] > 0.0), params.relu != 0u);
+        }
+    }
+    gv[i] = v;
+}
+
+@compute @workgroup_size(64)
+fn transpose_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let kk = params.kh * params.kw;
+    if (i >= kk * params.c_in * c4()) {
+        return;
+    }
+    let r = i / c4();
+    let ci = r % params.c_in;
+    let tap = r / params.c_in;
+    var v = vec4<f32>(0.0);
+    for (var l = 0u; l < 4u; l++) {
+        let co = (i % c4()) * 4u + l;
+        if (co < params.c_out) {
+            v[l] = weight[(co * params.c_in + ci) * kk + tap];
+        }
+    }
+    wt[i] = v;
 }
 
 @compute @workgroup_size(64)
@@ -78,6 +114,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p0 >= npix || c0 >= params.c_in) {
         return;
     }
+    let nc4 = c4();
     // Pixels p0..p0+3 in the lanes of *a, p0+4..p0+7 in *b (clamped past the end, not stored).
     let ma = min(vec4<u32>(p0) + LANES_A, vec4<u32>(npix - 1u));
     let mb = min(vec4<u32>(p0) + LANES_B, vec4<u32>(npix - 1u));
@@ -87,24 +124,23 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
     let xa = vec4<i32>(ra % params.w_in);
     let yb = vec4<i32>(rb / params.w_in);
     let xb = vec4<i32>(rb % params.w_in);
-    let gba = (ma / plane_in) * params.c_out * plane_out; // image start in g
-    let gbb = (mb / plane_in) * params.c_out * plane_out;
-    let kk = params.kh * params.kw;
-    let wa = min(vec4<u32>(c0) + LANES_A, vec4<u32>(params.c_in - 1u)) * kk;
-    let wb = min(vec4<u32>(c0) + LANES_B, vec4<u32>(params.c_in - 1u)) * kk;
+    let gba = (ma / plane_in) * plane_out; // first output pixel of the image
+    let gbb = (mb / plane_in) * plane_out;
+    let cm = params.c_in - 1u;
     let hmax = vec4<i32>(i32(params.h_out) - 1);
     let wmax = vec4<i32>(i32(params.w_out) - 1);
     let zero = vec4<i32>(0);
+    let z4 = vec4<f32>(0.0);
 
     // accJ{a,b}: input channel c0 + J for pixels a and b.
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
+    var acc0a = z4; var acc0b = z4;
+    var acc1a = z4; var acc1b = z4;
+    var acc2a = z4; var acc2b = z4;
+    var acc3a = z4; var acc3b = z4;
+    var acc4a = z4; var acc4b = z4;
+    var acc5a = z4; var acc5b = z4;
+    var acc6a = z4; var acc6b = z4;
+    var acc7a = z4; var acc7b = z4;
     for (var ky = 0u; ky < params.kh; ky++) {
         for (var kx = 0u; kx < params.kw; kx++) {
             let oya = ya - vec4<i32>(i32(ky));
@@ -113,22 +149,35 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
             let oxb = xb - vec4<i32>(i32(kx));
             let va = (oya >= zero) & (oya <= hmax) & (oxa >= zero) & (oxa <= wmax);
             let vb = (oyb >= zero) & (oyb <= hmax) & (oxb >= zero) & (oxb <= wmax);
-            let oa = gba + vec4<u32>(clamp(oya, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxa, zero, wmax));
-            let ob = gbb + vec4<u32>(clamp(oyb, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxb, zero, wmax));
-            let tap = ky * params.kw + kx;
-            for (var co = 0u; co < params.c_out; co++) {
-                let ga = select(vec4<f32>(0.0), g4(oa + vec4<u32>(co * plane_out)), va);
-                let gb = select(vec4<f32>(0.0), g4(ob + vec4<u32>(co * plane_out)), vb);
-                let w_lo = weight4(wa + vec4<u32>(co * params.c_in * kk + tap));
-                let w_hi = weight4(wb + vec4<u32>(co * params.c_in * kk + tap));
-                acc0a += w_lo.x * ga; acc0b += w_lo.x * gb;
-                acc1a += w_lo.y * ga; acc1b += w_lo.y * gb;
-                acc2a += w_lo.z * ga; acc2b += w_lo.z * gb;
-                acc3a += w_lo.w * ga; acc3b += w_lo.w * gb;
-                acc4a += w_hi.x * ga; acc4b += w_hi.x * gb;
-                acc5a += w_hi.y * ga; acc5b += w_hi.y * gb;
-                acc6a += w_hi.z * ga; acc6b += w_hi.z * gb;
-                acc7a += w_hi.w * ga; acc7b += w_hi.w * gb;
+            // Rows of gv for the 8 pixels' output positions at this tap.
+            let oa = (gba + vec4<u32>(clamp(oya, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxa, zero, wmax))) * nc4;
+            let ob = (gbb + vec4<u32>(clamp(oyb, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxb, zero, wmax))) * nc4;
+            let wrow = (ky * params.kw + kx) * params.c_in;
+            for (var q = 0u; q < nc4; q++) {
+                let g0 = select(z4, gv[oa.x + q], va.x);
+                let g1 = select(z4, gv[oa.y + q], va.y);
+                let g2 = select(z4, gv[oa.z + q], va.z);
+                let g3 = select(z4, gv[oa.w + q], va.w);
+                let g4 = select(z4, gv[ob.x + q], vb.x);
+                let g5 = select(z4, gv[ob.y + q], vb.y);
+                let g6 = select(z4, gv[ob.z + q], vb.z);
+                let g7 = select(z4, gv[ob.w + q], vb.w);
+                var w = wt[(wrow + min(c0, cm)) * nc4 + q];
+                acc0a += dots(w, g0, g1, g2, g3); acc0b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 1u, cm)) * nc4 + q];
+                acc1a += dots(w, g0, g1, g2, g3); acc1b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 2u, cm)) * nc4 + q];
+                acc2a += dots(w, g0, g1, g2, g3); acc2b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 3u, cm)) * nc4 + q];
+                acc3a += dots(w, g0, g1, g2, g3); acc3b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 4u, cm)) * nc4 + q];
+                acc4a += dots(w, g0, g1, g2, g3); acc4b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 5u, cm)) * nc4 + q];
+                acc5a += dots(w, g0, g1, g2, g3); acc5b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 6u, cm)) * nc4 + q];
+                acc6a += dots(w, g0, g1, g2, g3); acc6b += dots(w, g4, g5, g6, g7);
+                w = wt[(wrow + min(c0 + 7u, cm)) * nc4 + q];
+                acc7a += dots(w, g0, g1, g2, g3); acc7b += dots(w, g4, g5, g6, g7);
             }
         }
     }
@@ -166,6 +215,9 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let npix = params.batch * plane_out;
     let m_begin = gid.z * params.chunk;
     let m_end = min(m_begin + params.chunk, npix);
+    let nc4 = c4();
+    let q_lo = min(c0 / 4u, nc4 - 1u);
+    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
 
     // Offset of each column's tap from the top-left input pixel; the bias column reads 1.
     let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(ksize));
@@ -174,8 +226,6 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias_b = jb == vec4<u32>(ksize);
     let xoa = select((ja / kk) * plane_in + ((ja % kk) / params.kw) * params.w_in + (ja % kk) % params.kw, vec4<u32>(0u), bias_a);
     let xob = select((jb / kk) * plane_in + ((jb % kk) / params.kw) * params.w_in + (jb % kk) % params.kw, vec4<u32>(0u), bias_b);
-    let gca = min(vec4<u32>(c0) + LANES_A, vec4<u32>(params.c_out - 1u)) * plane_out;
-    let gcb = min(vec4<u32>(c0) + LANES_B, vec4<u32>(params.c_out - 1u)) * plane_out;
 
     // accJ{a,b}: output channel c0 + J for columns a and b.
     var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
@@ -194,9 +244,8 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
         let ib = n * params.c_in * plane_in + oy * params.w_in + ox;
         let xa = select(inp4(vec4<u32>(ib) + xoa), vec4<f32>(1.0), bias_a);
         let xb = select(inp4(vec4<u32>(ib) + xob), vec4<f32>(1.0), bias_b);
-        let gb = n * params.c_out * plane_out + oy * params.w_out + ox;
-        let g_lo = g4(vec4<u32>(gb) + gca);
-        let g_hi = g4(vec4<u32>(gb) + gcb);
+        let g_lo = gv[m * nc4 + q_lo];
+        let g_hi = gv[m * nc4 + q_hi];
         acc0a += g_lo.x * xa; acc0b += g_lo.x * xb;
         acc1a += g_lo.y * xa; acc1b += g_lo.y * xb;
         acc2a += g_lo.z * xa; acc2b += g_lo.z * xb;

@@ -51,8 +51,9 @@ fn conv2d_forward_matches_reference() {
                 gpu.upload("b", &b).unwrap(),
             );
             let out = nan_filled(&gpu, p.out_len());
+            let wt = gpu.zeros("wt", passes::conv2d_wt_len(&p)).unwrap();
             let mut prog = Vec::new();
-            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &p).unwrap();
+            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &wt, &p).unwrap();
             run(&gpu, &prog);
             assert_close(
                 &format!("conv2d_forward {p:?}"),
@@ -342,7 +343,7 @@ fn launchers_reject_undersized_tensors() {
     let small = gpu.zeros("small", 3).unwrap();
     let ok = gpu.zeros("ok", 1000).unwrap();
     let mut prog = Vec::new();
-    let err = passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &p).unwrap_err();
+    let err = passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &ok, &p).unwrap_err();
     assert!(
         err.to_string().contains("conv2d_forward") && err.to_string().contains("out"),
         "{err}"

@@ -112,7 +112,14 @@ fn hundred_steps_match_cpu() {
     // 100 steps of batch 4 with a 3-image tail step: 399 images.
     let (batch, steps) = (4, 100);
     let data = learnable(399, 12);
-    let adam = Adam::default();
+    // lr 1e-4: at Keras' 1e-3 this run enters a fast-learning phase after ~45 steps in which
+    // GPU and CPU trajectories separate chaotically (max-pool winners and ReLU signs flip on
+    // rounding differences; relative loss gaps grow from 1e-7 to 1e-2 by step 90, measured on
+    // lavapipe), which would test the dynamics, not the kernels.
+    let adam = Adam {
+        lr: 1e-4,
+        ..Adam::default()
+    };
     let mut cpu = CpuNet::<f32>::new(&model, &w0, batch);
     let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
 
@@ -122,6 +129,11 @@ fn hundred_steps_match_cpu() {
     let (m, _) = t.epoch(&order, &mut |_, _| {}).unwrap();
     let slots = t.read_train_slots().unwrap();
     let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+    if std::env::var("DBG").is_ok() {
+        for (i, (g, c)) in gpu_losses.iter().zip(&cpu_losses).enumerate() {
+            eprintln!("step {i}: gpu {g} cpu {c} rel {:e}", ((g - c) / c).abs());
+        }
+    }
     assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
     assert_eq!(m.n, 399);
     // The labels are learnable, so the loss falls from its initial ~ln(10) per image.

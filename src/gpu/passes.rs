@@ -72,7 +72,15 @@ pub fn gather_batch(
     Ok(())
 }
 
-/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
+/// Length of the channel-last weight copy (`wt`) the conv passes use: kh * kw * c_in * c_out
+/// rounded up to whole vec4s.
+pub fn conv2d_wt_len(p: &Conv2dParams) -> usize {
+    (p.kh * p.kw * p.c_in) as usize * c_out_padded(p)
+}
+
+/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW);
+/// `wt` is scratch of `conv2d_wt_len(p)` elements. Records transpose_weight, then main.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     gpu: &Gpu,
     prog: &mut Vec<Dispatch>,
@@ -80,6 +88,7 @@ pub fn conv2d_forward(
     inp: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
+    wt: &Tensor,
     p: &Conv2dParams,
 ) -> Result<()> {
     let op = "conv2d_forward";
@@ -87,11 +96,19 @@ pub fn conv2d_forward(
     check_len(op, "out", out, p.out_len())?;
     check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "bias", bias, p.c_out as usize)?;
+    check_len(op, "wt", wt, conv2d_wt_len(p))?;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dForward,
+        "transpose_weight",
+        &[(1, weight), (5, wt)],
+        Some((4, p)),
+        grid_1d(conv2d_wt_len(p) / 4),
+    )?);
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     prog.push(gpu.dispatch(
         Shader::Conv2dForward,
         "main",
-        &[(0, inp), (1, weight), (2, bias), (3, out)],
+        &[(0, inp), (2, bias), (3, out), (5, wt)],
         Some((4, p)),
         [
             grid(npix.div_ceil(TILE * WG)),
@@ -102,15 +119,25 @@ pub fn conv2d_forward(
     Ok(())
 }
 
-/// Scratch buffers of `conv2d_backward`: the pre-activation gradient and the split-K partial sums.
+/// Scratch buffers of `conv2d_forward` (`wt`) and `conv2d_backward` (all): the pre-activation
+/// gradient and the weights in channel-last layouts (output channels padded to a multiple of 4),
+/// and the split-K partial sums.
 pub struct Conv2dScratch {
     pub g: Tensor,
+    pub wt: Tensor,
     pub partial: Tensor,
 }
 
+/// Output channels rounded up to whole vec4s.
+fn c_out_padded(p: &Conv2dParams) -> usize {
+    (p.c_out as usize).div_ceil(4) * 4
+}
+
 pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
     Ok(Conv2dScratch {
-        g: gpu.zeros("conv2d_backward.g", p.out_len())?,
+        g: gpu.zeros("conv2d_backward.g", npix * c_out_padded(p))?,
+        wt: gpu.zeros("conv2d.wt", conv2d_wt_len(p))?,
         partial: gpu.zeros(
             "conv2d_backward.partial",
             p.chunks() * p.c_out as usize * (p.ksize() + 1),
@@ -120,7 +147,7 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
 
 /// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
 /// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
-/// Records relu_mask (when p.relu), backward_weight + reduce_weight, then backward_input.
+/// Records prepare_grad, backward_weight + reduce_weight, then transpose_weight + backward_input.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     gpu: &Gpu,
@@ -142,30 +169,27 @@ pub fn conv2d_backward(
     check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "dweight", dweight, p.weight_len())?;
     check_len(op, "dbias", dbias, p.c_out as usize)?;
-    check_len(op, "scratch.g", &scratch.g, p.out_len())?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
     let cols = p.ksize() + 1;
+    check_len(op, "scratch.g", &scratch.g, npix * c_out_padded(p))?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
     check_len(
         op,
         "scratch.partial",
         &scratch.partial,
         p.chunks() * p.c_out as usize * cols,
     )?;
-    let g = if p.relu != 0 {
-        prog.push(gpu.dispatch(
-            Shader::Conv2dBackward,
-            "relu_mask",
-            &[(2, out), (3, dout), (9, &scratch.g)],
-            Some((8, p)),
-            grid_1d(p.out_len()),
-        )?);
-        &scratch.g
-    } else {
-        dout
-    };
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackward,
+        "prepare_grad",
+        &[(2, out), (3, dout), (9, &scratch.g)],
+        Some((8, p)),
+        grid_1d(npix * c_out_padded(p) / 4),
+    )?);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
         "backward_weight",
-        &[(0, inp), (9, g), (4, &scratch.partial)],
+        &[(0, inp), (9, &scratch.g), (4, &scratch.partial)],
         Some((8, p)),
         [
             grid(cols.div_ceil(TILE * WG)),
@@ -182,14 +206,21 @@ pub fn conv2d_backward(
     )?);
     if let Some(dinp) = dinp {
         check_len(op, "dinp", dinp, p.inp_len())?;
-        let npix = (p.batch * p.h_in * p.w_in) as usize;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "transpose_weight",
+            &[(1, weight), (10, &scratch.wt)],
+            Some((8, p)),
+            grid_1d(conv2d_wt_len(p) / 4),
+        )?);
+        let npix_in = (p.batch * p.h_in * p.w_in) as usize;
         prog.push(gpu.dispatch(
             Shader::Conv2dBackward,
             "backward_input",
-            &[(1, weight), (9, g), (5, dinp)],
+            &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
             Some((8, p)),
             [
-                grid(npix.div_ceil(TILE * WG)),
+                grid(npix_in.div_ceil(TILE * WG)),
                 grid((p.c_in as usize).div_ceil(TILE)),
                 1,
             ],

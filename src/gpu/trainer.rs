@@ -306,7 +306,8 @@ impl GpuTrainer {
                         self.param(&self.weights, l.weight),
                         self.param(&self.weights, l.bias),
                     );
-                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, &conv_params(l, batch))?;
+                    let wt = &self.scratch[i + 1].as_ref().expect("conv scratch").wt;
+                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, wt, &conv_params(l, batch))?;
                 }
                 Layer::MaxPool2d { .. } => {
                     let am = self.argmax[i + 1].as_ref().expect("pool argmax");

@@ -177,12 +177,12 @@ impl GpuTrainer {
         let m = zeros("adam.m", model.flat_len)?;
         let v = zeros("adam.v", model.flat_len)?;
         let mut acts = vec![zeros("input", max_batch * model.input.len())?];
+        // The input's gradient is never needed: dacts[0] is a placeholder.
         let mut dacts = vec![zeros("dinput", 1)?];
         let mut argmax = vec![None];
         let mut scratch = vec![None];
-        for (i, l) in model.layers.iter().enumerate() {
+        for l in &model.layers {
             acts.push(zeros(&l.name, max_batch * l.output.len())?);
-            // The first layer's input gradient is never needed.
             dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
             argmax.push(match l.layer {
                 Layer::MaxPool2d { .. } => Some(zeros(
@@ -195,7 +195,6 @@ impl GpuTrainer {
                 Layer::Conv2d { .. } => Some(conv2d_scratch(&gpu, &conv_params(l, batch))?),
                 _ => None,
             });
-            let _ = i;
         }
         let labels = zeros("labels", max_batch)?;
 

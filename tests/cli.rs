@@ -9,11 +9,16 @@ use std::process::{Command, Output};
 use gpu_cnn::data::Dataset;
 
 fn gpu_cnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-cnn"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run gpu-cnn")
+    gpu_cnn_env(args, &[])
+}
+
+fn gpu_cnn_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpu-cnn"));
+    cmd.args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run gpu-cnn")
 }
 
 fn stdout(o: &Output) -> String {
@@ -47,20 +52,23 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
     if !have_gpu() {
         return;
     }
+    // The data is found through $GPU_CNN_DATA/mnist, as a user would set it up.
     let data = mnist_dir();
+    let root = data.parent().unwrap().as_os_str();
     let out = temp_dir("cli-train");
-    let o = gpu_cnn(&[
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--limit",
-        "2000",
-        "--epochs",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = gpu_cnn_env(
+        &[
+            "train",
+            "--limit",
+            "2000",
+            "--epochs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        &[("GPU_CNN_DATA", root)],
+    );
     let j = json_tail(&o);
     let text = stdout(&o);
     assert!(

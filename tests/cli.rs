@@ -162,7 +162,8 @@ fn cpu_reference_and_gpu_train_the_same_numbers() {
     }
     let dir = temp_dir("cli-cpu-gpu");
     // 70 images in batches of 16: the 6-image tail batch must train too.
-    write_dataset(&dir, &small_dataset(70, 1), &small_dataset(30, 2));
+    // 300 test images: the GPU evaluates them as a 256-image batch and a 44-image tail.
+    write_dataset(&dir, &small_dataset(70, 1), &small_dataset(300, 2));
     let args = [
         "train",
         "--data-dir",

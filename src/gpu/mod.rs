@@ -274,7 +274,7 @@ impl Gpu {
             )));
         }
         for (b, t) in storage {
-            if (t.len * 4) as u64 > self.limits.max_storage_buffer_binding_size as u64 {
+            if (t.len * 4) as u64 > self.limits.max_storage_buffer_binding_size {
                 return Err(Error::Gpu(format!(
                     "{}::{entry}: binding {b} needs {} bytes, over the adapter's storage binding limit of {} (use a smaller --batch)",
                     shader.name(),
@@ -349,7 +349,7 @@ impl Gpu {
             0,
             "upload takes 4-byte elements"
         );
-        let t = self.zeros(label, data.len() * std::mem::size_of::<T>() / 4)?;
+        let t = self.zeros(label, std::mem::size_of_val(data) / 4)?;
         self.write(&t, data);
         Ok(t)
     }

@@ -1,6 +1,8 @@
 //! Shared test helpers: the one place tolerances live, the comparison that reports where and by how
 //! much two tensors differ, seeded inputs, and the GPU fixture.
 #![allow(dead_code)]
+// `!(diff <= tol)` is deliberate: a NaN difference must fail.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use gpu_cnn::gpu::{AdapterOptions, Gpu};
 use gpu_cnn::rng::Rng;

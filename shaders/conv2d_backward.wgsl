@@ -4,7 +4,8 @@
 // Scratch in channel-last layouts, channels padded to c4 = ceil(c_out / 4) vec4s (zeros):
 //   gv (batch * h_out * w_out, c4) vec4: the gradient at the pre-activation,
 //      g = dout * (out > 0) with ReLU, else dout
-//   wt (kh * kw, c_in, c4) vec4: the weights with the output channel innermost
+//   wt (kh * kw, c_in, c4) vec4: the weights with the output channel innermost (written by
+//      conv2d_transpose_weight)
 // Entry points, in dispatch order (each overwrites its outputs):
 //   prepare_grad:     gv from dout (and out). 1-D index over batch * h_out * w_out * c4.
 //   backward_weight:  split-K partial sums over chunks of params.chunk output pixels:
@@ -14,7 +15,6 @@
 //                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
 //   reduce_weight:    dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
 //                     Dispatch: x = ceil(c_out * (K + 1) / 64).
-//   transpose_weight: wt from weight. 1-D index over kh * kw * c_in * c4.
 //   backward_input:   dinp[n, ci, y, x] = sum_{ky, kx, co} g[n, co, y - ky, x - kx] * weight[co, ci, ky, kx]
 //                     tile: 8 input pixels x 8 input channels, 4 output channels per step.
 //                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
@@ -37,7 +37,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read> out: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;
@@ -46,7 +45,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 @group(0) @binding(9) var<storage, read_write> gv: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> wt: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> wt: array<vec4<f32>>;
 
 const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
 const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
@@ -82,26 +81,6 @@ fn prepare_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
     }
     gv[i] = v;
-}
-
-@compute @workgroup_size(64)
-fn transpose_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let kk = params.kh * params.kw;
-    if (i >= kk * params.c_in * c4()) {
-        return;
-    }
-    let r = i / c4();
-    let ci = r % params.c_in;
-    let tap = r / params.c_in;
-    var v = vec4<f32>(0.0);
-    for (var l = 0u; l < 4u; l++) {
-        let co = (i % c4()) * 4u + l;
-        if (co < params.c_out) {
-            v[l] = weight[(co * params.c_in + ci) * kk + tap];
-        }
-    }
-    wt[i] = v;
 }
 
 @compute @workgroup_size(64)

@@ -2,13 +2,11 @@
 //   inp (batch, c_in, h_in, w_in), weight (c_out, c_in, kh, kw), bias (c_out)
 //   out (batch, c_out, h_out, w_out), h_out = h_in - kh + 1, w_out = w_in - kw + 1
 //   act = ReLU when params.relu != 0, identity otherwise.
-// Scratch: wt (kh * kw, c_in, c4) vec4, the weights with the output channel innermost, padded
-// with zeros to c4 = ceil(c_out / 4) vec4s, so that 8 channels' weights are two vec4 loads.
-// Entry points, in dispatch order:
-//   transpose_weight: wt from weight. 1-D index over kh * kw * c_in * c4.
-//   main:             implicit GEMM with a register tile: each invocation computes 8 consecutive
-//                     output pixels (flattened over batch, y, x) for 8 consecutive output channels.
-//                     Dispatch: x = ceil(batch * h_out * w_out / 8 / 64), y = ceil(c_out / 8).
+//   wt (kh * kw, c_in, c4) vec4: the weights with the output channel innermost, written by
+//   conv2d_transpose_weight just before, so that 8 channels' weights are two vec4 loads.
+// Implicit GEMM with a register tile: each invocation computes 8 consecutive output pixels
+// (flattened over batch, y, x) for 8 consecutive output channels.
+// Dispatch: x = ceil(batch * h_out * w_out / 8 / 64), y = ceil(c_out / 8).
 
 struct Params {
     batch: u32,
@@ -26,11 +24,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-@group(0) @binding(5) var<storage, read_write> wt: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> wt: array<vec4<f32>>;
 
 const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
 const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
@@ -41,26 +38,6 @@ fn c4() -> u32 {
 
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
-}
-
-@compute @workgroup_size(64)
-fn transpose_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let kk = params.kh * params.kw;
-    if (i >= kk * params.c_in * c4()) {
-        return;
-    }
-    let r = i / c4();
-    let ci = r % params.c_in;
-    let tap = r / params.c_in;
-    var v = vec4<f32>(0.0);
-    for (var l = 0u; l < 4u; l++) {
-        let co = (i % c4()) * 4u + l;
-        if (co < params.c_out) {
-            v[l] = weight[(co * params.c_in + ci) * kk + tap];
-        }
-    }
-    wt[i] = v;
 }
 
 @compute @workgroup_size(64)

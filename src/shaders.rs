@@ -5,6 +5,7 @@ pub enum Shader {
     GatherBatch,
     Conv2dForward,
     Conv2dBackward,
+    Conv2dTransposeWeight,
     Maxpool2dForward,
     Maxpool2dBackward,
     DenseForward,
@@ -16,10 +17,11 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dBackward,
+        Shader::Conv2dTransposeWeight,
         Shader::Maxpool2dForward,
         Shader::Maxpool2dBackward,
         Shader::DenseForward,
@@ -36,6 +38,7 @@ impl Shader {
             Shader::GatherBatch => "gather_batch",
             Shader::Conv2dForward => "conv2d_forward",
             Shader::Conv2dBackward => "conv2d_backward",
+            Shader::Conv2dTransposeWeight => "conv2d_transpose_weight",
             Shader::Maxpool2dForward => "maxpool2d_forward",
             Shader::Maxpool2dBackward => "maxpool2d_backward",
             Shader::DenseForward => "dense_forward",
@@ -52,6 +55,9 @@ impl Shader {
             Shader::GatherBatch => include_str!("../shaders/gather_batch.wgsl"),
             Shader::Conv2dForward => include_str!("../shaders/conv2d_forward.wgsl"),
             Shader::Conv2dBackward => include_str!("../shaders/conv2d_backward.wgsl"),
+            Shader::Conv2dTransposeWeight => {
+                include_str!("../shaders/conv2d_transpose_weight.wgsl")
+            }
             Shader::Maxpool2dForward => include_str!("../shaders/maxpool2d_forward.wgsl"),
             Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
             Shader::DenseForward => include_str!("../shaders/dense_forward.wgsl"),

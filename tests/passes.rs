@@ -136,6 +136,23 @@ fn conv2d_backward_matches_reference() {
 }
 
 #[test]
+fn conv2d_transpose_weight_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (c, oc, k) in [(3, 5, 3), (2, 8, 2), (1, 32, 3)] {
+        let p = Conv2dParams::new(1, c, 6, 6, oc, k, true);
+        let w = rand_vec(5, p.weight_len(), -1.0, 1.0);
+        let mut want = vec![f32::NAN; passes::conv2d_wt_len(&p)];
+        reference::conv2d_transpose_weight(&mut want, &w, &p);
+        let gw = nan_filled(&gpu, want.len());
+        let mut prog = Vec::new();
+        passes::conv2d_transpose_weight(&gpu, &mut prog, &gw, &gpu.upload("w", &w).unwrap(), &p)
+            .unwrap();
+        run(&gpu, &prog);
+        assert_eq!(read(&gpu, &gw), want, "conv2d_transpose_weight {p:?}");
+    }
+}
+
+#[test]
 fn maxpool2d_matches_reference() {
     let Some(gpu) = gpu() else { return };
     for (size, h, w) in [(2, 7, 9), (3, 8, 7), (2, 26, 26)] {

@@ -78,8 +78,28 @@ pub fn conv2d_wt_len(p: &Conv2dParams) -> usize {
     (p.kh * p.kw * p.c_in) as usize * c_out_padded(p)
 }
 
+/// wt is (KH*KW, C, ceil(OC/4)*4): `weight` (OC, C, KH, KW) with the output channel innermost.
+pub fn conv2d_transpose_weight(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    wt: &Tensor,
+    weight: &Tensor,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len("conv2d_transpose_weight", "weight", weight, p.weight_len())?;
+    check_len("conv2d_transpose_weight", "wt", wt, conv2d_wt_len(p))?;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dTransposeWeight,
+        "main",
+        &[(0, weight), (1, wt)],
+        Some((2, p)),
+        grid_1d(conv2d_wt_len(p) / 4),
+    )?);
+    Ok(())
+}
+
 /// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW);
-/// `wt` is scratch of `conv2d_wt_len(p)` elements. Records transpose_weight, then main.
+/// `wt` is scratch of `conv2d_wt_len(p)` elements. Records conv2d_transpose_weight, then main.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     gpu: &Gpu,
@@ -97,13 +117,7 @@ pub fn conv2d_forward(
     check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "bias", bias, p.c_out as usize)?;
     check_len(op, "wt", wt, conv2d_wt_len(p))?;
-    prog.push(gpu.dispatch(
-        Shader::Conv2dForward,
-        "transpose_weight",
-        &[(1, weight), (5, wt)],
-        Some((4, p)),
-        grid_1d(conv2d_wt_len(p) / 4),
-    )?);
+    conv2d_transpose_weight(gpu, prog, wt, weight, p)?;
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     prog.push(gpu.dispatch(
         Shader::Conv2dForward,
@@ -147,7 +161,8 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
 
 /// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
 /// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
-/// Records prepare_grad, backward_weight + reduce_weight, then transpose_weight + backward_input.
+/// Records prepare_grad, backward_weight + reduce_weight, then conv2d_transpose_weight +
+/// backward_input.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     gpu: &Gpu,
@@ -206,13 +221,7 @@ pub fn conv2d_backward(
     )?);
     if let Some(dinp) = dinp {
         check_len(op, "dinp", dinp, p.inp_len())?;
-        prog.push(gpu.dispatch(
-            Shader::Conv2dBackward,
-            "transpose_weight",
-            &[(1, weight), (10, &scratch.wt)],
-            Some((8, p)),
-            grid_1d(conv2d_wt_len(p) / 4),
-        )?);
+        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
         let npix_in = (p.batch * p.h_in * p.w_in) as usize;
         prog.push(gpu.dispatch(
             Shader::Conv2dBackward,

@@ -149,6 +149,24 @@ pub fn conv2d_backward<T: Real>(
     }
 }
 
+/// wt is (KH*KW, C, ceil(OC/4)*4): weight (OC, C, KH, KW) with the output channel innermost,
+/// zero past OC (the layout the GPU conv kernels load as vec4s).
+pub fn conv2d_transpose_weight<T: Real>(wt: &mut [T], weight: &[T], p: &Conv2dParams) {
+    let [c_, oc_, kk] = [p.c_in, p.c_out, p.kh * p.kw].map(|v| v as usize);
+    let oc4 = oc_.div_ceil(4) * 4;
+    for tap in 0..kk {
+        for c in 0..c_ {
+            for oc in 0..oc4 {
+                wt[(tap * c_ + c) * oc4 + oc] = if oc < oc_ {
+                    weight[(oc * c_ + c) * kk + tap]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+}
+
 /// dinp is (N, C, H, W); out and dout are (N, OC, OH, OW); weight is (OC, C, KH, KW).
 pub fn conv2d_backward_input<T: Real>(
     dinp: &mut [T],

@@ -48,8 +48,10 @@ enum Command {
         /// Folder with the IDX files (default: $GPU_CNN_DATA/<dataset>, else /usr/share/datasets/<dataset>)
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Passes over the training set
         #[arg(long, default_value_t = 10)]
         epochs: usize,
+        /// Images per training step (a smaller last batch trains too)
         #[arg(long, default_value_t = 32)]
         batch: usize,
         /// Adam learning rate
@@ -81,6 +83,7 @@ enum Command {
     },
     /// Measure training throughput of the seed CNN (images/s, ms/step, per-pass times)
     Bench {
+        /// Images per training step
         #[arg(long, default_value_t = 32)]
         batch: usize,
         /// Timed training steps (the best of two runs counts)
@@ -92,6 +95,7 @@ enum Command {
         /// Input data: synthetic (seeded random) or mnist
         #[arg(long, default_value = "synthetic")]
         data: String,
+        /// Folder with MNIST's IDX files, for --data mnist (default: $GPU_CNN_DATA/mnist)
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Copies of each pass per submit in the per-pass table (0 skips the table)
@@ -105,6 +109,7 @@ enum Command {
     },
     /// List the GPU adapters wgpu can see
     Devices {
+        /// Only this backend: vulkan, metal, dx12 or gl
         #[arg(long, value_name = "B")]
         backend: Option<String>,
     },

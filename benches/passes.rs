@@ -73,7 +73,7 @@ fn conv(c: &mut Criterion, gpu: &Gpu, name: &str, p: Conv2dParams) {
     );
     let scratch = passes::conv2d_scratch(gpu, &p).unwrap();
     let mut fwd = Vec::new();
-    passes::conv2d_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &scratch.wt, &p).unwrap();
+    passes::conv2d_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &scratch, &p).unwrap();
     let mut bwd = Vec::new();
     passes::conv2d_backward(
         gpu,

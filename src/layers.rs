@@ -31,7 +31,9 @@ pub struct Conv2dParams {
     pub relu: u32,
     /// Output pixels per split-K chunk in `conv2d_backward`'s weight pass.
     pub chunk: u32,
-    pub _pad: u32,
+    /// 1: channel-last kernels (`conv2d_forward.main_channel_last`,
+    /// `conv2d_backward.backward_weight_channel_last`); only valid when c_in % 4 == 0.
+    pub channel_last: u32,
 }
 
 impl Conv2dParams {
@@ -58,7 +60,7 @@ impl Conv2dParams {
             kw: k as u32,
             relu: relu as u32,
             chunk: 256,
-            _pad: 0,
+            channel_last: (c_in % 4 == 0) as u32,
         }
     }
     pub fn inp_len(&self) -> usize {

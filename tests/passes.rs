@@ -27,11 +27,15 @@ fn nan_filled(gpu: &Gpu, n: usize) -> Tensor {
     gpu.upload("out", &vec![f32::NAN; n]).unwrap()
 }
 
-const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 3] = [
+/// c_in % 4 == 0 selects the channel-last kernels (4 and 8 below; 4 puts two taps in one
+/// 8-column tile of the weight gradient), any other c_in the direct ones.
+const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 5] = [
     // (batch, c_in, h, w, c_out, k)
     (3, 1, 11, 9, 5, 3),
     (3, 6, 7, 8, 7, 3),
     (2, 3, 6, 5, 9, 2),
+    (3, 8, 7, 6, 10, 3),
+    (2, 4, 6, 7, 13, 2),
 ];
 
 #[test]
@@ -50,10 +54,11 @@ fn conv2d_forward_matches_reference() {
                 gpu.upload("w", &wt).unwrap(),
                 gpu.upload("b", &b).unwrap(),
             );
+            assert_eq!(p.channel_last, (c % 4 == 0) as u32);
             let out = nan_filled(&gpu, p.out_len());
-            let wt = gpu.zeros("wt", passes::conv2d_wt_len(&p)).unwrap();
+            let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
             let mut prog = Vec::new();
-            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &wt, &p).unwrap();
+            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &scratch, &p).unwrap();
             run(&gpu, &prog);
             assert_close(
                 &format!("conv2d_forward {p:?}"),
@@ -95,7 +100,7 @@ fn conv2d_backward_matches_reference() {
             );
 
             let t = |d: &[f32]| gpu.upload("t", d).unwrap();
-            let (ti, tw, to, tdo) = (t(&inp), t(&wt), t(&out), t(&dout));
+            let (ti, tw, tb, to, tdo) = (t(&inp), t(&wt), t(&b), t(&out), t(&dout));
             let (gdinp, gdw, gdb) = (
                 nan_filled(&gpu, dinp.len()),
                 nan_filled(&gpu, dw.len()),
@@ -103,6 +108,9 @@ fn conv2d_backward_matches_reference() {
             );
             let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
             let mut prog = Vec::new();
+            // The forward pass fills the channel-last input copy the weight gradient reads.
+            let gout = gpu.zeros("out", p.out_len()).unwrap();
+            passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p).unwrap();
             passes::conv2d_backward(
                 &gpu,
                 &mut prog,
@@ -360,10 +368,19 @@ fn launchers_reject_undersized_tensors() {
     let small = gpu.zeros("small", 3).unwrap();
     let ok = gpu.zeros("ok", 1000).unwrap();
     let mut prog = Vec::new();
-    let err = passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &ok, &p).unwrap_err();
+    let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+    let err =
+        passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &scratch, &p).unwrap_err();
     assert!(
         err.to_string().contains("conv2d_forward") && err.to_string().contains("out"),
         "{err}"
     );
+    // The channel-last kernels read 4 input channels per load: c_in = 1 must be refused.
+    let cl = Conv2dParams {
+        channel_last: 1,
+        ..p
+    };
+    let err = passes::conv2d_forward(&gpu, &mut prog, &ok, &ok, &ok, &ok, &scratch, &cl).unwrap_err();
+    assert!(err.to_string().contains("c_in % 4"), "{err}");
     assert!(prog.is_empty());
 }

@@ -98,8 +98,9 @@ pub fn conv2d_transpose_weight(
     Ok(())
 }
 
-/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW);
-/// `wt` is scratch of `conv2d_wt_len(p)` elements. Records conv2d_transpose_weight, then main.
+/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
+/// Records conv2d_transpose_weight (into `scratch.wt`), then main; or, when `p.channel_last`,
+/// prepare_input (into `scratch.xt`) and main_channel_last.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     gpu: &Gpu,
@@ -108,7 +109,7 @@ pub fn conv2d_forward(
     inp: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
-    wt: &Tensor,
+    scratch: &Conv2dScratch,
     p: &Conv2dParams,
 ) -> Result<()> {
     let op = "conv2d_forward";
@@ -116,29 +117,61 @@ pub fn conv2d_forward(
     check_len(op, "out", out, p.out_len())?;
     check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "bias", bias, p.c_out as usize)?;
-    check_len(op, "wt", wt, conv2d_wt_len(p))?;
-    conv2d_transpose_weight(gpu, prog, wt, weight, p)?;
+    check_channel_last(op, p)?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
+    conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
     let npix = (p.batch * p.h_out * p.w_out) as usize;
-    prog.push(gpu.dispatch(
-        Shader::Conv2dForward,
-        "main",
-        &[(0, inp), (2, bias), (3, out), (5, wt)],
-        Some((4, p)),
-        [
-            grid(npix.div_ceil(TILE * WG)),
-            grid((p.c_out as usize).div_ceil(TILE)),
-            1,
-        ],
-    )?);
+    let grid_tiles = [
+        grid(npix.div_ceil(TILE * WG)),
+        grid((p.c_out as usize).div_ceil(TILE)),
+        1,
+    ];
+    if p.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForward,
+            "prepare_input",
+            &[(0, inp), (6, &scratch.xt)],
+            Some((4, p)),
+            grid_1d(p.inp_len() / 4),
+        )?);
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForward,
+            "main_channel_last",
+            &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
+            Some((4, p)),
+            grid_tiles,
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForward,
+            "main",
+            &[(0, inp), (2, bias), (3, out), (5, &scratch.wt)],
+            Some((4, p)),
+            grid_tiles,
+        )?);
+    }
     Ok(())
 }
 
-/// Scratch buffers of `conv2d_forward` (`wt`) and `conv2d_backward` (all): the pre-activation
-/// gradient and the weights in channel-last layouts (output channels padded to a multiple of 4),
-/// and the split-K partial sums.
+fn check_channel_last(op: &'static str, p: &Conv2dParams) -> Result<()> {
+    if p.channel_last != 0 && p.c_in % 4 != 0 {
+        return Err(Error::Shape {
+            op,
+            msg: format!("channel_last needs c_in % 4 == 0, c_in is {}", p.c_in),
+        });
+    }
+    Ok(())
+}
+
+/// Scratch buffers of `conv2d_forward` and `conv2d_backward`: the weights (`wt`) and, with
+/// `channel_last`, the input (`xt`, written by the forward pass, read by the backward weight
+/// pass) in channel-last layouts; the pre-activation gradient (`g`, output channels padded to a
+/// multiple of 4) and the split-K partial sums of the weight gradient.
 pub struct Conv2dScratch {
     pub g: Tensor,
     pub wt: Tensor,
+    pub xt: Tensor,
     pub partial: Tensor,
 }
 
@@ -147,11 +180,16 @@ fn c_out_padded(p: &Conv2dParams) -> usize {
     (p.c_out as usize).div_ceil(4) * 4
 }
 
+/// Scratch for batches up to `p.batch`.
 pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     Ok(Conv2dScratch {
         g: gpu.zeros("conv2d_backward.g", npix * c_out_padded(p))?,
         wt: gpu.zeros("conv2d.wt", conv2d_wt_len(p))?,
+        xt: gpu.zeros(
+            "conv2d.xt",
+            if p.channel_last != 0 { p.inp_len() } else { 4 },
+        )?,
         partial: gpu.zeros(
             "conv2d_backward.partial",
             p.chunks() * p.c_out as usize * (p.ksize() + 1),
@@ -161,6 +199,8 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
 
 /// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
 /// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
+/// With `p.channel_last`, `scratch.xt` must hold `inp` as `conv2d_forward` left it (the forward
+/// pass of the same step records it).
 /// Records prepare_grad, backward_weight + reduce_weight, then conv2d_transpose_weight +
 /// backward_input.
 #[allow(clippy::too_many_arguments)]
@@ -179,6 +219,7 @@ pub fn conv2d_backward(
 ) -> Result<()> {
     let op = "conv2d_backward";
     check_len(op, "inp", inp, p.inp_len())?;
+    check_channel_last(op, p)?;
     check_len(op, "out", out, p.out_len())?;
     check_len(op, "dout", dout, p.out_len())?;
     check_len(op, "weight", weight, p.weight_len())?;
@@ -201,10 +242,16 @@ pub fn conv2d_backward(
         Some((8, p)),
         grid_1d(npix * c_out_padded(p) / 4),
     )?);
+    let (entry, x) = if p.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
+        ("backward_weight_channel_last", (11, &scratch.xt))
+    } else {
+        ("backward_weight", (0, inp))
+    };
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,
-        "backward_weight",
-        &[(0, inp), (9, &scratch.g), (4, &scratch.partial)],
+        entry,
+        &[x, (9, &scratch.g), (4, &scratch.partial)],
         Some((8, p)),
         [
             grid(cols.div_ceil(TILE * WG)),

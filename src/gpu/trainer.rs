@@ -192,7 +192,9 @@ impl GpuTrainer {
                 _ => None,
             });
             scratch.push(match l.layer {
-                Layer::Conv2d { .. } => Some(conv2d_scratch(&gpu, &conv_params(l, batch))?),
+                // Sized for the larger of the training and evaluation batches (the
+                // forward pass of both uses it).
+                Layer::Conv2d { .. } => Some(conv2d_scratch(&gpu, &conv_params(l, max_batch))?),
                 _ => None,
             });
         }
@@ -305,8 +307,9 @@ impl GpuTrainer {
                         self.param(&self.weights, l.weight),
                         self.param(&self.weights, l.bias),
                     );
-                    let wt = &self.scratch[i + 1].as_ref().expect("conv scratch").wt;
-                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, wt, &conv_params(l, batch))?;
+                    let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
+                    let p = conv_params(l, batch);
+                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, scratch, &p)?;
                 }
                 Layer::MaxPool2d { .. } => {
                     let am = self.argmax[i + 1].as_ref().expect("pool argmax");

@@ -110,10 +110,13 @@ pub fn conv2d_forward<T: Real>(
         for oc in 0..oc_ {
             for oy in 0..oh_ {
                 for ox in 0..ow_ {
+                    // Summed tap by tap, channels innermost: the order of the channel-last
+                    // GPU kernel (any order is right; the same order keeps long GPU-vs-CPU
+                    // runs from drifting apart on rounding).
                     let mut s = T::zero();
-                    for c in 0..c_ {
-                        for ky in 0..kh_ {
-                            for kx in 0..kw_ {
+                    for ky in 0..kh_ {
+                        for kx in 0..kw_ {
+                            for c in 0..c_ {
                                 s += weight[((oc * c_ + c) * kh_ + ky) * kw_ + kx]
                                     * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
                             }

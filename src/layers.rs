@@ -60,7 +60,7 @@ impl Conv2dParams {
             kw: k as u32,
             relu: relu as u32,
             chunk: 256,
-            channel_last: (c_in % 4 == 0) as u32,
+            channel_last: c_in.is_multiple_of(4) as u32,
         }
     }
     pub fn inp_len(&self) -> usize {

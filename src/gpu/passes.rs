@@ -155,7 +155,7 @@ pub fn conv2d_forward(
 }
 
 fn check_channel_last(op: &'static str, p: &Conv2dParams) -> Result<()> {
-    if p.channel_last != 0 && p.c_in % 4 != 0 {
+    if p.channel_last != 0 && !p.c_in.is_multiple_of(4) {
         return Err(Error::Shape {
             op,
             msg: format!("channel_last needs c_in % 4 == 0, c_in is {}", p.c_in),

@@ -39,7 +39,7 @@ fn twenty_steps_match_pytorch() {
         fx["images"].as_u64().unwrap() as usize,
         fx["batch"].as_u64().unwrap() as usize,
     );
-    assert_eq!(fx["lr"].as_f64(), Some(Adam::default().lr as f64));
+    assert_eq!(fx["lr"].as_f64(), Some(Adam::default().lr));
     let (train, test) = data::load(&mnist_dir(), 10).expect("MNIST");
     let px = train.pixels();
     let first = Dataset {

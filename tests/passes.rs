@@ -163,8 +163,17 @@ fn conv2d_transpose_weight_matches_reference() {
 #[test]
 fn maxpool2d_matches_reference() {
     let Some(gpu) = gpu() else { return };
-    for (size, h, w) in [(2, 7, 9), (3, 8, 7), (2, 26, 26)] {
-        let p = Maxpool2dParams::new(3, 5, h, w, size, size);
+    // stride >= size takes the per-window backward kernel (with uncovered rows and columns
+    // when the size does not divide, and gaps when stride > size); stride < size the
+    // per-element one.
+    for (size, stride, h, w) in [
+        (2, 2, 7, 9),
+        (3, 3, 8, 7),
+        (2, 2, 26, 26),
+        (2, 3, 8, 10),
+        (3, 2, 9, 8),
+    ] {
+        let p = Maxpool2dParams::new(3, 5, h, w, size, stride);
         // Distinct values: no ties in any window.
         let mut inp = rand_vec(7, p.inp_len(), -1.0, 1.0);
         for (i, v) in inp.iter_mut().enumerate() {

@@ -319,12 +319,18 @@ pub fn maxpool2d_backward(
     check_len("maxpool2d_backward", "dinp", dinp, p.inp_len())?;
     check_len("maxpool2d_backward", "dout", dout, p.out_len())?;
     check_len("maxpool2d_backward", "argmax", argmax, p.out_len())?;
+    // Non-overlapping windows: one invocation per window instead of per input element.
+    let (entry, n) = if p.stride >= p.size {
+        ("disjoint", p.out_len())
+    } else {
+        ("main", p.inp_len())
+    };
     prog.push(gpu.dispatch(
         Shader::Maxpool2dBackward,
-        "main",
+        entry,
         &[(0, argmax), (1, dout), (2, dinp)],
         Some((3, p)),
-        grid_1d(p.inp_len()),
+        grid_1d(n),
     )?);
     Ok(())
 }

@@ -255,7 +255,9 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // partial[z, c0 + i, j0 + t] = acc[2 * i + t / 4][t % 4], in range.
-fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, acc: array<vec4<f32>, 16>) {
+fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>) {
+    // Indexed through a variable: indexing a value array dynamically makes naga copy it each time.
+    var acc = tile;
     for (var i = 0u; i < 8u; i++) {
         let co = c0 + i;
         if (co >= params.c_out) {

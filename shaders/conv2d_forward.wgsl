@@ -102,29 +102,53 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 
-    store_tile(p0, c0, npix, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
-}
-
-// out[pixel p0 + t, channel c0 + j] = act(acc[2 * j + t / 4][t % 4] + bias[c0 + j]), in range.
-fn store_tile(p0: u32, c0: u32, npix: u32, acc: array<vec4<f32>, 16>) {
-    let plane_out = params.h_out * params.w_out;
-    for (var t = 0u; t < 8u; t++) {
-        let p = p0 + t;
-        if (p >= npix) {
+    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    var ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ra,
+                                 (mb / plane_out) * params.c_out * plane_out + rb);
+    for (var j = 0u; j < 8u; j++) {
+        let co = c0 + j;
+        if (co >= params.c_out) {
             break;
         }
-        let ob = (p / plane_out) * params.c_out * plane_out + p % plane_out;
-        for (var j = 0u; j < 8u; j++) {
-            let co = c0 + j;
-            if (co >= params.c_out) {
+        let b = bias[co];
+        for (var t = 0u; t < 8u; t++) {
+            if (p0 + t >= npix) {
                 break;
             }
-            var v = acc[2u * j + t / 4u][t % 4u] + bias[co];
+            var v = acc[2u * j + t / 4u][t % 4u] + b;
             if (params.relu != 0u) {
                 v = max(v, 0.0);
             }
-            out[ob + co * plane_out] = v;
+            out[ob[t / 4u][t % 4u] + co * plane_out] = v;
+        }
+    }
+}
+
+// out[pixel p0 + t, channel c0 + j] = act(acc[2 * j + t / 4][t % 4] + bias[c0 + j]), in range.
+fn store_tile(p0: u32, c0: u32, npix: u32, tile: array<vec4<f32>, 16>) {
+    // Indexed through a variable: indexing a value array dynamically makes naga copy it each time.
+    var acc = tile;
+    let plane_out = params.h_out * params.w_out;
+    let ma = min(vec4<u32>(p0) + LANES_A, vec4<u32>(npix - 1u));
+    let mb = min(vec4<u32>(p0) + LANES_B, vec4<u32>(npix - 1u));
+    let ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ma % plane_out,
+                                 (mb / plane_out) * params.c_out * plane_out + mb % plane_out);
+    for (var j = 0u; j < 8u; j++) {
+        let co = c0 + j;
+        if (co >= params.c_out) {
+            break;
+        }
+        let b = bias[co];
+        for (var t = 0u; t < 8u; t++) {
+            if (p0 + t >= npix) {
+                break;
+            }
+            var v = acc[2u * j + t / 4u][t % 4u] + b;
+            if (params.relu != 0u) {
+                v = max(v, 0.0);
+            }
+            out[ob[t / 4u][t % 4u] + co * plane_out] = v;
         }
     }
 }

@@ -13,10 +13,8 @@
 //                     and the extra column j = K holds the bias gradient (col = 1).
 //                     tile: 8 output channels x 8 columns.
 //                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
-//   backward_weight_channel_last (instead of backward_weight when params.channel_last = 1,
-//                     c_in % 4 == 0): the same GEMM with the columns in (ky, kx, ci) order, so
-//                     that 4 columns are one vec4 load from xt (batch * h_in * w_in, c_in / 4),
-//                     the channel-last input conv2d_forward's prepare_input wrote. Same dispatch.
+//   (conv2d_backward_subgroup.wgsl has the subgroup variants of backward_input and, for
+//   params.channel_last = 1, backward_weight.)
 //   reduce_weight:    dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
 //                     (column j mapped back from (ky, kx, ci) order when channel_last)
 //                     Dispatch: x = ceil(c_out * (K + 1) / 64).
@@ -51,7 +49,6 @@ struct Params {
 @group(0) @binding(8) var<uniform> params: Params;
 @group(0) @binding(9) var<storage, read_write> gv: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> wt: array<vec4<f32>>;
-@group(0) @binding(11) var<storage, read> xt: array<vec4<f32>>;
 
 const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
 const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
@@ -270,76 +267,6 @@ fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>
             partial[(z * params.c_out + co) * cols + j0 + t] = acc[2u * i + t / 4u][t % 4u];
         }
     }
-}
-
-@compute @workgroup_size(64)
-fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let kk = params.kh * params.kw;
-    let ksize = params.c_in * kk;
-    let cols = ksize + 1u;
-    let j0 = gid.x * 8u;
-    let c0 = gid.y * 8u;
-    if (j0 >= cols || c0 >= params.c_out) {
-        return;
-    }
-    let plane_out = params.h_out * params.w_out;
-    let npix = params.batch * plane_out;
-    let m_begin = gid.z * params.chunk;
-    let m_end = min(m_begin + params.chunk, npix);
-    let nc4 = c4();
-    let ci4 = params.c_in / 4u;
-    let q_lo = min(c0 / 4u, nc4 - 1u);
-    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
-
-    // Columns j0..j0+3 (a) and j0+4..j0+7 (b) are one tap and 4 channels each: their xt offset
-    // from the top-left input pixel. From column K on, a group reads (1, 0, 0, 0): the bias.
-    let bias_a = j0 >= ksize;
-    let bias_b = j0 + 4u >= ksize;
-    let ta = min(j0, ksize - 4u);
-    let tb = min(j0 + 4u, ksize - 4u);
-    let oa = (((ta / params.c_in) / params.kw) * params.w_in + (ta / params.c_in) % params.kw) * ci4 + (ta % params.c_in) / 4u;
-    let ob = (((tb / params.c_in) / params.kw) * params.w_in + (tb / params.c_in) % params.kw) * ci4 + (tb % params.c_in) / 4u;
-    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
-
-    let z4 = vec4<f32>(0.0);
-    var acc0a = z4; var acc0b = z4;
-    var acc1a = z4; var acc1b = z4;
-    var acc2a = z4; var acc2b = z4;
-    var acc3a = z4; var acc3b = z4;
-    var acc4a = z4; var acc4b = z4;
-    var acc5a = z4; var acc5b = z4;
-    var acc6a = z4; var acc6b = z4;
-    var acc7a = z4; var acc7b = z4;
-    var n = m_begin / plane_out;
-    var r = m_begin % plane_out;
-    var oy = r / params.w_out;
-    var ox = r % params.w_out;
-    for (var m = m_begin; m < m_end; m++) {
-        let ib = ((n * params.h_in + oy) * params.w_in + ox) * ci4;
-        let xa = select(xt[ib + oa], e0, bias_a);
-        let xb = select(xt[ib + ob], e0, bias_b);
-        let g_lo = gv[m * nc4 + q_lo];
-        let g_hi = gv[m * nc4 + q_hi];
-        acc0a += g_lo.x * xa; acc0b += g_lo.x * xb;
-        acc1a += g_lo.y * xa; acc1b += g_lo.y * xb;
-        acc2a += g_lo.z * xa; acc2b += g_lo.z * xb;
-        acc3a += g_lo.w * xa; acc3b += g_lo.w * xb;
-        acc4a += g_hi.x * xa; acc4b += g_hi.x * xb;
-        acc5a += g_hi.y * xa; acc5b += g_hi.y * xb;
-        acc6a += g_hi.z * xa; acc6b += g_hi.z * xb;
-        acc7a += g_hi.w * xa; acc7b += g_hi.w * xb;
-        ox++;
-        if (ox == params.w_out) {
-            ox = 0u;
-            oy++;
-            if (oy == params.h_out) {
-                oy = 0u;
-                n++;
-            }
-        }
-    }
-    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                            acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 }
 
 @compute @workgroup_size(64)

@@ -31,8 +31,9 @@ pub struct Conv2dParams {
     pub relu: u32,
     /// Output pixels per split-K chunk in `conv2d_backward`'s weight pass.
     pub chunk: u32,
-    /// 1: channel-last kernels (`conv2d_forward.main_channel_last`,
-    /// `conv2d_backward.backward_weight_channel_last`); only valid when c_in % 4 == 0.
+    /// 1: channel-last kernels (`conv2d_forward_subgroup`,
+    /// `conv2d_backward.backward_weight_channel_last`); needs c_in % 4 == 0 and a device with
+    /// subgroups. `new` leaves it 0 (portable kernels); `gpu::passes::conv2d_select` sets it.
     pub channel_last: u32,
 }
 
@@ -60,7 +61,7 @@ impl Conv2dParams {
             kw: k as u32,
             relu: relu as u32,
             chunk: 256,
-            channel_last: c_in.is_multiple_of(4) as u32,
+            channel_last: 0,
         }
     }
     pub fn inp_len(&self) -> usize {

@@ -4,7 +4,9 @@
 pub enum Shader {
     GatherBatch,
     Conv2dForward,
+    Conv2dForwardSubgroup,
     Conv2dBackward,
+    Conv2dBackwardSubgroup,
     Conv2dTransposeWeight,
     Maxpool2dForward,
     Maxpool2dBackward,
@@ -17,10 +19,12 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 14] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
+        Shader::Conv2dForwardSubgroup,
         Shader::Conv2dBackward,
+        Shader::Conv2dBackwardSubgroup,
         Shader::Conv2dTransposeWeight,
         Shader::Maxpool2dForward,
         Shader::Maxpool2dBackward,
@@ -37,7 +41,9 @@ impl Shader {
         match self {
             Shader::GatherBatch => "gather_batch",
             Shader::Conv2dForward => "conv2d_forward",
+            Shader::Conv2dForwardSubgroup => "conv2d_forward_subgroup",
             Shader::Conv2dBackward => "conv2d_backward",
+            Shader::Conv2dBackwardSubgroup => "conv2d_backward_subgroup",
             Shader::Conv2dTransposeWeight => "conv2d_transpose_weight",
             Shader::Maxpool2dForward => "maxpool2d_forward",
             Shader::Maxpool2dBackward => "maxpool2d_backward",
@@ -50,11 +56,23 @@ impl Shader {
         }
     }
 
+    /// Variants that use subgroup operations (file name `*_subgroup`): only
+    /// for devices with subgroups of at least 8 invocations (`Gpu::subgroups`).
+    pub fn needs_subgroups(self) -> bool {
+        self.name().ends_with("_subgroup")
+    }
+
     pub fn source(self) -> &'static str {
         match self {
             Shader::GatherBatch => include_str!("../shaders/gather_batch.wgsl"),
             Shader::Conv2dForward => include_str!("../shaders/conv2d_forward.wgsl"),
+            Shader::Conv2dForwardSubgroup => {
+                include_str!("../shaders/conv2d_forward_subgroup.wgsl")
+            }
             Shader::Conv2dBackward => include_str!("../shaders/conv2d_backward.wgsl"),
+            Shader::Conv2dBackwardSubgroup => {
+                include_str!("../shaders/conv2d_backward_subgroup.wgsl")
+            }
             Shader::Conv2dTransposeWeight => {
                 include_str!("../shaders/conv2d_transpose_weight.wgsl")
             }

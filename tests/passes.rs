@@ -27,8 +27,8 @@ fn nan_filled(gpu: &Gpu, n: usize) -> Tensor {
     gpu.upload("out", &vec![f32::NAN; n]).unwrap()
 }
 
-/// c_in % 4 == 0 selects the channel-last kernels (4 and 8 below; 4 puts two taps in one
-/// 8-column tile of the weight gradient), any other c_in the direct ones.
+/// Every shape runs the portable kernels; c_in % 4 == 0 (4 and 8 below; 4 puts two taps in one
+/// 8-column tile of the weight gradient) also the channel-last subgroup ones.
 const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 5] = [
     // (batch, c_in, h, w, c_out, k)
     (3, 1, 11, 9, 5, 3),
@@ -38,107 +38,137 @@ const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 5] = [
     (2, 4, 6, 7, 13, 2),
 ];
 
+/// The kernel choices to test for `p`, as (subgroups on the device, params): the portable
+/// kernels; the subgroup ones with `p` as given; and channel-last where c_in % 4 == 0. On the
+/// CI adapter (GPU_CNN_REQUIRE_GPU=1, lavapipe) subgroups must be there, or the fast paths
+/// would go untested.
+fn conv_variants(gpu: &Gpu, p: Conv2dParams) -> Vec<(bool, Conv2dParams)> {
+    if std::env::var("GPU_CNN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+        assert!(gpu.subgroups, "{} has no subgroups of >= 8", gpu.info.name);
+    }
+    let mut v = vec![(false, p)];
+    if gpu.subgroups {
+        v.push((true, p));
+        let fast = passes::conv2d_select(gpu, p);
+        assert_eq!(fast.channel_last, (p.c_in % 4 == 0) as u32);
+        if fast.channel_last != 0 {
+            v.push((true, fast));
+        }
+    }
+    v
+}
+
 #[test]
 fn conv2d_forward_matches_reference() {
-    let Some(gpu) = gpu() else { return };
+    let Some(mut gpu) = gpu() else { return };
     for (si, &(n, c, h, w, oc, k)) in CONV_SHAPES.iter().enumerate() {
         for relu in [false, true] {
-            let p = Conv2dParams::new(n, c, h, w, oc, k, relu);
-            let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
-            let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
-            let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
-            let mut want = vec![0.0; p.out_len()];
-            reference::conv2d_forward(&mut want, &inp, &wt, &b, &p);
-            let (ti, tw, tb) = (
-                gpu.upload("inp", &inp).unwrap(),
-                gpu.upload("w", &wt).unwrap(),
-                gpu.upload("b", &b).unwrap(),
-            );
-            assert_eq!(p.channel_last, (c % 4 == 0) as u32);
-            let out = nan_filled(&gpu, p.out_len());
-            let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
-            let mut prog = Vec::new();
-            passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &scratch, &p).unwrap();
-            run(&gpu, &prog);
-            assert_close(
-                &format!("conv2d_forward {p:?}"),
-                &read(&gpu, &out),
-                &want,
-                PASS,
-            );
+            for (sg, p) in conv_variants(&gpu, Conv2dParams::new(n, c, h, w, oc, k, relu)) {
+                gpu.subgroups = sg;
+                let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
+                let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
+                let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
+                let mut want = vec![0.0; p.out_len()];
+                reference::conv2d_forward(&mut want, &inp, &wt, &b, &p);
+                let (ti, tw, tb) = (
+                    gpu.upload("inp", &inp).unwrap(),
+                    gpu.upload("w", &wt).unwrap(),
+                    gpu.upload("b", &b).unwrap(),
+                );
+                let out = nan_filled(&gpu, p.out_len());
+                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let mut prog = Vec::new();
+                passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &scratch, &p).unwrap();
+                run(&gpu, &prog);
+                assert_close(
+                    &format!("conv2d_forward subgroups {sg} {p:?}"),
+                    &read(&gpu, &out),
+                    &want,
+                    PASS,
+                );
+            }
         }
     }
 }
 
 #[test]
 fn conv2d_backward_matches_reference() {
-    let Some(gpu) = gpu() else { return };
+    let Some(mut gpu) = gpu() else { return };
     for (si, &(n, c, h, w, oc, k)) in CONV_SHAPES.iter().enumerate() {
         for relu in [false, true] {
             // A chunk that does not divide the pixel count exercises the split-K tail.
-            let p = Conv2dParams {
+            let p0 = Conv2dParams {
                 chunk: 37,
                 ..Conv2dParams::new(n, c, h, w, oc, k, relu)
             };
-            let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
-            let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
-            let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
-            let dout = rand_vec(300 + si as u64, p.out_len(), -1.0, 1.0);
-            let mut out = vec![0.0; p.out_len()];
-            reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
-            let mut dinp = vec![0.0; p.inp_len()];
-            let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; oc]);
-            reference::conv2d_backward(
-                Some(&mut dinp),
-                &mut dw,
-                &mut db,
-                &out,
-                &dout,
-                &inp,
-                &wt,
-                &p,
-            );
+            for (sg, p) in conv_variants(&gpu, p0) {
+                gpu.subgroups = sg;
+                let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
+                let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
+                let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);
+                let dout = rand_vec(300 + si as u64, p.out_len(), -1.0, 1.0);
+                let mut out = vec![0.0; p.out_len()];
+                reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
+                let mut dinp = vec![0.0; p.inp_len()];
+                let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; oc]);
+                reference::conv2d_backward(
+                    Some(&mut dinp),
+                    &mut dw,
+                    &mut db,
+                    &out,
+                    &dout,
+                    &inp,
+                    &wt,
+                    &p,
+                );
 
-            let t = |d: &[f32]| gpu.upload("t", d).unwrap();
-            let (ti, tw, tb, to, tdo) = (t(&inp), t(&wt), t(&b), t(&out), t(&dout));
-            let (gdinp, gdw, gdb) = (
-                nan_filled(&gpu, dinp.len()),
-                nan_filled(&gpu, dw.len()),
-                nan_filled(&gpu, oc),
-            );
-            let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
-            let mut prog = Vec::new();
-            // The forward pass fills the channel-last input copy the weight gradient reads.
-            let gout = gpu.zeros("out", p.out_len()).unwrap();
-            passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p).unwrap();
-            passes::conv2d_backward(
-                &gpu,
-                &mut prog,
-                Some(&gdinp),
-                &gdw,
-                &gdb,
-                &to,
-                &tdo,
-                &ti,
-                &tw,
-                &scratch,
-                &p,
-            )
-            .unwrap();
-            run(&gpu, &prog);
-            assert_close(
-                &format!("conv2d dinp {p:?}"),
-                &read(&gpu, &gdinp),
-                &dinp,
-                PASS,
-            );
-            assert_close(
-                &format!("conv2d dweight {p:?}"),
-                &read(&gpu, &gdw),
-                &dw,
-                PASS,
-            );
-            assert_close(&format!("conv2d dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
+                let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+                let (ti, tw, tb, to, tdo) = (t(&inp), t(&wt), t(&b), t(&out), t(&dout));
+                let (gdinp, gdw, gdb) = (
+                    nan_filled(&gpu, dinp.len()),
+                    nan_filled(&gpu, dw.len()),
+                    nan_filled(&gpu, oc),
+                );
+                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let mut prog = Vec::new();
+                // The forward pass fills the channel-last input copy the weight gradient reads.
+                let gout = gpu.zeros("out", p.out_len()).unwrap();
+                passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                    .unwrap();
+                passes::conv2d_backward(
+                    &gpu,
+                    &mut prog,
+                    Some(&gdinp),
+                    &gdw,
+                    &gdb,
+                    &to,
+                    &tdo,
+                    &ti,
+                    &tw,
+                    &scratch,
+                    &p,
+                )
+                .unwrap();
+                run(&gpu, &prog);
+                assert_close(
+                    &format!("conv2d dinp subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdinp),
+                    &dinp,
+                    PASS,
+                );
+                assert_close(
+                    &format!("conv2d dweight subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdw),
+                    &dw,
+                    PASS,
+                );
+                assert_close(
+                    &format!("conv2d dbias subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdb),
+                    &db,
+                    PASS,
+                );
+            }
         }
     }
 }
@@ -389,7 +419,8 @@ fn launchers_reject_undersized_tensors() {
         channel_last: 1,
         ..p
     };
-    let err = passes::conv2d_forward(&gpu, &mut prog, &ok, &ok, &ok, &ok, &scratch, &cl).unwrap_err();
+    let err =
+        passes::conv2d_forward(&gpu, &mut prog, &ok, &ok, &ok, &ok, &scratch, &cl).unwrap_err();
     assert!(err.to_string().contains("c_in % 4"), "{err}");
     assert!(prog.is_empty());
 }

@@ -6,12 +6,16 @@ use gpu_cnn::shaders::Shader;
 fn validate(name: &str, src: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(src)
         .map_err(|e| format!("{name}: parse: {}", e.emit_to_string(src)))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .map_err(|e| format!("{name}: validate: {}", e.emit_to_string(src)))?;
+    // Only the `*_subgroup` variants may use subgroup operations; the portable files must
+    // validate without them.
+    let caps = if name.trim_end_matches(".wgsl").ends_with("_subgroup") {
+        naga::valid::Capabilities::SUBGROUP
+    } else {
+        naga::valid::Capabilities::empty()
+    };
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .validate(&module)
+        .map_err(|e| format!("{name}: validate: {}", e.emit_to_string(src)))?;
     if module.entry_points.is_empty() {
         return Err(format!("{name}: no entry point"));
     }

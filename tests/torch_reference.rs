@@ -18,7 +18,10 @@ use serde_json::Value;
 const SEED: u64 = 3;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torch_reference.json"
+    );
     let text = std::fs::read_to_string(path).expect("read the fixture");
     serde_json::from_str(&text).expect("parse the fixture")
 }
@@ -49,8 +52,16 @@ fn twenty_steps_match_pytorch() {
     };
     let model = Model::keras_mnist();
     let w0 = model.init_glorot(SEED);
-    let mut t =
-        GpuTrainer::new(gpu, &model, &w0, &first, Some(&test), batch, Adam::default()).unwrap();
+    let mut t = GpuTrainer::new(
+        gpu,
+        &model,
+        &w0,
+        &first,
+        Some(&test),
+        batch,
+        Adam::default(),
+    )
+    .unwrap();
     let order: Vec<u32> = (0..images as u32).collect();
     let (_, val) = t.epoch(&order, &mut |_, _| {}).unwrap();
     let val = val.expect("validation metrics");
@@ -59,7 +70,12 @@ fn twenty_steps_match_pytorch() {
     let slots = t.read_train_slots().unwrap();
     let losses: Vec<f32> = slots.chunks(2).map(|s| s[0] / batch as f32).collect();
     let correct: Vec<f32> = slots.chunks(2).map(|s| s[1]).collect();
-    assert_close("step losses", &losses, &f32s(&fx["step_losses"]), TORCH_LOSS);
+    assert_close(
+        "step losses",
+        &losses,
+        &f32s(&fx["step_losses"]),
+        TORCH_LOSS,
+    );
     assert_eq!(correct, f32s(&fx["step_correct"]), "correct per step");
 
     // After the run: the 10,000 test images, and every tensor.

@@ -101,6 +101,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The device has subgroup operations with subgroups of at least 8 invocations, so the
+    /// `*_subgroup` shader variants may run. Clear it to force the portable kernels.
+    pub subgroups: bool,
     pipelines: Mutex<HashMap<(Shader, &'static str), wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -162,9 +165,16 @@ impl Gpu {
             max_compute_workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
+        let subgroups =
+            adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        let features = if subgroups {
+            wgpu::Features::SUBGROUP
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpu-cnn"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -181,6 +191,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            subgroups,
             pipelines: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
             errors,
@@ -216,6 +227,13 @@ impl Gpu {
             .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
         if let Some(p) = cache.get(&(shader, entry)) {
             return Ok(p.clone());
+        }
+        if shader.needs_subgroups() && !self.subgroups {
+            return Err(Error::Gpu(format!(
+                "{} needs subgroups of at least 8 invocations, which {} lacks (or they were turned off)",
+                shader.name(),
+                self.info.name
+            )));
         }
         let module = {
             let mut modules = self

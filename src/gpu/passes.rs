@@ -98,9 +98,19 @@ pub fn conv2d_transpose_weight(
     Ok(())
 }
 
+/// `p` with the fastest kernels this device runs: channel-last (`p.channel_last = 1`) when
+/// c_in % 4 == 0 and the device has subgroups, else the portable ones.
+pub fn conv2d_select(gpu: &Gpu, p: Conv2dParams) -> Conv2dParams {
+    Conv2dParams {
+        channel_last: (p.c_in.is_multiple_of(4) && gpu.subgroups) as u32,
+        ..p
+    }
+}
+
 /// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
-/// Records conv2d_transpose_weight (into `scratch.wt`), then main; or, when `p.channel_last`,
-/// prepare_input (into `scratch.xt`) and main_channel_last.
+/// Records conv2d_transpose_weight (into `scratch.wt`), then conv2d_forward's main; or, when
+/// `p.channel_last`, conv2d_forward_subgroup's prepare_input (into `scratch.xt`) and
+/// main_channel_last.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     gpu: &Gpu,
@@ -129,14 +139,14 @@ pub fn conv2d_forward(
     if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
         prog.push(gpu.dispatch(
-            Shader::Conv2dForward,
+            Shader::Conv2dForwardSubgroup,
             "prepare_input",
             &[(0, inp), (6, &scratch.xt)],
             Some((4, p)),
             grid_1d(p.inp_len() / 4),
         )?);
         prog.push(gpu.dispatch(
-            Shader::Conv2dForward,
+            Shader::Conv2dForwardSubgroup,
             "main_channel_last",
             &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
             Some((4, p)),
@@ -242,14 +252,18 @@ pub fn conv2d_backward(
         Some((8, p)),
         grid_1d(npix * c_out_padded(p) / 4),
     )?);
-    let (entry, x) = if p.channel_last != 0 {
+    let (shader, entry, x) = if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
-        ("backward_weight_channel_last", (11, &scratch.xt))
+        (
+            Shader::Conv2dBackwardSubgroup,
+            "backward_weight_channel_last",
+            (11, &scratch.xt),
+        )
     } else {
-        ("backward_weight", (0, inp))
+        (Shader::Conv2dBackward, "backward_weight", (0, inp))
     };
     prog.push(gpu.dispatch(
-        Shader::Conv2dBackward,
+        shader,
         entry,
         &[x, (9, &scratch.g), (4, &scratch.partial)],
         Some((8, p)),
@@ -270,8 +284,14 @@ pub fn conv2d_backward(
         check_len(op, "dinp", dinp, p.inp_len())?;
         conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
         let npix_in = (p.batch * p.h_in * p.w_in) as usize;
+        // Same role and bindings in both files; the subgroup one shares the weights by broadcast.
+        let shader = if gpu.subgroups {
+            Shader::Conv2dBackwardSubgroup
+        } else {
+            Shader::Conv2dBackward
+        };
         prog.push(gpu.dispatch(
-            Shader::Conv2dBackward,
+            shader,
             "backward_input",
             &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
             Some((8, p)),

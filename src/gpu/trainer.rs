@@ -194,7 +194,10 @@ impl GpuTrainer {
             scratch.push(match l.layer {
                 // Sized for the larger of the training and evaluation batches (the
                 // forward pass of both uses it).
-                Layer::Conv2d { .. } => Some(conv2d_scratch(&gpu, &conv_params(l, max_batch))?),
+                Layer::Conv2d { .. } => Some(conv2d_scratch(
+                    &gpu,
+                    &conv2d_select(&gpu, conv_params(l, max_batch)),
+                )?),
                 _ => None,
             });
         }
@@ -308,7 +311,7 @@ impl GpuTrainer {
                         self.param(&self.weights, l.bias),
                     );
                     let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
-                    let p = conv_params(l, batch);
+                    let p = conv2d_select(gpu, conv_params(l, batch));
                     conv2d_forward(gpu, &mut prog, out, inp, &w, &b, scratch, &p)?;
                 }
                 Layer::MaxPool2d { .. } => {
@@ -357,7 +360,7 @@ impl GpuTrainer {
                 );
                 match l.layer {
                     Layer::Conv2d { .. } => {
-                        let p = conv_params(l, batch);
+                        let p = conv2d_select(gpu, conv_params(l, batch));
                         let (dw, db) = (
                             self.param(&self.grads, l.weight),
                             self.param(&self.grads, l.bias),

@@ -1,0 +1,238 @@
+// conv2d_backward, subgroup variants: the same pass as conv2d_backward.wgsl (same bindings,
+// params and results) for adapters with subgroups of at least 8 invocations (the host checks).
+// Entry points, replacing the portable ones of the same role:
+//   backward_input:   as conv2d_backward.wgsl's. The 8 weight vec4s a step needs are the same
+//                     for every invocation of the workgroup (one input-channel tile per
+//                     workgroup): each of 8 lanes loads one and subgroupBroadcast shares them.
+//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
+//   backward_weight_channel_last (params.channel_last = 1, c_in % 4 == 0): split-K partial sums
+//                     of the weight gradient with the columns in (ky, kx, ci) order, so that 4
+//                     columns are one vec4 load from xt (batch * h_in * w_in, c_in / 4), the
+//                     channel-last input conv2d_forward_subgroup's prepare_input wrote; the
+//                     bias is column K. reduce_weight (portable file) maps the columns back.
+//                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
+// No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
+// builtins when the device has wgpu::Features::SUBGROUP.
+
+struct Params {
+    batch: u32,
+    c_in: u32,
+    h_in: u32,
+    w_in: u32,
+    c_out: u32,
+    h_out: u32,
+    w_out: u32,
+    kh: u32,
+    kw: u32,
+    relu: u32,
+    chunk: u32,
+    channel_last: u32,
+}
+
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(8) var<uniform> params: Params;
+@group(0) @binding(9) var<storage, read> gv: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> wt: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> xt: array<vec4<f32>>;
+
+const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
+const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
+
+fn c4() -> u32 {
+    return (params.c_out + 3u) / 4u;
+}
+
+// Per-lane dot products: (dot(w, a0), dot(w, a1), dot(w, a2), dot(w, a3)).
+fn dots(w: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(w, a0), dot(w, a1), dot(w, a2), dot(w, a3));
+}
+
+@compute @workgroup_size(64)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(subgroup_invocation_id) lane: u32) {
+    let plane_in = params.h_in * params.w_in;
+    let plane_out = params.h_out * params.w_out;
+    let npix = params.batch * plane_in;
+    let p0 = gid.x * 8u;
+    let c0 = gid.y * 8u;
+    // Uniform over the workgroup. Invocations past the last pixel stay (clamped, storing
+    // nothing): the broadcasts need every lane.
+    if (c0 >= params.c_in) {
+        return;
+    }
+    let nc4 = c4();
+    // Pixels p0..p0+3 in the lanes of *a, p0+4..p0+7 in *b (clamped past the end, not stored).
+    let ma = min(vec4<u32>(p0) + LANES_A, vec4<u32>(npix - 1u));
+    let mb = min(vec4<u32>(p0) + LANES_B, vec4<u32>(npix - 1u));
+    let ra = ma % plane_in;
+    let rb = mb % plane_in;
+    let ya = vec4<i32>(ra / params.w_in);
+    let xa = vec4<i32>(ra % params.w_in);
+    let yb = vec4<i32>(rb / params.w_in);
+    let xb = vec4<i32>(rb % params.w_in);
+    let gba = (ma / plane_in) * plane_out; // first output pixel of the image
+    let gbb = (mb / plane_in) * plane_out;
+    let cm = params.c_in - 1u;
+    let hmax = vec4<i32>(i32(params.h_out) - 1);
+    let wmax = vec4<i32>(i32(params.w_out) - 1);
+    let zero = vec4<i32>(0);
+    let z4 = vec4<f32>(0.0);
+
+    // accJ{a,b}: input channel c0 + J for pixels a and b.
+    var acc0a = z4; var acc0b = z4;
+    var acc1a = z4; var acc1b = z4;
+    var acc2a = z4; var acc2b = z4;
+    var acc3a = z4; var acc3b = z4;
+    var acc4a = z4; var acc4b = z4;
+    var acc5a = z4; var acc5b = z4;
+    var acc6a = z4; var acc6b = z4;
+    var acc7a = z4; var acc7b = z4;
+    for (var ky = 0u; ky < params.kh; ky++) {
+        for (var kx = 0u; kx < params.kw; kx++) {
+            let oya = ya - vec4<i32>(i32(ky));
+            let oxa = xa - vec4<i32>(i32(kx));
+            let oyb = yb - vec4<i32>(i32(ky));
+            let oxb = xb - vec4<i32>(i32(kx));
+            let va = (oya >= zero) & (oya <= hmax) & (oxa >= zero) & (oxa <= wmax);
+            let vb = (oyb >= zero) & (oyb <= hmax) & (oxb >= zero) & (oxb <= wmax);
+            // Rows of gv for the 8 pixels' output positions at this tap.
+            let oa = (gba + vec4<u32>(clamp(oya, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxa, zero, wmax))) * nc4;
+            let ob = (gbb + vec4<u32>(clamp(oyb, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxb, zero, wmax))) * nc4;
+            let wrow = (ky * params.kw + kx) * params.c_in;
+            for (var q = 0u; q < nc4; q++) {
+                let g0 = select(z4, gv[oa.x + q], va.x);
+                let g1 = select(z4, gv[oa.y + q], va.y);
+                let g2 = select(z4, gv[oa.z + q], va.z);
+                let g3 = select(z4, gv[oa.w + q], va.w);
+                let g4 = select(z4, gv[ob.x + q], vb.x);
+                let g5 = select(z4, gv[ob.y + q], vb.y);
+                let g6 = select(z4, gv[ob.z + q], vb.z);
+                let g7 = select(z4, gv[ob.w + q], vb.w);
+                // Lane k % 8 loads input channel c0 + k's weights; broadcasts share them.
+                let mine = wt[(wrow + min(c0 + lane % 8u, cm)) * nc4 + q];
+                var w = subgroupBroadcast(mine, 0u);
+                acc0a += dots(w, g0, g1, g2, g3); acc0b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 1u);
+                acc1a += dots(w, g0, g1, g2, g3); acc1b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 2u);
+                acc2a += dots(w, g0, g1, g2, g3); acc2b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 3u);
+                acc3a += dots(w, g0, g1, g2, g3); acc3b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 4u);
+                acc4a += dots(w, g0, g1, g2, g3); acc4b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 5u);
+                acc5a += dots(w, g0, g1, g2, g3); acc5b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 6u);
+                acc6a += dots(w, g0, g1, g2, g3); acc6b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine, 7u);
+                acc7a += dots(w, g0, g1, g2, g3); acc7b += dots(w, g4, g5, g6, g7);
+            }
+        }
+    }
+
+    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    var ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
+                                 (mb / plane_in) * params.c_in * plane_in + rb);
+    for (var j = 0u; j < 8u; j++) {
+        let ci = c0 + j;
+        if (ci >= params.c_in) {
+            break;
+        }
+        for (var t = 0u; t < 8u; t++) {
+            if (p0 + t >= npix) {
+                break;
+            }
+            dinp[ib[t / 4u][t % 4u] + ci * plane_in] = acc[2u * j + t / 4u][t % 4u];
+        }
+    }
+}
+
+// partial[z, c0 + i, j0 + t] = acc[2 * i + t / 4][t % 4], in range.
+fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>) {
+    // Indexed through a variable: indexing a value array dynamically makes naga copy it each time.
+    var acc = tile;
+    for (var i = 0u; i < 8u; i++) {
+        let co = c0 + i;
+        if (co >= params.c_out) {
+            break;
+        }
+        for (var t = 0u; t < 8u; t++) {
+            if (j0 + t >= cols) {
+                break;
+            }
+            partial[(z * params.c_out + co) * cols + j0 + t] = acc[2u * i + t / 4u][t % 4u];
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let kk = params.kh * params.kw;
+    let ksize = params.c_in * kk;
+    let cols = ksize + 1u;
+    let j0 = gid.x * 8u;
+    let c0 = gid.y * 8u;
+    if (j0 >= cols || c0 >= params.c_out) {
+        return;
+    }
+    let plane_out = params.h_out * params.w_out;
+    let npix = params.batch * plane_out;
+    let m_begin = gid.z * params.chunk;
+    let m_end = min(m_begin + params.chunk, npix);
+    let nc4 = c4();
+    let ci4 = params.c_in / 4u;
+    let q_lo = min(c0 / 4u, nc4 - 1u);
+    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
+
+    // Columns j0..j0+3 (a) and j0+4..j0+7 (b) are one tap and 4 channels each: their xt offset
+    // from the top-left input pixel. From column K on, a group reads (1, 0, 0, 0): the bias.
+    let bias_a = j0 >= ksize;
+    let bias_b = j0 + 4u >= ksize;
+    let ta = min(j0, ksize - 4u);
+    let tb = min(j0 + 4u, ksize - 4u);
+    let oa = (((ta / params.c_in) / params.kw) * params.w_in + (ta / params.c_in) % params.kw) * ci4 + (ta % params.c_in) / 4u;
+    let ob = (((tb / params.c_in) / params.kw) * params.w_in + (tb / params.c_in) % params.kw) * ci4 + (tb % params.c_in) / 4u;
+    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+
+    let z4 = vec4<f32>(0.0);
+    var acc0a = z4; var acc0b = z4;
+    var acc1a = z4; var acc1b = z4;
+    var acc2a = z4; var acc2b = z4;
+    var acc3a = z4; var acc3b = z4;
+    var acc4a = z4; var acc4b = z4;
+    var acc5a = z4; var acc5b = z4;
+    var acc6a = z4; var acc6b = z4;
+    var acc7a = z4; var acc7b = z4;
+    var n = m_begin / plane_out;
+    var r = m_begin % plane_out;
+    var oy = r / params.w_out;
+    var ox = r % params.w_out;
+    for (var m = m_begin; m < m_end; m++) {
+        let ib = ((n * params.h_in + oy) * params.w_in + ox) * ci4;
+        let xa = select(xt[ib + oa], e0, bias_a);
+        let xb = select(xt[ib + ob], e0, bias_b);
+        let g_lo = gv[m * nc4 + q_lo];
+        let g_hi = gv[m * nc4 + q_hi];
+        acc0a += g_lo.x * xa; acc0b += g_lo.x * xb;
+        acc1a += g_lo.y * xa; acc1b += g_lo.y * xb;
+        acc2a += g_lo.z * xa; acc2b += g_lo.z * xb;
+        acc3a += g_lo.w * xa; acc3b += g_lo.w * xb;
+        acc4a += g_hi.x * xa; acc4b += g_hi.x * xb;
+        acc5a += g_hi.y * xa; acc5b += g_hi.y * xb;
+        acc6a += g_hi.z * xa; acc6b += g_hi.z * xb;
+        acc7a += g_hi.w * xa; acc7b += g_hi.w * xb;
+        ox++;
+        if (ox == params.w_out) {
+            ox = 0u;
+            oy++;
+            if (oy == params.h_out) {
+                oy = 0u;
+                n++;
+            }
+        }
+    }
+    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                                            acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+}

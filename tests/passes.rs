@@ -50,7 +50,7 @@ fn conv_variants(gpu: &Gpu, p: Conv2dParams) -> Vec<(bool, Conv2dParams)> {
     if gpu.subgroups {
         v.push((true, p));
         let fast = passes::conv2d_select(gpu, p);
-        assert_eq!(fast.channel_last, (p.c_in % 4 == 0) as u32);
+        assert_eq!(fast.channel_last, p.c_in.is_multiple_of(4) as u32);
         if fast.channel_last != 0 {
             v.push((true, fast));
         }

@@ -12,7 +12,7 @@
 //                     partial[z, co, j] = sum_{m in chunk z} g[m, co] * col[m, j], j < K = c_in*kh*kw,
 //                     and the extra column j = K holds the bias gradient (col = 1).
 //                     tile: 8 output channels x 8 columns.
-//                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
+//                     Dispatch: x = ceil(ceil((K + 1) / 8) * chunks / 64), y = ceil(c_out / 8).
 //   (conv2d_backward_subgroup.wgsl has the subgroup variants of backward_input and, for
 //   params.channel_last = 1, backward_weight.)
 //   reduce_weight:    dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
@@ -187,15 +187,20 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
-    let j0 = gid.x * 8u;
-    let c0 = gid.y * 8u;
-    if (j0 >= cols || c0 >= params.c_out) {
-        return;
-    }
     let plane_in = params.h_in * params.w_in;
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_out;
-    let m_begin = gid.z * params.chunk;
+    // x runs over (chunk, column tile) pairs, so that a layer with few columns (a first conv
+    // has c_in * kh * kw + 1 = 10) still fills the workgroup.
+    let tiles = (cols + 7u) / 8u;
+    let chunks = (npix + params.chunk - 1u) / params.chunk;
+    let z = gid.x / tiles;
+    let j0 = (gid.x % tiles) * 8u;
+    let c0 = gid.y * 8u;
+    if (z >= chunks || c0 >= params.c_out) {
+        return;
+    }
+    let m_begin = z * params.chunk;
     let m_end = min(m_begin + params.chunk, npix);
     let nc4 = c4();
     let q_lo = min(c0 / 4u, nc4 - 1u);
@@ -247,7 +252,7 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 
-    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+    store_partial(z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
                                                             acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 }
 

@@ -167,14 +167,48 @@ fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>
     }
 }
 
+// One pixel of the weight-gradient GEMM: acc[2 * i + h] += g[c0 + i] * x(column group h) for
+// the 8 output channels i, with the xt rows of the current pixel (n, oy, ox), which it then
+// advances by one.
+fn weight_pixel(acc: ptr<function, array<vec4<f32>, 16>>, g_lo: vec4<f32>, g_hi: vec4<f32>,
+                n: ptr<function, u32>, oy: ptr<function, u32>, ox: ptr<function, u32>,
+                oa: u32, ob: u32, bias_a: bool, bias_b: bool) {
+    let ci4 = params.c_in / 4u;
+    let ib = ((*n * params.h_in + *oy) * params.w_in + *ox) * ci4;
+    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+    let xa = select(xt[ib + oa], e0, bias_a);
+    let xb = select(xt[ib + ob], e0, bias_b);
+    (*acc)[0] += g_lo.x * xa; (*acc)[1] += g_lo.x * xb;
+    (*acc)[2] += g_lo.y * xa; (*acc)[3] += g_lo.y * xb;
+    (*acc)[4] += g_lo.z * xa; (*acc)[5] += g_lo.z * xb;
+    (*acc)[6] += g_lo.w * xa; (*acc)[7] += g_lo.w * xb;
+    (*acc)[8] += g_hi.x * xa; (*acc)[9] += g_hi.x * xb;
+    (*acc)[10] += g_hi.y * xa; (*acc)[11] += g_hi.y * xb;
+    (*acc)[12] += g_hi.z * xa; (*acc)[13] += g_hi.z * xb;
+    (*acc)[14] += g_hi.w * xa; (*acc)[15] += g_hi.w * xb;
+    *ox += 1u;
+    if (*ox == params.w_out) {
+        *ox = 0u;
+        *oy += 1u;
+        if (*oy == params.h_out) {
+            *oy = 0u;
+            *n += 1u;
+        }
+    }
+}
+
 @compute @workgroup_size(64)
-fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
+                                @builtin(subgroup_invocation_id) lane: u32) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
     let j0 = gid.x * 8u;
     let c0 = gid.y * 8u;
-    if (j0 >= cols || c0 >= params.c_out) {
+    // The first test is uniform over the workgroup, the second over the subgroup: a subgroup
+    // wholly past the last column leaves; in one that is not, the invocations past it stay
+    // (clamped, storing nothing), as the broadcasts need every lane.
+    if (c0 >= params.c_out || subgroupAll(j0 >= cols)) {
         return;
     }
     let plane_out = params.h_out * params.w_out;
@@ -194,45 +228,27 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tb = min(j0 + 4u, ksize - 4u);
     let oa = (((ta / params.c_in) / params.kw) * params.w_in + (ta / params.c_in) % params.kw) * ci4 + (ta % params.c_in) / 4u;
     let ob = (((tb / params.c_in) / params.kw) * params.w_in + (tb / params.c_in) % params.kw) * ci4 + (tb % params.c_in) / 4u;
-    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
 
-    let z4 = vec4<f32>(0.0);
-    var acc0a = z4; var acc0b = z4;
-    var acc1a = z4; var acc1b = z4;
-    var acc2a = z4; var acc2b = z4;
-    var acc3a = z4; var acc3b = z4;
-    var acc4a = z4; var acc4b = z4;
-    var acc5a = z4; var acc5b = z4;
-    var acc6a = z4; var acc6b = z4;
-    var acc7a = z4; var acc7b = z4;
+    var acc: array<vec4<f32>, 16>;
     var n = m_begin / plane_out;
     var r = m_begin % plane_out;
     var oy = r / params.w_out;
     var ox = r % params.w_out;
-    for (var m = m_begin; m < m_end; m++) {
-        let ib = ((n * params.h_in + oy) * params.w_in + ox) * ci4;
-        let xa = select(xt[ib + oa], e0, bias_a);
-        let xb = select(xt[ib + ob], e0, bias_b);
-        let g_lo = gv[m * nc4 + q_lo];
-        let g_hi = gv[m * nc4 + q_hi];
-        acc0a += g_lo.x * xa; acc0b += g_lo.x * xb;
-        acc1a += g_lo.y * xa; acc1b += g_lo.y * xb;
-        acc2a += g_lo.z * xa; acc2b += g_lo.z * xb;
-        acc3a += g_lo.w * xa; acc3b += g_lo.w * xb;
-        acc4a += g_hi.x * xa; acc4b += g_hi.x * xb;
-        acc5a += g_hi.y * xa; acc5b += g_hi.y * xb;
-        acc6a += g_hi.z * xa; acc6b += g_hi.z * xb;
-        acc7a += g_hi.w * xa; acc7b += g_hi.w * xb;
-        ox++;
-        if (ox == params.w_out) {
-            ox = 0u;
-            oy++;
-            if (oy == params.h_out) {
-                oy = 0u;
-                n++;
-            }
-        }
+    // 4 pixels per step: lane k % 8 loads the gradient vec4 (lo or hi channels by k & 1) of
+    // pixel m + (k % 8) / 2, and broadcasts share them; the gradient rows are the same for the
+    // whole workgroup (one chunk and channel tile per workgroup).
+    let gi = (lane % 8u) / 2u;
+    let gq = select(q_lo, q_hi, (lane & 1u) == 1u);
+    var m = m_begin;
+    for (; m + 4u <= m_end; m += 4u) {
+        let mine = gv[(m + gi) * nc4 + gq];
+        weight_pixel(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        weight_pixel(&acc, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        weight_pixel(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        weight_pixel(&acc, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
     }
-    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                            acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+    for (; m < m_end; m++) {
+        weight_pixel(&acc, gv[m * nc4 + q_lo], gv[m * nc4 + q_hi], &n, &oy, &ox, oa, ob, bias_a, bias_b);
+    }
+    store_partial(gid.z, c0, j0, cols, acc);
 }

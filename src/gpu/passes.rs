@@ -252,26 +252,30 @@ pub fn conv2d_backward(
         Some((8, p)),
         grid_1d(npix * c_out_padded(p) / 4),
     )?);
-    let (shader, entry, x) = if p.channel_last != 0 {
+    let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
+    let (shader, entry, x, groups) = if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
         (
             Shader::Conv2dBackwardSubgroup,
             "backward_weight_channel_last",
             (11, &scratch.xt),
+            [grid(cols.div_ceil(TILE * WG)), co_tiles, grid(p.chunks())],
         )
     } else {
-        (Shader::Conv2dBackward, "backward_weight", (0, inp))
+        let pairs = cols.div_ceil(TILE) * p.chunks();
+        (
+            Shader::Conv2dBackward,
+            "backward_weight",
+            (0, inp),
+            [grid(pairs.div_ceil(WG)), co_tiles, 1],
+        )
     };
     prog.push(gpu.dispatch(
         shader,
         entry,
         &[x, (9, &scratch.g), (4, &scratch.partial)],
         Some((8, p)),
-        [
-            grid(cols.div_ceil(TILE * WG)),
-            grid((p.c_out as usize).div_ceil(TILE)),
-            grid(p.chunks()),
-        ],
+        groups,
     )?);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackward,

@@ -3,13 +3,13 @@
 // subgroups of at least 8 invocations (the host checks both).
 //   prepare_input:     xt (batch * h_in * w_in, c_in / 4) vec4 = inp with the channel innermost.
 //                      1-D index over batch * h_in * w_in * c_in / 4.
-//   main_channel_last: 8 output pixels x 8 output channels per invocation, reading 4 input
-//                      channels per vec4 load from xt. The 8 weight vec4s a step needs are the
+//   main_channel_last: 8 output pixels x 16 output channels per invocation, reading 4 input
+//                      channels per vec4 load from xt. The 16 weight vec4s a step needs are the
 //                      same for every invocation of the workgroup (one channel tile per
-//                      workgroup): each of 8 lanes loads one and subgroupBroadcast shares them,
-//                      instead of every lane loading all 8 (on CPU adapters such as lavapipe
+//                      workgroup): each of 8 lanes loads two and subgroupBroadcast shares them,
+//                      instead of every lane loading all 16 (on CPU adapters such as lavapipe
 //                      every storage load costs a per-lane loop; the broadcast is a register move).
-//                      Dispatch: x = ceil(batch * h_out * w_out / 8 / 64), y = ceil(c_out / 8).
+//                      Dispatch: x = ceil(batch * h_out * w_out / 8 / 64), y = ceil(c_out / 16).
 // conv2d_backward's weight pass reads xt too.
 
 // No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
@@ -96,7 +96,7 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_out;
     let p0 = gid.x * 8u;
-    let c0 = gid.y * 8u;
+    let c0 = gid.y * 16u;
     // Uniform over the workgroup. Invocations past the last pixel stay (clamped, storing
     // nothing): the broadcasts need every lane.
     if (c0 >= params.c_out) {
@@ -105,10 +105,10 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let plane_in = params.h_in * params.w_in;
     let ci4 = params.c_in / 4u;
     let nc4 = c4();
-    let q_lo = min(c0 / 4u, nc4 - 1u);
-    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
-    let wl = (lane % 8u) / 2u;
-    let wq = select(q_lo, q_hi, (lane & 1u) == 1u);
+    // This lane's share of the 16 weight vec4s of a step: k = lane % 8 and k + 8, where vec4 k
+    // holds input channel 4q + k / 4 for output channels c0 + 4 (k % 4) .. + 3.
+    let wl = (lane % 8u) / 4u;
+    let wq = min(c0 / 4u + lane % 4u, nc4 - 1u);
 
     // xt rows of the top-left input tap of pixels p0..p0+3 (*a) and p0+4..p0+7 (*b), clamped
     // past the end (not stored).
@@ -119,16 +119,16 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let ia = ((ma / plane_out) * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out) * ci4;
     let ib = ((mb / plane_out) * plane_in + (rb / params.w_out) * params.w_in + rb % params.w_out) * ci4;
 
-    // accT{l,h}: pixel p0 + T, output channels c0..c0+3 (l) and c0+4..c0+7 (h).
+    // accTC: pixel p0 + T, output channels c0 + 4C .. c0 + 4C + 3.
     let z4 = vec4<f32>(0.0);
-    var acc0l = z4; var acc0h = z4;
-    var acc1l = z4; var acc1h = z4;
-    var acc2l = z4; var acc2h = z4;
-    var acc3l = z4; var acc3h = z4;
-    var acc4l = z4; var acc4h = z4;
-    var acc5l = z4; var acc5h = z4;
-    var acc6l = z4; var acc6h = z4;
-    var acc7l = z4; var acc7h = z4;
+    var acc00 = z4; var acc01 = z4; var acc02 = z4; var acc03 = z4;
+    var acc10 = z4; var acc11 = z4; var acc12 = z4; var acc13 = z4;
+    var acc20 = z4; var acc21 = z4; var acc22 = z4; var acc23 = z4;
+    var acc30 = z4; var acc31 = z4; var acc32 = z4; var acc33 = z4;
+    var acc40 = z4; var acc41 = z4; var acc42 = z4; var acc43 = z4;
+    var acc50 = z4; var acc51 = z4; var acc52 = z4; var acc53 = z4;
+    var acc60 = z4; var acc61 = z4; var acc62 = z4; var acc63 = z4;
+    var acc70 = z4; var acc71 = z4; var acc72 = z4; var acc73 = z4;
     for (var ky = 0u; ky < params.kh; ky++) {
         for (var kx = 0u; kx < params.kw; kx++) {
             let o = (ky * params.w_in + kx) * ci4;
@@ -142,34 +142,47 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
                 let x5 = xt[ib.y + o + q];
                 let x6 = xt[ib.z + o + q];
                 let x7 = xt[ib.w + o + q];
-                // Lane k % 8 loads weight vec4 k = 2 * l + h (input channel 4q + l, output
-                // channels c0 + 4h .. c0 + 4h + 3); broadcasts hand them to every lane.
-                let mine = wt[(wrow + 4u * q + wl) * nc4 + wq];
-                let w0l = subgroupBroadcast(mine, 0u);
-                let w0h = subgroupBroadcast(mine, 1u);
-                let w1l = subgroupBroadcast(mine, 2u);
-                let w1h = subgroupBroadcast(mine, 3u);
-                let w2l = subgroupBroadcast(mine, 4u);
-                let w2h = subgroupBroadcast(mine, 5u);
-                let w3l = subgroupBroadcast(mine, 6u);
-                let w3h = subgroupBroadcast(mine, 7u);
-                acc0l = fma4(acc0l, x0, w0l, w1l, w2l, w3l); acc0h = fma4(acc0h, x0, w0h, w1h, w2h, w3h);
-                acc1l = fma4(acc1l, x1, w0l, w1l, w2l, w3l); acc1h = fma4(acc1h, x1, w0h, w1h, w2h, w3h);
-                acc2l = fma4(acc2l, x2, w0l, w1l, w2l, w3l); acc2h = fma4(acc2h, x2, w0h, w1h, w2h, w3h);
-                acc3l = fma4(acc3l, x3, w0l, w1l, w2l, w3l); acc3h = fma4(acc3h, x3, w0h, w1h, w2h, w3h);
-                acc4l = fma4(acc4l, x4, w0l, w1l, w2l, w3l); acc4h = fma4(acc4h, x4, w0h, w1h, w2h, w3h);
-                acc5l = fma4(acc5l, x5, w0l, w1l, w2l, w3l); acc5h = fma4(acc5h, x5, w0h, w1h, w2h, w3h);
-                acc6l = fma4(acc6l, x6, w0l, w1l, w2l, w3l); acc6h = fma4(acc6h, x6, w0h, w1h, w2h, w3h);
-                acc7l = fma4(acc7l, x7, w0l, w1l, w2l, w3l); acc7h = fma4(acc7h, x7, w0h, w1h, w2h, w3h);
+                let r = (wrow + 4u * q + wl) * nc4 + wq;
+                let mine0 = wt[r];
+                let mine1 = wt[r + 2u * nc4];
+                let w00 = subgroupBroadcast(mine0, 0u);
+                let w01 = subgroupBroadcast(mine0, 1u);
+                let w02 = subgroupBroadcast(mine0, 2u);
+                let w03 = subgroupBroadcast(mine0, 3u);
+                let w10 = subgroupBroadcast(mine0, 4u);
+                let w11 = subgroupBroadcast(mine0, 5u);
+                let w12 = subgroupBroadcast(mine0, 6u);
+                let w13 = subgroupBroadcast(mine0, 7u);
+                let w20 = subgroupBroadcast(mine1, 0u);
+                let w21 = subgroupBroadcast(mine1, 1u);
+                let w22 = subgroupBroadcast(mine1, 2u);
+                let w23 = subgroupBroadcast(mine1, 3u);
+                let w30 = subgroupBroadcast(mine1, 4u);
+                let w31 = subgroupBroadcast(mine1, 5u);
+                let w32 = subgroupBroadcast(mine1, 6u);
+                let w33 = subgroupBroadcast(mine1, 7u);
+                acc00 = fma4(acc00, x0, w00, w10, w20, w30); acc01 = fma4(acc01, x0, w01, w11, w21, w31); acc02 = fma4(acc02, x0, w02, w12, w22, w32); acc03 = fma4(acc03, x0, w03, w13, w23, w33);
+                acc10 = fma4(acc10, x1, w00, w10, w20, w30); acc11 = fma4(acc11, x1, w01, w11, w21, w31); acc12 = fma4(acc12, x1, w02, w12, w22, w32); acc13 = fma4(acc13, x1, w03, w13, w23, w33);
+                acc20 = fma4(acc20, x2, w00, w10, w20, w30); acc21 = fma4(acc21, x2, w01, w11, w21, w31); acc22 = fma4(acc22, x2, w02, w12, w22, w32); acc23 = fma4(acc23, x2, w03, w13, w23, w33);
+                acc30 = fma4(acc30, x3, w00, w10, w20, w30); acc31 = fma4(acc31, x3, w01, w11, w21, w31); acc32 = fma4(acc32, x3, w02, w12, w22, w32); acc33 = fma4(acc33, x3, w03, w13, w23, w33);
+                acc40 = fma4(acc40, x4, w00, w10, w20, w30); acc41 = fma4(acc41, x4, w01, w11, w21, w31); acc42 = fma4(acc42, x4, w02, w12, w22, w32); acc43 = fma4(acc43, x4, w03, w13, w23, w33);
+                acc50 = fma4(acc50, x5, w00, w10, w20, w30); acc51 = fma4(acc51, x5, w01, w11, w21, w31); acc52 = fma4(acc52, x5, w02, w12, w22, w32); acc53 = fma4(acc53, x5, w03, w13, w23, w33);
+                acc60 = fma4(acc60, x6, w00, w10, w20, w30); acc61 = fma4(acc61, x6, w01, w11, w21, w31); acc62 = fma4(acc62, x6, w02, w12, w22, w32); acc63 = fma4(acc63, x6, w03, w13, w23, w33);
+                acc70 = fma4(acc70, x7, w00, w10, w20, w30); acc71 = fma4(acc71, x7, w01, w11, w21, w31); acc72 = fma4(acc72, x7, w02, w12, w22, w32); acc73 = fma4(acc73, x7, w03, w13, w23, w33);
             }
         }
     }
 
-    // Regroup from (pixel, channel vec4) to store_tile's (channel, pixel vec4).
-    let l0 = transpose(mat4x4<f32>(acc0l, acc1l, acc2l, acc3l));
-    let l1 = transpose(mat4x4<f32>(acc4l, acc5l, acc6l, acc7l));
-    let h0 = transpose(mat4x4<f32>(acc0h, acc1h, acc2h, acc3h));
-    let h1 = transpose(mat4x4<f32>(acc4h, acc5h, acc6h, acc7h));
-    store_tile(p0, c0, npix, array<vec4<f32>, 16>(l0[0], l1[0], l0[1], l1[1], l0[2], l1[2], l0[3], l1[3],
-                                                h0[0], h1[0], h0[1], h1[1], h0[2], h1[2], h0[3], h1[3]));
+    // Regroup from (pixel, channel vec4) to store_tile's (channel, pixel vec4), 8 channels at
+    // a time.
+    let lo0 = transpose(mat4x4<f32>(acc00, acc10, acc20, acc30));
+    let hi0 = transpose(mat4x4<f32>(acc40, acc50, acc60, acc70));
+    let lo1 = transpose(mat4x4<f32>(acc01, acc11, acc21, acc31));
+    let hi1 = transpose(mat4x4<f32>(acc41, acc51, acc61, acc71));
+    let lo2 = transpose(mat4x4<f32>(acc02, acc12, acc22, acc32));
+    let hi2 = transpose(mat4x4<f32>(acc42, acc52, acc62, acc72));
+    let lo3 = transpose(mat4x4<f32>(acc03, acc13, acc23, acc33));
+    let hi3 = transpose(mat4x4<f32>(acc43, acc53, acc63, acc73));
+    store_tile(p0, c0 + 0u, npix, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]));
+    store_tile(p0, c0 + 8u, npix, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
 }

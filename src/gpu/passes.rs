@@ -145,12 +145,18 @@ pub fn conv2d_forward(
             Some((4, p)),
             grid_1d(p.inp_len() / 4),
         )?);
+        // 16 output channels per invocation here.
+        let groups = [
+            grid_tiles[0],
+            grid((p.c_out as usize).div_ceil(2 * TILE)),
+            1,
+        ];
         prog.push(gpu.dispatch(
             Shader::Conv2dForwardSubgroup,
             "main_channel_last",
             &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
             Some((4, p)),
-            grid_tiles,
+            groups,
         )?);
     } else {
         prog.push(gpu.dispatch(

@@ -1,10 +1,11 @@
 // conv2d_backward, subgroup variants: the same pass as conv2d_backward.wgsl (same bindings,
 // params and results) for adapters with subgroups of at least 8 invocations (the host checks).
 // Entry points, replacing the portable ones of the same role:
-//   backward_input:   as conv2d_backward.wgsl's. The 8 weight vec4s a step needs are the same
-//                     for every invocation of the workgroup (one input-channel tile per
-//                     workgroup): each of 8 lanes loads one and subgroupBroadcast shares them.
-//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
+//   backward_input:   as conv2d_backward.wgsl's, but 8 input pixels x 16 input channels per
+//                     invocation. The 16 weight vec4s a step needs are the same for every
+//                     invocation of the workgroup (one input-channel tile per workgroup): each
+//                     of 8 lanes loads two and subgroupBroadcast shares them.
+//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 16).
 //   backward_weight_channel_last (params.channel_last = 1, c_in % 4 == 0): split-K partial sums
 //                     of the weight gradient with the columns in (ky, kx, ci) order, so that 4
 //                     columns are one vec4 load from xt (batch * h_in * w_in, c_in / 4), the
@@ -55,7 +56,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_in;
     let p0 = gid.x * 8u;
-    let c0 = gid.y * 8u;
+    let c0 = gid.y * 16u;
     // Uniform over the workgroup. Invocations past the last pixel stay (clamped, storing
     // nothing): the broadcasts need every lane.
     if (c0 >= params.c_in) {
@@ -88,6 +89,14 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
     var acc5a = z4; var acc5b = z4;
     var acc6a = z4; var acc6b = z4;
     var acc7a = z4; var acc7b = z4;
+    var acc8a = z4; var acc8b = z4;
+    var acc9a = z4; var acc9b = z4;
+    var acc10a = z4; var acc10b = z4;
+    var acc11a = z4; var acc11b = z4;
+    var acc12a = z4; var acc12b = z4;
+    var acc13a = z4; var acc13b = z4;
+    var acc14a = z4; var acc14b = z4;
+    var acc15a = z4; var acc15b = z4;
     for (var ky = 0u; ky < params.kh; ky++) {
         for (var kx = 0u; kx < params.kw; kx++) {
             let oya = ya - vec4<i32>(i32(ky));
@@ -109,33 +118,49 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
                 let g5 = select(z4, gv[ob.y + q], vb.y);
                 let g6 = select(z4, gv[ob.z + q], vb.z);
                 let g7 = select(z4, gv[ob.w + q], vb.w);
-                // Lane k % 8 loads input channel c0 + k's weights; broadcasts share them.
-                let mine = wt[(wrow + min(c0 + lane % 8u, cm)) * nc4 + q];
-                var w = subgroupBroadcast(mine, 0u);
+                // Lane k % 8 loads input channels c0 + k and c0 + 8 + k; broadcasts share them.
+                let mine0 = wt[(wrow + min(c0 + lane % 8u, cm)) * nc4 + q];
+                let mine1 = wt[(wrow + min(c0 + 8u + lane % 8u, cm)) * nc4 + q];
+                var w = subgroupBroadcast(mine0, 0u);
                 acc0a += dots(w, g0, g1, g2, g3); acc0b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 1u);
+                w = subgroupBroadcast(mine0, 1u);
                 acc1a += dots(w, g0, g1, g2, g3); acc1b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 2u);
+                w = subgroupBroadcast(mine0, 2u);
                 acc2a += dots(w, g0, g1, g2, g3); acc2b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 3u);
+                w = subgroupBroadcast(mine0, 3u);
                 acc3a += dots(w, g0, g1, g2, g3); acc3b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 4u);
+                w = subgroupBroadcast(mine0, 4u);
                 acc4a += dots(w, g0, g1, g2, g3); acc4b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 5u);
+                w = subgroupBroadcast(mine0, 5u);
                 acc5a += dots(w, g0, g1, g2, g3); acc5b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 6u);
+                w = subgroupBroadcast(mine0, 6u);
                 acc6a += dots(w, g0, g1, g2, g3); acc6b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine, 7u);
+                w = subgroupBroadcast(mine0, 7u);
                 acc7a += dots(w, g0, g1, g2, g3); acc7b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 0u);
+                acc8a += dots(w, g0, g1, g2, g3); acc8b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 1u);
+                acc9a += dots(w, g0, g1, g2, g3); acc9b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 2u);
+                acc10a += dots(w, g0, g1, g2, g3); acc10b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 3u);
+                acc11a += dots(w, g0, g1, g2, g3); acc11b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 4u);
+                acc12a += dots(w, g0, g1, g2, g3); acc12b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 5u);
+                acc13a += dots(w, g0, g1, g2, g3); acc13b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 6u);
+                acc14a += dots(w, g0, g1, g2, g3); acc14b += dots(w, g4, g5, g6, g7);
+                w = subgroupBroadcast(mine1, 7u);
+                acc15a += dots(w, g0, g1, g2, g3); acc15b += dots(w, g4, g5, g6, g7);
             }
         }
     }
 
-    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    var acc = array<vec4<f32>, 32>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b, acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b, acc8a, acc8b, acc9a, acc9b, acc10a, acc10b, acc11a, acc11b, acc12a, acc12b, acc13a, acc13b, acc14a, acc14b, acc15a, acc15b);
     var ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
                                  (mb / plane_in) * params.c_in * plane_in + rb);
-    for (var j = 0u; j < 8u; j++) {
+    for (var j = 0u; j < 16u; j++) {
         let ci = c0 + j;
         if (ci >= params.c_in) {
             break;

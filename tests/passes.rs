@@ -29,13 +29,16 @@ fn nan_filled(gpu: &Gpu, n: usize) -> Tensor {
 
 /// Every shape runs the portable kernels; c_in % 4 == 0 (4 and 8 below; 4 puts two taps in one
 /// 8-column tile of the weight gradient) also the channel-last subgroup ones.
-const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 5] = [
+/// 20 channels in and 18 out span two of the subgroup kernels' 16-channel tiles, the second
+/// partly.
+const CONV_SHAPES: [(usize, usize, usize, usize, usize, usize); 6] = [
     // (batch, c_in, h, w, c_out, k)
     (3, 1, 11, 9, 5, 3),
     (3, 6, 7, 8, 7, 3),
     (2, 3, 6, 5, 9, 2),
     (3, 8, 7, 6, 10, 3),
     (2, 4, 6, 7, 13, 2),
+    (2, 20, 5, 6, 18, 3),
 ];
 
 /// The kernel choices to test for `p`, as (subgroups on the device, params): the portable

@@ -294,11 +294,12 @@ pub fn conv2d_backward(
         check_len(op, "dinp", dinp, p.inp_len())?;
         conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
         let npix_in = (p.batch * p.h_in * p.w_in) as usize;
-        // Same role and bindings in both files; the subgroup one shares the weights by broadcast.
-        let shader = if gpu.subgroups {
-            Shader::Conv2dBackwardSubgroup
+        // Same role and bindings in both files; the subgroup one shares the weights by broadcast
+        // and takes 16 input channels per invocation.
+        let (shader, c_tile) = if gpu.subgroups {
+            (Shader::Conv2dBackwardSubgroup, 2 * TILE)
         } else {
-            Shader::Conv2dBackward
+            (Shader::Conv2dBackward, TILE)
         };
         prog.push(gpu.dispatch(
             shader,
@@ -307,7 +308,7 @@ pub fn conv2d_backward(
             Some((8, p)),
             [
                 grid(npix_in.div_ceil(TILE * WG)),
-                grid((p.c_in as usize).div_ceil(TILE)),
+                grid((p.c_in as usize).div_ceil(c_tile)),
                 1,
             ],
         )?);

@@ -11,7 +11,9 @@
 //                     columns are one vec4 load from xt (batch * h_in * w_in, c_in / 4), the
 //                     channel-last input conv2d_forward_subgroup's prepare_input wrote; the
 //                     bias is column K. reduce_weight (portable file) maps the columns back.
-//                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 8), z = chunks.
+//                     8 columns x 16 output channels per invocation; the gradient rows, the
+//                     same for the whole workgroup, are loaded once per subgroup and broadcast.
+//                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 16), z = chunks.
 // No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
 // builtins when the device has wgpu::Features::SUBGROUP.
 
@@ -193,9 +195,10 @@ fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>
 }
 
 // One pixel of the weight-gradient GEMM: acc[2 * i + h] += g[c0 + i] * x(column group h) for
-// the 8 output channels i, with the xt rows of the current pixel (n, oy, ox), which it then
-// advances by one.
-fn weight_pixel(acc: ptr<function, array<vec4<f32>, 16>>, g_lo: vec4<f32>, g_hi: vec4<f32>,
+// the 16 output channels i (g0..g3: channels c0 + 4C .. + 3), with the xt rows of the current
+// pixel (n, oy, ox), which it then advances by one.
+fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
+                g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>,
                 n: ptr<function, u32>, oy: ptr<function, u32>, ox: ptr<function, u32>,
                 oa: u32, ob: u32, bias_a: bool, bias_b: bool) {
     let ci4 = params.c_in / 4u;
@@ -203,14 +206,22 @@ fn weight_pixel(acc: ptr<function, array<vec4<f32>, 16>>, g_lo: vec4<f32>, g_hi:
     let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
     let xa = select(xt[ib + oa], e0, bias_a);
     let xb = select(xt[ib + ob], e0, bias_b);
-    (*acc)[0] += g_lo.x * xa; (*acc)[1] += g_lo.x * xb;
-    (*acc)[2] += g_lo.y * xa; (*acc)[3] += g_lo.y * xb;
-    (*acc)[4] += g_lo.z * xa; (*acc)[5] += g_lo.z * xb;
-    (*acc)[6] += g_lo.w * xa; (*acc)[7] += g_lo.w * xb;
-    (*acc)[8] += g_hi.x * xa; (*acc)[9] += g_hi.x * xb;
-    (*acc)[10] += g_hi.y * xa; (*acc)[11] += g_hi.y * xb;
-    (*acc)[12] += g_hi.z * xa; (*acc)[13] += g_hi.z * xb;
-    (*acc)[14] += g_hi.w * xa; (*acc)[15] += g_hi.w * xb;
+    (*acc)[0] += g0.x * xa; (*acc)[1] += g0.x * xb;
+    (*acc)[2] += g0.y * xa; (*acc)[3] += g0.y * xb;
+    (*acc)[4] += g0.z * xa; (*acc)[5] += g0.z * xb;
+    (*acc)[6] += g0.w * xa; (*acc)[7] += g0.w * xb;
+    (*acc)[8] += g1.x * xa; (*acc)[9] += g1.x * xb;
+    (*acc)[10] += g1.y * xa; (*acc)[11] += g1.y * xb;
+    (*acc)[12] += g1.z * xa; (*acc)[13] += g1.z * xb;
+    (*acc)[14] += g1.w * xa; (*acc)[15] += g1.w * xb;
+    (*acc)[16] += g2.x * xa; (*acc)[17] += g2.x * xb;
+    (*acc)[18] += g2.y * xa; (*acc)[19] += g2.y * xb;
+    (*acc)[20] += g2.z * xa; (*acc)[21] += g2.z * xb;
+    (*acc)[22] += g2.w * xa; (*acc)[23] += g2.w * xb;
+    (*acc)[24] += g3.x * xa; (*acc)[25] += g3.x * xb;
+    (*acc)[26] += g3.y * xa; (*acc)[27] += g3.y * xb;
+    (*acc)[28] += g3.z * xa; (*acc)[29] += g3.z * xb;
+    (*acc)[30] += g3.w * xa; (*acc)[31] += g3.w * xb;
     *ox += 1u;
     if (*ox == params.w_out) {
         *ox = 0u;
@@ -229,7 +240,7 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
     let j0 = gid.x * 8u;
-    let c0 = gid.y * 8u;
+    let c0 = gid.y * 16u;
     // The first test is uniform over the workgroup, the second over the subgroup: a subgroup
     // wholly past the last column leaves; in one that is not, the invocations past it stay
     // (clamped, storing nothing), as the broadcasts need every lane.
@@ -242,8 +253,6 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let m_end = min(m_begin + params.chunk, npix);
     let nc4 = c4();
     let ci4 = params.c_in / 4u;
-    let q_lo = min(c0 / 4u, nc4 - 1u);
-    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
 
     // Columns j0..j0+3 (a) and j0+4..j0+7 (b) are one tap and 4 channels each: their xt offset
     // from the top-left input pixel. From column K on, a group reads (1, 0, 0, 0): the bias.
@@ -254,26 +263,35 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let oa = (((ta / params.c_in) / params.kw) * params.w_in + (ta / params.c_in) % params.kw) * ci4 + (ta % params.c_in) / 4u;
     let ob = (((tb / params.c_in) / params.kw) * params.w_in + (tb / params.c_in) % params.kw) * ci4 + (tb % params.c_in) / 4u;
 
-    var acc: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, 32>;
     var n = m_begin / plane_out;
     var r = m_begin % plane_out;
     var oy = r / params.w_out;
     var ox = r % params.w_out;
-    // 4 pixels per step: lane k % 8 loads the gradient vec4 (lo or hi channels by k & 1) of
-    // pixel m + (k % 8) / 2, and broadcasts share them; the gradient rows are the same for the
-    // whole workgroup (one chunk and channel tile per workgroup).
-    let gi = (lane % 8u) / 2u;
-    let gq = select(q_lo, q_hi, (lane & 1u) == 1u);
+    // 2 pixels per step: lane k % 8 loads gradient vec4 k % 4 (channels c0 + 4 (k % 4) .. + 3)
+    // of pixel m + (k % 8) / 4, and broadcasts share them; the gradient rows are the same for
+    // the whole workgroup (one chunk and channel tile per workgroup).
+    let gi = (lane % 8u) / 4u;
+    let gq = min(c0 / 4u + lane % 4u, nc4 - 1u);
+    let q0 = min(c0 / 4u, nc4 - 1u);
+    let q1 = min(c0 / 4u + 1u, nc4 - 1u);
+    let q2 = min(c0 / 4u + 2u, nc4 - 1u);
+    let q3 = min(c0 / 4u + 3u, nc4 - 1u);
     var m = m_begin;
-    for (; m + 4u <= m_end; m += 4u) {
+    for (; m + 2u <= m_end; m += 2u) {
         let mine = gv[(m + gi) * nc4 + gq];
-        weight_pixel(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
-        weight_pixel(&acc, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
-        weight_pixel(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
-        weight_pixel(&acc, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        weight_pixel(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u),
+                     subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
+                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        weight_pixel(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u),
+                     subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u),
+                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
     }
-    for (; m < m_end; m++) {
-        weight_pixel(&acc, gv[m * nc4 + q_lo], gv[m * nc4 + q_hi], &n, &oy, &ox, oa, ob, bias_a, bias_b);
+    if (m < m_end) {
+        let row = m * nc4;
+        weight_pixel(&acc, gv[row + q0], gv[row + q1], gv[row + q2], gv[row + q3],
+                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
     }
-    store_partial(gid.z, c0, j0, cols, acc);
+    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7], acc[8], acc[9], acc[10], acc[11], acc[12], acc[13], acc[14], acc[15]));
+    store_partial(gid.z, c0 + 8u, j0, cols, array<vec4<f32>, 16>(acc[16], acc[17], acc[18], acc[19], acc[20], acc[21], acc[22], acc[23], acc[24], acc[25], acc[26], acc[27], acc[28], acc[29], acc[30], acc[31]));
 }

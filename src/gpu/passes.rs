@@ -265,7 +265,12 @@ pub fn conv2d_backward(
             Shader::Conv2dBackwardSubgroup,
             "backward_weight_channel_last",
             (11, &scratch.xt),
-            [grid(cols.div_ceil(TILE * WG)), co_tiles, grid(p.chunks())],
+            // 16 output channels per invocation here.
+            [
+                grid(cols.div_ceil(TILE * WG)),
+                grid((p.c_out as usize).div_ceil(2 * TILE)),
+                grid(p.chunks()),
+            ],
         )
     } else {
         let pairs = cols.div_ceil(TILE) * p.chunks();

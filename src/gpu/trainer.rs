@@ -81,14 +81,28 @@ impl Split {
 }
 
 /// Names the dispatches from `first` on after their layer: "conv1 fwd", "conv1 backward_weight", ...
+/// Names the dispatches `prog[first..]` of one layer for the profiler: `conv2 fwd`,
+/// `conv2 bwd weight`, `pool1 bwd`, `adam adam_update`, whichever shader variant ran.
 fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
     for d in &mut prog[first..] {
         let (shader, entry) = d.label.split_once("::").unwrap_or((&d.label, "main"));
-        let pass = match entry {
-            "main" if shader.ends_with("_forward") => "fwd",
-            "main" if shader.ends_with("_backward") => "bwd",
-            "main" => shader,
-            e => e,
+        let base = shader.trim_end_matches("_subgroup");
+        let dir = if base.ends_with("_forward") {
+            "fwd"
+        } else if base.ends_with("_backward") {
+            "bwd"
+        } else {
+            ""
+        };
+        let pass = match (dir, entry) {
+            ("", "main") => base.to_string(),
+            ("", e) => format!("{base} {e}"),
+            (d, "main" | "main_channel_last" | "disjoint") => d.to_string(),
+            (d, e) => format!(
+                "{d} {}",
+                e.trim_start_matches("backward_")
+                    .trim_end_matches("_channel_last")
+            ),
         };
         d.label = format!("{layer} {pass}");
     }

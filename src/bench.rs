@@ -31,6 +31,8 @@ pub struct BenchReport {
     pub adapter: String,
     pub backend: String,
     pub device_type: String,
+    /// The conv passes ran their subgroup variants (`Gpu::subgroups`), not the portable kernels.
+    pub subgroups: bool,
     pub batch: usize,
     pub steps: usize,
     pub images_per_s: f64,
@@ -100,10 +102,11 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         }
     };
     let gpu = Gpu::new(&cfg.adapter)?;
-    let (adapter, backend, device_type) = (
+    let (adapter, backend, device_type, subgroups) = (
         gpu.info.name.clone(),
         gpu.backend_name(),
         gpu.device_type_name(),
+        gpu.subgroups,
     );
     let weights = model.init_glorot(1);
     let mut t = GpuTrainer::new(
@@ -139,6 +142,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         adapter,
         backend,
         device_type,
+        subgroups,
         batch: cfg.batch,
         steps: cfg.steps,
         images_per_s,
@@ -156,8 +160,15 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
 impl BenchReport {
     pub fn print(&self) {
         println!(
-            "adapter: {} ({}, {})",
-            self.adapter, self.backend, self.device_type
+            "adapter: {} ({}, {}), {} kernels",
+            self.adapter,
+            self.backend,
+            self.device_type,
+            if self.subgroups {
+                "subgroup"
+            } else {
+                "portable"
+            }
         );
         println!(
             "batch {}: {:.0} images/s, {:.3} ms/step, {:.2} s per 60,000-image epoch, {:.2} GFLOP/s ({:.2} MFLOP/image)",

@@ -211,9 +211,17 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             }
             for a in adapters {
                 let i = a.get_info();
+                // The same test Gpu::from_adapter makes for the subgroup conv kernels.
+                let sub =
+                    a.features().contains(wgpu::Features::SUBGROUP) && i.subgroup_min_size >= 8;
                 println!(
-                    "{} | {:?} | {:?} | driver {} {}",
-                    i.name, i.backend, i.device_type, i.driver, i.driver_info
+                    "{} | {:?} | {:?} | driver {} {} | {} kernels",
+                    i.name,
+                    i.backend,
+                    i.device_type,
+                    i.driver,
+                    i.driver_info,
+                    if sub { "subgroup" } else { "portable" }
                 );
             }
             Ok(())

@@ -332,5 +332,5 @@ fn bench_reports_throughput_as_json() {
     ] {
         assert!(passes.contains_key(pass), "{pass}: {j}");
     }
-    assert!(j["adapter"].is_string() && j["backend"].is_string());
+    assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
 }

@@ -12,6 +12,7 @@ pub enum Shader {
     Maxpool2dBackward,
     DenseForward,
     DenseBackward,
+    DenseBackwardSubgroup,
     SoftmaxXentForward,
     SoftmaxXentBackward,
     AdamUpdate,
@@ -19,7 +20,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 14] = [
+    pub const ALL: [Shader; 15] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -30,6 +31,7 @@ impl Shader {
         Shader::Maxpool2dBackward,
         Shader::DenseForward,
         Shader::DenseBackward,
+        Shader::DenseBackwardSubgroup,
         Shader::SoftmaxXentForward,
         Shader::SoftmaxXentBackward,
         Shader::AdamUpdate,
@@ -49,6 +51,7 @@ impl Shader {
             Shader::Maxpool2dBackward => "maxpool2d_backward",
             Shader::DenseForward => "dense_forward",
             Shader::DenseBackward => "dense_backward",
+            Shader::DenseBackwardSubgroup => "dense_backward_subgroup",
             Shader::SoftmaxXentForward => "softmax_xent_forward",
             Shader::SoftmaxXentBackward => "softmax_xent_backward",
             Shader::AdamUpdate => "adam_update",
@@ -80,6 +83,9 @@ impl Shader {
             Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
             Shader::DenseForward => include_str!("../shaders/dense_forward.wgsl"),
             Shader::DenseBackward => include_str!("../shaders/dense_backward.wgsl"),
+            Shader::DenseBackwardSubgroup => {
+                include_str!("../shaders/dense_backward_subgroup.wgsl")
+            }
             Shader::SoftmaxXentForward => include_str!("../shaders/softmax_xent_forward.wgsl"),
             Shader::SoftmaxXentBackward => include_str!("../shaders/softmax_xent_backward.wgsl"),
             Shader::AdamUpdate => include_str!("../shaders/adam_update.wgsl"),

@@ -249,53 +249,73 @@ fn maxpool2d_matches_reference() {
 
 #[test]
 fn dense_matches_reference() {
-    let Some(gpu) = gpu() else { return };
-    for (n, i, o) in [(3, 37, 13), (5, 130, 10), (1, 3, 1)] {
+    let Some(mut gpu) = gpu() else { return };
+    let variants = if gpu.subgroups {
+        vec![false, true]
+    } else {
+        vec![false]
+    };
+    // Batch 11 and 19 outputs span two 8-row and 8-output tiles of the backward kernels.
+    for (n, i, o) in [(3, 37, 13), (5, 130, 10), (1, 3, 1), (11, 70, 19)] {
         for relu in [false, true] {
-            let p = DenseParams::new(n, i, o, relu);
-            let inp = rand_vec(1, n * i, -1.0, 1.0);
-            let wt = rand_vec(2, o * i, -0.5, 0.5);
-            let b = rand_vec(3, o, -0.3, 0.3);
-            let dout = rand_vec(4, n * o, -1.0, 1.0);
-            let mut out = vec![0.0; n * o];
-            reference::dense_forward(&mut out, &inp, &wt, &b, &p);
-            let mut dinp = vec![0.0; n * i];
-            let (mut dw, mut db) = (vec![0.0; o * i], vec![0.0; o]);
-            reference::dense_backward_input(&mut dinp, &out, &dout, &wt, &p);
-            reference::dense_backward_weight(&mut dw, &mut db, &out, &dout, &inp, &p);
+            for &sg in &variants {
+                gpu.subgroups = sg;
+                let p = DenseParams::new(n, i, o, relu);
+                let inp = rand_vec(1, n * i, -1.0, 1.0);
+                let wt = rand_vec(2, o * i, -0.5, 0.5);
+                let b = rand_vec(3, o, -0.3, 0.3);
+                let dout = rand_vec(4, n * o, -1.0, 1.0);
+                let mut out = vec![0.0; n * o];
+                reference::dense_forward(&mut out, &inp, &wt, &b, &p);
+                let mut dinp = vec![0.0; n * i];
+                let (mut dw, mut db) = (vec![0.0; o * i], vec![0.0; o]);
+                reference::dense_backward_input(&mut dinp, &out, &dout, &wt, &p);
+                reference::dense_backward_weight(&mut dw, &mut db, &out, &dout, &inp, &p);
 
-            let t = |d: &[f32]| gpu.upload("t", d).unwrap();
-            let (ti, tw, tb, tdo) = (t(&inp), t(&wt), t(&b), t(&dout));
-            let gout = nan_filled(&gpu, out.len());
-            let mut prog = Vec::new();
-            passes::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
-            run(&gpu, &prog);
-            let got_out = read(&gpu, &gout);
-            assert_close(&format!("dense_forward {p:?}"), &got_out, &out, PASS);
+                let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+                let (ti, tw, tb, tdo) = (t(&inp), t(&wt), t(&b), t(&dout));
+                let gout = nan_filled(&gpu, out.len());
+                let mut prog = Vec::new();
+                passes::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
+                run(&gpu, &prog);
+                let got_out = read(&gpu, &gout);
+                assert_close(
+                    &format!("dense_forward subgroups {sg} {p:?}"),
+                    &got_out,
+                    &out,
+                    PASS,
+                );
 
-            let to = t(&out);
-            let (gdinp, gdw, gdb) = (
-                nan_filled(&gpu, dinp.len()),
-                nan_filled(&gpu, dw.len()),
-                nan_filled(&gpu, o),
-            );
-            let mut prog = Vec::new();
-            passes::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
-            passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p).unwrap();
-            run(&gpu, &prog);
-            assert_close(
-                &format!("dense dinp {p:?}"),
-                &read(&gpu, &gdinp),
-                &dinp,
-                PASS,
-            );
-            assert_close(
-                &format!("dense dweight {p:?}"),
-                &read(&gpu, &gdw),
-                &dw,
-                PASS,
-            );
-            assert_close(&format!("dense dbias {p:?}"), &read(&gpu, &gdb), &db, PASS);
+                let to = t(&out);
+                let (gdinp, gdw, gdb) = (
+                    nan_filled(&gpu, dinp.len()),
+                    nan_filled(&gpu, dw.len()),
+                    nan_filled(&gpu, o),
+                );
+                let mut prog = Vec::new();
+                passes::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
+                passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p)
+                    .unwrap();
+                run(&gpu, &prog);
+                assert_close(
+                    &format!("dense dinp subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdinp),
+                    &dinp,
+                    PASS,
+                );
+                assert_close(
+                    &format!("dense dweight subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdw),
+                    &dw,
+                    PASS,
+                );
+                assert_close(
+                    &format!("dense dbias subgroups {sg} {p:?}"),
+                    &read(&gpu, &gdb),
+                    &db,
+                    PASS,
+                );
+            }
         }
     }
 }

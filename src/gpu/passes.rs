@@ -371,6 +371,15 @@ pub fn maxpool2d_backward(
     Ok(())
 }
 
+/// The subgroup variant shares the gradient values by broadcast; same entry points and bindings.
+fn dense_backward_shader(gpu: &Gpu) -> Shader {
+    if gpu.subgroups {
+        Shader::DenseBackwardSubgroup
+    } else {
+        Shader::DenseBackward
+    }
+}
+
 fn dense_lens(
     op: &'static str,
     inp: &Tensor,
@@ -427,7 +436,7 @@ pub fn dense_backward_input(
         (p.batch * p.n_out) as usize,
     )?;
     prog.push(gpu.dispatch(
-        Shader::DenseBackward,
+        dense_backward_shader(gpu),
         "backward_input",
         &[(1, weight), (2, out), (3, dout), (4, dinp)],
         Some((7, p)),
@@ -461,7 +470,7 @@ pub fn dense_backward_weight(
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
     prog.push(gpu.dispatch(
-        Shader::DenseBackward,
+        dense_backward_shader(gpu),
         "backward_weight",
         &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
         Some((7, p)),

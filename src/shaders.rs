@@ -11,6 +11,7 @@ pub enum Shader {
     Maxpool2dForward,
     Maxpool2dBackward,
     DenseForward,
+    DenseForwardSubgroup,
     DenseBackward,
     DenseBackwardSubgroup,
     SoftmaxXentForward,
@@ -20,7 +21,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 15] = [
+    pub const ALL: [Shader; 16] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -30,6 +31,7 @@ impl Shader {
         Shader::Maxpool2dForward,
         Shader::Maxpool2dBackward,
         Shader::DenseForward,
+        Shader::DenseForwardSubgroup,
         Shader::DenseBackward,
         Shader::DenseBackwardSubgroup,
         Shader::SoftmaxXentForward,
@@ -50,6 +52,7 @@ impl Shader {
             Shader::Maxpool2dForward => "maxpool2d_forward",
             Shader::Maxpool2dBackward => "maxpool2d_backward",
             Shader::DenseForward => "dense_forward",
+            Shader::DenseForwardSubgroup => "dense_forward_subgroup",
             Shader::DenseBackward => "dense_backward",
             Shader::DenseBackwardSubgroup => "dense_backward_subgroup",
             Shader::SoftmaxXentForward => "softmax_xent_forward",
@@ -82,6 +85,9 @@ impl Shader {
             Shader::Maxpool2dForward => include_str!("../shaders/maxpool2d_forward.wgsl"),
             Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
             Shader::DenseForward => include_str!("../shaders/dense_forward.wgsl"),
+            Shader::DenseForwardSubgroup => {
+                include_str!("../shaders/dense_forward_subgroup.wgsl")
+            }
             Shader::DenseBackward => include_str!("../shaders/dense_backward.wgsl"),
             Shader::DenseBackwardSubgroup => {
                 include_str!("../shaders/dense_backward_subgroup.wgsl")

@@ -405,7 +405,12 @@ pub fn dense_forward(
     dense_lens("dense_forward", inp, out, weight, p)?;
     check_len("dense_forward", "bias", bias, p.n_out as usize)?;
     prog.push(gpu.dispatch(
-        Shader::DenseForward,
+        // The subgroup variant shares the input values by broadcast; same bindings.
+        if gpu.subgroups {
+            Shader::DenseForwardSubgroup
+        } else {
+            Shader::DenseForward
+        },
         "main",
         &[(0, inp), (1, weight), (2, bias), (3, out)],
         Some((4, p)),

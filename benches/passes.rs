@@ -49,6 +49,8 @@ fn time(c: &mut Criterion, gpu: &Gpu, name: &str, prog: &[Dispatch]) {
 }
 
 fn conv(c: &mut Criterion, gpu: &Gpu, name: &str, p: Conv2dParams) {
+    // The kernels training uses on this device (channel-last where it applies).
+    let p = passes::conv2d_select(gpu, p);
     let (inp, w, b) = (
         rand(1, p.inp_len()),
         rand(2, p.weight_len()),

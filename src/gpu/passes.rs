@@ -563,6 +563,15 @@ pub fn adam_update(
     for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
         check_len("adam_update", what, t, p.len as usize)?;
     }
+    if !p.len.is_multiple_of(4) {
+        return Err(Error::Shape {
+            op: "adam_update",
+            msg: format!(
+                "{} parameters: the shader takes them 4 at a time (pad to a multiple of 4)",
+                p.len
+            ),
+        });
+    }
     prog.push(gpu.dispatch(
         Shader::AdamUpdate,
         "main",
@@ -575,7 +584,7 @@ pub fn adam_update(
             (5, v),
         ],
         Some((6, p)),
-        grid_1d(p.len as usize),
+        grid_1d(p.len as usize / 4),
     )?);
     Ok(())
 }

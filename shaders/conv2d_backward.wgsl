@@ -8,6 +8,7 @@
 //      conv2d_transpose_weight)
 // Entry points, in dispatch order (each overwrites its outputs):
 //   prepare_grad:     gv from dout (and out). 1-D index over batch * h_out * w_out * c4.
+//   prepare_grad_vec4 (instead, when h_out * w_out % 4 == 0): the same, 4 pixels per load.
 //   backward_weight:  split-K partial sums over chunks of params.chunk output pixels:
 //                     partial[z, co, j] = sum_{m in chunk z} g[m, co] * col[m, j], j < K = c_in*kh*kw,
 //                     and the extra column j = K holds the bias gradient (col = 1).
@@ -49,6 +50,8 @@ struct Params {
 @group(0) @binding(8) var<uniform> params: Params;
 @group(0) @binding(9) var<storage, read_write> gv: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> wt: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read> out4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> dout4: array<vec4<f32>>;
 
 const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
 const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
@@ -84,6 +87,34 @@ fn prepare_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
     }
     gv[i] = v;
+}
+
+// prepare_grad for h_out * w_out % 4 == 0: 4 pixels x 4 channels per invocation, reading out
+// and dout (bound again as out4, dout4) 4 pixels per vec4 load and transposing.
+// 1-D index over batch * h_out * w_out / 4 * c4.
+@compute @workgroup_size(64)
+fn prepare_grad_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let plane = params.h_out * params.w_out;
+    let nc4 = c4();
+    if (i >= params.batch * plane / 4u * nc4) {
+        return;
+    }
+    let m = (i / nc4) * 4u; // first of the 4 pixels, all in one image
+    let q = i % nc4;
+    let base = (m / plane) * params.c_out * plane + m % plane;
+    var g = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var l = 0u; l < 4u; l++) {
+        let co = q * 4u + l;
+        if (co < params.c_out) {
+            let at = (base + co * plane) / 4u;
+            let d = dout4[at];
+            g[l] = select(d, select(vec4<f32>(0.0), d, out4[at] > vec4<f32>(0.0)), params.relu != 0u);
+        }
+    }
+    for (var t = 0u; t < 4u; t++) {
+        gv[(m + t) * nc4 + q] = vec4<f32>(g[0][t], g[1][t], g[2][t], g[3][t]);
+    }
 }
 
 @compute @workgroup_size(64)

@@ -251,13 +251,24 @@ pub fn conv2d_backward(
         &scratch.partial,
         p.chunks() * p.c_out as usize * cols,
     )?;
-    prog.push(gpu.dispatch(
-        Shader::Conv2dBackward,
-        "prepare_grad",
-        &[(2, out), (3, dout), (9, &scratch.g)],
-        Some((8, p)),
-        grid_1d(npix * c_out_padded(p) / 4),
-    )?);
+    if (p.h_out * p.w_out).is_multiple_of(4) {
+        // Whole vec4s of pixels in every channel plane.
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "prepare_grad_vec4",
+            &[(12, out), (13, dout), (9, &scratch.g)],
+            Some((8, p)),
+            grid_1d(npix / 4 * c_out_padded(p) / 4),
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "prepare_grad",
+            &[(2, out), (3, dout), (9, &scratch.g)],
+            Some((8, p)),
+            grid_1d(npix * c_out_padded(p) / 4),
+        )?);
+    }
     let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
     let (shader, entry, x, groups) = if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;

@@ -102,6 +102,7 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
                 "{d} {}",
                 e.trim_start_matches("backward_")
                     .trim_end_matches("_channel_last")
+                    .trim_end_matches("_vec4")
             ),
         };
         d.label = format!("{layer} {pass}");

@@ -344,10 +344,16 @@ pub fn maxpool2d_forward(
     check_len("maxpool2d_forward", "inp", inp, p.inp_len())?;
     check_len("maxpool2d_forward", "out", out, p.out_len())?;
     check_len("maxpool2d_forward", "argmax", argmax, p.out_len())?;
+    // The usual 2x2 stride-2 window on an even-width plane: one vec2 load per window row.
+    let (entry, x) = if p.size == 2 && p.stride == 2 && p.w_in.is_multiple_of(2) {
+        ("main_2x2", (4, inp))
+    } else {
+        ("main", (0, inp))
+    };
     prog.push(gpu.dispatch(
         Shader::Maxpool2dForward,
-        "main",
-        &[(0, inp), (1, out), (2, argmax)],
+        entry,
+        &[x, (1, out), (2, argmax)],
         Some((3, p)),
         grid_1d(p.out_len()),
     )?);

@@ -97,7 +97,7 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
         let pass = match (dir, entry) {
             ("", "main") => base.to_string(),
             ("", e) => format!("{base} {e}"),
-            (d, "main" | "main_channel_last" | "disjoint") => d.to_string(),
+            (d, "main" | "main_channel_last" | "main_2x2" | "disjoint") => d.to_string(),
             (d, e) => format!(
                 "{d} {}",
                 e.trim_start_matches("backward_")

@@ -215,10 +215,10 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
 
 /// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
 /// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
-/// With `p.channel_last`, `scratch.xt` must hold `inp` as `conv2d_forward` left it (the forward
-/// pass of the same step records it).
-/// Records prepare_grad, backward_weight + reduce_weight, then conv2d_transpose_weight +
-/// backward_input.
+/// `scratch` must hold what `conv2d_forward` of the same `weight` (and, with `p.channel_last`,
+/// the same `inp`) left in it: the channel-last weights `wt` (and input `xt`). The forward pass
+/// of the same step records them, so the backward pass does not copy them again.
+/// Records prepare_grad, backward_weight + reduce_weight, then backward_input.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     gpu: &Gpu,
@@ -308,7 +308,6 @@ pub fn conv2d_backward(
     )?);
     if let Some(dinp) = dinp {
         check_len(op, "dinp", dinp, p.inp_len())?;
-        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
         let npix_in = (p.batch * p.h_in * p.w_in) as usize;
         // Same role and bindings in both files; the subgroup one shares the weights by broadcast
         // and takes 16 input channels per invocation.

@@ -18,13 +18,24 @@ pub struct BenchConfig {
     pub batch: usize,
     pub steps: usize,
     pub warmup: usize,
-    /// "synthetic" (seeded random pixels and labels) or "mnist".
-    pub data: String,
+    pub data: BenchData,
     pub data_dir: Option<std::path::PathBuf>,
     /// Repetitions per pass in the per-pass table (0: skip the table).
     pub pass_reps: usize,
     pub adapter: AdapterOptions,
 }
+
+/// What bench trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchData {
+    /// Seeded random pixels and labels
+    Synthetic,
+    /// The first images of MNIST
+    Mnist,
+}
+
+/// Most images one bench run may hold (`--steps` x `--batch`, warm-up included).
+pub const MAX_BENCH_IMAGES: usize = 1_000_000;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -66,6 +77,7 @@ pub fn synthetic(n: usize, rows: usize, cols: usize, classes: usize, seed: u64) 
     Dataset {
         images: (0..n * rows * cols).map(|_| rng.below(256) as u8).collect(),
         labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
+        channels: 1,
         rows,
         cols,
     }
@@ -78,12 +90,25 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         ));
     }
     let model = Model::keras_mnist();
-    let need = (cfg.steps.max(cfg.warmup)) * cfg.batch;
-    let train = match cfg.data.as_str() {
-        "synthetic" => synthetic(need, model.input.h, model.input.w, model.classes, 7),
-        "mnist" => {
-            let dir = data::resolve_dir("mnist", cfg.data_dir.as_deref());
-            let (mut t, _) = data::load(&dir, model.classes)?;
+    let need = cfg
+        .steps
+        .max(cfg.warmup)
+        .checked_mul(cfg.batch)
+        .filter(|&n| n <= MAX_BENCH_IMAGES)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--steps {} (or --warmup {}) x --batch {} is more than the {MAX_BENCH_IMAGES} images bench holds; lower --steps or --batch",
+                cfg.steps, cfg.warmup, cfg.batch
+            ))
+        })?;
+    let train = match cfg.data {
+        BenchData::Synthetic => synthetic(need, model.input.h, model.input.w, model.classes, 7),
+        BenchData::Mnist => {
+            let opts = data::DataOptions {
+                data_dir: cfg.data_dir.clone(),
+                ..Default::default()
+            };
+            let mut t = data::load(&opts)?.train;
             if t.len() < need {
                 return Err(Error::Usage(format!(
                     "--steps {} x --batch {} needs {need} images, MNIST has {}",
@@ -94,11 +119,6 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
             }
             t.truncate(need);
             t
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown --data `{other}` (expected synthetic or mnist)"
-            )))
         }
     };
     let gpu = Gpu::new(&cfg.adapter)?;

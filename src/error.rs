@@ -14,6 +14,10 @@ pub enum Error {
     BadFile { path: PathBuf, msg: String },
     #[error("dataset: {0}")]
     Dataset(String),
+    #[error("download: {0}")]
+    Download(String),
+    #[error("training diverged: {0}")]
+    Diverged(String),
     #[error("model: {0}")]
     Model(String),
     #[error("checkpoint {path}: {msg}")]

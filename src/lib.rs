@@ -4,11 +4,15 @@
 //! - `layers`: the `Params` structs shared by the GPU launchers and the CPU reference.
 //! - `gpu`: adapter/device, launchers (`gpu::passes`), the epoch recorder (`gpu::trainer`).
 //! - `reference`: the CPU oracle for every pass, and a whole-network CPU trainer.
-//! - `model`, `data`: the layer sequence and checkpoints; IDX datasets.
+//! - `model`: the layer sequence and checkpoints; `data`: datasets, where they come from, IDX and
+//!   image folders; `files`: atomic writes.
 
 pub mod bench;
 pub mod data;
+pub mod datasets;
+pub mod devices;
 pub mod error;
+pub mod files;
 pub mod gpu;
 pub mod layers;
 pub mod model;

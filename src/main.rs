@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gpu_cnn::gpu::{enumerate_adapters, parse_backend, AdapterOptions};
+use gpu_cnn::data::folder::{self, Color, FolderOptions};
+use gpu_cnn::data::{DataOptions, DatasetName, Env};
+use gpu_cnn::gpu::{AdapterOptions, BackendName};
 use gpu_cnn::train::{self, TrainConfig};
 
 #[derive(Parser)]
@@ -21,9 +23,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone, Debug, Default)]
 struct AdapterArgs {
-    /// Graphics backend: vulkan, metal, dx12 or gl (default: all available)
-    #[arg(long, value_name = "B")]
-    backend: Option<String>,
+    /// Graphics backend (default: all available)
+    #[arg(long, value_enum)]
+    backend: Option<BackendName>,
     /// Use the adapter whose name contains this text (case-insensitive); see `gpu-cnn devices`
     #[arg(long, value_name = "SUBSTRING")]
     adapter: Option<String>,
@@ -32,7 +34,7 @@ struct AdapterArgs {
 impl AdapterArgs {
     fn options(&self) -> AdapterOptions {
         AdapterOptions {
-            backend: self.backend.clone(),
+            backend: self.backend,
             adapter: self.adapter.clone(),
         }
     }
@@ -42,12 +44,8 @@ impl AdapterArgs {
 enum Command {
     /// Train the Keras tutorial CNN (Conv32-Pool-Conv64-Pool-Dense128-Dense10) and evaluate it
     Train {
-        /// Dataset: mnist or fashion-mnist
-        #[arg(long, default_value = "mnist")]
-        dataset: String,
-        /// Folder with the IDX files (default: $GPU_CNN_DATA/<dataset>, else /usr/share/datasets/<dataset>)
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
         /// Passes over the training set
         #[arg(long, default_value_t = 10)]
         epochs: usize,
@@ -92,10 +90,10 @@ enum Command {
         /// Untimed steps first (pipeline compilation, caches)
         #[arg(long, default_value_t = 20)]
         warmup: usize,
-        /// Input data: synthetic (seeded random) or mnist
-        #[arg(long, default_value = "synthetic")]
-        data: String,
-        /// Folder with MNIST's IDX files, for --data mnist (default: $GPU_CNN_DATA/mnist)
+        /// Input data: seeded random pixels, or MNIST
+        #[arg(long, value_enum, default_value_t = gpu_cnn::bench::BenchData::Synthetic)]
+        data: gpu_cnn::bench::BenchData,
+        /// Folder with MNIST's IDX files, for --data mnist (default: found as `train` finds it)
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Copies of each pass per submit in the per-pass table (0 skips the table)
@@ -109,10 +107,71 @@ enum Command {
     },
     /// List the GPU adapters wgpu can see
     Devices {
-        /// Only this backend: vulkan, metal, dx12 or gl
-        #[arg(long, value_name = "B")]
-        backend: Option<String>,
+        /// Only this backend
+        #[arg(long, value_enum)]
+        backend: Option<BackendName>,
     },
+    /// List the known datasets and where each is found, or download them
+    Datasets {
+        #[command(subcommand)]
+        action: Option<DatasetsAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetsAction {
+    /// Download datasets into the cache ($XDG_CACHE_HOME/gpu-cnn, else ~/.cache/gpu-cnn) and verify them
+    Fetch {
+        /// Dataset names (see `gpu-cnn datasets`)
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Download again even if a verified copy is cached
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Where the training data comes from.
+#[derive(clap::Args, Clone, Debug)]
+struct DataArgs {
+    /// Dataset
+    #[arg(long, value_enum, default_value_t = DatasetName::Mnist)]
+    dataset: DatasetName,
+    /// Folder with the dataset's files (default: the first verified copy of $GPU_CNN_DATA/<dataset>, the cache, /usr/share/datasets/<dataset>, the project's assets/<dataset>; else a download)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Never download (also: GPU_CNN_OFFLINE=1)
+    #[arg(long)]
+    offline: bool,
+    /// Image folders: channels the images are converted to
+    #[arg(long, value_enum, default_value_t = Color::Grayscale)]
+    color: Color,
+    /// Image folders: size every image is resized to (triangle filter), HxW
+    #[arg(long, value_name = "HxW", default_value = "28x28", value_parser = folder::parse_size)]
+    image_size: (usize, usize),
+    /// Image folders without test/: hold out this fraction of train/ for validation (seeded)
+    #[arg(long, value_name = "F")]
+    validation_split: Option<f64>,
+    /// Image folders: list and skip files that are not usable images instead of stopping
+    #[arg(long)]
+    skip_bad_images: bool,
+}
+
+impl DataArgs {
+    fn options(&self, seed: u64) -> DataOptions {
+        DataOptions {
+            dataset: self.dataset,
+            data_dir: self.data_dir.clone(),
+            offline: self.offline,
+            folder: FolderOptions {
+                color: self.color,
+                size: self.image_size,
+                validation_split: self.validation_split,
+                skip_bad_images: self.skip_bad_images,
+                seed,
+            },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -121,7 +180,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            // 2 for bad usage, as clap's own errors; 1 for everything else.
+            match e {
+                gpu_cnn::Error::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -129,8 +192,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> gpu_cnn::Result<()> {
     match cli.command {
         Command::Train {
-            dataset,
-            data_dir,
+            data,
             epochs,
             batch,
             lr,
@@ -144,8 +206,7 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             json,
         } => {
             let cfg = TrainConfig {
-                dataset,
-                data_dir,
+                data: data.options(seed),
                 epochs,
                 batch,
                 lr,
@@ -201,28 +262,16 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             Ok(())
         }
         Command::Devices { backend } => {
-            let backends = match backend {
-                Some(b) => parse_backend(&b)?,
-                None => wgpu::Backends::all(),
-            };
-            let adapters = enumerate_adapters(backends);
-            if adapters.is_empty() {
-                println!("no adapters found (on Linux without a GPU: apt-get install mesa-vulkan-drivers)");
-            }
-            for a in adapters {
-                let i = a.get_info();
-                // The same test Gpu::from_adapter makes for the subgroup conv kernels.
-                let sub =
-                    a.features().contains(wgpu::Features::SUBGROUP) && i.subgroup_min_size >= 8;
-                println!(
-                    "{} | {:?} | {:?} | driver {} {} | {} kernels",
-                    i.name,
-                    i.backend,
-                    i.device_type,
-                    i.driver,
-                    i.driver_info,
-                    if sub { "subgroup" } else { "portable" }
-                );
+            gpu_cnn::devices::print(backend.map_or(wgpu::Backends::all(), |b| b.backends()));
+            Ok(())
+        }
+        Command::Datasets { action } => {
+            let env = Env::from_process();
+            match action {
+                None => gpu_cnn::datasets::print_status(&gpu_cnn::datasets::status(&env)),
+                Some(DatasetsAction::Fetch { names, force }) => {
+                    gpu_cnn::datasets::fetch_all(&names, force, &env)?
+                }
             }
             Ok(())
         }

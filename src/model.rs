@@ -5,11 +5,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::rng::Rng;
 
 /// Floats between tensor starts in the flat parameter buffer: 256 bytes, the largest
 /// `min_storage_buffer_offset_alignment` wgpu allows, so each tensor can be bound on its own.
 pub const PARAM_ALIGN: usize = 64;
+/// Most values one parameter tensor or activation may hold (2^28 floats, 1 GiB), so that every
+/// size derived from a model fits the GPU's 32-bit indices.
+pub const MAX_TENSOR: usize = 1 << 28;
 
 /// An activation shape (channels, height, width) of one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +93,16 @@ impl Model {
         if input.is_empty() {
             return Err(Error::Model(format!("input shape {input} is empty")));
         }
+        if input
+            .c
+            .checked_mul(input.h)
+            .and_then(|v| v.checked_mul(input.w))
+            .is_none_or(|n| n > MAX_TENSOR)
+        {
+            return Err(Error::Model(format!(
+                "input shape {input} is larger than {MAX_TENSOR} values"
+            )));
+        }
         let mut plans = Vec::new();
         let mut params = Vec::new();
         let mut flat_len = 0;
@@ -96,6 +110,11 @@ impl Model {
         let mut shape = input;
         let mut add = |params: &mut Vec<ParamTensor>, name: String, dims: Vec<usize>| {
             let len = dims.iter().product();
+            if len > MAX_TENSOR {
+                return Err(Error::Model(format!(
+                    "tensor {name} {dims:?} has {len} values, more than {MAX_TENSOR}"
+                )));
+            }
             params.push(ParamTensor {
                 name,
                 shape: dims,
@@ -103,7 +122,7 @@ impl Model {
                 len,
             });
             flat_len += usize::div_ceil(len, PARAM_ALIGN) * PARAM_ALIGN;
-            params.len() - 1
+            Ok(params.len() - 1)
         };
         for (i, &layer) in layers.iter().enumerate() {
             let (name, output, weight, bias) = match layer {
@@ -124,8 +143,8 @@ impl Model {
                         &mut params,
                         format!("{name}.weight"),
                         vec![out_channels, shape.c, kernel, kernel],
-                    );
-                    let b = add(&mut params, format!("{name}.bias"), vec![out_channels]);
+                    )?;
+                    let b = add(&mut params, format!("{name}.bias"), vec![out_channels])?;
                     let out = Shape::new(out_channels, shape.h + 1 - kernel, shape.w + 1 - kernel);
                     (name, out, Some(w), Some(b))
                 }
@@ -157,11 +176,22 @@ impl Model {
                         &mut params,
                         format!("{name}.weight"),
                         vec![out, shape.len()],
-                    );
-                    let b = add(&mut params, format!("{name}.bias"), vec![out]);
+                    )?;
+                    let b = add(&mut params, format!("{name}.bias"), vec![out])?;
                     (name, Shape::new(out, 1, 1), Some(w), Some(b))
                 }
             };
+            if output
+                .c
+                .checked_mul(output.h)
+                .and_then(|v| v.checked_mul(output.w))
+                .is_none_or(|n| n > MAX_TENSOR)
+            {
+                return Err(Error::Model(format!(
+                    "layer {} ({name}): output {output} per image is larger than {MAX_TENSOR} values",
+                    i + 1
+                )));
+            }
             plans.push(LayerPlan {
                 layer,
                 name,
@@ -190,8 +220,9 @@ impl Model {
     }
 
     /// The Keras tutorial model: Conv(32,3x3,relu) - Pool2 - Conv(64,3x3,relu) - Pool2 - Flatten -
-    /// Dense(128,relu) - Dense(10) (softmax in the loss).
-    pub fn keras_mnist() -> Model {
+    /// Dense(128,relu) - Dense(classes) (softmax in the loss), on `input`. An error names the
+    /// layer when the input is too small for it.
+    pub fn seed(input: Shape, classes: usize) -> Result<Model> {
         let layers = [
             Layer::Conv2d {
                 out_channels: 32,
@@ -210,11 +241,73 @@ impl Model {
                 relu: true,
             },
             Layer::Dense {
-                out: 10,
+                out: classes,
                 relu: false,
             },
         ];
-        Model::new(Shape::new(1, 28, 28), &layers).expect("the built-in model is valid")
+        Model::new(input, &layers).map_err(|e| {
+            Error::Model(format!(
+                "the seed CNN does not fit {input} images: {}",
+                e.to_string().trim_start_matches("model: ")
+            ))
+        })
+    }
+
+    /// The seed model on MNIST's 1x28x28 images and 10 classes.
+    pub fn keras_mnist() -> Model {
+        Model::seed(Shape::new(1, 28, 28), 10).expect("the built-in model is valid")
+    }
+
+    /// The layers in the one-line text form: `conv2d(32,3,relu) maxpool(2) ... dense(10)`.
+    pub fn describe(&self) -> String {
+        self.layers
+            .iter()
+            .map(|l| match l.layer {
+                Layer::Conv2d {
+                    out_channels,
+                    kernel,
+                    relu,
+                } => format!(
+                    "conv2d({out_channels},{kernel}{})",
+                    if relu { ",relu" } else { "" }
+                ),
+                Layer::MaxPool2d { size } => format!("maxpool({size})"),
+                Layer::Dense { out, relu } => {
+                    format!("dense({out}{})", if relu { ",relu" } else { "" })
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Checks that `d`'s images have this model's input shape and its labels are below the class
+    /// count; `what` names the set in errors. Both the GPU and the CPU trainers rely on it.
+    pub fn check_data(&self, what: &str, d: &crate::data::Dataset) -> Result<()> {
+        if d.is_empty() {
+            return Err(Error::Dataset(format!("the {what} set is empty")));
+        }
+        let shape = Shape::new(d.channels, d.rows, d.cols);
+        if shape != self.input {
+            return Err(Error::Dataset(format!(
+                "{what} images are {shape} (channels x rows x cols), the model takes {}",
+                self.input
+            )));
+        }
+        if d.images.len() != d.len() * d.pixels() {
+            return Err(Error::Dataset(format!(
+                "the {what} set holds {} bytes of images, {} images of {shape} need {}",
+                d.images.len(),
+                d.len(),
+                d.len() * d.pixels()
+            )));
+        }
+        if let Some(i) = d.labels.iter().position(|&l| l as usize >= self.classes) {
+            return Err(Error::Dataset(format!(
+                "{what} label of record {i} is {}, but the model has {} classes",
+                d.labels[i], self.classes
+            )));
+        }
+        Ok(())
     }
 
     /// Number of trainable parameters (no padding).
@@ -249,7 +342,24 @@ impl Model {
 
     /// Writes the parameters as f32 safetensors under their PyTorch names, atomically
     /// (a temporary file renamed into place), so a failure never leaves a torn checkpoint.
-    pub fn save_safetensors(&self, flat: &[f32], path: &Path) -> Result<()> {
+    /// `meta` adds string entries to the header's metadata (class names, dataset, ...); the
+    /// model's input shape (`input`, CxHxW) and layers (`architecture`) are always recorded.
+    pub fn save_safetensors(
+        &self,
+        flat: &[f32],
+        path: &Path,
+        meta: &[(&str, String)],
+    ) -> Result<()> {
+        if flat.len() != self.flat_len {
+            return Err(Error::Checkpoint {
+                path: path.into(),
+                msg: format!(
+                    "{} parameters given, the model has {}",
+                    flat.len(),
+                    self.flat_len
+                ),
+            });
+        }
         let bytes: Vec<Vec<u8>> = self
             .params
             .iter()
@@ -270,8 +380,14 @@ impl Model {
                 })?;
             views.push((p.name.clone(), view));
         }
+        let extra = meta;
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), "pt".to_string());
+        meta.insert("input".to_string(), self.input.to_string());
+        meta.insert("architecture".to_string(), self.describe());
+        for (k, v) in extra {
+            meta.insert(k.to_string(), v.clone());
+        }
         let data = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint {
             path: path.into(),
             msg: e.to_string(),
@@ -289,11 +405,35 @@ impl Model {
         };
         let st = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| err(format!("not a safetensors file: {e}")))?;
+        let mut extra: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|n| !self.params.iter().any(|p| p.name == **n))
+            .map(|n| n.to_string())
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            let expected: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+            return Err(err(format!(
+                "tensors [{}] are not part of this model, which has [{}]",
+                extra.join(", "),
+                expected.join(", ")
+            )));
+        }
         let mut flat = vec![0.0f32; self.flat_len];
         for p in &self.params {
-            let t = st
-                .tensor(&p.name)
-                .map_err(|_| err(format!("missing tensor `{}`", p.name)))?;
+            let t = st.tensor(&p.name).map_err(|_| {
+                let expected: Vec<String> = self
+                    .params
+                    .iter()
+                    .map(|p| format!("{} {:?}", p.name, p.shape))
+                    .collect();
+                err(format!(
+                    "missing tensor `{}`; this model needs [{}]",
+                    p.name,
+                    expected.join(", ")
+                ))
+            })?;
             if t.dtype() != safetensors::Dtype::F32 {
                 return Err(err(format!(
                     "tensor `{}` has dtype {:?}, expected F32",
@@ -322,11 +462,4 @@ impl Model {
         }
         Ok(flat)
     }
-}
-
-/// Writes `data` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -52,9 +52,7 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
     if !have_gpu() {
         return;
     }
-    // The data is found through $GPU_CNN_DATA/mnist, as a user would set it up.
-    let data = mnist_dir();
-    let root = data.parent().unwrap().as_os_str();
+    // No flags about data: MNIST is found in the project's assets and verified.
     let out = temp_dir("cli-train");
     let o = gpu_cnn_env(
         &[
@@ -67,10 +65,18 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
             out.to_str().unwrap(),
             "--json",
         ],
-        &[("GPU_CNN_DATA", root)],
+        &[("GPU_CNN_DATA", std::ffi::OsStr::new(""))],
     );
     let j = json_tail(&o);
     let text = stdout(&o);
+    let first = text.lines().next().unwrap_or("");
+    let assets = mnist_dir();
+    assert_eq!(
+        first,
+        format!("Data: mnist from {} (assets, verified)", assets.display())
+    );
+    assert_eq!(j["dataset"], "mnist");
+    assert_eq!(j["data_dir"], assets.to_str().unwrap());
     assert!(
         text.contains("Epoch 1/2") && text.contains("val_accuracy:") && text.contains("Test loss:"),
         "{text}"
@@ -106,12 +112,21 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
     let ckpt = out.join("model.safetensors");
     let model = gpu_cnn::model::Model::keras_mnist();
     model.load_safetensors(&ckpt).unwrap();
+    let meta = checkpoint_metadata(&ckpt);
+    assert_eq!(meta["dataset"], "mnist");
+    assert_eq!(meta["input"], "1x28x28");
+    assert_eq!(
+        meta["classes"],
+        r#"["0","1","2","3","4","5","6","7","8","9"]"#
+    );
+    assert_eq!(
+        meta["architecture"],
+        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) dense(128,relu) dense(10)"
+    );
 
     // Starting from the checkpoint with no training evaluates the same weights: same numbers.
     let o = gpu_cnn(&[
         "train",
-        "--data-dir",
-        data.to_str().unwrap(),
         "--init",
         ckpt.to_str().unwrap(),
         "--epochs",
@@ -129,6 +144,13 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
         (l2 - l1).abs() < 1e-5 * l1.abs(),
         "reloaded loss {l2} vs {l1}"
     );
+}
+
+/// The string metadata of a safetensors file's header.
+fn checkpoint_metadata(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    meta.metadata().clone().unwrap_or_default()
 }
 
 /// A small learnable dataset: the label sets the brightness of a square.
@@ -150,6 +172,7 @@ fn small_dataset(n: usize, seed: u64) -> Dataset {
     Dataset {
         images,
         labels,
+        channels: 1,
         rows: 28,
         cols: 28,
     }
@@ -214,24 +237,79 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     let f = dir.join("t10k-images-idx3-ubyte");
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() - 100]).unwrap();
-    let d = dir.to_str().unwrap();
-    let g = good.to_str().unwrap();
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // 32x32 and 2x2 IDX files: the first trains a model of that shape, the second fits no model.
+    let tiny = temp_dir("cli-2x2");
+    let d2 = Dataset {
+        images: vec![1; 40],
+        labels: vec![1; 10],
+        channels: 1,
+        rows: 2,
+        cols: 2,
+    };
+    write_dataset(&tiny, &d2, &d2);
+    let file = temp_dir("cli-file");
+    std::fs::write(file.join("plain"), b"x").unwrap();
+    let (d, g, t) = (
+        dir.to_str().unwrap(),
+        good.to_str().unwrap(),
+        tiny.to_str().unwrap(),
+    );
+    let plain = file.join("plain");
+    let plain = plain.to_str().unwrap();
+    let mnist = mnist_dir();
+    let mnist = mnist.to_str().unwrap();
+    // (arguments, what stderr says, exit status: 2 bad usage, 1 anything else)
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
         (
             vec!["train", "--data-dir", d],
             "t10k-images-idx3-ubyte: truncated",
+            1,
         ),
         (
             vec!["train", "--data-dir", "/nonexistent/mnist"],
-            "/nonexistent/mnist does not exist",
+            "data folder /nonexistent/mnist does not exist",
+            1,
         ),
-        (vec!["train", "--batch", "0"], "--batch must be at least 1"),
-        (vec!["train", "--lr=-1"], "--lr must be a positive number"),
+        (
+            vec!["train", "--batch", "0"],
+            "--batch must be at least 1",
+            2,
+        ),
+        (
+            vec!["train", "--lr=-1"],
+            "--lr must be a positive number",
+            2,
+        ),
+        (
+            vec!["train", "--lr", "NaN"],
+            "--lr must be a positive number",
+            2,
+        ),
+        (
+            vec!["train", "--lr", "1e39"],
+            "fits in 32-bit floating point",
+            2,
+        ),
+        (
+            vec!["train", "--epochs", "1000000"],
+            "--epochs 1000000 is more than",
+            2,
+        ),
         (
             vec!["train", "--dataset", "cifar"],
-            "unknown dataset `cifar`",
+            "invalid value 'cifar'",
+            2,
         ),
-        (vec!["train", "--limit", "0"], "--limit must be at least 1"),
+        (
+            vec!["train", "--limit", "0"],
+            "--limit must be at least 1",
+            2,
+        ),
+        (
+            vec!["train", "--limit", "70000"],
+            "--limit 70000 is more than the 60000 training images of mnist",
+            2,
+        ),
         (
             vec![
                 "train",
@@ -241,21 +319,74 @@ fn bad_input_is_a_clear_error_not_a_panic() {
                 "/nonexistent.safetensors",
             ],
             "/nonexistent.safetensors",
+            1,
         ),
         (
             vec!["train", "--backend", "glide"],
-            "unknown backend `glide`",
+            "invalid value 'glide'",
+            2,
         ),
-        (vec!["train", "--epochs", "many"], "invalid value 'many'"),
+        (vec!["train", "--epochs", "many"], "invalid value 'many'", 2),
+        (
+            vec!["train", "--cpu", "--adapter", "llvmpipe"],
+            "--cpu trains on the CPU reference",
+            2,
+        ),
+        (
+            vec!["train", "--dataset", "fashion-mnist", "--data-dir", mnist],
+            "holds mnist, not fashion-mnist",
+            2,
+        ),
+        (
+            vec!["train", "--dataset", "folder"],
+            "--dataset folder needs --data-dir",
+            2,
+        ),
+        (
+            vec!["train", "--data-dir", t, "--cpu"],
+            "the seed CNN does not fit 1x2x2 images",
+            1,
+        ),
+        (
+            vec!["train", "--data-dir", t],
+            "the seed CNN does not fit 1x2x2 images",
+            1,
+        ),
+        (
+            vec!["train", "--out", plain, "--epochs", "0"],
+            "is a file, expected a folder",
+            1,
+        ),
+        (
+            vec!["train", "--cpu", "--batch", "1000000000000"],
+            "the largest batch for this model is 12409",
+            2,
+        ),
+        (
+            vec!["bench", "--steps", "100000", "--batch", "100000"],
+            "more than the 1000000 images bench holds",
+            2,
+        ),
+        (
+            vec!["bench", "--steps", "4294967296", "--batch", "4294967296"],
+            "more than the 1000000 images bench holds",
+            2,
+        ),
         (
             vec!["bench", "--data", "imagenet"],
-            "unknown --data `imagenet`",
+            "invalid value 'imagenet'",
+            2,
+        ),
+        (
+            vec!["datasets", "fetch", "imagenet"],
+            "unknown dataset `imagenet`",
+            2,
         ),
     ];
-    for (args, want) in cases {
+    for (args, want, code) in cases {
         let o = gpu_cnn(&args);
         let err = stderr(&o);
-        assert!(!o.status.success(), "{args:?} succeeded");
+        assert_eq!(o.status.code(), Some(code), "{args:?}: exit status\n{err}");
         assert!(
             err.contains(want),
             "{args:?}: stderr lacks `{want}`:\n{err}"
@@ -264,17 +395,228 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     }
 }
 
+/// Batches beyond the adapter's limits: the error names the largest batch it takes. A batch
+/// beyond the training set trains the whole set in one step, as Keras does.
+#[test]
+fn batch_sizes_are_clamped_or_explained() {
+    if !have_gpu() {
+        return;
+    }
+    let o = gpu_cnn(&["train", "--batch", "9223372036854775808", "--epochs", "0"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("storage binding limit")
+            && err.contains("the largest batch it takes for this model is"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+    let o = gpu_cnn(&[
+        "train", "--limit", "64", "--batch", "100000", "--epochs", "1", "--json",
+    ]);
+    let j = json_tail(&o);
+    assert!(
+        stdout(&o).contains("batch 64, 1 steps per epoch"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("training in batches of 64"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(j["epochs"][0]["loss"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn datasets_lists_where_each_is_found_and_fetches_through_a_mirror() {
+    let cache = temp_dir("cli-cache");
+    let nothing = temp_dir("cli-nothing");
+    let env =
+        |extra: &[(&'static str, &std::ffi::OsStr)]| -> Vec<(&'static str, std::ffi::OsString)> {
+            let mut v: Vec<(&'static str, std::ffi::OsString)> = vec![
+                ("XDG_CACHE_HOME", cache.as_os_str().to_owned()),
+                ("GPU_CNN_SYSTEM_DATA", nothing.as_os_str().to_owned()),
+                ("GPU_CNN_DATA", "".into()),
+                ("GPU_CNN_OFFLINE", "".into()),
+            ];
+            v.extend(extra.iter().map(|(k, x)| (*k, x.to_os_string())));
+            v
+        };
+    let run = |args: &[&str], env: Vec<(&'static str, std::ffi::OsString)>| {
+        let e: Vec<(&str, &std::ffi::OsStr)> =
+            env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        gpu_cnn_env(args, &e)
+    };
+    let o = run(&["datasets"], env(&[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("mnist").contains(&format!("{} (assets, verified)", mnist_dir().display())),
+        "{text}"
+    );
+    assert!(
+        line("mnist").contains("60000") && line("mnist").contains("1x28x28"),
+        "{text}"
+    );
+    assert!(line("fashion-mnist").contains("not found"), "{text}");
+
+    // Offline, with no copy anywhere: one error saying where it looked and what to do.
+    let o = run(
+        &["train", "--dataset", "fashion-mnist", "--offline"],
+        env(&[]),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for want in [
+        "fashion-mnist not found; looked in:",
+        "(cache): absent",
+        "(system): absent",
+        "download: offline",
+        "gpu-cnn datasets fetch fashion-mnist",
+        "fashion-mnist.s3-website.eu-central-1.amazonaws.com/<file>.gz",
+        "dataset-fashion-mnist",
+    ] {
+        assert!(err.contains(want), "lacks `{want}`:\n{err}");
+    }
+
+    // `datasets fetch` through a local mirror: downloads, verifies, caches.
+    let files = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ];
+    let mut routes = std::collections::HashMap::new();
+    for f in files {
+        let gz = std::fs::read(mnist_dir().join(format!("{f}.gz"))).unwrap();
+        routes.insert(format!("/mirror/{f}.gz"), common::http::Reply::Ok(gz));
+    }
+    let server = common::http::Server::start(routes);
+    let mirrors = format!("{}/nothing-here/,{}/mirror/", server.base, server.base);
+    let o = run(
+        &["datasets", "fetch", "mnist"],
+        env(&[("GPU_CNN_MIRRORS", std::ffi::OsStr::new(&mirrors))]),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cached = cache.join("gpu-cnn/mnist");
+    assert!(
+        stdout(&o).contains(&format!(
+            "mnist: 4 verified in {} (4 downloaded, 0 already cached)",
+            cached.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("HTTP 404"), "{}", stderr(&o));
+    let o = run(&["datasets"], env(&[]));
+    assert!(
+        stdout(&o).contains(&format!("{} (cache, verified)", cached.display())),
+        "{}",
+        stdout(&o)
+    );
+    // The cache now comes before the assets for training too.
+    let o = run(
+        &["train", "--epochs", "0", "--cpu", "--limit", "10"],
+        env(&[]),
+    );
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "Data: mnist from {} (cache, verified)",
+            cached.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_image_folder_trains_and_evaluates() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-images");
+    image_folder(&dir);
+    let out = temp_dir("cli-images-out");
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch",
+        "4",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = gpu_cnn(&args);
+    let j = json_tail(&o);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(&format!(
+            "Data: folder from {} (--data-dir, image folder)",
+            dir.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("12 train / 6 test images, batch 4, 3 steps per epoch"),
+        "{text}"
+    );
+    assert_eq!(j["epochs"].as_array().unwrap().len(), 2);
+    assert!(j["test_loss"].as_f64().unwrap().is_finite(), "{j}");
+    let meta = checkpoint_metadata(&out.join("model.safetensors"));
+    assert_eq!(meta["classes"], r#"["circle","cross","empty"]"#);
+    assert_eq!(meta["dataset"], "folder");
+    // RGB at another size: a model with three input channels.
+    args.extend(["--color", "rgb", "--image-size", "24x30"]);
+    let o = gpu_cnn(&args);
+    json_tail(&o);
+    assert_eq!(
+        checkpoint_metadata(&out.join("model.safetensors"))["input"],
+        "3x24x30"
+    );
+    // A broken picture stops the run before training, naming the file.
+    std::fs::write(dir.join("train/cross/broken.jpg"), b"\xff\xd8\xff garbage").unwrap();
+    let o = gpu_cnn(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("train/cross/broken.jpg") && err.contains("--skip-bad-images"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("Epoch"), "{}", stdout(&o));
+}
+
 #[test]
 fn help_lists_the_commands_and_options() {
     let o = gpu_cnn(&["--help"]);
     assert!(o.status.success());
-    for cmd in ["train", "bench", "devices"] {
+    for cmd in ["train", "bench", "devices", "datasets"] {
         assert!(stdout(&o).contains(cmd), "{}", stdout(&o));
     }
     let o = gpu_cnn(&["train", "--help"]);
     for opt in [
         "--dataset",
         "--data-dir",
+        "--offline",
+        "--color",
+        "--image-size",
+        "--validation-split",
+        "--skip-bad-images",
         "--epochs",
         "--batch",
         "--lr",

@@ -1,14 +1,19 @@
-//! IDX parsing and dataset loading: good files (raw and gzip) and every kind of bad file gives an
-//! error naming the file, never a panic.
+//! Data: IDX parsing (every defect names the file), the lookup order of known datasets,
+//! verified downloads through a local HTTP server, image folders, and the real files.
 
 mod common;
+use common::http::{Reply, Server};
 use common::*;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use gpu_cnn::data::{self, parse_idx, read_idx, Dataset};
+use gpu_cnn::data::folder::{self, Color, FolderOptions};
+use gpu_cnn::data::idx::{self, parse_idx, read_idx, sha256_hex};
+use gpu_cnn::data::registry::{KnownDataset, KnownFile, FASHION_MNIST, MNIST};
+use gpu_cnn::data::{self, fetch, Dataset, Env};
 
-fn parse(bytes: &[u8]) -> Result<data::Idx, String> {
+fn parse(bytes: &[u8]) -> Result<idx::Idx, String> {
     parse_idx(bytes, Path::new("mem.idx")).map_err(|e| e.to_string())
 }
 
@@ -30,7 +35,12 @@ fn parses_images_and_labels() {
 #[test]
 fn rejects_bad_files_with_the_reason() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", vec![], "truncated in the 4-byte IDX header"),
+        ("empty", vec![], "empty file"),
+        (
+            "short header",
+            vec![0, 0],
+            "truncated in the 4-byte IDX header",
+        ),
         ("bad magic", b"PK\x03\x04rest".to_vec(), "not an IDX file"),
         (
             "float type",
@@ -48,8 +58,18 @@ fn rejects_bad_files_with_the_reason() {
             idx_bytes(&[2, 2, 2], &[1, 2, 3]),
             "truncated: header [2, 2, 2] declares 8 bytes of data, file has 3",
         ),
-        ("trailing", idx_bytes(&[2], &[1, 2, 3]), "trailing data"),
+        (
+            "trailing",
+            idx_bytes(&[2], &[1, 2, 3]),
+            "1 bytes of trailing data",
+        ),
+        // Billions of images claimed in a 16-byte file: refused before any allocation.
         ("huge", idx_bytes(&[65536, 65536, 2], &[]), "larger than"),
+        (
+            "billions, short",
+            idx_bytes(&[1_000_000_000, 1, 1], &[1, 2]),
+            "declares 1000000000 bytes of data, file has 2",
+        ),
     ];
     for (what, bytes, want) in cases {
         let err = parse(&bytes).expect_err(what);
@@ -61,46 +81,68 @@ fn rejects_bad_files_with_the_reason() {
 }
 
 #[test]
-fn reads_gzip_and_raw_files() {
+fn reads_gzip_and_raw_files_and_names_bad_ones() {
     let dir = temp_dir("idx-files");
     let raw = idx_bytes(&[4], &[1, 2, 3, 4]);
     std::fs::write(dir.join("a"), &raw).unwrap();
     std::fs::write(dir.join("b.gz"), gzip(&raw)).unwrap();
     assert_eq!(read_idx(&dir.join("a")).unwrap().data, vec![1, 2, 3, 4]);
     assert_eq!(read_idx(&dir.join("b.gz")).unwrap().data, vec![1, 2, 3, 4]);
-    // A corrupt gzip stream is an error naming the file.
-    let mut bad = gzip(&raw);
-    let n = bad.len();
-    bad.truncate(n - 12);
-    std::fs::write(dir.join("c.gz"), &bad).unwrap();
-    let err = read_idx(&dir.join("c.gz")).unwrap_err().to_string();
-    assert!(err.contains("c.gz"), "{err}");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cut.gz", gzip(&raw)[..20].to_vec(), "corrupt gzip stream"),
+        (
+            "junk.gz",
+            b"\x1f\x8bjunkjunkjunk".to_vec(),
+            "corrupt gzip stream",
+        ),
+        ("empty", vec![], "empty file"),
+    ];
+    for (name, bytes, want) in cases {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        let err = read_idx(&dir.join(name)).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
     let err = read_idx(&dir.join("missing")).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
+    std::fs::create_dir(dir.join("folder")).unwrap();
+    let err = read_idx(&dir.join("folder")).unwrap_err().to_string();
+    assert!(
+        err.contains("folder") && err.contains("is a folder"),
+        "{err}"
+    );
 }
 
 fn tiny(n: usize, label: u8) -> Dataset {
     Dataset {
         images: vec![9; n * 4],
         labels: vec![label; n],
+        channels: 1,
         rows: 2,
         cols: 2,
     }
 }
 
 #[test]
-fn loads_a_dataset_folder_and_checks_consistency() {
+fn an_idx_folder_is_checked_for_consistency() {
     let dir = temp_dir("folder");
     write_dataset(&dir, &tiny(5, 3), &tiny(2, 1));
-    let (train, test) = data::load(&dir, 10).unwrap();
+    let (train, test, hashes) = idx::load_dir(&dir, 10).unwrap();
     assert_eq!(
-        (train.len(), test.len(), train.rows, train.cols),
-        (5, 2, 2, 2)
+        (
+            train.len(),
+            test.len(),
+            train.rows,
+            train.cols,
+            hashes.len()
+        ),
+        (5, 2, 2, 2, 4)
     );
-    // Labels beyond the model's classes.
-    let err = data::load(&dir, 3).unwrap_err().to_string();
+    // A label beyond the classes: the labels file and the record are named.
+    let err = idx::load_dir(&dir, 3).unwrap_err().to_string();
     assert!(
-        err.contains("label 0 is 3") && err.contains("3 classes"),
+        err.contains("train-labels-idx1-ubyte.gz")
+            && err.contains("record 0 is 3")
+            && err.contains("3 classes"),
         "{err}"
     );
     // Image and label counts that disagree.
@@ -109,40 +151,39 @@ fn loads_a_dataset_folder_and_checks_consistency() {
         idx_bytes(&[3], &[0, 0, 0]),
     )
     .unwrap();
-    let err = data::load(&dir, 10).unwrap_err().to_string();
+    let err = idx::load_dir(&dir, 10).unwrap_err().to_string();
     assert!(
         err.contains("2 images") && err.contains("3 labels"),
         "{err}"
     );
-    // A missing file names both names it looked for.
+    // Wrong number of dimensions in the images file.
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), idx_bytes(&[8], &[0; 8])).unwrap();
+    let err = idx::load_dir(&dir, 10).unwrap_err().to_string();
+    assert!(
+        err.contains("t10k-images-idx3-ubyte") && err.contains("expected 3 dimensions"),
+        "{err}"
+    );
+    // A folder where a file should be.
+    std::fs::remove_file(dir.join("t10k-images-idx3-ubyte")).unwrap();
+    std::fs::create_dir(dir.join("t10k-images-idx3-ubyte")).unwrap();
+    let err = idx::load_dir(&dir, 10).unwrap_err().to_string();
+    assert!(err.contains("is a folder"), "{err}");
+    // A missing file names what was looked for.
     std::fs::remove_file(dir.join("train-images-idx3-ubyte.gz")).unwrap();
-    let err = data::load(&dir, 10).unwrap_err().to_string();
+    let err = idx::load_dir(&dir, 10).unwrap_err().to_string();
     assert!(
         err.contains("train-images-idx3-ubyte") && err.contains(".gz"),
         "{err}"
     );
-    let err = data::load(&dir.join("nope"), 10).unwrap_err().to_string();
+    let err = idx::load_dir(&dir.join("nope"), 10)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
 
 #[test]
-fn resolves_the_data_folder() {
-    assert_eq!(
-        data::resolve_dir("mnist", Some(Path::new("/x"))),
-        Path::new("/x")
-    );
-    // Without --data-dir: $GPU_CNN_DATA/<dataset>, else /usr/share/datasets/<dataset>.
-    let got = data::resolve_dir("fashion-mnist", None);
-    match std::env::var_os("GPU_CNN_DATA") {
-        Some(root) => assert_eq!(got, Path::new(&root).join("fashion-mnist")),
-        None => assert_eq!(got, Path::new("/usr/share/datasets/fashion-mnist")),
-    }
-}
-
-#[test]
 fn real_mnist_matches_its_published_facts() {
-    let dir = mnist_dir();
-    let (train, test) = data::load(&dir, 10).unwrap();
+    let (train, test) = mnist();
     assert_eq!(
         (train.len(), test.len(), train.rows, train.cols),
         (60000, 10000, 28, 28)
@@ -157,4 +198,450 @@ fn real_mnist_matches_its_published_facts() {
         counts,
         [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     );
+}
+
+/// Debian's dataset-fashion-mnist (installed by .ci/run): the right counts and checksums.
+#[test]
+fn fashion_mnist_from_debian_verifies() {
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    if !dir.is_dir() {
+        if std::env::var("GPU_CNN_REQUIRE_FASHION_MNIST").is_ok_and(|v| v == "1") {
+            panic!(
+                "{} is missing (apt-get install dataset-fashion-mnist)",
+                dir.display()
+            );
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED fashion_mnist_from_debian_verifies: {} is missing (apt-get install dataset-fashion-mnist)",
+            dir.display()
+        );
+        return;
+    }
+    let (train, test) = data::probe(&FASHION_MNIST, dir).unwrap();
+    assert_eq!((train.len(), test.len(), train.rows), (60000, 10000, 28));
+    let mut counts = [0usize; 10];
+    for &l in &test.labels {
+        counts[l as usize] += 1;
+    }
+    assert_eq!(counts, [1000; 10]);
+    // MNIST's checksums do not verify Fashion-MNIST.
+    let err = data::probe(&MNIST, dir).unwrap_err();
+    assert!(err.contains("checksum mismatch"), "{err}");
+}
+
+/// A small known dataset made up for the lookup and download tests: its files (as .gz bytes,
+/// by standard name) and its registry entry with their checksums.
+fn made_up(name: &'static str, mirrors: Vec<String>) -> (KnownDataset, Vec<(String, Vec<u8>)>) {
+    let (train, test) = (tiny(6, 2), tiny(3, 1));
+    let mut files = Vec::new();
+    for (prefix, d) in [("train", &train), ("t10k", &test)] {
+        let img = idx_bytes(&[d.len() as u32, 2, 2], &d.images);
+        let lab = idx_bytes(&[d.len() as u32], &d.labels);
+        files.push((format!("{prefix}-images-idx3-ubyte"), img));
+        files.push((format!("{prefix}-labels-idx1-ubyte"), lab));
+    }
+    let known_files: Vec<KnownFile> = files
+        .iter()
+        .map(|(n, raw)| KnownFile {
+            name: Box::leak(n.clone().into_boxed_str()),
+            sha256: Box::leak(sha256_hex(raw).into_boxed_str()),
+        })
+        .collect();
+    let mirrors: Vec<&'static str> = mirrors
+        .into_iter()
+        .map(|m| &*Box::leak(m.into_boxed_str()))
+        .collect();
+    let known = KnownDataset {
+        name,
+        classes: &["a", "b", "c"],
+        shape: (1, 2, 2),
+        train: 6,
+        test: 3,
+        files: [
+            known_files[0],
+            known_files[1],
+            known_files[2],
+            known_files[3],
+        ],
+        mirrors: Box::leak(mirrors.into_boxed_slice()),
+        source: "made up for tests",
+    };
+    let gz = files.into_iter().map(|(n, raw)| (n, gzip(&raw))).collect();
+    (known, gz)
+}
+
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, gz) in files {
+        std::fs::write(dir.join(format!("{name}.gz")), gz).unwrap();
+    }
+}
+
+/// An environment whose every folder is under `root` and which never downloads.
+fn env_under(root: &Path) -> Env {
+    Env {
+        data_root: Some(root.join("data")),
+        cache_root: Some(root.join("cache")),
+        system_root: Some(root.join("system")),
+        assets_root: Some(root.join("assets")),
+        offline: true,
+        mirrors: None,
+    }
+}
+
+#[test]
+fn the_first_verified_copy_wins_in_the_stated_order() {
+    let root = temp_dir("lookup");
+    let env = env_under(&root);
+    let (known, files) = made_up("tiny", vec!["http://127.0.0.1:9/".into()]);
+    let dirs: Vec<(&str, PathBuf)> = vec![
+        ("assets", root.join("assets/tiny")),
+        ("system", root.join("system/tiny")),
+        ("cache", root.join("cache/gpu-cnn/tiny")),
+        ("$GPU_CNN_DATA", root.join("data/tiny")),
+    ];
+    let locs = data::locations("tiny", None, &env);
+    let kinds: Vec<&str> = locs.iter().map(|l| l.kind).collect();
+    assert_eq!(kinds, ["$GPU_CNN_DATA", "cache", "system", "assets"]);
+    // Add copies from the last place to the first: each new one takes over.
+    for (kind, dir) in &dirs {
+        write_files(dir, &files);
+        let d = data::load_known(&known, None, &env).unwrap();
+        assert_eq!(
+            (d.found.as_str(), &d.dir),
+            (*kind, dir),
+            "after adding {kind}"
+        );
+        assert!(d.verified);
+        assert_eq!((d.train.len(), d.test.len()), (6, 3));
+        assert_eq!(d.classes, ["a", "b", "c"]);
+    }
+    // A damaged copy is passed over, and said why when nothing else works.
+    let bad = idx_bytes(&[6, 2, 2], &[0; 24]);
+    std::fs::write(
+        root.join("data/tiny/train-images-idx3-ubyte.gz"),
+        gzip(&bad),
+    )
+    .unwrap();
+    assert_eq!(data::load_known(&known, None, &env).unwrap().found, "cache");
+    std::fs::remove_file(root.join("cache/gpu-cnn/tiny/t10k-labels-idx1-ubyte.gz")).unwrap();
+    assert_eq!(
+        data::load_known(&known, None, &env).unwrap().found,
+        "system"
+    );
+    std::fs::remove_dir_all(root.join("system")).unwrap();
+    std::fs::remove_dir_all(root.join("assets")).unwrap();
+    let err = data::load_known(&known, None, &env)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "tiny not found; looked in:",
+        "data/tiny ($GPU_CNN_DATA): checksum mismatch",
+        "cache/gpu-cnn/tiny (cache): incomplete: missing",
+        "system/tiny (system): absent",
+        "assets/tiny (assets): absent",
+        "download: offline",
+        "gpu-cnn datasets fetch tiny",
+        "http://127.0.0.1:9/<file>.gz",
+        "--data-dir",
+    ] {
+        assert!(err.contains(want), "lacks `{want}`:\n{err}");
+    }
+    // --data-dir wins over everything, and is read as given.
+    let mine = root.join("mine");
+    write_files(&mine, &files);
+    let d = data::load_known(&known, Some(&mine), &env).unwrap();
+    assert_eq!((d.found.as_str(), d.verified), ("--data-dir", true));
+}
+
+#[test]
+fn data_dir_holding_another_dataset_is_refused_and_own_files_are_flagged() {
+    // The real MNIST folder passed as Fashion-MNIST: identified by its checksums.
+    let env = env_under(&temp_dir("contradiction"));
+    let err = data::load_known(&FASHION_MNIST, Some(&mnist_dir()), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("holds mnist, not fashion-mnist") && err.contains("--dataset mnist"),
+        "{err}"
+    );
+    // Files of your own under MNIST's names train, unverified.
+    let dir = temp_dir("own-idx");
+    write_dataset(&dir, &tiny(5, 3), &tiny(2, 1));
+    let d = data::load_known(&MNIST, Some(&dir), &env).unwrap();
+    assert!(!d.verified);
+    assert!(
+        d.describe().contains("not the published files"),
+        "{}",
+        d.describe()
+    );
+    // ... but their labels must fit the dataset's classes, and the labels file is named.
+    write_dataset(&dir, &tiny(5, 12), &tiny(2, 1));
+    let err = data::load_known(&MNIST, Some(&dir), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train-labels-idx1-ubyte") && err.contains("record 0 is 12"),
+        "{err}"
+    );
+}
+
+fn routes(prefix: &str, files: &[(String, Vec<u8>)]) -> HashMap<String, Reply> {
+    files
+        .iter()
+        .map(|(n, gz)| (format!("{prefix}/{n}.gz"), Reply::Ok(gz.clone())))
+        .collect()
+}
+
+fn cached_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn downloads_verify_and_fall_back_to_the_next_mirror() {
+    let (_, files) = made_up("tiny", vec![]);
+    // /good serves everything; /bad serves wrong content, errors, or cuts the connection.
+    let mut r = routes("/good", &files);
+    let corrupt = gzip(&idx_bytes(&[6, 2, 2], &[1; 24]));
+    r.insert(
+        "/bad/train-images-idx3-ubyte.gz".into(),
+        Reply::Ok(corrupt.clone()),
+    );
+    r.insert("/bad/train-labels-idx1-ubyte.gz".into(), Reply::Status(500));
+    r.insert(
+        "/bad/t10k-images-idx3-ubyte.gz".into(),
+        Reply::Cut(files[2].1.clone(), 10),
+    );
+    // t10k-labels is a 404 on /bad.
+    let server = Server::start(r);
+    let good = format!("{}/good/", server.base);
+    let bad = format!("{}/bad", server.base);
+    let root = temp_dir("download");
+    let (known, _) = made_up("tiny", vec![bad.clone(), good.clone()]);
+    let cache = root.join("cache");
+    let got = fetch::fetch_dataset(&known, &cache, &[bad.clone(), good.clone()], false).unwrap();
+    assert_eq!(got.len(), 4);
+    for f in &got {
+        match f {
+            fetch::Fetched::Downloaded { url, .. } => assert!(url.starts_with(&good), "{url}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Each file was asked of the bad mirror first, then the good one.
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 8, "{reqs:?}");
+    assert!(
+        reqs[0].starts_with("/bad/") && reqs[1].starts_with("/good/"),
+        "{reqs:?}"
+    );
+    // The cache holds exactly the four verified files: no temporary files.
+    let names = cached_names(&cache);
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(data::probe(&known, &cache).is_ok());
+    // A second fetch finds them cached; --force downloads again.
+    let again = fetch::fetch_dataset(&known, &cache, &[good.clone()], false).unwrap();
+    assert!(again.iter().all(|f| matches!(f, fetch::Fetched::Cached(_))));
+    let forced = fetch::fetch_dataset(&known, &cache, &[good.clone()], true).unwrap();
+    assert!(forced
+        .iter()
+        .all(|f| matches!(f, fetch::Fetched::Downloaded { .. })));
+    // A cached file that fails verification is fetched again.
+    std::fs::write(cache.join("train-images-idx3-ubyte.gz"), &corrupt).unwrap();
+    let healed = fetch::fetch_dataset(&known, &cache, &[good.clone()], false).unwrap();
+    assert!(matches!(healed[0], fetch::Fetched::Downloaded { .. }));
+    assert!(data::probe(&known, &cache).is_ok());
+}
+
+#[test]
+fn a_failed_download_leaves_nothing_and_names_every_url() {
+    let (_, files) = made_up("tiny", vec![]);
+    let mut r = HashMap::new();
+    r.insert(
+        "/a/train-images-idx3-ubyte.gz".to_string(),
+        Reply::Cut(files[0].1.clone(), 7),
+    );
+    r.insert(
+        "/b/train-images-idx3-ubyte.gz".to_string(),
+        Reply::Status(404),
+    );
+    let server = Server::start(r);
+    let mirrors = vec![format!("{}/a", server.base), format!("{}/b", server.base)];
+    let (known, _) = made_up("tiny", mirrors.clone());
+    let cache = temp_dir("download-fail").join("cache");
+    let err = fetch::fetch_dataset(&known, &cache, &mirrors, false)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "could not download train-images-idx3-ubyte.gz from any mirror",
+        &format!("{}/a/train-images-idx3-ubyte.gz", server.base),
+        &format!("{}/b/train-images-idx3-ubyte.gz: HTTP 404", server.base),
+    ] {
+        assert!(err.contains(want), "lacks `{want}`:\n{err}");
+    }
+    assert!(
+        err.contains("closed after 7") || err.contains("connection"),
+        "{err}"
+    );
+    assert_eq!(
+        cached_names(&cache),
+        Vec::<String>::new(),
+        "no partial file"
+    );
+
+    // Through load_known: a download when nothing is on the machine, unless offline.
+    let root = temp_dir("download-load");
+    let mut env = env_under(&root);
+    let served = Server::start(routes("/m", &files));
+    env.mirrors = Some(format!("{}/m", served.base));
+    let err = data::load_known(&known, None, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("download: offline"), "{err}");
+    assert!(served.requests().is_empty(), "offline must not download");
+    env.offline = false;
+    let d = data::load_known(&known, None, &env).unwrap();
+    assert_eq!((d.found.as_str(), d.verified), ("download", true));
+    assert_eq!(d.dir, root.join("cache/gpu-cnn/tiny"));
+}
+
+#[test]
+fn image_folders_load_with_sorted_classes_in_either_colour() {
+    let dir = temp_dir("images");
+    image_folder(&dir);
+    let opts = FolderOptions {
+        size: (12, 10),
+        ..Default::default()
+    };
+    let (train, test, classes) = folder::load(&dir, &opts).unwrap();
+    assert_eq!(classes, ["circle", "cross", "empty"]);
+    assert_eq!((train.len(), test.len()), (12, 6));
+    assert_eq!((train.channels, train.rows, train.cols), (1, 12, 10));
+    assert_eq!(train.labels, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+    assert_eq!(train.images.len(), 12 * 120);
+    let rgb = FolderOptions {
+        color: Color::Rgb,
+        ..opts.clone()
+    };
+    let (train_rgb, _, _) = folder::load(&dir, &rgb).unwrap();
+    assert_eq!(train_rgb.channels, 3);
+    assert_eq!(train_rgb.images.len(), 12 * 3 * 120);
+    // Grey pictures have equal channels; the first plane of the PNG equals its grey version.
+    assert_eq!(&train_rgb.image(0)[..120], &train_rgb.image(0)[120..240]);
+    assert_eq!(&train_rgb.image(0)[..120], train.image(0));
+    // The same size as the file: no resampling, the exact pixels.
+    let exact =
+        folder::decode_image(&dir.join("train/circle/0.png"), Color::Grayscale, (20, 20)).unwrap();
+    assert_eq!(exact[1], 31);
+    assert_eq!(exact[20], 17);
+
+    // Without test/: a seeded validation split, the same every time.
+    std::fs::remove_dir_all(dir.join("test")).unwrap();
+    let err = folder::load(&dir, &opts).unwrap_err().to_string();
+    assert!(err.contains("--validation-split"), "{err}");
+    let split = FolderOptions {
+        validation_split: Some(0.25),
+        ..opts.clone()
+    };
+    let (t1, v1, _) = folder::load(&dir, &split).unwrap();
+    let (t2, v2, _) = folder::load(&dir, &split).unwrap();
+    assert_eq!((t1.len(), v1.len()), (9, 3));
+    assert_eq!((&t1, &v1), (&t2, &v2));
+}
+
+#[test]
+fn broken_image_folders_are_clear_errors() {
+    let dir = temp_dir("bad-images");
+    image_folder(&dir);
+    let opts = FolderOptions::default();
+    // A file that is not an image stops the run with its path...
+    std::fs::write(dir.join("train/cross/notes.txt"), b"not a picture").unwrap();
+    let err = folder::load(&dir, &opts).unwrap_err().to_string();
+    assert!(
+        err.contains("train/cross/notes.txt") && err.contains("not an image"),
+        "{err}"
+    );
+    // ... as does a truncated PNG, and a zero-byte file.
+    std::fs::remove_file(dir.join("train/cross/notes.txt")).unwrap();
+    let png = std::fs::read(dir.join("train/cross/0.png")).unwrap();
+    std::fs::write(dir.join("train/cross/cut.png"), &png[..png.len() / 2]).unwrap();
+    let err = folder::load(&dir, &opts).unwrap_err().to_string();
+    assert!(err.contains("train/cross/cut.png"), "{err}");
+    std::fs::write(dir.join("train/empty/zero.png"), b"").unwrap();
+    // ... unless skipped: then they are listed and the rest loads.
+    let skip = FolderOptions {
+        skip_bad_images: true,
+        ..opts.clone()
+    };
+    let (train, _, _) = folder::load(&dir, &skip).unwrap();
+    assert_eq!(train.len(), 12);
+    // An empty class folder, a test class the training set lacks, no classes at all.
+    std::fs::create_dir(dir.join("train/zzz")).unwrap();
+    let err = folder::load(&dir, &skip).unwrap_err().to_string();
+    assert!(
+        err.contains("train/zzz") && err.contains("holds no files"),
+        "{err}"
+    );
+    std::fs::remove_dir(dir.join("train/zzz")).unwrap();
+    std::fs::create_dir_all(dir.join("test/dog")).unwrap();
+    let err = folder::load(&dir, &skip).unwrap_err().to_string();
+    assert!(
+        err.contains("class `dog` is not among the training classes"),
+        "{err}"
+    );
+    let empty = temp_dir("no-classes");
+    std::fs::create_dir(empty.join("train")).unwrap();
+    let err = folder::load(&empty, &opts).unwrap_err().to_string();
+    assert!(err.contains("has no class folders"), "{err}");
+    let err = folder::load(&empty.join("nowhere"), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nowhere/train is not a folder"), "{err}");
+}
+
+#[test]
+fn a_huge_image_is_refused_without_decoding_it() {
+    // A valid PNG header claiming 50,000 x 50,000 pixels: refused from its header.
+    let dir = temp_dir("huge-image");
+    let path = dir.join("huge.png");
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        c.extend_from_slice(&crc.sum().to_be_bytes());
+        c
+    };
+    let mut ihdr = 50_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut buf = b"\x89PNG\r\n\x1a\n".to_vec();
+    buf.extend(chunk(b"IHDR", &ihdr));
+    buf.extend(chunk(b"IDAT", &[]));
+    buf.extend(chunk(b"IEND", &[]));
+    std::fs::write(&path, &buf).unwrap();
+    let err = folder::decode_image(&path, Color::Grayscale, (28, 28))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("huge.png"), "{err}");
+}
+
+#[test]
+fn image_sizes_parse() {
+    assert_eq!(folder::parse_size("28x28"), Ok((28, 28)));
+    assert_eq!(folder::parse_size("32X24"), Ok((32, 24)));
+    assert_eq!(folder::parse_size("64"), Ok((64, 64)));
+    for bad in ["0x28", "28x", "axb", "5000x5000", ""] {
+        assert!(folder::parse_size(bad).is_err(), "{bad}");
+    }
 }

@@ -117,7 +117,7 @@ fn checkpoints_round_trip_and_reject_mismatches() {
     let m = Model::keras_mnist();
     let w = m.init_glorot(9);
     let path = dir.join("model.safetensors");
-    m.save_safetensors(&w, &path).unwrap();
+    m.save_safetensors(&w, &path, &[]).unwrap();
     assert_eq!(m.load_safetensors(&path).unwrap(), w);
     assert!(
         !dir.join("model.partial").exists(),
@@ -141,7 +141,7 @@ fn checkpoints_round_trip_and_reject_mismatches() {
     )
     .unwrap();
     other
-        .save_safetensors(&other.init_glorot(1), &dir.join("other.safetensors"))
+        .save_safetensors(&other.init_glorot(1), &dir.join("other.safetensors"), &[])
         .unwrap();
     let err = m
         .load_safetensors(&dir.join("other.safetensors"))

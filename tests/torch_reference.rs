@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 
-use gpu_cnn::data::{self, Dataset};
+use gpu_cnn::data::Dataset;
 use gpu_cnn::gpu::trainer::GpuTrainer;
 use gpu_cnn::layers::Adam;
 use gpu_cnn::model::Model;
@@ -43,7 +43,7 @@ fn twenty_steps_match_pytorch() {
         fx["batch"].as_u64().unwrap() as usize,
     );
     assert_eq!(fx["lr"].as_f64(), Some(Adam::default().lr));
-    let (train, test) = data::load(&mnist_dir(), 10).expect("MNIST");
+    let (train, test) = mnist();
     let px = train.pixels();
     let first = Dataset {
         images: train.images[..images * px].to_vec(),

@@ -15,19 +15,28 @@ use crate::shaders::Shader;
 /// Which adapter to use: `backend` limits the search, `adapter` picks by name substring.
 #[derive(Clone, Debug, Default)]
 pub struct AdapterOptions {
-    pub backend: Option<String>,
+    pub backend: Option<BackendName>,
     pub adapter: Option<String>,
 }
 
-pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
-    match name.to_ascii_lowercase().as_str() {
-        "vulkan" => Ok(wgpu::Backends::VULKAN),
-        "metal" => Ok(wgpu::Backends::METAL),
-        "dx12" => Ok(wgpu::Backends::DX12),
-        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-        other => Err(Error::Usage(format!(
-            "unknown backend `{other}` (expected vulkan, metal, dx12 or gl)"
-        ))),
+/// A graphics API wgpu drives, as `--backend` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendName {
+    Vulkan,
+    Metal,
+    Dx12,
+    #[value(alias = "gles", alias = "opengl")]
+    Gl,
+}
+
+impl BackendName {
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendName::Vulkan => wgpu::Backends::VULKAN,
+            BackendName::Metal => wgpu::Backends::METAL,
+            BackendName::Dx12 => wgpu::Backends::DX12,
+            BackendName::Gl => wgpu::Backends::GL,
+        }
     }
 }
 
@@ -113,8 +122,8 @@ impl Gpu {
     /// Picks an adapter: `--adapter` by name, else the highest-performance one, falling back to a
     /// software adapter with a note on stderr.
     pub fn new(opts: &AdapterOptions) -> Result<Gpu> {
-        let backends = match &opts.backend {
-            Some(b) => parse_backend(b)?,
+        let backends = match opts.backend {
+            Some(b) => b.backends(),
             None => wgpu::Backends::PRIMARY | wgpu::Backends::GL,
         };
         let adapters = enumerate_adapters(backends);
@@ -139,7 +148,7 @@ impl Gpu {
                 })
                 .ok_or_else(|| {
                     Error::NoAdapter(format!(
-                        "none found for backends {backends:?} (on Linux without a GPU: apt-get install mesa-vulkan-drivers)"
+                        "none found for backends {backends:?}; without a GPU install a software adapter (Debian/Ubuntu: apt-get install mesa-vulkan-drivers), or train on the CPU reference with --cpu"
                     ))
                 })?,
         };

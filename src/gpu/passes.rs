@@ -13,8 +13,10 @@ const WG: usize = 64;
 /// Register tile edge of the conv and dense kernels (TILE x TILE outputs per invocation).
 const TILE: usize = 8;
 
+/// A workgroup count; past u32 it saturates, so `Gpu::dispatch` rejects it instead of running a
+/// truncated grid.
 fn grid(n: usize) -> u32 {
-    n as u32
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// A 1-D grid of `n` invocations, spilling into y past 65,535 workgroups

@@ -20,6 +20,31 @@ pub const STEPS_PER_SUBMIT: usize = 256;
 /// Smallest batch used for evaluation (forward only, so larger batches are cheap).
 pub const MIN_EVAL_BATCH: usize = 256;
 
+/// The evaluation batch: forward only, so larger than the training batch (at least
+/// `MIN_EVAL_BATCH`), but no larger than the evaluation set or than `fits`.
+pub fn eval_batch(batch: usize, eval_len: usize, fits: usize) -> usize {
+    batch.max(MIN_EVAL_BATCH).min(eval_len).min(fits).max(1)
+}
+
+/// The largest per-batch buffer for one image: its name and bytes (activations and their
+/// gradients; the conv scratch buffers are no larger, output channels padded to 4).
+pub fn largest_activation(model: &Model) -> (String, usize) {
+    let mut best = ("input".to_string(), model.input.len() * 4);
+    for l in &model.layers {
+        let padded = l.output.c.div_ceil(4) * 4 * l.output.h * l.output.w;
+        if padded * 4 > best.1 {
+            best = (l.name.clone(), padded * 4);
+        }
+    }
+    best
+}
+
+/// The largest batch whose buffers each fit in `limit` bytes.
+pub fn max_batch(model: &Model, limit: u64) -> usize {
+    let per_image = largest_activation(model).1.max(1) as u64;
+    usize::try_from(limit / per_image).unwrap_or(usize::MAX)
+}
+
 /// Summed loss and correct count over `n` samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Metrics {
@@ -80,7 +105,6 @@ impl Split {
     }
 }
 
-/// Names the dispatches from `first` on after their layer: "conv1 fwd", "conv1 backward_weight", ...
 /// Names the dispatches `prog[first..]` of one layer for the profiler: `conv2 fwd`,
 /// `conv2 bwd weight`, `pool1 bwd`, `adam adam_update`, whichever shader variant ran.
 fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
@@ -164,26 +188,21 @@ impl GpuTrainer {
                 model.flat_len
             )));
         }
-        for (what, d) in std::iter::once(("train", train)).chain(eval.map(|e| ("eval", e))) {
-            if d.is_empty() {
-                return Err(Error::Dataset(format!("{what} set is empty")));
-            }
-            if model.input.c != 1 || d.rows != model.input.h || d.cols != model.input.w {
-                return Err(Error::Dataset(format!(
-                    "{what} images are 1x{}x{}, the model takes {}",
-                    d.rows, d.cols, model.input
-                )));
-            }
-            if let Some(i) = d.labels.iter().position(|&l| l as usize >= model.classes) {
-                return Err(Error::Dataset(format!(
-                    "{what} label {i} is {} but the model has {} classes",
-                    d.labels[i], model.classes
-                )));
-            }
+        model.check_data("training", train)?;
+        if let Some(e) = eval {
+            model.check_data("evaluation", e)?;
         }
-        let eval_batch = eval
-            .map(|e| batch.max(MIN_EVAL_BATCH).min(e.len()))
-            .unwrap_or(0);
+        let limit = gpu.limits.max_storage_buffer_binding_size;
+        let fits = max_batch(model, limit);
+        if batch > fits {
+            let (name, per_image) = largest_activation(model);
+            return Err(Error::Gpu(format!(
+                "batch {batch} needs {} bytes for `{name}`, over {}'s storage binding limit of {limit} bytes; the largest batch it takes for this model is {fits} (use --batch {fits} or less)",
+                (per_image as u64).saturating_mul(batch as u64),
+                gpu.info.name
+            )));
+        }
+        let eval_batch = eval.map(|e| eval_batch(batch, e.len(), fits)).unwrap_or(0);
         let max_batch = batch.max(eval_batch);
 
         let zeros = |label: &str, n: usize| gpu.zeros(label, n);

@@ -4,6 +4,8 @@
 // `!(diff <= tol)` is deliberate: a NaN difference must fail.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod http;
+
 use gpu_cnn::gpu::{AdapterOptions, Gpu};
 use gpu_cnn::rng::Rng;
 
@@ -80,24 +82,24 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
     }
 }
 
+/// `assert_close` in f64 precision.
 pub fn assert_close_f64(what: &str, got: &[f64], want: &[f64], tol: Tol) {
-    let g: Vec<f32> = got.iter().map(|&x| x as f32).collect();
-    let w: Vec<f32> = want.iter().map(|&x| x as f32).collect();
-    // Compare in f64 precision: reuse the report but check exactly here.
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst = (0usize, 0.0f64);
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let d = (a - b).abs();
+        if d > worst.1 || !d.is_finite() {
+            worst = (i, d);
+        }
+    }
     for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
         if !((a - b).abs() <= tol.atol + tol.rtol * b.abs()) {
-            assert_close(
-                what,
-                &g,
-                &w,
-                Tol {
-                    atol: 0.0,
-                    rtol: 0.0,
-                },
-            );
             panic!(
-                "{what}: element {i}: got {a} want {b} (|diff| {:e}), tolerance {tol:?}",
-                (a - b).abs()
+                "{what}: element {i} of {}: got {a} want {b} (|diff| {:e}); max |diff| {:e} at {}; tolerance {tol:?}",
+                got.len(),
+                (a - b).abs(),
+                worst.1,
+                worst.0
             );
         }
     }
@@ -110,7 +112,9 @@ pub fn rand_vec(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f32> {
 }
 
 /// The GPU to test on. With GPU_CNN_REQUIRE_GPU=1 (CI) a missing adapter fails the test;
-/// otherwise the test says it was skipped and returns without checking anything.
+/// otherwise the test writes `SKIPPED <test>` straight to the terminal (past libtest's output
+/// capture, so it is seen; `.ci/run` counts these lines and does not count them as passed) and
+/// returns without checking anything.
 pub fn gpu() -> Option<Gpu> {
     match Gpu::new(&AdapterOptions::default()) {
         Ok(g) => Some(g),
@@ -118,20 +122,50 @@ pub fn gpu() -> Option<Gpu> {
             if std::env::var("GPU_CNN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("GPU_CNN_REQUIRE_GPU=1 but no GPU adapter is available: {e}");
             }
-            eprintln!(
-                "SKIPPED: no GPU adapter ({e}); set GPU_CNN_REQUIRE_GPU=1 to make this a failure"
+            use std::io::Write;
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("a GPU test")
+                .to_string();
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: no GPU adapter ({e}); set GPU_CNN_REQUIRE_GPU=1 to make this a failure"
             );
             None
         }
     }
 }
 
-/// A fresh empty directory under the system temp dir, unique to this test and process.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
+/// A fresh empty folder under the system temp folder, unique to this test and process, removed
+/// when dropped (kept when the test fails, for a look).
+pub struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn temp_dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("gpu-cnn-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+    TempDir(d)
 }
 
 /// IDX bytes of unsigned-byte data with the given dimensions.
@@ -158,6 +192,7 @@ pub fn write_dataset(
     test: &gpu_cnn::data::Dataset,
 ) {
     for (prefix, d, gz) in [("train", train, true), ("t10k", test, false)] {
+        assert_eq!(d.channels, 1, "IDX files hold one channel");
         let img = idx_bytes(&[d.len() as u32, d.rows as u32, d.cols as u32], &d.images);
         let lab = idx_bytes(&[d.len() as u32], &d.labels);
         let (ext, img, lab) = if gz {
@@ -170,19 +205,46 @@ pub fn write_dataset(
     }
 }
 
-/// The real MNIST folder: $GPU_CNN_DATA/mnist, else ../shared/datasets/mnist beside the checkout.
-/// Its absence is a failure: CI always has it.
+/// The real MNIST folder: the copy that ships in `assets/mnist`. Its absence is a failure.
 pub fn mnist_dir() -> std::path::PathBuf {
-    let root = std::env::var_os("GPU_CNN_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets")
-        });
-    let dir = root.join("mnist");
-    assert!(
-        dir.is_dir(),
-        "MNIST not found at {} (set GPU_CNN_DATA)",
-        dir.display()
-    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist");
+    assert!(dir.is_dir(), "MNIST not found at {}", dir.display());
     dir
+}
+
+/// Real MNIST, verified: (training set, test set).
+pub fn mnist() -> (gpu_cnn::data::Dataset, gpu_cnn::data::Dataset) {
+    gpu_cnn::data::probe(&gpu_cnn::data::registry::MNIST, &mnist_dir())
+        .unwrap_or_else(|e| panic!("MNIST in {}: {e}", mnist_dir().display()))
+}
+
+/// An image folder of generated PNGs, JPEGs and a BMP: three classes, mixed sizes, one RGB.
+pub fn image_folder(dir: &std::path::Path) {
+    let classes = ["circle", "cross", "empty"];
+    for (split, n) in [("train", 4), ("test", 2)] {
+        for (c, name) in classes.iter().enumerate() {
+            let d = dir.join(split).join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                let size = 20 + 7 * i as u32;
+                let img = image::GrayImage::from_fn(size, size, |x, y| {
+                    let v = ((x * 31 + y * 17 + c as u32 * 80) % 256) as u8;
+                    image::Luma([v])
+                });
+                let file = match i % 3 {
+                    0 => d.join(format!("{i}.png")),
+                    1 => d.join(format!("{i}.jpg")),
+                    _ => d.join(format!("{i}.bmp")),
+                };
+                if i == 2 {
+                    image::DynamicImage::ImageLuma8(img)
+                        .to_rgb8()
+                        .save(&file)
+                        .unwrap();
+                } else {
+                    img.save(&file).unwrap();
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,121 @@
+//! The datasets gpu-cnn knows by name: shapes, class names, the SHA-256 of each uncompressed file
+//! and the public mirrors that serve the standard `.gz` files.
+
+/// One file of a known dataset: its standard name (without `.gz`) and the SHA-256 of its
+/// uncompressed content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownFile {
+    pub name: &'static str,
+    pub sha256: &'static str,
+}
+
+/// A dataset known by name, stored as four IDX files under the standard names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownDataset {
+    pub name: &'static str,
+    pub classes: &'static [&'static str],
+    /// (channels, rows, cols) of one image.
+    pub shape: (usize, usize, usize),
+    pub train: usize,
+    pub test: usize,
+    /// Training images, training labels, test images, test labels.
+    pub files: [KnownFile; 4],
+    /// Base URLs, tried in order; each serves `<name>.gz` for every file.
+    pub mirrors: &'static [&'static str],
+    /// Where it comes from and under which licence.
+    pub source: &'static str,
+}
+
+pub const MNIST: KnownDataset = KnownDataset {
+    name: "mnist",
+    classes: &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    shape: (1, 28, 28),
+    train: 60_000,
+    test: 10_000,
+    files: [
+        KnownFile {
+            name: "train-images-idx3-ubyte",
+            sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        },
+        KnownFile {
+            name: "train-labels-idx1-ubyte",
+            sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        },
+        KnownFile {
+            name: "t10k-images-idx3-ubyte",
+            sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        },
+        KnownFile {
+            name: "t10k-labels-idx1-ubyte",
+            sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+    ],
+    mirrors: &[
+        // The mirrors PyTorch's and TensorFlow's loaders use.
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ],
+    source: "LeCun, Cortes, Burges; CC BY-SA 3.0",
+};
+
+pub const FASHION_MNIST: KnownDataset = KnownDataset {
+    name: "fashion-mnist",
+    classes: &[
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    shape: (1, 28, 28),
+    train: 60_000,
+    test: 10_000,
+    // Computed from Debian's dataset-fashion-mnist package.
+    files: [
+        KnownFile {
+            name: "train-images-idx3-ubyte",
+            sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        },
+        KnownFile {
+            name: "train-labels-idx1-ubyte",
+            sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        },
+        KnownFile {
+            name: "t10k-images-idx3-ubyte",
+            sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        },
+        KnownFile {
+            name: "t10k-labels-idx1-ubyte",
+            sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+    ],
+    mirrors: &[
+        // Zalando Research's own site, then the copy Keras' loader uses.
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    ],
+    source: "Zalando Research (Xiao, Rasul, Vollgraf); MIT licence",
+};
+
+/// Every dataset known by name.
+pub const KNOWN: [KnownDataset; 2] = [MNIST, FASHION_MNIST];
+
+/// The known dataset called `name`.
+pub fn known(name: &str) -> Option<&'static KnownDataset> {
+    KNOWN.iter().find(|d| d.name == name)
+}
+
+/// The known dataset whose files have exactly these SHA-256 values, in the order of `files`.
+pub fn identify(sha256: &[String]) -> Option<&'static KnownDataset> {
+    KNOWN.iter().find(|d| {
+        d.files
+            .iter()
+            .map(|f| f.sha256)
+            .eq(sha256.iter().map(|s| s.as_str()))
+    })
+}

@@ -53,13 +53,14 @@ fn dots(w: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>
 
 @compute @workgroup_size(64)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(workgroup_id) wid: vec3<u32>,
                   @builtin(subgroup_invocation_id) lane: u32) {
     let plane_in = params.h_in * params.w_in;
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_in;
     let p0 = gid.x * 8u;
-    let c0 = gid.y * 16u;
-    // Uniform over the workgroup. Invocations past the last pixel stay (clamped, storing
+    let c0 = wid.y * 16u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow). Invocations past the last pixel stay (clamped, storing
     // nothing): the broadcasts need every lane.
     if (c0 >= params.c_in) {
         return;
@@ -235,21 +236,22 @@ fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
 
 @compute @workgroup_size(64)
 fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
+                                @builtin(workgroup_id) wid: vec3<u32>,
                                 @builtin(subgroup_invocation_id) lane: u32) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
     let j0 = gid.x * 8u;
-    let c0 = gid.y * 16u;
-    // The first test is uniform over the workgroup, the second over the subgroup: a subgroup
-    // wholly past the last column leaves; in one that is not, the invocations past it stay
-    // (clamped, storing nothing), as the broadcasts need every lane.
-    if (c0 >= params.c_out || subgroupAll(j0 >= cols)) {
+    let c0 = wid.y * 16u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (c0 >= params.c_out) {
         return;
     }
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_out;
-    let m_begin = gid.z * params.chunk;
+    let m_begin = wid.z * params.chunk;
     let m_end = min(m_begin + params.chunk, npix);
     let nc4 = c4();
     let ci4 = params.c_in / 4u;
@@ -292,6 +294,6 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
         weight_pixel(&acc, gv[row + q0], gv[row + q1], gv[row + q2], gv[row + q3],
                      &n, &oy, &ox, oa, ob, bias_a, bias_b);
     }
-    store_partial(gid.z, c0, j0, cols, array<vec4<f32>, 16>(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7], acc[8], acc[9], acc[10], acc[11], acc[12], acc[13], acc[14], acc[15]));
-    store_partial(gid.z, c0 + 8u, j0, cols, array<vec4<f32>, 16>(acc[16], acc[17], acc[18], acc[19], acc[20], acc[21], acc[22], acc[23], acc[24], acc[25], acc[26], acc[27], acc[28], acc[29], acc[30], acc[31]));
+    store_partial(wid.z, c0, j0, cols, array<vec4<f32>, 16>(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7], acc[8], acc[9], acc[10], acc[11], acc[12], acc[13], acc[14], acc[15]));
+    store_partial(wid.z, c0 + 8u, j0, cols, array<vec4<f32>, 16>(acc[16], acc[17], acc[18], acc[19], acc[20], acc[21], acc[22], acc[23], acc[24], acc[25], acc[26], acc[27], acc[28], acc[29], acc[30], acc[31]));
 }

@@ -92,12 +92,13 @@ fn fma4(acc: vec4<f32>, x: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32
 
 @compute @workgroup_size(64)
 fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
+                     @builtin(workgroup_id) wid: vec3<u32>,
                      @builtin(subgroup_invocation_id) lane: u32) {
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_out;
     let p0 = gid.x * 8u;
-    let c0 = gid.y * 16u;
-    // Uniform over the workgroup. Invocations past the last pixel stay (clamped, storing
+    let c0 = wid.y * 16u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow). Invocations past the last pixel stay (clamped, storing
     // nothing): the broadcasts need every lane.
     if (c0 >= params.c_out) {
         return;

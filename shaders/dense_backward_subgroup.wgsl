@@ -59,12 +59,14 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
 
 @compute @workgroup_size(64)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(workgroup_id) wid: vec3<u32>,
                   @builtin(subgroup_invocation_id) lane: u32) {
     let i0 = gid.x * 8u;
-    let n0 = gid.y * 8u;
-    // The first test is uniform over the workgroup, the second over the subgroup; invocations
-    // past the last input in a subgroup that goes on stay (clamped, storing nothing).
-    if (n0 >= params.batch || subgroupAll(i0 >= params.n_in)) {
+    let n0 = wid.y * 8u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last input stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (n0 >= params.batch) {
         return;
     }
     // This lane's gradient row: n0 + lane % 8.
@@ -114,13 +116,15 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
 
 @compute @workgroup_size(64)
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
+                   @builtin(workgroup_id) wid: vec3<u32>,
                    @builtin(subgroup_invocation_id) lane: u32) {
     let cols = params.n_in + 1u;
     let j0 = gid.x * 8u;
-    let o0 = gid.y * 8u;
-    // The first test is uniform over the workgroup, the second over the subgroup; invocations
-    // past the last column in a subgroup that goes on stay (clamped, storing nothing).
-    if (o0 >= params.n_out || subgroupAll(j0 >= cols)) {
+    let o0 = wid.y * 8u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (o0 >= params.n_out) {
         return;
     }
     // This lane's gradient column: output o0 + lane % 8.

@@ -39,12 +39,14 @@ fn share8(mine: f32) -> array<vec4<f32>, 2> {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
     let o0 = gid.x * 8u;
-    let n0 = gid.y * 8u;
-    // The first test is uniform over the workgroup, the second over the subgroup; invocations
-    // past the last output in a subgroup that goes on stay (clamped, storing nothing).
-    if (n0 >= params.batch || subgroupAll(o0 >= params.n_out)) {
+    let n0 = wid.y * 8u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last output stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (n0 >= params.batch) {
         return;
     }
     // This lane's input row: n0 + lane % 8.

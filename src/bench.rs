@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
-use crate::gpu::trainer::{GpuTrainer, STEPS_PER_SUBMIT};
+use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
 use crate::layers::Adam;
 use crate::model::{Layer, Model};
@@ -172,7 +172,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         flop_per_image,
         dispatches_per_step: t.dispatches_per_step(),
         // Training chunks plus the one readback of the epoch's metrics.
-        submits_per_epoch: epoch_steps.div_ceil(STEPS_PER_SUBMIT) + 1,
+        submits_per_epoch: epoch_steps.div_ceil(t.steps_per_submit(true)) + 1,
         passes,
     })
 }

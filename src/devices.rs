@@ -1,6 +1,6 @@
 //! `gpu-cnn devices`: the adapters wgpu sees, and which kernels each would run.
 
-use crate::gpu::enumerate_adapters;
+use crate::gpu::{enumerate_adapters, Gpu};
 
 /// Prints one line per adapter of `backends`.
 pub fn print(backends: wgpu::Backends) {
@@ -10,16 +10,19 @@ pub fn print(backends: wgpu::Backends) {
     }
     for a in adapters {
         let i = a.get_info();
-        // The same test Gpu::from_adapter makes for the subgroup kernels.
-        let sub = a.features().contains(wgpu::Features::SUBGROUP) && i.subgroup_min_size >= 8;
+        // Opens the device as training would, subgroup probe included.
+        let kernels = match Gpu::from_adapter(a) {
+            Ok(g) if g.subgroups => format!("subgroup kernels (subgroups of {})", g.subgroup_size),
+            Ok(g) if g.subgroup_size > 0 => format!(
+                "portable kernels (subgroups of {}, fewer than 8)",
+                g.subgroup_size
+            ),
+            Ok(_) => "portable kernels (no subgroups)".to_string(),
+            Err(e) => format!("unusable: {e}"),
+        };
         println!(
-            "{} | {:?} | {:?} | driver {} {} | {} kernels",
-            i.name,
-            i.backend,
-            i.device_type,
-            i.driver,
-            i.driver_info,
-            if sub { "subgroup" } else { "portable" }
+            "{} | {:?} | {:?} | driver {} {} | {kernels}",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info,
         );
     }
 }

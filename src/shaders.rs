@@ -18,10 +18,11 @@ pub enum Shader {
     SoftmaxXentBackward,
     AdamUpdate,
     StepAdvance,
+    ProbeSubgroup,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 16] = [
+    pub const ALL: [Shader; 17] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -38,6 +39,7 @@ impl Shader {
         Shader::SoftmaxXentBackward,
         Shader::AdamUpdate,
         Shader::StepAdvance,
+        Shader::ProbeSubgroup,
     ];
 
     /// File name under `shaders/`, without the extension; also the pass name.
@@ -59,11 +61,13 @@ impl Shader {
             Shader::SoftmaxXentBackward => "softmax_xent_backward",
             Shader::AdamUpdate => "adam_update",
             Shader::StepAdvance => "step_advance",
+            Shader::ProbeSubgroup => "probe_subgroup",
         }
     }
 
-    /// Variants that use subgroup operations (file name `*_subgroup`): only
-    /// for devices with subgroups of at least 8 invocations (`Gpu::subgroups`).
+    /// Variants that use subgroup operations (file name `*_subgroup`): only for devices with
+    /// subgroups of at least 8 invocations (`Gpu::subgroups`), except the probe that measures
+    /// that size.
     pub fn needs_subgroups(self) -> bool {
         self.name().ends_with("_subgroup")
     }
@@ -96,6 +100,7 @@ impl Shader {
             Shader::SoftmaxXentBackward => include_str!("../shaders/softmax_xent_backward.wgsl"),
             Shader::AdamUpdate => include_str!("../shaders/adam_update.wgsl"),
             Shader::StepAdvance => include_str!("../shaders/step_advance.wgsl"),
+            Shader::ProbeSubgroup => include_str!("../shaders/probe_subgroup.wgsl"),
         }
     }
 }

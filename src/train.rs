@@ -447,6 +447,10 @@ fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, saver: Option<&Saver>)
             s.dir.join("model.safetensors").display(),
             epoch - 1
         ),
+        Some(s) if s.dir.join("model.safetensors").exists() => format!(
+            "; {} was left as it was",
+            s.dir.join("model.safetensors").display()
+        ),
         Some(_) => "; nothing was saved (it happened in the first epoch)".into(),
         None => String::new(),
     };

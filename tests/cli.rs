@@ -432,6 +432,42 @@ fn batch_sizes_are_clamped_or_explained() {
     assert!(j["epochs"][0]["loss"].as_f64().unwrap().is_finite());
 }
 
+/// A learning rate that blows the weights up stops the run with its own error, naming the epoch
+/// and suggesting a lower --lr, and keeps the checkpoint that was there.
+#[test]
+fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    if !have_gpu() {
+        return;
+    }
+    let out = temp_dir("cli-diverge");
+    let o = out.to_str().unwrap();
+    json_tail(&gpu_cnn(&[
+        "train", "--limit", "64", "--epochs", "1", "--out", o, "--json",
+    ]));
+    let ckpt = out.join("model.safetensors");
+    let before = std::fs::read(&ckpt).unwrap();
+    let history = std::fs::read(out.join("history.json")).unwrap();
+    let c = ckpt.to_str().unwrap();
+    let run = gpu_cnn(&[
+        "train", "--limit", "64", "--epochs", "3", "--lr", "1e30", "--init", c, "--out", o,
+    ]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: training diverged: at epoch 1 (loss is NaN)")
+            && err.contains("was left as it was")
+            && err.contains("try a smaller --lr"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&ckpt).unwrap(),
+        before,
+        "checkpoint untouched"
+    );
+    assert_eq!(std::fs::read(out.join("history.json")).unwrap(), history);
+    assert!(!stdout(&run).contains("Epoch 1/3"), "{}", stdout(&run));
+}
+
 #[test]
 fn datasets_lists_where_each_is_found_and_fetches_through_a_mirror() {
     let cache = temp_dir("cli-cache");

@@ -454,3 +454,16 @@ fn launchers_reject_undersized_tensors() {
     assert!(err.to_string().contains("c_in % 4"), "{err}");
     assert!(prog.is_empty());
 }
+
+/// The subgroup size is measured, not taken from the adapter's range: it lies in that range, and
+/// the subgroup kernels are on exactly when it is at least 8.
+#[test]
+fn subgroup_size_is_measured() {
+    let Some(gpu) = gpu() else { return };
+    let size = gpu.probe_subgroup_size().unwrap();
+    assert_eq!(size, gpu.subgroup_size);
+    assert!(size.is_power_of_two() && size <= 128, "{size}");
+    let (lo, hi) = (gpu.info.subgroup_min_size, gpu.info.subgroup_max_size);
+    assert!((lo..=hi).contains(&size), "{size} outside {lo}..={hi}");
+    assert_eq!(gpu.subgroups, size >= 8);
+}

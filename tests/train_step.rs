@@ -147,3 +147,70 @@ fn hundred_steps_match_cpu() {
         RUN_100,
     );
 }
+
+/// However an epoch is cut into submits (measured, one step each, or all at once), the GPU
+/// computes the same bits; and the measured chunk holds about `SUBMIT_SECONDS` of work.
+#[test]
+fn steps_per_submit_change_no_number() {
+    let Some(gpu) = gpu() else { return };
+    let model = Model::keras_mnist();
+    let w0 = model.init_glorot(5);
+    let data = learnable(45, 3);
+    let eval = learnable(21, 4);
+    let order: Vec<u32> = (0..45).rev().collect();
+    let mut results = Vec::new();
+    for chunk in [None, Some(1), Some(256)] {
+        let g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+        let mut t =
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+        if let Some(c) = chunk {
+            t.set_steps_per_submit(true, c);
+            t.set_steps_per_submit(false, c);
+        }
+        let submits0 = t.submits;
+        let (m, e) = t.epoch(&order, &mut |_, _| {}).unwrap();
+        let submits = t.submits - submits0;
+        match chunk {
+            Some(1) => assert_eq!(submits, 12 + 1, "one submit per step"),
+            Some(_) => assert_eq!(submits, 2, "one submit per program"),
+            None => assert!((1..=gpu_cnn::gpu::trainer::MAX_STEPS_PER_SUBMIT)
+                .contains(&t.steps_per_submit(true)),),
+        }
+        results.push((
+            m,
+            e,
+            t.read_weights().unwrap(),
+            t.read_train_slots().unwrap(),
+        ));
+    }
+    drop(gpu);
+    for r in &results[1..] {
+        assert_eq!(r.0, results[0].0);
+        assert_eq!(r.1, results[0].1);
+        assert!(r
+            .2
+            .iter()
+            .zip(&results[0].2)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(r
+            .3
+            .iter()
+            .zip(&results[0].3)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
+
+#[test]
+fn chunk_size_follows_the_step_time() {
+    use gpu_cnn::gpu::trainer::{chunk_steps, MAX_STEPS_PER_SUBMIT};
+    assert_eq!(chunk_steps(0.001), 250);
+    assert_eq!(chunk_steps(0.0001), MAX_STEPS_PER_SUBMIT);
+    assert_eq!(chunk_steps(0.04), 6);
+    assert_eq!(
+        chunk_steps(0.6),
+        1,
+        "a step slower than the target still runs"
+    );
+    assert_eq!(chunk_steps(0.0), MAX_STEPS_PER_SUBMIT);
+    assert_eq!(chunk_steps(f64::NAN), MAX_STEPS_PER_SUBMIT);
+}

@@ -110,9 +110,12 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
-    /// The device has subgroup operations with subgroups of at least 8 invocations, so the
-    /// `*_subgroup` shader variants may run. Clear it to force the portable kernels.
+    /// The device has subgroup operations with subgroups of at least 8 invocations (measured
+    /// by `probe_subgroup`), so the `*_subgroup` shader variants may run. Clear it to force the
+    /// portable kernels.
     pub subgroups: bool,
+    /// The subgroup size a compute pipeline gets, measured at start-up (0: no subgroups).
+    pub subgroup_size: u32,
     pipelines: Mutex<HashMap<(Shader, &'static str), wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -174,9 +177,8 @@ impl Gpu {
             max_compute_workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
-        let subgroups =
-            adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
-        let features = if subgroups {
+        let has_subgroups = adapter.features().contains(wgpu::Features::SUBGROUP);
+        let features = if has_subgroups {
             wgpu::Features::SUBGROUP
         } else {
             wgpu::Features::empty()
@@ -195,16 +197,47 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        Ok(Gpu {
+        let mut gpu = Gpu {
             device,
             queue,
             info,
             limits,
-            subgroups,
+            subgroups: false,
+            subgroup_size: 0,
             pipelines: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
             errors,
-        })
+        };
+        if has_subgroups {
+            gpu.subgroup_size = gpu.probe_subgroup_size()?;
+            gpu.subgroups = gpu.subgroup_size >= 8;
+        }
+        Ok(gpu)
+    }
+
+    /// The smallest subgroup size one workgroup of `probe_subgroup` sees. Adapters only report
+    /// ranges (wgpu says 4 on Metal; Vulkan drivers without size control may pick any size in
+    /// theirs), so the subgroup kernels are gated on what a pipeline really gets.
+    pub fn probe_subgroup_size(&self) -> Result<u32> {
+        let sizes = self.zeros("subgroup probe", 64)?;
+        let pipeline = self.build_pipeline(Shader::ProbeSubgroup, "main")?;
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("subgroup probe"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: sizes.binding(),
+            }],
+        });
+        let d = Dispatch {
+            label: "probe_subgroup::main".into(),
+            pipeline,
+            bind_group,
+            workgroups: [1, 1, 1],
+        };
+        self.run(&[&d])?;
+        let got = self.read::<u32>(&[&sizes])?.remove(0);
+        Ok(got.into_iter().min().unwrap_or(0))
     }
 
     /// Returns the first wgpu validation error since the last check, if any.
@@ -244,6 +277,13 @@ impl Gpu {
                 self.info.name
             )));
         }
+        let pipeline = self.build_pipeline(shader, entry)?;
+        cache.insert((shader, entry), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Compiles `shader::entry` (its module cached), without the subgroup gate.
+    fn build_pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
         let module = {
             let mut modules = self
                 .modules
@@ -280,7 +320,6 @@ impl Gpu {
                 cache: None,
             });
         self.check(&format!("building {}::{entry}", shader.name()))?;
-        cache.insert((shader, entry), pipeline.clone());
         Ok(pipeline)
     }
 

@@ -1,6 +1,6 @@
 //! Training on the GPU: the dataset, parameters, Adam state and activations live in GPU buffers;
 //! a training step is a fixed list of dispatches recorded once, and an epoch is that list repeated,
-//! submitted in chunks of `STEPS_PER_SUBMIT` steps. Passes that vary per step read a GPU-side step
+//! submitted in chunks of about `SUBMIT_SECONDS` of work each. Passes that vary per step read a GPU-side step
 //! counter (`step_advance`), so the host writes the shuffle order and the per-step records once per
 //! epoch and reads back the metrics once per epoch.
 
@@ -15,8 +15,22 @@ use crate::layers::{Adam, GatherParams, SoftmaxXentParams, StepRecord};
 use crate::model::{Layer, Model};
 use crate::reference::net::{conv_params, dense_params, pool_params};
 
-/// Steps recorded into one command buffer (one compute pass, one submit).
-pub const STEPS_PER_SUBMIT: usize = 256;
+/// Most steps recorded into one command buffer (one compute pass, one submit).
+pub const MAX_STEPS_PER_SUBMIT: usize = 256;
+/// Seconds of GPU work one submit aims at: short enough for GPU watchdogs (amdgpu's default is
+/// 10 s) on a slow adapter, long enough for few submits per epoch on a fast one.
+pub const SUBMIT_SECONDS: f64 = 0.25;
+/// Steps of a program's first submit, timed to size the later ones.
+pub const CALIBRATION_STEPS: usize = 4;
+
+/// Steps per submit for a measured step time: about `SUBMIT_SECONDS` of work, 1 to
+/// `MAX_STEPS_PER_SUBMIT`.
+pub fn chunk_steps(step_seconds: f64) -> usize {
+    if !(step_seconds > 0.0) {
+        return MAX_STEPS_PER_SUBMIT;
+    }
+    ((SUBMIT_SECONDS / step_seconds).floor() as usize).clamp(1, MAX_STEPS_PER_SUBMIT)
+}
 /// Smallest batch used for evaluation (forward only, so larger batches are cheap).
 pub const MIN_EVAL_BATCH: usize = 256;
 
@@ -91,6 +105,8 @@ struct Split {
     full: Vec<Dispatch>,
     /// (batch, dispatches) for a last step with fewer rows.
     tail: Option<(usize, Vec<Dispatch>)>,
+    /// Steps per submit, once measured.
+    chunk: Option<usize>,
 }
 
 impl Split {
@@ -304,6 +320,7 @@ impl GpuTrainer {
             metrics: gpu.zeros(&format!("{name}.metrics"), steps * 2)?,
             full: Vec::new(),
             tail: None,
+            chunk: None,
         })
     }
 
@@ -466,35 +483,86 @@ impl GpuTrainer {
         self.train.full.len()
     }
 
-    /// Records and submits the first `steps` steps of `split` in chunks; does not wait.
-    fn submit_steps(&mut self, training: bool, steps: usize) -> Result<()> {
-        let split = if training {
-            &self.train
+    fn split(&self, training: bool) -> Result<&Split> {
+        if training {
+            Ok(&self.train)
         } else {
-            self.eval.as_ref().expect("eval split")
-        };
+            self.eval
+                .as_ref()
+                .ok_or_else(|| Error::Dataset("no evaluation set".into()))
+        }
+    }
+
+    /// Steps per submit of the training (or evaluation) program: measured on its first submit,
+    /// `MAX_STEPS_PER_SUBMIT` until then.
+    pub fn steps_per_submit(&self, training: bool) -> usize {
+        self.split(training)
+            .ok()
+            .and_then(|s| s.chunk)
+            .unwrap_or(MAX_STEPS_PER_SUBMIT)
+    }
+
+    /// Fixes the steps per submit instead of measuring them (tests: chunking must not change
+    /// any number).
+    pub fn set_steps_per_submit(&mut self, training: bool, steps: usize) {
+        let chunk = Some(steps.clamp(1, MAX_STEPS_PER_SUBMIT));
+        if training {
+            self.train.chunk = chunk;
+        } else if let Some(e) = &mut self.eval {
+            e.chunk = chunk;
+        }
+    }
+
+    /// Records steps `s..end` of a program in one compute pass and submits it; does not wait.
+    fn submit_range(&mut self, training: bool, s: usize, end: usize) -> Result<()> {
+        let split = self.split(training)?;
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for step in s..end {
+                for d in split.step(step) {
+                    d.record(&mut pass);
+                }
+            }
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        self.submits += 1;
+        if training {
+            let done = self.done.clone();
+            self.gpu
+                .queue
+                .on_submitted_work_done(move || done.store(end, Ordering::Relaxed));
+        }
+        Ok(())
+    }
+
+    /// Records and submits the first `steps` steps of a program in chunks; does not wait, except
+    /// once per program: its first few steps are timed to size the chunks (`chunk_steps`).
+    fn submit_steps(&mut self, training: bool, steps: usize) -> Result<()> {
+        let split = self.split(training)?;
         self.gpu.write(&split.state, &[0u32]);
         let steps = steps.min(split.num_steps());
         let mut s = 0;
-        while s < steps {
-            let end = (s + STEPS_PER_SUBMIT).min(steps);
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for step in s..end {
-                    for d in split.step(step) {
-                        d.record(&mut pass);
-                    }
-                }
-            }
-            self.gpu.queue.submit([enc.finish()]);
-            self.submits += 1;
+        if split.chunk.is_none() && steps > 0 {
+            let n = CALIBRATION_STEPS.min(steps);
+            // Time these steps alone, not the work queued before them.
+            self.wait()?;
+            let t0 = std::time::Instant::now();
+            self.submit_range(training, 0, n)?;
+            self.wait()?;
+            let per_step = t0.elapsed().as_secs_f64() / n as f64;
+            let chunk = Some(chunk_steps(per_step));
             if training {
-                let done = self.done.clone();
-                self.gpu
-                    .queue
-                    .on_submitted_work_done(move || done.store(end, Ordering::Relaxed));
+                self.train.chunk = chunk;
+            } else if let Some(e) = &mut self.eval {
+                e.chunk = chunk;
             }
+            s = n;
+        }
+        let chunk = self.steps_per_submit(training);
+        while s < steps {
+            let end = (s + chunk).min(steps);
+            self.submit_range(training, s, end)?;
             s = end;
         }
         self.gpu.check(if training {

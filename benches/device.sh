@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Runs gpu-cnn bench and the PyTorch replica on a lent NVIDIA machine, same machine, same run.
-# The device has no Rust toolchain and no ../shared, so a session prepares, on the dev machine:
+# Runs gpu-cnn bench and the PyTorch replica on an NVIDIA machine, same machine, same run.
+# For a machine with no Rust toolchain, prepare on the build machine, in the repository root:
 #   echo '/.gl/' >> .git/info/exclude; echo '/.dev/' >> .git/info/exclude
-#   (Vulkan loader debs into .gl/, as in the device tool's README)
+#   (Vulkan loader debs into .gl/, where the machine lacks libvulkan)
 #   cargo build --release && mkdir -p .dev && cp target/release/gpu-cnn .dev/
-#   cp -r ../shared/datasets/mnist ../shared/bench/torch_cnn.py ../shared/bench/idx.py .dev/
-# then calls the device tool with carry [".gl", ".dev"] and command `bash benches/device.sh`.
-# Results land in $OUT (bench.jsonl, torch.log).
+#   cp ../shared/bench/torch_cnn.py ../shared/bench/idx.py .dev/
+# then copy the tree with .gl/ and .dev/ there and run `bash benches/device.sh` in its root.
+# MNIST comes from assets/mnist. Results land in $OUT (bench.jsonl, torch.log).
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done
+for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
 ldconfig
 if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
@@ -24,5 +24,5 @@ for batch in 32 128 512; do
 done
 export PYTHONUNBUFFERED=1
 for mode in eager graphs; do
-  python3 .dev/torch_cnn.py --device cuda --mode "$mode" --epochs 2 --data .dev/mnist 2>&1 | tee -a "$out/torch.log"
+  python3 .dev/torch_cnn.py --device cuda --mode "$mode" --epochs 2 --data assets/mnist 2>&1 | tee -a "$out/torch.log"
 done

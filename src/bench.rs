@@ -178,6 +178,18 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
 }
 
 impl BenchReport {
+    /// The report as one JSON object, passes as {name: ms}.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let passes: serde_json::Map<String, serde_json::Value> = self
+            .passes
+            .iter()
+            .map(|(k, ms)| (k.clone(), serde_json::json!(ms)))
+            .collect();
+        v["passes"] = serde_json::Value::Object(passes);
+        v
+    }
+
     pub fn print(&self) {
         println!(
             "adapter: {} ({}, {}), {} kernels",

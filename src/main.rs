@@ -248,16 +248,7 @@ fn run(cli: Cli) -> gpu_cnn::Result<()> {
             let report = gpu_cnn::bench::run(&cfg)?;
             report.print();
             if json {
-                let mut v = serde_json::to_value(&report)
-                    .map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
-                // passes as {name: ms}
-                let passes: serde_json::Map<String, serde_json::Value> = report
-                    .passes
-                    .iter()
-                    .map(|(k, ms)| (k.clone(), serde_json::json!(ms)))
-                    .collect();
-                v["passes"] = serde_json::Value::Object(passes);
-                println!("{v}");
+                println!("{}", report.json());
             }
             Ok(())
         }

@@ -221,9 +221,10 @@ pub fn probe(known: &KnownDataset, dir: &Path) -> std::result::Result<(Dataset, 
     for ((path, got), want) in hashes.iter().zip(&known.files) {
         if *got != want.sha256 {
             return Err(format!(
-                "checksum mismatch: {} has SHA-256 {got}, expected {}",
+                "checksum mismatch: {} has SHA-256 {got}, expected {} (a damaged or different file: delete it, or run `gpu-cnn datasets fetch --force {}`)",
                 path.display(),
-                want.sha256
+                want.sha256,
+                known.name
             ));
         }
     }

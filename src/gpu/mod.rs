@@ -249,7 +249,12 @@ impl Gpu {
         if errs.is_empty() {
             return Ok(());
         }
-        let all = errs.join("\n");
+        // wgpu's messages span several lines: one line each, for a one-line error.
+        let all = errs
+            .iter()
+            .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("; ");
         errs.clear();
         Err(Error::Gpu(format!("{what}: {all}")))
     }
@@ -387,10 +392,11 @@ impl Gpu {
 
     /// A zero-filled storage buffer of `len` 4-byte elements.
     pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
-        let size = (len.max(1) * 4) as u64;
+        let size = len.max(1).checked_mul(4).map_or(u64::MAX, |s| s as u64);
         if size > self.limits.max_buffer_size {
             return Err(Error::Gpu(format!(
-                "buffer `{label}` needs {size} bytes, over the adapter's limit"
+                "buffer `{label}` needs {size} bytes, over {}'s buffer size limit of {} bytes (use a smaller --batch or --limit)",
+                self.info.name, self.limits.max_buffer_size
             )));
         }
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {

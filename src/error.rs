@@ -18,6 +18,8 @@ pub enum Error {
     Download(String),
     #[error("training diverged: {0}")]
     Diverged(String),
+    #[error("interrupted {0}")]
+    Interrupted(String),
     #[error("model: {0}")]
     Model(String),
     #[error("checkpoint {path}: {msg}")]

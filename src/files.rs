@@ -68,3 +68,39 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     let _ = std::fs::remove_file(&probe);
     written.map_err(|e| Error::io(dir, e))
 }
+
+/// Removes temporary files that `write_atomic` left in `dir` when its process was killed (the
+/// process no longer exists; where that cannot be known, nothing is removed). Returns how many.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name
+            .strip_suffix(".partial")
+            .filter(|_| name.starts_with('.'))
+        else {
+            continue;
+        };
+        let pid = stem
+            .rsplit('.')
+            .next()
+            .and_then(|t| t.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id()
+                && !proc.join(pid.to_string()).exists()
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}

@@ -7,17 +7,24 @@
 //! - `model`: the layer sequence and checkpoints; `data`: datasets, where they come from, IDX and
 //!   image folders; `files`: atomic writes.
 
+pub mod backend;
 pub mod bench;
 pub mod data;
 pub mod datasets;
 pub mod devices;
 pub mod error;
+pub mod evaluate;
 pub mod files;
 pub mod gpu;
+pub mod infer;
 pub mod layers;
 pub mod model;
+pub mod output;
+pub mod plot;
+pub mod predict;
 pub mod reference;
 pub mod rng;
+pub mod run_dir;
 pub mod shaders;
 pub mod train;
 

@@ -1,9 +1,12 @@
-//! `gpu-cnn`: the command-line front end.
+//! `gpu-cnn`: the command-line front end. Options are declared here; each command lives in its
+//! own module of the library (`train`, `evaluate`, `predict`, `bench`, `datasets`, `devices`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use gpu_cnn::data::folder::{self, Color, FolderOptions};
 use gpu_cnn::data::{DataOptions, DatasetName, Env};
@@ -43,42 +46,11 @@ impl AdapterArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Train the Keras tutorial CNN (Conv32-Pool-Conv64-Pool-Dense128-Dense10) and evaluate it
-    Train {
-        #[command(flatten)]
-        data: DataArgs,
-        /// Passes over the training set
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        /// Images per training step (a smaller last batch trains too)
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Adam learning rate
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        /// Seed of the weight init and the per-epoch shuffle
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Train on the first N training images only
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-        /// Keep file order instead of shuffling every epoch
-        #[arg(long)]
-        no_shuffle: bool,
-        /// Start from this safetensors checkpoint instead of random init
-        #[arg(long, value_name = "FILE")]
-        init: Option<PathBuf>,
-        /// Write DIR/model.safetensors and DIR/history.json (updated after every epoch)
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Train with the CPU reference implementation (slow; for checking)
-        #[arg(long)]
-        cpu: bool,
-        #[command(flatten)]
-        adapter: AdapterArgs,
-        /// End stdout with one JSON line: per-epoch history, test metrics, adapter
-        #[arg(long)]
-        json: bool,
-    },
+    Train(TrainArgs),
+    /// Test loss and accuracy of a saved model, per-class accuracy and the confusion matrix
+    Evaluate(EvaluateArgs),
+    /// Classify your own pictures with a saved model
+    Predict(PredictArgs),
     /// Measure training throughput of the seed CNN (images/s, ms/step, per-pass times)
     Bench {
         /// Images per training step
@@ -116,6 +88,96 @@ enum Command {
         #[command(subcommand)]
         action: Option<DatasetsAction>,
     },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Passes over the training set (with --resume: the total, counting those done)
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per training step (a smaller last batch trains too)
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the weight init and the per-epoch shuffle
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Train on the first N training images only
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Keep file order instead of shuffling every epoch
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Start from this safetensors checkpoint instead of random init
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
+    /// The run folder: model, checkpoint, history (json, csv, png), run.json, rewritten after every epoch [default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its last finished epoch, with its recorded settings
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Train with the CPU reference implementation (slow; for checking)
+    #[arg(long)]
+    cpu: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+    /// End stdout with one JSON line: per-epoch history, test metrics, adapter
+    #[arg(long)]
+    json: bool,
+    /// Print only errors (and, with --json, the JSON line)
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A saved model and the data to run it on.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// A model.safetensors written by `train`
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Images per GPU step
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Run on the CPU reference instead of the GPU
+    #[arg(long)]
+    cpu: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+    /// End stdout with one JSON line
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Dataset [default: the one the model was trained on]
+    #[arg(long, value_enum)]
+    dataset: Option<DatasetName>,
+    /// Folder with the dataset's files (default: found as `train` finds it)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Never download (also: GPU_CNN_OFFLINE=1)
+    #[arg(long)]
+    offline: bool,
+    /// Write a grid of the most confidently wrong test images to this PNG
+    #[arg(long, value_name = "PNG")]
+    misclassified: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Image files, or folders of them
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -175,9 +237,17 @@ impl DataArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(gpu_cnn::Error::Interrupted(msg)) => {
+            eprintln!("interrupted {msg}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             // 2 for bad usage, as clap's own errors; 1 for everything else.
@@ -189,40 +259,102 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> gpu_cnn::Result<()> {
+/// The `train` options given on the command line (not defaulted), by flag name.
+fn explicit(m: &ArgMatches) -> Vec<&'static str> {
+    let flags = [
+        ("dataset", "--dataset"),
+        ("data_dir", "--data-dir"),
+        ("color", "--color"),
+        ("image_size", "--image-size"),
+        ("validation_split", "--validation-split"),
+        ("epochs", "--epochs"),
+        ("batch", "--batch"),
+        ("lr", "--lr"),
+        ("seed", "--seed"),
+        ("limit", "--limit"),
+        ("no_shuffle", "--no-shuffle"),
+        ("cpu", "--cpu"),
+    ];
+    flags
+        .iter()
+        .filter(|(id, _)| m.value_source(id) == Some(ValueSource::CommandLine))
+        .map(|(_, flag)| *flag)
+        .collect()
+}
+
+fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
+    let cfg = TrainConfig {
+        data: a.data.options(a.seed),
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        limit: a.limit,
+        shuffle: !a.no_shuffle,
+        init: a.init,
+        out: a.out,
+        resume: None,
+        cpu: a.cpu,
+        adapter: a.adapter.options(),
+        bar: !a.json && !a.quiet && std::io::stderr().is_terminal(),
+        quiet: a.quiet,
+        command: std::env::args().collect(),
+    };
+    match a.resume {
+        None => Ok(cfg),
+        Some(dir) => {
+            if cfg.out.as_ref().is_some_and(|o| *o != dir) {
+                return Err(gpu_cnn::Error::Usage(
+                    "--resume DIR writes to DIR; --out cannot name another folder".into(),
+                ));
+            }
+            train::resume_config(&dir, &cfg, &explicit(m))
+        }
+    }
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
     match cli.command {
-        Command::Train {
-            data,
-            epochs,
-            batch,
-            lr,
-            seed,
-            limit,
-            no_shuffle,
-            init,
-            out,
-            cpu,
-            adapter,
-            json,
-        } => {
-            let cfg = TrainConfig {
-                data: data.options(seed),
-                epochs,
-                batch,
-                lr,
-                seed,
-                limit,
-                shuffle: !no_shuffle,
-                init,
-                out,
-                cpu,
-                adapter: adapter.options(),
-            };
+        Command::Train(a) => {
+            let json = a.json;
+            gpu_cnn::output::set_quiet(a.quiet);
+            let m = matches.subcommand_matches("train").unwrap_or(matches);
+            let cfg = train_config(a, m)?;
+            gpu_cnn::output::catch_interrupts();
             let history = train::run(&cfg)?;
             if json {
-                let line = serde_json::to_string(&history)
-                    .map_err(|e| gpu_cnn::Error::Usage(e.to_string()))?;
-                println!("{line}");
+                println!("{}", serde_json::to_string(&history).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Evaluate(a) => {
+            let opts = gpu_cnn::evaluate::EvaluateOptions {
+                model: a.model.model,
+                batch: a.model.batch,
+                cpu: a.model.cpu,
+                adapter: a.model.adapter.options(),
+                dataset: a.dataset,
+                data_dir: a.data_dir,
+                offline: a.offline,
+                misclassified: a.misclassified,
+            };
+            let report = gpu_cnn::evaluate::run(&opts)?;
+            if a.model.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Predict(a) => {
+            let opts = gpu_cnn::predict::PredictOptions {
+                model: a.model.model,
+                batch: a.model.batch,
+                cpu: a.model.cpu,
+                adapter: a.model.adapter.options(),
+                images: a.images,
+            };
+            let answers = gpu_cnn::predict::run(&opts)?;
+            if a.model.json {
+                println!("{}", serde_json::to_string(&answers).unwrap_or_default());
             }
             Ok(())
         }

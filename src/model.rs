@@ -463,3 +463,80 @@ impl Model {
         Ok(flat)
     }
 }
+
+/// A model file as `train` writes it, with everything needed to use it alone.
+#[derive(Clone, Debug)]
+pub struct SavedModel {
+    pub model: Model,
+    pub weights: Vec<f32>,
+    pub classes: Vec<String>,
+    /// The dataset it was trained on (`mnist`, `fashion-mnist`, `folder`), if recorded.
+    pub dataset: Option<String>,
+}
+
+/// Parses `CxHxW`.
+fn parse_shape(s: &str) -> Option<Shape> {
+    let v: Vec<usize> = s
+        .split('x')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match v[..] {
+        [c, h, w] => Some(Shape::new(c, h, w)),
+        _ => None,
+    }
+}
+
+/// Rebuilds the model of a `model.safetensors` from its metadata (input shape, layers, class
+/// names) and loads its weights. A file without that metadata (written by an older gpu-cnn or by
+/// PyTorch) is taken for the MNIST seed model, with a note.
+pub fn load_saved(path: &Path) -> Result<SavedModel> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let err = |msg: String| Error::Checkpoint {
+        path: path.into(),
+        msg,
+    };
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let (input, classes) = match (meta.get("input"), meta.get("classes")) {
+        (Some(i), Some(c)) => {
+            let input = parse_shape(i)
+                .ok_or_else(|| err(format!("metadata `input` is `{i}`, expected CxHxW")))?;
+            let classes: Vec<String> = serde_json::from_str(c)
+                .map_err(|e| err(format!("metadata `classes` is not a list of names: {e}")))?;
+            (input, classes)
+        }
+        _ => {
+            crate::output::note(format!(
+                "{} has no gpu-cnn metadata; taking it for the MNIST seed model",
+                path.display()
+            ));
+            (
+                Shape::new(1, 28, 28),
+                (0..10).map(|d| d.to_string()).collect(),
+            )
+        }
+    };
+    if classes.is_empty() || classes.len() > 256 {
+        return Err(err(format!(
+            "{} classes recorded (1 to 256 supported)",
+            classes.len()
+        )));
+    }
+    let model = Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?;
+    if let Some(arch) = meta.get("architecture") {
+        if *arch != model.describe() {
+            return Err(err(format!(
+                "its layers `{arch}` are not a model this gpu-cnn can rebuild (it builds `{}`)",
+                model.describe()
+            )));
+        }
+    }
+    let weights = model.load_safetensors(path)?;
+    Ok(SavedModel {
+        model,
+        weights,
+        classes,
+        dataset: meta.get("dataset").cloned(),
+    })
+}

@@ -1,22 +1,25 @@
-//! The `train` workflow shared by the GPU and `--cpu` paths: load data, init or load weights,
-//! run epochs (shuffled per epoch from the seed), print Keras-style lines, save the checkpoint and
-//! history after every epoch.
+//! `gpu-cnn train`: find the data, build the model, train epoch by epoch (shuffled from the
+//! seed), print a Keras-style line per epoch, and keep the run folder (`run_dir`) up to date
+//! after every epoch, so that a run can be resumed, bit for bit, wherever it stopped.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, CpuTrainer};
 use crate::data::{self, DataOptions, Dataset};
 use crate::error::{Error, Result};
-use crate::files::{ensure_writable_dir, write_atomic};
-use crate::gpu::trainer::{self, GpuTrainer, Metrics};
+use crate::files::ensure_writable_dir;
+use crate::gpu::trainer::{self, GpuTrainer, Metrics, Progress};
 use crate::gpu::{AdapterOptions, Gpu};
-use crate::layers::{Adam, GatherParams};
+use crate::layers::Adam;
 use crate::model::{Model, Shape};
-use crate::reference::{self, CpuNet};
+use crate::output;
+use crate::reference::CpuNet;
 use crate::rng::Rng;
+use crate::run_dir::{self, RunInfo, TrainState};
 
 /// Most epochs one run may ask for.
 pub const MAX_EPOCHS: usize = 100_000;
@@ -27,6 +30,7 @@ pub const CPU_BUFFER_LIMIT: u64 = 1 << 30;
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
     pub data: DataOptions,
+    /// Epochs in all (a resumed run trains those still missing).
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
@@ -34,9 +38,18 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     pub shuffle: bool,
     pub init: Option<PathBuf>,
+    /// The run folder (`run_dir::default_dir` when `None`).
     pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its checkpoint.
+    pub resume: Option<PathBuf>,
     pub cpu: bool,
     pub adapter: AdapterOptions,
+    /// A progress bar on stderr (a terminal, neither `--json` nor `--quiet`).
+    pub bar: bool,
+    /// Nothing on stdout but what the caller prints (the JSON line).
+    pub quiet: bool,
+    /// The command line, recorded in `run.json`.
+    pub command: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -51,13 +64,17 @@ impl Default for TrainConfig {
             shuffle: true,
             init: None,
             out: None,
+            resume: None,
             cpu: false,
             adapter: AdapterOptions::default(),
+            bar: false,
+            quiet: false,
+            command: Vec::new(),
         }
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub loss: f64,
@@ -72,135 +89,14 @@ pub struct History {
     pub dataset: String,
     /// The folder the data was read from.
     pub data_dir: PathBuf,
+    /// The run folder.
+    pub run_dir: PathBuf,
     pub epochs: Vec<EpochRecord>,
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub adapter: String,
     pub backend: String,
     pub device_type: String,
-}
-
-/// What trains: the GPU trainer or the CPU reference.
-pub trait Backend {
-    /// One epoch over the training rows in `order`, then the evaluation set; `progress(done, total)`
-    /// reports finished training steps now and then.
-    fn epoch(
-        &mut self,
-        order: &[u32],
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(Metrics, Metrics)>;
-    fn evaluate(&mut self) -> Result<Metrics>;
-    fn weights(&self) -> Result<Vec<f32>>;
-    /// (adapter name, backend, device type) for the output.
-    fn describe(&self) -> (String, String, String);
-}
-
-impl Backend for GpuTrainer {
-    fn epoch(
-        &mut self,
-        order: &[u32],
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(Metrics, Metrics)> {
-        let (t, e) = GpuTrainer::epoch(self, order, progress)?;
-        Ok((
-            t,
-            e.ok_or_else(|| Error::Dataset("no evaluation set".into()))?,
-        ))
-    }
-    fn evaluate(&mut self) -> Result<Metrics> {
-        GpuTrainer::evaluate(self)
-    }
-    fn weights(&self) -> Result<Vec<f32>> {
-        self.read_weights()
-    }
-    fn describe(&self) -> (String, String, String) {
-        (
-            self.gpu.info.name.clone(),
-            self.gpu.backend_name(),
-            self.gpu.device_type_name(),
-        )
-    }
-}
-
-/// The CPU reference as a backend (plain loops, f32).
-pub struct CpuTrainer {
-    pub net: CpuNet<f32>,
-    pub adam: Adam,
-    pub batch: usize,
-    pub t: u64,
-    pub train: Dataset,
-    pub eval: Dataset,
-}
-
-impl CpuTrainer {
-    fn run(
-        &mut self,
-        training: bool,
-        order: &[u32],
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Metrics {
-        let d = if training { &self.train } else { &self.eval };
-        let batch = if training {
-            self.batch
-        } else {
-            trainer::eval_batch(self.batch, d.len(), self.net.max_batch)
-        };
-        let mut m = Metrics {
-            n: d.len(),
-            ..Default::default()
-        };
-        let mut y = vec![0u32; batch];
-        let total = d.len().div_ceil(batch);
-        for (step, start) in (0..d.len()).step_by(batch).enumerate() {
-            progress(step, total);
-            let b = batch.min(d.len() - start);
-            let gp = GatherParams {
-                batch: b as u32,
-                pixels: d.pixels() as u32,
-                ..Default::default()
-            };
-            reference::gather_batch(
-                &mut self.net.acts[0],
-                &mut y,
-                &d.images,
-                &d.labels,
-                order,
-                start,
-                &gp,
-            );
-            let r = if training {
-                self.t += 1;
-                let alpha = self.adam.alpha(self.t);
-                self.net.train_step(&y, b, alpha, &self.adam)
-            } else {
-                self.net.evaluate(&y, b)
-            };
-            m.loss_sum += r[0] as f64;
-            m.correct += r[1] as f64;
-        }
-        m
-    }
-}
-
-impl Backend for CpuTrainer {
-    fn epoch(
-        &mut self,
-        order: &[u32],
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(Metrics, Metrics)> {
-        let t = self.run(true, order, progress);
-        Ok((t, self.evaluate()?))
-    }
-    fn evaluate(&mut self) -> Result<Metrics> {
-        let ident: Vec<u32> = (0..self.eval.len() as u32).collect();
-        Ok(self.run(false, &ident, &mut |_, _| {}))
-    }
-    fn weights(&self) -> Result<Vec<f32>> {
-        Ok(self.net.weights_f32())
-    }
-    fn describe(&self) -> (String, String, String) {
-        ("CPU reference".into(), "cpu".into(), "Cpu".into())
-    }
 }
 
 /// Checks the options that need no data: each error names the option.
@@ -230,17 +126,109 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             "--cpu trains on the CPU reference; --backend and --adapter choose a GPU: pass one or the other".into(),
         ));
     }
+    if cfg.resume.is_some() && cfg.init.is_some() {
+        return Err(Error::Usage(
+            "--resume continues from the run's checkpoint; --init cannot be used with it".into(),
+        ));
+    }
     Ok(())
+}
+
+/// The settings of the run in `dir` with what the command line gave: `given` holds the options
+/// given explicitly. Those that would change the run's meaning must equal the recorded ones;
+/// `--data-dir`, `--adapter`, `--backend`, `--cpu`, `--epochs` and the output options may change.
+pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Result<TrainConfig> {
+    let info = run_dir::read_run_info(dir)?;
+    let mut cfg = given.clone();
+    let mut clash = Vec::new();
+    let mut check = |name: &str, same: bool, recorded: String| {
+        if explicit.contains(&name) && !same {
+            clash.push(format!("{name} (the run has {recorded})"));
+        }
+    };
+    check(
+        "--dataset",
+        given.data.dataset == info.dataset,
+        info.dataset.as_str().into(),
+    );
+    check("--batch", given.batch == info.batch, info.batch.to_string());
+    check("--lr", given.lr == info.lr, info.lr.to_string());
+    check("--seed", given.seed == info.seed, info.seed.to_string());
+    check(
+        "--limit",
+        given.limit == info.limit,
+        format!("{:?}", info.limit),
+    );
+    check(
+        "--no-shuffle",
+        given.shuffle == info.shuffle,
+        format!("shuffle {}", info.shuffle),
+    );
+    check(
+        "--color",
+        given.data.folder.color == info.color,
+        format!("{:?}", info.color),
+    );
+    check(
+        "--image-size",
+        given.data.folder.size == info.image_size,
+        format!("{}x{}", info.image_size.0, info.image_size.1),
+    );
+    check(
+        "--validation-split",
+        given.data.folder.validation_split == info.validation_split,
+        format!("{:?}", info.validation_split),
+    );
+    if !clash.is_empty() {
+        return Err(Error::Usage(format!(
+            "--resume {} continues a run with its own settings; these differ: {}",
+            dir.display(),
+            clash.join(", ")
+        )));
+    }
+    cfg.data.dataset = info.dataset;
+    if !explicit.contains(&"--data-dir") {
+        cfg.data.data_dir = info.data_dir.clone();
+    }
+    cfg.data.folder.color = info.color;
+    cfg.data.folder.size = info.image_size;
+    cfg.data.folder.validation_split = info.validation_split;
+    cfg.data.folder.skip_bad_images = info.skip_bad_images;
+    cfg.data.folder.seed = info.seed;
+    cfg.batch = info.batch;
+    cfg.lr = info.lr;
+    cfg.seed = info.seed;
+    cfg.limit = info.limit;
+    cfg.shuffle = info.shuffle;
+    if !explicit.contains(&"--epochs") {
+        cfg.epochs = info.epochs;
+    }
+    if !explicit.contains(&"--cpu") {
+        cfg.cpu = info.cpu;
+    }
+    cfg.init = None;
+    cfg.out = Some(dir.to_path_buf());
+    cfg.resume = Some(dir.to_path_buf());
+    Ok(cfg)
 }
 
 /// Trains as configured; prints the Keras-style lines to stdout; returns the history.
 pub fn run(cfg: &TrainConfig) -> Result<History> {
     validate(cfg)?;
-    if let Some(out) = &cfg.out {
-        ensure_writable_dir(out)?;
-    }
+    let say = |line: String| {
+        if !cfg.quiet {
+            println!("{line}");
+        }
+    };
+    let out = cfg
+        .out
+        .clone()
+        .unwrap_or_else(|| run_dir::default_dir(cfg.data.dataset.as_str()));
+    ensure_writable_dir(&out)?;
+    crate::files::remove_stale_temps(&out);
+    say(format!("Run folder: {}", out.display()));
     let data = data::load(&cfg.data)?;
-    println!("{}", data.describe());
+    say(data.describe());
     let mut train = data.train;
     if let Some(n) = cfg.limit {
         if n > train.len() {
@@ -257,18 +245,23 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
         Shape::new(train.channels, train.rows, train.cols),
         data.classes.len(),
     )?;
-    let weights = match &cfg.init {
-        Some(path) => model.load_safetensors(path)?,
-        None => model.init_glorot(cfg.seed),
+    let resumed = match &cfg.resume {
+        Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs)?),
+        None => None,
+    };
+    let weights = match (&resumed, &cfg.init) {
+        (Some((state, _)), _) => state.weights.clone(),
+        (None, Some(path)) => model.load_safetensors(path)?,
+        (None, None) => model.init_glorot(cfg.seed),
     };
     // As Keras does, a batch larger than the training set trains the whole set in one step.
     let batch = cfg.batch.min(train.len());
     if batch < cfg.batch {
-        eprintln!(
-            "note: --batch {} is more than the {} training images; training in batches of {batch}",
+        output::note(format!(
+            "--batch {} is more than the {} training images; training in batches of {batch}",
             cfg.batch,
             train.len()
-        );
+        ));
     }
     let adam = Adam {
         lr: cfg.lr,
@@ -276,25 +269,63 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     };
     let (n_train, n_test) = (train.len(), test.len());
     let mut backend = make_backend(cfg, &model, &weights, train, test, batch, adam)?;
+    if let Some((state, _)) = &resumed {
+        backend.set_state(&state.weights, &state.m, &state.v, state.t)?;
+    }
     let (adapter, backend_name, device_type) = backend.describe();
-    println!(
+    say(format!(
         "Training {} parameters on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
         model.param_count(),
         n_train.div_ceil(batch)
-    );
+    ));
+    let info = RunInfo {
+        command: cfg.command.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        dataset: cfg.data.dataset,
+        data_dir: cfg.data.data_dir.clone(),
+        data_read: data.dir.clone(),
+        color: cfg.data.folder.color,
+        image_size: cfg.data.folder.size,
+        validation_split: cfg.data.folder.validation_split,
+        skip_bad_images: cfg.data.folder.skip_bad_images,
+        limit: cfg.limit,
+        batch: cfg.batch,
+        lr: cfg.lr,
+        seed: cfg.seed,
+        shuffle: cfg.shuffle,
+        init: cfg.init.clone(),
+        model: model.describe(),
+        epochs: cfg.epochs,
+        cpu: cfg.cpu,
+        adapter: adapter.clone(),
+        backend: backend_name.clone(),
+    };
+    run_dir::write_run_info(&out, &info)?;
+    let (start, rng) = match &resumed {
+        Some((state, epochs)) => {
+            say(format!(
+                "Resuming after epoch {} of {} (Adam step {})",
+                state.epoch, cfg.epochs, state.t
+            ));
+            (epochs.clone(), Rng::from_state(state.rng))
+        }
+        None => (Vec::new(), Rng::new(cfg.seed ^ 0x5eed_5eed)),
+    };
     let mut history = History {
         dataset: data.name.clone(),
         data_dir: data.dir.clone(),
-        epochs: Vec::new(),
+        run_dir: out.clone(),
+        epochs: start,
         test_loss: f64::NAN,
         test_accuracy: f64::NAN,
-        adapter,
+        adapter: adapter.clone(),
         backend: backend_name,
         device_type,
     };
-    let saver = cfg.out.as_deref().map(|dir| Saver {
-        dir,
+    let saver = Saver {
+        dir: &out,
         model: &model,
+        title: format!("{} · seed CNN · {adapter}", data.name),
         meta: vec![
             ("dataset", data.name.clone()),
             (
@@ -302,23 +333,67 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
                 serde_json::to_string(&data.classes).unwrap_or_default(),
             ),
         ],
-    });
-    let test_m = train_epochs(cfg, &mut *backend, n_train, &mut history, saver.as_ref())?;
+    };
+    let mut run = EpochRunner {
+        cfg,
+        backend: &mut *backend,
+        n_train,
+        batch,
+        rng,
+        saver: &saver,
+    };
+    let test_m = run.epochs(&mut history)?;
     history.test_loss = test_m.loss();
     history.test_accuracy = test_m.accuracy();
-    println!(
+    say(format!(
         "Test loss: {:.4} - test accuracy: {:.4}",
         history.test_loss, history.test_accuracy
-    );
-    if let Some(s) = &saver {
-        s.save(&*backend, &history)?;
-        println!(
-            "Wrote {} and {}",
-            s.dir.join("model.safetensors").display(),
-            s.dir.join("history.json").display()
-        );
+    ));
+    if !cfg.quiet && !history.epochs.is_empty() {
+        print!("{}", crate::plot::text_chart(&history.epochs, 8));
     }
+    saver.save_history(&history)?;
+    say(format!(
+        "Wrote {} ({}, {}, {}, {}, {}, {})",
+        out.display(),
+        run_dir::MODEL,
+        run_dir::CHECKPOINT,
+        run_dir::HISTORY_JSON,
+        run_dir::HISTORY_CSV,
+        run_dir::HISTORY_PNG,
+        run_dir::RUN_JSON
+    ));
     Ok(history)
+}
+
+/// The checkpoint and history of the run in `dir`, checked against `epochs` (the total asked).
+fn read_resume_state(
+    dir: &Path,
+    model: &Model,
+    epochs: usize,
+) -> Result<(TrainState, Vec<EpochRecord>)> {
+    let state = run_dir::read_checkpoint(model, &dir.join(run_dir::CHECKPOINT))?;
+    let mut history = run_dir::read_history(dir)?;
+    if history.len() < state.epoch {
+        return Err(Error::bad_file(
+            dir.join(run_dir::HISTORY_JSON),
+            format!(
+                "holds {} epochs, the checkpoint {}",
+                history.len(),
+                state.epoch
+            ),
+        ));
+    }
+    history.truncate(state.epoch);
+    if epochs <= state.epoch {
+        return Err(Error::Usage(format!(
+            "the run in {} has finished {} epochs; pass --epochs N with N > {} to train more",
+            dir.display(),
+            state.epoch,
+            state.epoch
+        )));
+    }
+    Ok((state, history))
 }
 
 /// The GPU trainer, or the CPU reference with `--cpu`.
@@ -359,79 +434,142 @@ fn make_backend(
     }))
 }
 
-/// Runs the epochs, printing a line and saving after each; returns the test metrics (the last
-/// epoch's validation pass: as in the tutorial, the validation set is the test set).
-fn train_epochs(
-    cfg: &TrainConfig,
-    backend: &mut dyn Backend,
+/// The epoch loop and what it needs.
+struct EpochRunner<'a> {
+    cfg: &'a TrainConfig,
+    backend: &'a mut dyn Backend,
     n_train: usize,
-    history: &mut History,
-    saver: Option<&Saver>,
-) -> Result<Metrics> {
-    let mut rng = Rng::new(cfg.seed ^ 0x5eed_5eed);
-    let mut order: Vec<u32> = (0..n_train as u32).collect();
-    let mut last_val = None;
-    for epoch in 1..=cfg.epochs {
-        if cfg.shuffle {
-            order.sort_unstable();
-            rng.shuffle(&mut order);
-        }
-        let start = Instant::now();
-        // A live step counter on stderr when it is a terminal (stdout stays one line per epoch).
-        let live = std::io::stderr().is_terminal();
-        let mut progress = |done: usize, total: usize| {
-            if live {
-                let then = if done == total { ", validating" } else { "" };
-                eprint!("\rEpoch {epoch}/{}: step {done}/{total}{then} ", cfg.epochs);
+    batch: usize,
+    rng: Rng,
+    saver: &'a Saver<'a>,
+}
+
+impl EpochRunner<'_> {
+    /// Runs the epochs still to do, printing a line and saving after each; returns the test
+    /// metrics (the last epoch's validation pass: as in the tutorial, the validation set is the
+    /// test set).
+    fn epochs(&mut self, history: &mut History) -> Result<Metrics> {
+        let cfg = self.cfg;
+        let mut order: Vec<u32> = (0..self.n_train as u32).collect();
+        let mut last_val = None;
+        let first = history.epochs.len() + 1;
+        for epoch in first..=cfg.epochs {
+            if cfg.shuffle {
+                order.sort_unstable();
+                self.rng.shuffle(&mut order);
             }
-        };
-        let (tm, vm) = backend.epoch(&order, &mut progress)?;
-        if live {
-            eprint!("\r\x1b[K");
+            let start = Instant::now();
+            let bar = epoch_bar(cfg, epoch, self.n_train.div_ceil(self.batch));
+            let batch = self.batch;
+            let mut progress = |p: &Progress| {
+                if let Some(bar) = &bar {
+                    bar.set_position(p.done as u64);
+                    let secs = start.elapsed().as_secs_f64().max(1e-9);
+                    let rate = (p.done * batch) as f64 / secs;
+                    let metrics = if p.running.n > 0 {
+                        format!(
+                            " - loss: {:.4} - accuracy: {:.4}",
+                            p.running.loss(),
+                            p.running.accuracy()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    bar.set_message(format!("{rate:.0} img/s{metrics}"));
+                }
+                !output::interrupted()
+            };
+            let result = self.backend.epoch(&order, &mut progress);
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let (tm, vm) = result.map_err(|e| self.stopped(e, epoch))?;
+            let seconds = start.elapsed().as_secs_f64();
+            check_finite(epoch, &tm, &vm, self.saver.dir)?;
+            if !cfg.quiet {
+                println!(
+                    "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}",
+                    cfg.epochs,
+                    tm.loss(),
+                    tm.accuracy(),
+                    vm.loss(),
+                    vm.accuracy()
+                );
+            }
+            history.epochs.push(EpochRecord {
+                epoch,
+                loss: tm.loss(),
+                accuracy: tm.accuracy(),
+                val_loss: vm.loss(),
+                val_accuracy: vm.accuracy(),
+                seconds,
+            });
+            last_val = Some(vm);
+            self.saver
+                .save(&*self.backend, history, epoch, self.rng.state())
+                .map_err(|e| match e {
+                    Error::Diverged(m) => Error::Diverged(format!("at epoch {epoch}: {m}")),
+                    e => e,
+                })?;
+            if output::interrupted() && epoch < cfg.epochs {
+                return Err(self.stopped(Error::Interrupted(String::new()), epoch + 1));
+            }
         }
-        let seconds = start.elapsed().as_secs_f64();
-        check_finite(epoch, &tm, &vm, saver)?;
-        println!(
-            "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}",
-            cfg.epochs,
-            tm.loss(),
-            tm.accuracy(),
-            vm.loss(),
-            vm.accuracy()
-        );
-        history.epochs.push(EpochRecord {
-            epoch,
-            loss: tm.loss(),
-            accuracy: tm.accuracy(),
-            val_loss: vm.loss(),
-            val_accuracy: vm.accuracy(),
-            seconds,
-        });
-        last_val = Some(vm);
-        if let Some(s) = saver {
-            s.save(backend, history).map_err(|e| match e {
-                Error::Diverged(m) => Error::Diverged(format!("at epoch {epoch}: {m}")),
-                e => e,
-            })?;
+        match last_val {
+            Some(m) => Ok(m),
+            None => {
+                // No epoch to train: evaluate the weights as they are, and save them.
+                let m = self.backend.evaluate()?;
+                if !m.loss().is_finite() {
+                    return Err(Error::Diverged(format!(
+                        "the test loss of these weights is {}",
+                        m.loss()
+                    )));
+                }
+                let done = history.epochs.len();
+                self.saver
+                    .save(&*self.backend, history, done, self.rng.state())?;
+                Ok(m)
+            }
         }
     }
-    match last_val {
-        Some(m) => Ok(m),
-        None => {
-            let m = backend.evaluate()?;
-            if !m.loss().is_finite() {
-                return Err(Error::Diverged(format!(
-                    "the test loss of the initial weights is {}",
-                    m.loss()
-                )));
-            }
-            Ok(m)
+
+    /// An interruption during `epoch` becomes the message with the resume command.
+    fn stopped(&self, e: Error, epoch: usize) -> Error {
+        match e {
+            Error::Interrupted(_) => Error::Interrupted(format!(
+                "in epoch {epoch}; {} holds epoch {}; continue with: gpu-cnn train --resume {}",
+                self.saver.dir.display(),
+                epoch - 1,
+                self.saver.dir.display()
+            )),
+            e => e,
         }
     }
 }
 
+/// The progress bar of one epoch on stderr: steps, images/s, the running loss and accuracy,
+/// ETA. None off a terminal, with `--json` or `--quiet`.
+fn epoch_bar(cfg: &TrainConfig, epoch: usize, steps: usize) -> Option<indicatif::ProgressBar> {
+    if !cfg.bar || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(steps as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "Epoch {prefix} [{bar:25}] {pos}/{len} {msg} - ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+    Some(bar)
+}
+
 /// A non-finite training or validation metric stops the run, keeping the last good checkpoint.
-fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, saver: Option<&Saver>) -> Result<()> {
+fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, dir: &Path) -> Result<()> {
     let values = [
         ("loss", tm.loss()),
         ("accuracy", tm.accuracy()),
@@ -441,18 +579,15 @@ fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, saver: Option<&Saver>)
     let Some((name, v)) = values.iter().find(|(_, v)| !v.is_finite()) else {
         return Ok(());
     };
-    let kept = match saver {
-        Some(s) if epoch > 1 => format!(
+    let model = dir.join(run_dir::MODEL);
+    let kept = match (model.exists(), epoch) {
+        (true, 1) => format!("; {} was left as it was", model.display()),
+        (true, _) => format!(
             "; {} holds the weights of epoch {}",
-            s.dir.join("model.safetensors").display(),
+            model.display(),
             epoch - 1
         ),
-        Some(s) if s.dir.join("model.safetensors").exists() => format!(
-            "; {} was left as it was",
-            s.dir.join("model.safetensors").display()
-        ),
-        Some(_) => "; nothing was saved (it happened in the first epoch)".into(),
-        None => String::new(),
+        (false, _) => "; nothing was saved (it happened in the first epoch)".into(),
     };
     Err(Error::Diverged(format!(
         "at epoch {epoch} ({name} is {v}){kept}; try a smaller --lr"
@@ -463,14 +598,16 @@ fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, saver: Option<&Saver>)
 struct Saver<'a> {
     dir: &'a Path,
     model: &'a Model,
+    /// The plot's title.
+    title: String,
     meta: Vec<(&'static str, String)>,
 }
 
 impl Saver<'_> {
-    /// The checkpoint and history; refuses (`Error::Diverged`) weights that are not finite, so
-    /// the last good checkpoint stays.
-    fn save(&self, backend: &dyn Backend, history: &History) -> Result<()> {
-        let weights = backend.weights()?;
+    /// After `epoch`: the model, the history, then the checkpoint. Refuses (`Error::Diverged`)
+    /// weights that are not finite, so the last good files stay.
+    fn save(&self, backend: &dyn Backend, history: &History, epoch: usize, rng: u64) -> Result<()> {
+        let (weights, m, v, t) = backend.state()?;
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
             let name = self
                 .model
@@ -484,9 +621,25 @@ impl Saver<'_> {
             )));
         }
         self.model
-            .save_safetensors(&weights, &self.dir.join("model.safetensors"), &self.meta)?;
-        let json = serde_json::to_vec_pretty(history)
-            .map_err(|e| Error::Usage(format!("history: {e}")))?;
-        write_atomic(&self.dir.join("history.json"), &json)
+            .save_safetensors(&weights, &self.dir.join(run_dir::MODEL), &self.meta)?;
+        self.save_history(history)?;
+        let state = TrainState {
+            weights,
+            m,
+            v,
+            t,
+            epoch,
+            rng,
+        };
+        run_dir::write_checkpoint(
+            self.model,
+            &state,
+            &self.meta,
+            &self.dir.join(run_dir::CHECKPOINT),
+        )
+    }
+
+    fn save_history(&self, history: &History) -> Result<()> {
+        run_dir::write_history(self.dir, history, &self.title)
     }
 }

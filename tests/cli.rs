@@ -12,9 +12,14 @@ fn gpu_cnn(args: &[&str]) -> Output {
     gpu_cnn_env(args, &[])
 }
 
+/// Runs the binary in a scratch folder (a run without --out writes runs/ there).
 fn gpu_cnn_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let cwd = std::env::temp_dir().join(format!("gpu-cnn-cli-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).expect("scratch folder");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpu-cnn"));
-    cmd.args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd.args(args)
+        .current_dir(&cwd)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -71,7 +76,12 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
     );
     let j = json_tail(&o);
     let text = stdout(&o);
-    let first = text.lines().next().unwrap_or("");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("Run folder: {}", out.display()).as_str())
+    );
+    let first = lines.next().unwrap_or("");
     let assets = mnist_dir();
     assert_eq!(
         first,
@@ -621,8 +631,8 @@ fn datasets_lists_where_each_is_found_and_fetches_through_a_mirror() {
         env(&[]),
     );
     assert!(
-        stdout(&o).starts_with(&format!(
-            "Data: mnist from {} (cache, verified)",
+        stdout(&o).contains(&format!(
+            "\nData: mnist from {} (cache, verified)\n",
             cached.display()
         )),
         "{}",
@@ -656,8 +666,8 @@ fn an_image_folder_trains_and_evaluates() {
     let j = json_tail(&o);
     let text = stdout(&o);
     assert!(
-        text.starts_with(&format!(
-            "Data: folder from {} (--data-dir, image folder)",
+        text.contains(&format!(
+            "\nData: folder from {} (--data-dir, image folder)\n",
             dir.display()
         )),
         "{text}"

@@ -66,7 +66,7 @@ fn one_training_step_matches_cpu() {
     let cpu_loss = cpu_run(&mut cpu, &data, 3, 1, &adam);
 
     let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, 3, adam).unwrap();
-    let (m, _) = t.epoch(&[0, 1, 2], &mut |_, _| {}).unwrap();
+    let (m, _) = t.epoch(&[0, 1, 2], &mut |_| true).unwrap();
     assert_close(
         "step loss (sum over batch)",
         &[m.loss_sum as f32],
@@ -126,7 +126,7 @@ fn hundred_steps_match_cpu() {
     let mut t = GpuTrainer::new(gpu, &model, &w0, &data, None, batch, adam).unwrap();
     assert_eq!(t.steps_per_epoch(), steps);
     let order: Vec<u32> = (0..399).collect();
-    let (m, _) = t.epoch(&order, &mut |_, _| {}).unwrap();
+    let (m, _) = t.epoch(&order, &mut |_| true).unwrap();
     let slots = t.read_train_slots().unwrap();
     let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
     if std::env::var("DBG").is_ok() {
@@ -168,7 +168,17 @@ fn steps_per_submit_change_no_number() {
             t.set_steps_per_submit(false, c);
         }
         let submits0 = t.submits;
-        let (m, e) = t.epoch(&order, &mut |_, _| {}).unwrap();
+        let mut last = gpu_cnn::gpu::trainer::Progress::default();
+        let (m, e) = t
+            .epoch(&order, &mut |p| {
+                last = *p;
+                true
+            })
+            .unwrap();
+        // The progress reports add up, chunk by chunk, to the epoch's metrics.
+        assert_eq!((last.done, last.total, last.running.n), (12, 12, 45));
+        assert_eq!(last.running.correct, m.correct);
+        assert!((last.running.loss_sum - m.loss_sum).abs() <= 1e-9 * m.loss_sum);
         let submits = t.submits - submits0;
         match chunk {
             Some(1) => assert_eq!(submits, 12 + 1, "one submit per step"),

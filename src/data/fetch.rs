@@ -74,11 +74,11 @@ pub fn fetch_dataset(
                     out.push(Fetched::Cached(target));
                     continue;
                 }
-                Ok(false) => eprintln!(
-                    "note: cached {} fails verification (SHA-256 differs); fetching it again",
+                Ok(false) => crate::output::note(format!(
+                    "cached {} fails verification (SHA-256 differs); fetching it again",
                     target.display()
-                ),
-                Err(e) => eprintln!("note: cached {e}; fetching it again"),
+                )),
+                Err(e) => crate::output::note(format!("cached {e}; fetching it again")),
             }
         }
         out.push(fetch_file(&agent, file, &target, mirrors)?);
@@ -127,7 +127,7 @@ fn fetch_file(
                 });
             }
             Err(why) => {
-                eprintln!("note: {url}: {why}; trying the next mirror");
+                crate::output::note(format!("{url}: {why}; trying the next mirror"));
                 failures.push(format!("  {url}: {why}"));
             }
         }

@@ -18,7 +18,18 @@ pub const MAX_IMAGE_BYTES: u64 = 512 << 20;
 /// enlarging and averages over the whole footprint when shrinking.
 pub const FILTER: image::imageops::FilterType = image::imageops::FilterType::Triangle;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Color {
     /// One channel (luma)
     #[default]
@@ -253,13 +264,11 @@ pub fn load(dir: &Path, opts: &FolderOptions) -> Result<(Dataset, Dataset, Vec<S
         }
     };
     if !skipped.is_empty() {
-        eprintln!(
-            "note: skipped {} files that are not usable images:",
-            skipped.len()
-        );
-        for s in &skipped {
-            eprintln!("  {s}");
-        }
+        crate::output::note(format!(
+            "skipped {} files that are not usable images:\n  {}",
+            skipped.len(),
+            skipped.join("\n  ")
+        ));
     }
     for (what, d) in [("training", &train), ("test", &test)] {
         if d.is_empty() {

@@ -63,7 +63,18 @@ impl Dataset {
 }
 
 /// What `--dataset` names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
     /// MNIST handwritten digits (ships with gpu-cnn)
     #[default]
@@ -276,11 +287,11 @@ pub fn load_known(known: &KnownDataset, data_dir: Option<&Path>, env: &Env) -> R
         None => Err("no cache folder (set XDG_CACHE_HOME or HOME)".to_string()),
         Some(_) if env.offline => Err("offline (--offline or GPU_CNN_OFFLINE=1)".to_string()),
         Some(dir) => {
-            eprintln!(
-                "note: {} not found on this machine; downloading it into {}",
+            crate::output::note(format!(
+                "{} not found on this machine; downloading it into {}",
                 known.name,
                 dir.display()
-            );
+            ));
             let mirrors = fetch::mirrors(known, env.mirrors.as_deref());
             fetch::fetch_dataset(known, &dir, &mirrors, false)
                 .map_err(|e| e.to_string())
@@ -324,11 +335,10 @@ fn load_data_dir(known: &KnownDataset, dir: &Path) -> Result<(bool, (Dataset, Da
             )))
         }
         None => {
-            eprintln!(
-                "note: {} does not hold the published {} files (their SHA-256 differs); training on them as given",
+            crate::output::note(format!("{} does not hold the published {} files (their SHA-256 differs); training on them as given",
                 dir.display(),
                 known.name
-            );
+            ));
         }
     };
     let classes = known.classes.len();

@@ -157,10 +157,10 @@ impl Gpu {
         };
         let info = adapter.get_info();
         if opts.adapter.is_none() && info.device_type == wgpu::DeviceType::Cpu {
-            eprintln!(
-                "note: no hardware GPU found; using the software adapter {} ({:?})",
+            crate::output::note(format!(
+                "no hardware GPU found; using the software adapter {} ({:?})",
                 info.name, info.backend
-            );
+            ));
         }
         Self::from_adapter(adapter)
     }

@@ -4,7 +4,7 @@
 //! counter (`step_advance`), so the host writes the shuffle order and the per-step records once per
 //! epoch and reads back the metrics once per epoch.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::passes::*;
@@ -86,6 +86,23 @@ impl Metrics {
         }
         m
     }
+}
+
+/// Where an epoch stands: training steps finished of `total`, and the summed metrics of the
+/// submits whose results are back (`running.n` images).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub running: Metrics,
+}
+
+/// The metric slots of one training submit (steps `first..end`), mapped once it completes.
+struct ChunkRead {
+    first: usize,
+    end: usize,
+    buffer: wgpu::Buffer,
+    ready: Arc<AtomicBool>,
 }
 
 /// A dataset resident on the GPU with the program that walks it.
@@ -182,6 +199,8 @@ pub struct GpuTrainer {
     pub submits: usize,
     /// Training steps of the running epoch the GPU has finished (set by submission callbacks).
     done: Arc<AtomicUsize>,
+    /// Metric readbacks of this epoch's submits not yet collected.
+    chunks: Vec<ChunkRead>,
 }
 
 impl GpuTrainer {
@@ -275,6 +294,7 @@ impl GpuTrainer {
             t: 0,
             submits: 0,
             done: Arc::new(AtomicUsize::new(0)),
+            chunks: Vec::new(),
         };
         me.train.full = me.build_step(&me.train, batch, true)?;
         let tail = me.train.n % batch;
@@ -525,13 +545,37 @@ impl GpuTrainer {
                 }
             }
         }
+        // Training: this submit's metric slots go to a buffer of their own, mapped when done.
+        let readback = training.then(|| {
+            let size = ((end - s) * 8) as u64;
+            let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("chunk metrics"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let m = &split.metrics;
+            enc.copy_buffer_to_buffer(&m.buffer, ((m.offset + 2 * s) * 4) as u64, &buffer, 0, size);
+            buffer
+        });
         self.gpu.queue.submit([enc.finish()]);
         self.submits += 1;
-        if training {
+        if let Some(buffer) = readback {
             let done = self.done.clone();
             self.gpu
                 .queue
                 .on_submitted_work_done(move || done.store(end, Ordering::Relaxed));
+            let ready = Arc::new(AtomicBool::new(false));
+            let flag = ready.clone();
+            buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                flag.store(r.is_ok(), Ordering::Release)
+            });
+            self.chunks.push(ChunkRead {
+                first: s,
+                end,
+                buffer,
+                ready,
+            });
         }
         Ok(())
     }
@@ -595,44 +639,106 @@ impl GpuTrainer {
         Ok(())
     }
 
-    /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass;
-    /// a single readback at the end. While the GPU works, `progress(done, total)` is called a few
-    /// times a second with the training steps finished so far (no readback: completion callbacks
-    /// of the submits). Returns (train metrics, eval metrics).
+    /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass.
+    /// While the GPU works, `progress` is called a few times a second with the steps finished
+    /// and the metrics of the submits finished so far (each submit copies its own metric slots
+    /// to a small buffer mapped when it completes: no per-step readback or wait); when it
+    /// returns false, the work already submitted is finished and `Error::Interrupted` returned.
+    /// Returns (train metrics, eval metrics) from one readback at the end.
     pub fn epoch(
         &mut self,
         order: &[u32],
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<(Metrics, Option<Metrics>)> {
         self.done.store(0, Ordering::Relaxed);
+        self.chunks.clear();
         self.submit_train(order, usize::MAX)?;
         if self.eval.is_some() {
             self.submit_steps(false, usize::MAX)?;
         }
-        let total = self.train.num_steps();
+        let mut p = Progress {
+            total: self.train.num_steps(),
+            ..Default::default()
+        };
         loop {
-            let done = self.done.load(Ordering::Relaxed);
-            progress(done, total);
-            if done >= total {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
             self.gpu
                 .device
                 .poll(wgpu::PollType::Poll)
                 .map_err(|e| Error::Gpu(format!("polling the GPU: {e}")))?;
+            self.collect_chunks(&mut p);
+            p.done = self.done.load(Ordering::Relaxed);
+            if !progress(&p) {
+                self.wait()?;
+                self.chunks.clear();
+                return Err(Error::Interrupted(format!(
+                    "during an epoch, after {} of {} steps",
+                    p.done, p.total
+                )));
+            }
+            if p.done >= p.total {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let mut tensors = vec![&self.train.metrics];
         if let Some(e) = &self.eval {
             tensors.push(&e.metrics);
         }
         let slots = self.gpu.read::<f32>(&tensors)?;
+        // Every submit has finished: the last report holds the whole epoch.
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.collect_chunks(&mut p);
+        p.done = p.total;
+        progress(&p);
+        self.chunks.clear();
         let train = Metrics::from_slots(&slots[0], self.train.n);
         let eval = self
             .eval
             .as_ref()
             .map(|e| Metrics::from_slots(&slots[1], e.n));
         Ok((train, eval))
+    }
+
+    /// Adds the metric slots of every finished submit to `p.running` (and their images).
+    fn collect_chunks(&mut self, p: &mut Progress) {
+        let (batch, n) = (self.train.batch, self.train.n);
+        self.chunks.retain(|c| {
+            if !c.ready.load(Ordering::Acquire) {
+                return true;
+            }
+            if let Ok(view) = c.buffer.slice(..).get_mapped_range() {
+                let slots: Vec<f32> = bytemuck::pod_collect_to_vec(&view);
+                let images = (c.end * batch).min(n) - c.first * batch;
+                let m = Metrics::from_slots(&slots, images);
+                p.running.loss_sum += m.loss_sum;
+                p.running.correct += m.correct;
+                p.running.n += images;
+            }
+            c.buffer.unmap();
+            false
+        });
+    }
+
+    /// The logits of every image of the evaluation set, in order (n x classes): its program one
+    /// step at a time, with a readback after each.
+    pub fn eval_logits(&mut self) -> Result<Vec<f32>> {
+        let e = self.split(false)?;
+        let (steps, batch, n) = (e.num_steps(), e.batch, e.n);
+        self.gpu.write(&e.state, &[0u32]);
+        let classes = self.model.classes;
+        let last = self.acts.len() - 1;
+        let mut out = Vec::with_capacity(n * classes);
+        for s in 0..steps {
+            self.submit_range(false, s, s + 1)?;
+            let rows = batch.min(n - s * batch);
+            let logits = self.gpu.read::<f32>(&[&self.acts[last]])?.remove(0);
+            out.extend_from_slice(&logits[..rows * classes]);
+        }
+        self.gpu.check("evaluation")?;
+        Ok(out)
     }
 
     /// Evaluates the current weights on the evaluation set.
@@ -678,6 +784,31 @@ impl GpuTrainer {
             out.push((d.label.clone(), ((best - empty) / reps as f64).max(0.0)));
         }
         Ok(out)
+    }
+
+    /// Adam's moments (padding included).
+    pub fn read_moments(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut mv = self.gpu.read::<f32>(&[&self.m, &self.v])?;
+        let v = mv.remove(1);
+        Ok((mv.remove(0), v))
+    }
+
+    /// Replaces the parameters, Adam's moments and step count (resuming a run).
+    pub fn write_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
+        let n = self.model.flat_len;
+        if weights.len() != n || m.len() != n || v.len() != n {
+            return Err(Error::Model(format!(
+                "state of {}, {} and {} values given, the model has {n}",
+                weights.len(),
+                m.len(),
+                v.len()
+            )));
+        }
+        self.gpu.write(&self.weights, weights);
+        self.gpu.write(&self.m, m);
+        self.gpu.write(&self.v, v);
+        self.t = t;
+        self.gpu.check("writing the training state")
     }
 
     /// The flat parameters (padding included).

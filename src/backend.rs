@@ -1,0 +1,169 @@
+//! What trains: the GPU trainer, or the CPU reference with `--cpu`, behind one trait so that
+//! `train` tells one story for both.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::trainer::{self, GpuTrainer, Metrics, Progress};
+use crate::layers::{Adam, GatherParams};
+use crate::reference::{self, CpuNet};
+
+pub trait Backend {
+    /// One epoch over the training rows in `order`, then the evaluation set. `progress` hears
+    /// now and then how far the epoch is; when it returns false the backend finishes the work in
+    /// flight and returns `Error::Interrupted`.
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<(Metrics, Metrics)>;
+    fn evaluate(&mut self) -> Result<Metrics>;
+    /// Weights, Adam's moments, Adam's step count.
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)>;
+    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()>;
+    /// (adapter name, backend, device type) for the output.
+    fn describe(&self) -> (String, String, String);
+}
+
+impl Backend for GpuTrainer {
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<(Metrics, Metrics)> {
+        let (t, e) = GpuTrainer::epoch(self, order, progress)?;
+        Ok((
+            t,
+            e.ok_or_else(|| Error::Dataset("no evaluation set".into()))?,
+        ))
+    }
+    fn evaluate(&mut self) -> Result<Metrics> {
+        GpuTrainer::evaluate(self)
+    }
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+        let (m, v) = self.read_moments()?;
+        Ok((self.read_weights()?, m, v, self.t))
+    }
+    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
+        self.write_state(weights, m, v, t)
+    }
+    fn describe(&self) -> (String, String, String) {
+        (
+            self.gpu.info.name.clone(),
+            self.gpu.backend_name(),
+            self.gpu.device_type_name(),
+        )
+    }
+}
+
+/// The CPU reference as a backend (plain loops, f32).
+pub struct CpuTrainer {
+    pub net: CpuNet<f32>,
+    pub adam: Adam,
+    pub batch: usize,
+    pub t: u64,
+    pub train: Dataset,
+    pub eval: Dataset,
+}
+
+impl CpuTrainer {
+    fn run(
+        &mut self,
+        training: bool,
+        order: &[u32],
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<Metrics> {
+        let d = if training { &self.train } else { &self.eval };
+        let batch = if training {
+            self.batch
+        } else {
+            trainer::eval_batch(self.batch, d.len(), self.net.max_batch)
+        };
+        let mut m = Metrics {
+            n: d.len(),
+            ..Default::default()
+        };
+        let mut y = vec![0u32; batch];
+        let mut p = Progress {
+            total: d.len().div_ceil(batch),
+            ..Default::default()
+        };
+        for start in (0..d.len()).step_by(batch) {
+            if !progress(&p) {
+                return Err(Error::Interrupted(format!(
+                    "during an epoch, after {} of {} steps",
+                    p.done, p.total
+                )));
+            }
+            let b = batch.min(d.len() - start);
+            let gp = GatherParams {
+                batch: b as u32,
+                pixels: d.pixels() as u32,
+                ..Default::default()
+            };
+            reference::gather_batch(
+                &mut self.net.acts[0],
+                &mut y,
+                &d.images,
+                &d.labels,
+                order,
+                start,
+                &gp,
+            );
+            let r = if training {
+                self.t += 1;
+                let alpha = self.adam.alpha(self.t);
+                self.net.train_step(&y, b, alpha, &self.adam)
+            } else {
+                self.net.evaluate(&y, b)
+            };
+            m.loss_sum += r[0] as f64;
+            m.correct += r[1] as f64;
+            p.done += 1;
+            p.running.loss_sum += r[0] as f64;
+            p.running.correct += r[1] as f64;
+            p.running.n += b;
+        }
+        progress(&p);
+        Ok(m)
+    }
+}
+
+impl Backend for CpuTrainer {
+    fn epoch(
+        &mut self,
+        order: &[u32],
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<(Metrics, Metrics)> {
+        let t = self.run(true, order, progress)?;
+        Ok((t, self.evaluate()?))
+    }
+    fn evaluate(&mut self) -> Result<Metrics> {
+        let ident: Vec<u32> = (0..self.eval.len() as u32).collect();
+        self.run(false, &ident, &mut |_| true)
+    }
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+        Ok((
+            self.net.weights_f32(),
+            self.net.m.clone(),
+            self.net.v.clone(),
+            self.t,
+        ))
+    }
+    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
+        let n = self.net.weights.len();
+        if weights.len() != n || m.len() != n || v.len() != n {
+            return Err(Error::Model(format!(
+                "state of {} values given, the model has {n}",
+                weights.len()
+            )));
+        }
+        self.net.weights.copy_from_slice(weights);
+        self.net.m.copy_from_slice(m);
+        self.net.v.copy_from_slice(v);
+        self.t = t;
+        Ok(())
+    }
+    fn describe(&self) -> (String, String, String) {
+        ("CPU reference".into(), "cpu".into(), "Cpu".into())
+    }
+}

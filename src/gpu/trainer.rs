@@ -22,6 +22,9 @@ pub const MAX_STEPS_PER_SUBMIT: usize = 256;
 pub const SUBMIT_SECONDS: f64 = 0.25;
 /// Steps of a program's first submit, timed to size the later ones.
 pub const CALIBRATION_STEPS: usize = 4;
+/// Training submits queued ahead of the GPU during an epoch: enough to keep it busy while the
+/// host reports progress, few enough that Ctrl-C stops within a second or so.
+pub const IN_FLIGHT: usize = 3;
 
 /// Steps per submit for a measured step time: about `SUBMIT_SECONDS` of work, 1 to
 /// `MAX_STEPS_PER_SUBMIT`.
@@ -619,6 +622,13 @@ impl GpuTrainer {
     /// Queues the first `steps` steps of an epoch over the training rows in `order`
     /// (a permutation of 0..train_len).
     pub fn submit_train(&mut self, order: &[u32], steps: usize) -> Result<()> {
+        let steps = self.prepare_train(order, steps)?;
+        self.submit_steps(true, steps)
+    }
+
+    /// Writes the epoch's row order and step records and resets the step counter, for the first
+    /// `steps` steps (counted into Adam's step count `t`); returns how many steps that is.
+    fn prepare_train(&mut self, order: &[u32], steps: usize) -> Result<usize> {
         if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
             return Err(Error::Usage(format!(
                 "epoch order must hold {} row indices below {}",
@@ -634,12 +644,35 @@ impl GpuTrainer {
             })
             .collect();
         self.gpu.write(&self.train.steps, &recs);
-        self.submit_steps(true, steps)?;
+        self.gpu.write(&self.train.state, &[0u32]);
         self.t += steps as u64;
+        Ok(steps)
+    }
+
+    /// Submits training steps from `*next` on, up to `IN_FLIGHT` submits ahead of the steps the
+    /// GPU has finished (the first submit of a run is timed alone to size the others).
+    fn pump(&mut self, next: &mut usize, steps: usize) -> Result<()> {
+        if self.train.chunk.is_none() && *next < steps {
+            let n = CALIBRATION_STEPS.min(steps - *next);
+            self.wait()?;
+            let t0 = std::time::Instant::now();
+            self.submit_range(true, *next, *next + n)?;
+            self.wait()?;
+            self.train.chunk = Some(chunk_steps(t0.elapsed().as_secs_f64() / n as f64));
+            *next += n;
+        }
+        let chunk = self.steps_per_submit(true);
+        let done = self.done.load(Ordering::Relaxed);
+        while *next < steps && *next < done + IN_FLIGHT * chunk {
+            let end = (*next + chunk).min(steps);
+            self.submit_range(true, *next, end)?;
+            *next = end;
+        }
         Ok(())
     }
 
-    /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass.
+    /// One training epoch in `order`, then (if there is an evaluation set) one evaluation pass,
+    /// submitted when the training steps are done.
     /// While the GPU works, `progress` is called a few times a second with the steps finished
     /// and the metrics of the submits finished so far (each submit copies its own metric slots
     /// to a small buffer mapped when it completes: no per-step readback or wait); when it
@@ -652,15 +685,14 @@ impl GpuTrainer {
     ) -> Result<(Metrics, Option<Metrics>)> {
         self.done.store(0, Ordering::Relaxed);
         self.chunks.clear();
-        self.submit_train(order, usize::MAX)?;
-        if self.eval.is_some() {
-            self.submit_steps(false, usize::MAX)?;
-        }
+        let total = self.prepare_train(order, usize::MAX)?;
         let mut p = Progress {
-            total: self.train.num_steps(),
+            total,
             ..Default::default()
         };
+        let mut next = 0;
         loop {
+            self.pump(&mut next, total)?;
             self.gpu
                 .device
                 .poll(wgpu::PollType::Poll)
@@ -668,6 +700,7 @@ impl GpuTrainer {
             self.collect_chunks(&mut p);
             p.done = self.done.load(Ordering::Relaxed);
             if !progress(&p) {
+                // Nothing more is submitted; what is in flight finishes.
                 self.wait()?;
                 self.chunks.clear();
                 return Err(Error::Interrupted(format!(
@@ -678,7 +711,12 @@ impl GpuTrainer {
             if p.done >= p.total {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.gpu.check("training epoch")?;
+        // Evaluation once training is done: its first submit is timed alone.
+        if self.eval.is_some() {
+            self.submit_steps(false, usize::MAX)?;
         }
         let mut tensors = vec![&self.train.metrics];
         if let Some(e) = &self.eval {

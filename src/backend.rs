@@ -4,8 +4,8 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::trainer::{self, GpuTrainer, Metrics, Progress};
-use crate::layers::{Adam, GatherParams};
-use crate::reference::{self, CpuNet};
+use crate::layers::Adam;
+use crate::reference::CpuNet;
 
 pub trait Backend {
     /// One epoch over the training rows in `order`, then the evaluation set. `progress` hears
@@ -95,20 +95,7 @@ impl CpuTrainer {
                 )));
             }
             let b = batch.min(d.len() - start);
-            let gp = GatherParams {
-                batch: b as u32,
-                pixels: d.pixels() as u32,
-                ..Default::default()
-            };
-            reference::gather_batch(
-                &mut self.net.acts[0],
-                &mut y,
-                &d.images,
-                &d.labels,
-                order,
-                start,
-                &gp,
-            );
+            self.net.load_batch(&mut y, d, order, start, b);
             let r = if training {
                 self.t += 1;
                 let alpha = self.adam.alpha(self.t);

@@ -5,9 +5,9 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
-use crate::layers::{Adam, GatherParams};
+use crate::layers::Adam;
 use crate::model::Model;
-use crate::reference::{self, CpuNet};
+use crate::reference::CpuNet;
 
 /// The logits of every image of `d` (n x classes, row-major) and the name of what computed them.
 pub fn logits(
@@ -39,20 +39,7 @@ fn logits_cpu(model: &Model, weights: &[f32], d: &Dataset, batch: usize) -> Vec<
     let mut out = Vec::with_capacity(d.len() * model.classes);
     for start in (0..d.len()).step_by(batch) {
         let b = batch.min(d.len() - start);
-        let gp = GatherParams {
-            batch: b as u32,
-            pixels: d.pixels() as u32,
-            ..Default::default()
-        };
-        reference::gather_batch(
-            &mut net.acts[0],
-            &mut y,
-            &d.images,
-            &d.labels,
-            &order,
-            start,
-            &gp,
-        );
+        net.load_batch(&mut y, d, &order, start, b);
         out.extend_from_slice(&net.forward(b)[..b * model.classes]);
     }
     out

@@ -1,6 +1,11 @@
 //! Per-pass parameter structs: `#[repr(C)]` mirrors of each shader's `Params` uniform, shared by
 //! the GPU launchers (`gpu::passes`) and the CPU reference (`reference`), so one set of dimension
 //! names describes a pass everywhere.
+//!
+//! The shapes are u32, as in WGSL. The `new` functions cast from usize without checks: every
+//! size reaching them is bounded first (`Model::new` caps each tensor and activation at
+//! `model::MAX_TENSOR` values per image, and the trainers cap the batch so that each buffer
+//! fits the adapter's binding limit, or 1 GiB on the CPU), so every product fits in u32.
 
 use bytemuck::{Pod, Zeroable};
 

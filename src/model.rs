@@ -490,14 +490,11 @@ fn parse_shape(s: &str) -> Option<Shape> {
 /// names) and loads its weights. A file without that metadata (written by an older gpu-cnn or by
 /// PyTorch) is taken for the MNIST seed model, with a note.
 pub fn load_saved(path: &Path) -> Result<SavedModel> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, meta) = read_safetensors(path)?;
     let err = |msg: String| Error::Checkpoint {
         path: path.into(),
         msg,
     };
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
     let (input, classes) = match (meta.get("input"), meta.get("classes")) {
         (Some(i), Some(c)) => {
             let input = parse_shape(i)
@@ -539,4 +536,16 @@ pub fn load_saved(path: &Path) -> Result<SavedModel> {
         classes,
         dataset: meta.get("dataset").cloned(),
     })
+}
+
+/// The bytes of a safetensors file and the string metadata of its header (empty if none).
+pub fn read_safetensors(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            msg: format!("not a safetensors file: {e}"),
+        })?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    Ok((bytes, meta))
 }

@@ -180,14 +180,11 @@ pub fn write_checkpoint(
 /// Reads `checkpoint.safetensors` for `model`: every tensor and number present, the model's
 /// size, finite.
 pub fn read_checkpoint(model: &Model, path: &Path) -> Result<TrainState> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (bytes, meta) = crate::model::read_safetensors(path)?;
     let err = |msg: String| Error::Checkpoint {
         path: path.into(),
         msg,
     };
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
     let number = |key: &str| -> Result<u64> {
         meta.get(key)
             .and_then(|v| v.parse().ok())

@@ -705,7 +705,9 @@ fn an_image_folder_trains_and_evaluates() {
 fn help_lists_the_commands_and_options() {
     let o = gpu_cnn(&["--help"]);
     assert!(o.status.success());
-    for cmd in ["train", "bench", "devices", "datasets"] {
+    for cmd in [
+        "train", "evaluate", "predict", "bench", "devices", "datasets",
+    ] {
         assert!(stdout(&o).contains(cmd), "{}", stdout(&o));
     }
     let o = gpu_cnn(&["train", "--help"]);
@@ -729,9 +731,35 @@ fn help_lists_the_commands_and_options() {
         "--backend",
         "--adapter",
         "--json",
+        "--resume",
+        "--quiet",
     ] {
         assert!(stdout(&o).contains(opt), "train --help lacks {opt}");
     }
+    // Every choice lists its values, and every option with a default says it.
+    let help = stdout(&o);
+    for values in [
+        "- mnist:",
+        "- fashion-mnist:",
+        "- folder:",
+        "[possible values: vulkan, metal, dx12, gl]",
+        "- grayscale:",
+        "- rgb:",
+        "[default: 32]",
+        "[default: 0.001]",
+        "[default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]",
+    ] {
+        assert!(
+            help.contains(values),
+            "train --help lacks `{values}`:\n{help}"
+        );
+    }
+    let o = gpu_cnn(&["bench", "--help"]);
+    assert!(
+        stdout(&o).contains("[possible values: synthetic, mnist]"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

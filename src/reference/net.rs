@@ -202,6 +202,32 @@ impl<T: Real> CpuNet<T> {
         metrics
     }
 
+    /// Gathers images `order[start..start + b]` of `d` into `acts[0]` (scaled to [0, 1]) and
+    /// their labels into `y`, as `gather_batch` does on the GPU.
+    pub fn load_batch(
+        &mut self,
+        y: &mut [u32],
+        d: &crate::data::Dataset,
+        order: &[u32],
+        start: usize,
+        b: usize,
+    ) {
+        let gp = GatherParams {
+            batch: b as u32,
+            pixels: d.pixels() as u32,
+            ..Default::default()
+        };
+        gather_batch(
+            &mut self.acts[0],
+            y,
+            &d.images,
+            &d.labels,
+            order,
+            start,
+            &gp,
+        );
+    }
+
     pub fn weights_f32(&self) -> Vec<f32> {
         self.weights.iter().map(|w| w.to_f64() as f32).collect()
     }

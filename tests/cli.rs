@@ -756,7 +756,7 @@ fn help_lists_the_commands_and_options() {
     }
     let o = gpu_cnn(&["bench", "--help"]);
     assert!(
-        stdout(&o).contains("[possible values: synthetic, mnist]"),
+        stdout(&o).contains("- synthetic:") && stdout(&o).contains("- mnist:"),
         "{}",
         stdout(&o)
     );

@@ -224,3 +224,30 @@ fn chunk_size_follows_the_step_time() {
     assert_eq!(chunk_steps(0.0), MAX_STEPS_PER_SUBMIT);
     assert_eq!(chunk_steps(f64::NAN), MAX_STEPS_PER_SUBMIT);
 }
+
+/// A lost device is an error from the next call, not a panic or a hang.
+#[test]
+fn a_lost_device_is_an_error() {
+    let Some(gpu) = gpu() else { return };
+    let model = Model::keras_mnist();
+    let data = learnable(20, 6);
+    let mut t = GpuTrainer::new(
+        gpu,
+        &model,
+        &model.init_glorot(1),
+        &data,
+        None,
+        4,
+        Adam::default(),
+    )
+    .unwrap();
+    t.gpu.device.destroy();
+    let order: Vec<u32> = (0..20).collect();
+    let err = t
+        .epoch(&order, &mut |_| true)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lost (Destroyed)"), "{err}");
+    assert!(t.read_weights().is_err());
+}

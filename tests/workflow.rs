@@ -568,3 +568,44 @@ fn quiet_prints_only_the_json() {
     let all = format!("{}{}", ok(&o), err(&o));
     assert!(!all.contains('\x1b') && !all.contains('\r'), "{all:?}");
 }
+
+/// Same seed, same adapter, same flags: the same bits, twice over.
+#[test]
+fn the_same_run_twice_gives_the_same_bits() {
+    if gpu().is_none() {
+        return;
+    }
+    let data = bars_dir("wf-repro-data");
+    let (a, b) = (temp_dir("wf-repro-a"), temp_dir("wf-repro-b"));
+    for dir in [&a, &b] {
+        ok(&run(&[
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch",
+            "8",
+            "--out",
+            dir.to_str().unwrap(),
+        ]));
+    }
+    assert_eq!(state(&a), state(&b));
+    assert_eq!(epochs_without_time(&a), epochs_without_time(&b));
+    // Another seed is another run.
+    let c = temp_dir("wf-repro-c");
+    ok(&run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--seed",
+        "43",
+        "--out",
+        c.to_str().unwrap(),
+    ]));
+    assert_ne!(state(&a).0, state(&c).0);
+}

@@ -197,6 +197,19 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
+        // A lost device (driver reset, watchdog, unplugged GPU) becomes an error at the next check.
+        let lost = errors.clone();
+        let name = info.name.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut v) = lost.lock() {
+                let why = if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {msg}")
+                };
+                v.push(format!("device {name} lost ({reason:?}){why}"));
+            }
+        });
         let mut gpu = Gpu {
             device,
             queue,

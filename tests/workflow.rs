@@ -609,3 +609,62 @@ fn the_same_run_twice_gives_the_same_bits() {
     ]));
     assert_ne!(state(&a).0, state(&c).0);
 }
+
+/// A disk that fills up mid-write (a file-size limit on the process stands in for it): the
+/// error names the file, the previous files stay whole, and no temporary file is left.
+#[test]
+fn a_full_disk_keeps_the_previous_files() {
+    if gpu().is_none() {
+        return;
+    }
+    let data = bars_dir("wf-full-data");
+    let dir = temp_dir("wf-full");
+    ok(&run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]));
+    let before = state(&dir);
+    let model = std::fs::read(dir.join(run_dir::MODEL)).unwrap();
+    // 600 KiB: run.json and the history fit, the 900 KB model does not.
+    let o = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -f 600; trap '' XFSZ; exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_gpu-cnn"),
+            "train",
+            "--resume",
+            dir.to_str().unwrap(),
+            "--epochs",
+            "2",
+        ])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains(&format!(
+            "{}: File too large",
+            dir.join(run_dir::MODEL).display()
+        )),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(std::fs::read(dir.join(run_dir::MODEL)).unwrap(), model);
+    assert_eq!(state(&dir), before);
+    let leftovers = std::fs::read_dir(&*dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".partial")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -416,7 +416,8 @@ fn make_backend(
     let fits = trainer::max_batch(model, CPU_BUFFER_LIMIT);
     if batch > fits {
         return Err(Error::Usage(format!(
-            "--batch {batch} with --cpu needs more than {CPU_BUFFER_LIMIT} bytes per activation buffer; the largest batch for this model is {fits}"
+            "--batch {} with --cpu: a batch of {batch} images needs more than {CPU_BUFFER_LIMIT} bytes per activation buffer; the largest batch for this model is {fits}",
+            cfg.batch
         )));
     }
     let net = CpuNet::new(

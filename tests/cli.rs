@@ -447,6 +447,17 @@ fn bad_input_is_a_clear_error_not_a_panic() {
             2,
         ),
     ];
+    // No adapter of the kind asked for (Linux has no Metal): the backends tried and what to do.
+    #[cfg(target_os = "linux")]
+    let cases = {
+        let mut c = cases;
+        c.push((
+            vec!["train", "--backend", "metal"],
+            "no GPU adapter: none found for Metal; without a GPU install a software adapter (Debian/Ubuntu: apt-get install mesa-vulkan-drivers), or train on the CPU reference with --cpu",
+            1,
+        ));
+        c
+    };
     for (args, want, code) in cases {
         let o = gpu_cnn(&args);
         let err = stderr(&o);

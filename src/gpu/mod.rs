@@ -150,8 +150,19 @@ impl Gpu {
                     (type_rank(i.device_type), (i.backend == wgpu::Backend::Gl) as u32)
                 })
                 .ok_or_else(|| {
+                    let tried: Vec<&str> = [
+                        (wgpu::Backends::VULKAN, "Vulkan"),
+                        (wgpu::Backends::METAL, "Metal"),
+                        (wgpu::Backends::DX12, "DX12"),
+                        (wgpu::Backends::GL, "GL"),
+                    ]
+                    .iter()
+                    .filter(|(b, _)| backends.contains(*b))
+                    .map(|(_, n)| *n)
+                    .collect();
+                    let tried = tried.join(", ");
                     Error::NoAdapter(format!(
-                        "none found for backends {backends:?}; without a GPU install a software adapter (Debian/Ubuntu: apt-get install mesa-vulkan-drivers), or train on the CPU reference with --cpu"
+                        "none found for {tried}; without a GPU install a software adapter (Debian/Ubuntu: apt-get install mesa-vulkan-drivers), or train on the CPU reference with --cpu"
                     ))
                 })?,
         };

@@ -1,8 +1,9 @@
 //! Training on the GPU: the dataset, parameters, Adam state and activations live in GPU buffers;
 //! a training step is a fixed list of dispatches recorded once, and an epoch is that list repeated,
-//! submitted in chunks of about `SUBMIT_SECONDS` of work each. Passes that vary per step read a GPU-side step
-//! counter (`step_advance`), so the host writes the shuffle order and the per-step records once per
-//! epoch and reads back the metrics once per epoch.
+//! submitted in chunks of about `SUBMIT_SECONDS` of work each, a few ahead of the GPU. Passes that
+//! vary per step read a GPU-side step counter (`step_advance`), so the host writes the shuffle
+//! order and the per-step records once per epoch and reads back the metrics once per epoch (and
+//! each submit's own metric slots, for the progress report).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -622,6 +623,8 @@ impl GpuTrainer {
     /// Queues the first `steps` steps of an epoch over the training rows in `order`
     /// (a permutation of 0..train_len).
     pub fn submit_train(&mut self, order: &[u32], steps: usize) -> Result<()> {
+        // Nobody reads this run's per-submit metrics: drop the last run's too.
+        self.chunks.clear();
         let steps = self.prepare_train(order, steps)?;
         self.submit_steps(true, steps)
     }

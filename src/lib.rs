@@ -26,6 +26,8 @@ pub mod reference;
 pub mod rng;
 pub mod run_dir;
 pub mod shaders;
+pub mod spec;
+pub mod summary;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -83,6 +83,24 @@ enum Command {
         #[arg(long, value_enum)]
         backend: Option<BackendName>,
     },
+    /// Print a model's layers, output shapes and parameter counts, as Keras' model.summary()
+    Summary {
+        /// A preset (keras-mnist, keras-cifar10) or the one-line text form, e.g. "conv2d(32,3,relu) maxpool(2) flatten dense(10)" [default: the seed CNN]
+        #[arg(long, value_name = "SPEC")]
+        model: Option<String>,
+        /// Take the input shape and classes from this dataset [default: mnist]
+        #[arg(long, value_enum)]
+        dataset: Option<DatasetName>,
+        /// Input shape instead of a dataset's, height x width x channels (e.g. 32x32x3)
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<String>,
+        /// Number of classes (with --input)
+        #[arg(long, value_name = "N")]
+        classes: Option<usize>,
+        /// End stdout with one JSON line
+        #[arg(long)]
+        json: bool,
+    },
     /// List the known datasets and where each is found, or download them
     Datasets {
         #[command(subcommand)]
@@ -115,6 +133,9 @@ struct TrainArgs {
     /// Start from this safetensors checkpoint instead of random init
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
+    /// The model: a preset (keras-mnist, keras-cifar10) or the one-line text form, e.g. "conv2d(32,3,relu) maxpool(2) flatten dense(10)" [default: the seed CNN on the data's shape]
+    #[arg(long, value_name = "SPEC")]
+    model: Option<String>,
     /// The run folder: model, checkpoint, history (json, csv, png), run.json, rewritten after every epoch [default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -274,6 +295,7 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("limit", "--limit"),
         ("no_shuffle", "--no-shuffle"),
         ("cpu", "--cpu"),
+        ("model", "--model"),
     ];
     flags
         .iter()
@@ -292,6 +314,7 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         limit: a.limit,
         shuffle: !a.no_shuffle,
         init: a.init,
+        model: a.model,
         out: a.out,
         resume: None,
         cpu: a.cpu,
@@ -381,6 +404,21 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             report.print();
             if json {
                 println!("{}", report.json());
+            }
+            Ok(())
+        }
+        Command::Summary {
+            model,
+            dataset,
+            input,
+            classes,
+            json,
+        } => {
+            let m = gpu_cnn::summary::build(model.as_deref(), dataset, input.as_deref(), classes)?;
+            let s = gpu_cnn::summary::summary(&m);
+            print!("{}", gpu_cnn::summary::table(&s));
+            if json {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
             }
             Ok(())
         }

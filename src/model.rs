@@ -258,26 +258,36 @@ impl Model {
         Model::seed(Shape::new(1, 28, 28), 10).expect("the built-in model is valid")
     }
 
-    /// The layers in the one-line text form: `conv2d(32,3,relu) maxpool(2) ... dense(10)`.
+    /// The layers in the one-line text form (`spec`): `conv2d(32,3,relu) maxpool(2) ... flatten
+    /// dense(128,relu) dense(10)`.
     pub fn describe(&self) -> String {
-        self.layers
-            .iter()
-            .map(|l| match l.layer {
-                Layer::Conv2d {
-                    out_channels,
-                    kernel,
-                    relu,
-                } => format!(
-                    "conv2d({out_channels},{kernel}{})",
-                    if relu { ",relu" } else { "" }
-                ),
-                Layer::MaxPool2d { size } => format!("maxpool({size})"),
-                Layer::Dense { out, relu } => {
-                    format!("dense({out}{})", if relu { ",relu" } else { "" })
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut words = Vec::new();
+        for l in &self.layers {
+            if matches!(l.layer, Layer::Dense { .. })
+                && !words.iter().any(|w: &String| w.starts_with("dense"))
+            {
+                words.push("flatten".to_string());
+            }
+            words.push(Self::word(l));
+        }
+        words.join(" ")
+    }
+
+    fn word(l: &LayerPlan) -> String {
+        match l.layer {
+            Layer::Conv2d {
+                out_channels,
+                kernel,
+                relu,
+            } => format!(
+                "conv2d({out_channels},{kernel}{})",
+                if relu { ",relu" } else { "" }
+            ),
+            Layer::MaxPool2d { size } => format!("maxpool({size})"),
+            Layer::Dense { out, relu } => {
+                format!("dense({out}{})", if relu { ",relu" } else { "" })
+            }
+        }
     }
 
     /// Checks that `d`'s images have this model's input shape and its labels are below the class
@@ -520,15 +530,11 @@ pub fn load_saved(path: &Path) -> Result<SavedModel> {
             classes.len()
         )));
     }
-    let model = Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?;
-    if let Some(arch) = meta.get("architecture") {
-        if *arch != model.describe() {
-            return Err(err(format!(
-                "its layers `{arch}` are not a model this gpu-cnn can rebuild (it builds `{}`)",
-                model.describe()
-            )));
-        }
-    }
+    let model = match meta.get("architecture") {
+        Some(arch) => crate::spec::build(arch, input, classes.len(), true)
+            .map_err(|e| err(format!("its layers `{arch}` do not rebuild: {e}")))?,
+        None => Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?,
+    };
     let weights = model.load_safetensors(path)?;
     Ok(SavedModel {
         model,

@@ -191,7 +191,9 @@ pub fn read_checkpoint(model: &Model, path: &Path) -> Result<TrainState> {
             .ok_or_else(|| err(format!("metadata lacks a number `{key}`")))
     };
     if let Some(arch) = meta.get("architecture") {
-        if *arch != model.describe() {
+        let same =
+            crate::spec::build(arch, model.input, model.classes, true).is_ok_and(|m| m == *model);
+        if !same {
             return Err(err(format!(
                 "it is for the model `{arch}`, this run's is `{}`",
                 model.describe()

@@ -38,6 +38,8 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     pub shuffle: bool,
     pub init: Option<PathBuf>,
+    /// The model description (`spec`); the seed CNN on the data's shape when `None`.
+    pub model: Option<String>,
     /// The run folder (`run_dir::default_dir` when `None`).
     pub out: Option<PathBuf>,
     /// Continue the run in this folder from its checkpoint.
@@ -63,6 +65,7 @@ impl Default for TrainConfig {
             limit: None,
             shuffle: true,
             init: None,
+            model: None,
             out: None,
             resume: None,
             cpu: false,
@@ -126,6 +129,9 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             "--cpu trains on the CPU reference; --backend and --adapter choose a GPU: pass one or the other".into(),
         ));
     }
+    if let Some(text) = &cfg.model {
+        crate::spec::parse(text)?;
+    }
     if cfg.resume.is_some() && cfg.init.is_some() {
         return Err(Error::Usage(
             "--resume continues from the run's checkpoint; --init cannot be used with it".into(),
@@ -164,6 +170,11 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         given.shuffle == info.shuffle,
         format!("shuffle {}", info.shuffle),
     );
+    let same_model = match (&given.model, crate::spec::parse(&info.model)) {
+        (Some(g), Ok(recorded)) => crate::spec::parse(g).is_ok_and(|p| p == recorded),
+        _ => false,
+    };
+    check("--model", same_model, format!("`{}`", info.model));
     check(
         "--color",
         given.data.folder.color == info.color,
@@ -200,6 +211,7 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     cfg.seed = info.seed;
     cfg.limit = info.limit;
     cfg.shuffle = info.shuffle;
+    cfg.model = Some(info.model.clone());
     if !explicit.contains(&"--epochs") {
         cfg.epochs = info.epochs;
     }
@@ -241,10 +253,12 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
         train.truncate(n);
     }
     let test = data.test;
-    let model = Model::seed(
-        Shape::new(train.channels, train.rows, train.cols),
-        data.classes.len(),
-    )?;
+    let input = Shape::new(train.channels, train.rows, train.cols);
+    let model = match &cfg.model {
+        // A resumed run's text may predate `flatten` being spelled out.
+        Some(text) => crate::spec::build(text, input, data.classes.len(), cfg.resume.is_some())?,
+        None => Model::seed(input, data.classes.len())?,
+    };
     let resumed = match &cfg.resume {
         Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs)?),
         None => None,
@@ -325,7 +339,11 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     let saver = Saver {
         dir: &out,
         model: &model,
-        title: format!("{} · seed CNN · {adapter}", data.name),
+        title: format!(
+            "{} · {} · {adapter}",
+            data.name,
+            model_title(cfg.model.as_deref())
+        ),
         meta: vec![
             ("dataset", data.name.clone()),
             (
@@ -642,5 +660,14 @@ impl Saver<'_> {
 
     fn save_history(&self, history: &History) -> Result<()> {
         run_dir::write_history(self.dir, history, &self.title)
+    }
+}
+
+/// The model's name for the plot's title: its preset, "seed CNN", or its text, shortened.
+fn model_title(text: Option<&str>) -> String {
+    match text.map(str::trim) {
+        None => "seed CNN".into(),
+        Some(t) if t.chars().count() <= 48 => t.into(),
+        Some(t) => format!("{}…", t.chars().take(47).collect::<String>()),
     }
 }

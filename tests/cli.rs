@@ -133,7 +133,7 @@ fn trains_on_an_mnist_subset_and_writes_a_loadable_checkpoint() {
     );
     assert_eq!(
         meta["architecture"],
-        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) dense(128,relu) dense(10)"
+        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu) dense(10)"
     );
 
     // Starting from the checkpoint with no training evaluates the same weights: same numbers.

@@ -120,3 +120,24 @@ fn image_decoder_and_size_parser_never_panic() {
         }
     }
 }
+
+#[test]
+fn model_text_parser_never_panics() {
+    let mut rng = Rng::new(4);
+    let words = b"conv2d maxpool dense flatten relu dropout ( ) , = 3 32 0 -1 stride padding same valid activation softmax x 1e9 99999999999999999999";
+    let base = gpu_cnn::spec::PRESETS[0].1.as_bytes();
+    for i in 0..5000 {
+        let bytes = if i % 2 == 0 {
+            mutate(base, &mut rng)
+        } else {
+            (0..rng.below(60))
+                .map(|_| words[rng.below(words.len())])
+                .collect()
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(m) = gpu_cnn::spec::build(&text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false)
+        {
+            assert_eq!(m.classes, 10, "{text}");
+        }
+    }
+}

@@ -668,3 +668,94 @@ fn a_full_disk_keeps_the_previous_files() {
         .count();
     assert_eq!(leftovers, 0);
 }
+
+/// A model of your own from one line of text: trained, saved with its description, evaluated
+/// and resumed from the file alone; `summary` prints it.
+#[test]
+fn a_model_of_your_own_trains_and_is_used_from_its_file() {
+    if gpu().is_none() {
+        return;
+    }
+    let data = bars_dir("wf-model-data");
+    let dir = temp_dir("wf-model");
+    let text = "conv2d(8,5,relu) maxpool(3) flatten dense(16,relu) dense(10)";
+    ok(&run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--model",
+        text,
+        "--epochs",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]));
+    let saved = load_saved(&dir.join(run_dir::MODEL)).unwrap();
+    assert_eq!(saved.model.describe(), text);
+    assert_eq!(
+        saved.model.param_count(),
+        8 * 25 + 8 + 512 * 16 + 16 + 16 * 10 + 10
+    );
+    let j = last_json(&run(&[
+        "evaluate",
+        "--model",
+        dir.join(run_dir::MODEL).to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(j["test_accuracy"].as_f64().is_some(), "{j}");
+    // Resume keeps the model; another one is refused.
+    let o = run(&[
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--model",
+        "keras-mnist",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("these differ: --model (the run has `conv2d(8,5,relu)"),
+        "{}",
+        err(&o)
+    );
+    ok(&run(&[
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]));
+    assert_eq!(
+        load_saved(&dir.join(run_dir::MODEL)).unwrap().model,
+        saved.model
+    );
+    // summary --json, one entry per Keras layer.
+    let s = last_json(&run(&["summary", "--model", text, "--json"]));
+    let names: Vec<&str> = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["conv2d", "max_pooling2d", "flatten", "dense", "dense_1"]
+    );
+    assert_eq!(s["layers"][1]["output_shape"], serde_json::json!([8, 8, 8]));
+    assert_eq!(s["total_params"], saved.model.param_count());
+    // A bad description is a usage error with the caret, before any data is read.
+    let o = run(&[
+        "train",
+        "--model",
+        "conv2d(8,5,relu) maxpol(3) flatten dense(10)",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("unknown layer `maxpol`") && err(&o).contains("^"),
+        "{}",
+        err(&o)
+    );
+}

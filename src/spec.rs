@@ -1,0 +1,339 @@
+//! Model descriptions: the presets and the one-line text form, in Keras' vocabulary in lower
+//! case: `"conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu)
+//! dense(10)"`. A syntax error shows the line with a caret under the bad token.
+//!
+//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool (stride = size), flatten and dense
+//! layers today; the other Keras layers of the text form (avgpool, globalavgpool, dropout,
+//! batchnorm, strides, `same` padding) are recognised and refused by name.
+
+use crate::error::{Error, Result};
+use crate::model::{Layer, Model, Shape};
+
+/// The presets by name, with their text.
+pub const PRESETS: [(&str, &str); 2] = [
+    (
+        "keras-mnist",
+        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu) dense(10)",
+    ),
+    (
+        "keras-cifar10",
+        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) conv2d(64,3,relu) flatten dense(64,relu) dense(10)",
+    ),
+];
+
+/// One layer as written, before shapes are known. `Flatten` is explicit, as in Keras.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerSpec {
+    Layer(Layer),
+    Flatten,
+}
+
+/// A word or symbol of the text, with its byte offset.
+#[derive(Clone, Debug, PartialEq)]
+struct Token {
+    text: String,
+    at: usize,
+}
+
+fn tokens(line: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+            let mut text = String::new();
+            while let Some(&(_, c)) = chars.peek() {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                    text.push(c);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Token { text, at: i });
+        } else {
+            out.push(Token {
+                text: c.to_string(),
+                at: i,
+            });
+            chars.next();
+        }
+    }
+    out
+}
+
+/// `msg` with the line and a caret under byte `at`.
+fn caret(line: &str, at: usize, msg: &str) -> Error {
+    let col = line[..at.min(line.len())].chars().count();
+    Error::Usage(format!("--model: {msg}\n  {line}\n  {}^", " ".repeat(col)))
+}
+
+/// One parsed layer call: name, positional arguments, keyword arguments (all with offsets).
+struct Call {
+    name: Token,
+    args: Vec<Token>,
+    kwargs: Vec<(Token, Token)>,
+}
+
+fn calls(line: &str) -> Result<Vec<Call>> {
+    let toks = tokens(line);
+    let mut out = Vec::new();
+    let mut i = 0;
+    let end = line.len();
+    while i < toks.len() {
+        let name = toks[i].clone();
+        if !name.text.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(caret(
+                line,
+                name.at,
+                &format!("expected a layer name, found `{}`", name.text),
+            ));
+        }
+        i += 1;
+        let mut call = Call {
+            name,
+            args: Vec::new(),
+            kwargs: Vec::new(),
+        };
+        if toks.get(i).is_some_and(|t| t.text == "(") {
+            i += 1;
+            loop {
+                let Some(t) = toks.get(i) else {
+                    return Err(caret(line, end, "missing `)`"));
+                };
+                if t.text == ")" && call.args.is_empty() && call.kwargs.is_empty() {
+                    i += 1;
+                    break;
+                }
+                if t.text == ")" || t.text == "," || t.text == "=" || t.text == "(" {
+                    return Err(caret(
+                        line,
+                        t.at,
+                        &format!("expected a value, found `{}`", t.text),
+                    ));
+                }
+                if toks.get(i + 1).is_some_and(|e| e.text == "=") {
+                    let Some(v) = toks
+                        .get(i + 2)
+                        .filter(|v| !"(),=".contains(v.text.as_str()))
+                    else {
+                        let at = toks.get(i + 2).map_or(end, |v| v.at);
+                        return Err(caret(line, at, "expected a value after `=`"));
+                    };
+                    call.kwargs.push((t.clone(), v.clone()));
+                    i += 3;
+                } else {
+                    if !call.kwargs.is_empty() {
+                        return Err(caret(line, t.at, "a positional value after a keyword one"));
+                    }
+                    call.args.push(t.clone());
+                    i += 1;
+                }
+                match toks.get(i) {
+                    Some(t) if t.text == "," => i += 1,
+                    Some(t) if t.text == ")" => {
+                        i += 1;
+                        break;
+                    }
+                    Some(t) => {
+                        return Err(caret(
+                            line,
+                            t.at,
+                            &format!("expected `,` or `)`, found `{}`", t.text),
+                        ))
+                    }
+                    None => return Err(caret(line, end, "missing `)`")),
+                }
+            }
+        }
+        out.push(call);
+    }
+    if out.is_empty() {
+        return Err(Error::Usage("--model: the description is empty".into()));
+    }
+    Ok(out)
+}
+
+/// Parses the one-line text form (or a preset's name) into layers.
+pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
+    let line = PRESETS
+        .iter()
+        .find(|(name, _)| *name == line.trim())
+        .map_or(line, |(_, text)| *text);
+    let mut out = Vec::new();
+    for c in calls(line)? {
+        let number = |t: &Token, what: &str| -> Result<usize> {
+            t.text
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    caret(
+                        line,
+                        t.at,
+                        &format!("{what} must be a whole number of at least 1"),
+                    )
+                })
+        };
+        let arity = |n: usize| -> Result<()> {
+            if c.args.len() > n {
+                return Err(caret(
+                    line,
+                    c.args[n].at,
+                    &format!("{} takes at most {n} values", c.name.text),
+                ));
+            }
+            Ok(())
+        };
+        let activation = |t: &Token, softmax_ok: bool| -> Result<bool> {
+            match t.text.as_str() {
+                "relu" => Ok(true),
+                "linear" | "none" => Ok(false),
+                "softmax" if softmax_ok => Ok(false),
+                other => Err(caret(
+                    line,
+                    t.at,
+                    &format!(
+                        "activation `{other}` is not supported (relu or linear{})",
+                        if softmax_ok {
+                            ", softmax on the last layer"
+                        } else {
+                            ""
+                        }
+                    ),
+                )),
+            }
+        };
+        let spec = match c.name.text.as_str() {
+            "conv2d" => {
+                arity(3)?;
+                let (Some(f), Some(k)) = (c.args.first(), c.args.get(1)) else {
+                    return Err(caret(line, c.name.at, "conv2d needs (filters, kernel size)"));
+                };
+                let mut relu = match c.args.get(2) {
+                    Some(a) => activation(a, false)?,
+                    None => false,
+                };
+                for (key, v) in &c.kwargs {
+                    match (key.text.as_str(), v.text.as_str()) {
+                        ("activation", _) => relu = activation(v, false)?,
+                        ("stride" | "strides", "1") | ("padding", "valid") => {}
+                        ("stride" | "strides", _) | ("padding", _) => {
+                            return Err(caret(line, v.at, &format!("{}={} is not supported yet (stride 1, padding=valid)", key.text, v.text)))
+                        }
+                        _ => return Err(caret(line, key.at, &format!("conv2d has no option `{}`", key.text))),
+                    }
+                }
+                LayerSpec::Layer(Layer::Conv2d {
+                    out_channels: number(f, "filters")?,
+                    kernel: number(k, "the kernel size")?,
+                    relu,
+                })
+            }
+            "maxpool" => {
+                arity(1)?;
+                let Some(s) = c.args.first() else {
+                    return Err(caret(line, c.name.at, "maxpool needs (pool size)"));
+                };
+                let size = number(s, "the pool size")?;
+                for (key, v) in &c.kwargs {
+                    match key.text.as_str() {
+                        "stride" | "strides" if v.text == s.text => {}
+                        "stride" | "strides" => {
+                            return Err(caret(line, v.at, "a pool stride other than its size is not supported yet"))
+                        }
+                        _ => return Err(caret(line, key.at, &format!("maxpool has no option `{}`", key.text))),
+                    }
+                }
+                LayerSpec::Layer(Layer::MaxPool2d { size })
+            }
+            "dense" => {
+                arity(2)?;
+                let Some(u) = c.args.first() else {
+                    return Err(caret(line, c.name.at, "dense needs (units)"));
+                };
+                let mut relu = match c.args.get(1) {
+                    Some(a) => activation(a, true)?,
+                    None => false,
+                };
+                for (key, v) in &c.kwargs {
+                    match key.text.as_str() {
+                        "activation" => relu = activation(v, true)?,
+                        _ => return Err(caret(line, key.at, &format!("dense has no option `{}`", key.text))),
+                    }
+                }
+                LayerSpec::Layer(Layer::Dense {
+                    out: number(u, "units")?,
+                    relu,
+                })
+            }
+            "flatten" => {
+                arity(0)?;
+                LayerSpec::Flatten
+            }
+            "avgpool" | "globalavgpool" | "dropout" | "batchnorm" | "relu" => {
+                return Err(caret(
+                    line,
+                    c.name.at,
+                    &format!("`{}` is not supported yet (today: conv2d, maxpool, flatten, dense; relu as their activation)", c.name.text),
+                ))
+            }
+            other => {
+                return Err(caret(
+                    line,
+                    c.name.at,
+                    &format!("unknown layer `{other}` (conv2d, maxpool, flatten, dense; presets: {})", PRESETS.map(|p| p.0).join(", ")),
+                ))
+            }
+        };
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// The model of `text` on `input` with `classes` outputs. As in Keras, a dense layer after a
+/// spatial one needs a flatten first; the last layer must be a dense layer with one unit per
+/// class. `lenient` accepts a dense layer right after a spatial one (model files written before
+/// flatten was spelled out).
+pub fn build(text: &str, input: Shape, classes: usize, lenient: bool) -> Result<Model> {
+    let specs = parse(text)?;
+    let mut layers = Vec::new();
+    let mut flat = false;
+    for s in &specs {
+        match s {
+            LayerSpec::Flatten => flat = true,
+            LayerSpec::Layer(l @ Layer::Dense { .. }) => {
+                if !flat && !lenient {
+                    return Err(Error::Usage(format!(
+                        "--model `{text}`: a dense layer after a spatial one needs `flatten` first, as in Keras"
+                    )));
+                }
+                flat = true;
+                layers.push(*l);
+            }
+            LayerSpec::Layer(l) => {
+                if flat {
+                    return Err(Error::Usage(format!(
+                        "--model `{text}`: {l:?} after flatten or dense: spatial layers come first"
+                    )));
+                }
+                layers.push(*l);
+            }
+        }
+    }
+    match layers.last() {
+        Some(Layer::Dense { out, relu: false }) if *out == classes => {}
+        Some(Layer::Dense { out, relu: false }) => {
+            return Err(Error::Usage(format!(
+                "--model `{text}`: the last layer has {out} units, the data has {classes} classes"
+            )))
+        }
+        _ => {
+            return Err(Error::Usage(format!(
+                "--model `{text}`: the last layer must be dense({classes}) without relu (the logits; softmax is in the loss)"
+            )))
+        }
+    }
+    Model::new(input, &layers)
+}

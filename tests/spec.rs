@@ -1,0 +1,208 @@
+//! Model descriptions: the text form parses, round-trips and explains its errors with a caret;
+//! `summary` gives Keras' numbers for the Keras tutorials' models (published in the tutorials:
+//! 225,034 parameters for the MNIST CNN, 122,570 for the TensorFlow CIFAR-10 CNN).
+
+mod common;
+
+use gpu_cnn::model::{Model, Shape};
+use gpu_cnn::spec::{self, LayerSpec, PRESETS};
+use gpu_cnn::summary::{summary, table};
+
+fn rows(m: &Model) -> Vec<(String, String, Vec<usize>, usize)> {
+    summary(m)
+        .layers
+        .into_iter()
+        .map(|l| (l.name, l.kind, l.output_shape, l.params))
+        .collect()
+}
+
+fn row(
+    name: &str,
+    kind: &str,
+    shape: &[usize],
+    params: usize,
+) -> (String, String, Vec<usize>, usize) {
+    (name.into(), kind.into(), shape.to_vec(), params)
+}
+
+#[test]
+fn summary_equals_keras_for_the_mnist_tutorial() {
+    let m = spec::build("keras-mnist", Shape::new(1, 28, 28), 10, false).unwrap();
+    assert_eq!(m, Model::keras_mnist());
+    assert_eq!(
+        rows(&m),
+        vec![
+            row("conv2d", "Conv2D", &[26, 26, 32], 320),
+            row("max_pooling2d", "MaxPooling2D", &[13, 13, 32], 0),
+            row("conv2d_1", "Conv2D", &[11, 11, 64], 18_496),
+            row("max_pooling2d_1", "MaxPooling2D", &[5, 5, 64], 0),
+            row("flatten", "Flatten", &[1600], 0),
+            row("dense", "Dense", &[128], 204_928),
+            row("dense_1", "Dense", &[10], 1_290),
+        ]
+    );
+    let s = summary(&m);
+    assert_eq!((s.total_params, s.trainable_params), (225_034, 225_034));
+    let t = table(&s);
+    assert!(
+        t.contains("│ conv2d_1 (Conv2D)               │ (None, 11, 11, 64)     │        18,496 │"),
+        "{t}"
+    );
+    assert!(t.contains(" Total params: 225,034 (879.04 KB)"), "{t}");
+    assert!(t.contains(" Non-trainable params: 0 (0.00 B)"), "{t}");
+}
+
+#[test]
+fn summary_equals_keras_for_the_cifar10_tutorial() {
+    let m = spec::build("keras-cifar10", Shape::new(3, 32, 32), 10, false).unwrap();
+    assert_eq!(
+        rows(&m),
+        vec![
+            row("conv2d", "Conv2D", &[30, 30, 32], 896),
+            row("max_pooling2d", "MaxPooling2D", &[15, 15, 32], 0),
+            row("conv2d_1", "Conv2D", &[13, 13, 64], 18_496),
+            row("max_pooling2d_1", "MaxPooling2D", &[6, 6, 64], 0),
+            row("conv2d_2", "Conv2D", &[4, 4, 64], 36_928),
+            row("flatten", "Flatten", &[1024], 0),
+            row("dense", "Dense", &[64], 65_600),
+            row("dense_1", "Dense", &[10], 650),
+        ]
+    );
+    assert_eq!(summary(&m).total_params, 122_570);
+}
+
+#[test]
+fn the_text_form_round_trips() {
+    for (name, text) in PRESETS {
+        let input = if name == "keras-cifar10" {
+            Shape::new(3, 32, 32)
+        } else {
+            Shape::new(1, 28, 28)
+        };
+        let m = spec::build(text, input, 10, false).unwrap();
+        assert_eq!(m.describe(), text, "{name}");
+        assert_eq!(spec::build(&m.describe(), input, 10, false).unwrap(), m);
+    }
+    // Keyword options and spacing as a user may write them.
+    let a = spec::parse("conv2d(16, 5, activation=relu, stride=1, padding=valid) maxpool(3, stride=3) flatten dense(7, activation=softmax)").unwrap();
+    let b = spec::parse("conv2d(16,5,relu) maxpool(3) flatten dense(7)").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(b.len(), 4);
+    assert_eq!(b[2], LayerSpec::Flatten);
+    // Files written before flatten was spelled out still load (leniently).
+    let legacy =
+        "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) dense(128,relu) dense(10)";
+    assert!(spec::build(legacy, Shape::new(1, 28, 28), 10, false).is_err());
+    assert_eq!(
+        spec::build(legacy, Shape::new(1, 28, 28), 10, true).unwrap(),
+        Model::keras_mnist()
+    );
+}
+
+#[test]
+fn bad_text_shows_a_caret_under_the_bad_token() {
+    let cases = [
+        (
+            "conv2d(32,3,relu) maxpol(2) flatten dense(10)",
+            "unknown layer `maxpol`",
+            18,
+        ),
+        (
+            "conv2d(32,3,relu flatten dense(10)",
+            "expected `,` or `)`, found `flatten`",
+            17,
+        ),
+        (
+            "conv2d(32,x) flatten dense(10)",
+            "the kernel size must be a whole number",
+            10,
+        ),
+        (
+            "conv2d(32,3,tanh) flatten dense(10)",
+            "activation `tanh` is not supported",
+            12,
+        ),
+        (
+            "conv2d(32,3,stride=2) flatten dense(10)",
+            "stride=2 is not supported yet",
+            19,
+        ),
+        (
+            "conv2d(32,3,padding=same) flatten dense(10)",
+            "padding=same is not supported yet",
+            20,
+        ),
+        (
+            "conv2d(32,3,dilation=2) flatten dense(10)",
+            "conv2d has no option `dilation`",
+            12,
+        ),
+        (
+            "flatten dropout(0.25) dense(10)",
+            "`dropout` is not supported yet",
+            8,
+        ),
+        (
+            "batchnorm flatten dense(10)",
+            "`batchnorm` is not supported yet",
+            0,
+        ),
+        (
+            "maxpool(2, stride=1) flatten dense(10)",
+            "a pool stride other than its size",
+            18,
+        ),
+        ("flatten dense(10", "missing `)`", 16),
+        (
+            "flatten dense(10) )",
+            "expected a layer name, found `)`",
+            18,
+        ),
+        ("flatten dense()", "dense needs (units)", 8),
+        (
+            "flatten dense(0)",
+            "units must be a whole number of at least 1",
+            14,
+        ),
+    ];
+    for (text, want, col) in cases {
+        let err = spec::parse(text).unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert_eq!(lines[1], format!("  {text}"));
+        assert_eq!(lines[2], format!("  {}^", " ".repeat(col)), "{text}\n{err}");
+    }
+    assert!(spec::parse("   ")
+        .unwrap_err()
+        .to_string()
+        .contains("empty"));
+}
+
+#[test]
+fn models_that_do_not_fit_the_data_are_refused() {
+    let input = Shape::new(1, 28, 28);
+    let cases = [
+        ("conv2d(8,3) maxpool(2) dense(10)", "needs `flatten` first"),
+        (
+            "conv2d(8,3) flatten dense(7)",
+            "the last layer has 7 units, the data has 10 classes",
+        ),
+        (
+            "conv2d(8,3) flatten dense(10,relu)",
+            "the last layer must be dense(10) without relu",
+        ),
+        (
+            "flatten dense(64) conv2d(8,3) dense(10)",
+            "spatial layers come first",
+        ),
+        (
+            "conv2d(8,30) flatten dense(10)",
+            "does not fit input 1x28x28",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = spec::build(text, input, 10, false).unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}

@@ -337,3 +337,198 @@ pub fn build(text: &str, input: Shape, classes: usize, lenient: bool) -> Result<
     }
     Model::new(input, &layers)
 }
+
+/// The layers of a Keras `Sequential` model as `model.to_json()` writes it (Keras 3, and Keras 2
+/// where the same), with the input shape its `InputLayer` declares, if any. Whatever gpu-cnn
+/// cannot train is an error naming the layer, the option and what is supported; nothing is
+/// silently ignored.
+pub fn parse_keras_json(
+    text: &str,
+    path: &std::path::Path,
+) -> Result<(Vec<LayerSpec>, Option<Shape>)> {
+    use serde_json::Value;
+    let bad = |msg: String| Error::bad_file(path, msg);
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if v["class_name"] != "Sequential" {
+        return Err(bad(format!(
+            "the model is a {}, only Sequential models are supported",
+            v["class_name"].as_str().unwrap_or("(no class_name)")
+        )));
+    }
+    let Some(layers) = v["config"]["layers"].as_array() else {
+        return Err(bad("config.layers is missing".into()));
+    };
+    let mut out = Vec::new();
+    let mut input = None;
+    let n = layers.len();
+    for (i, l) in layers.iter().enumerate() {
+        let class = l["class_name"].as_str().unwrap_or("");
+        let c = &l["config"];
+        let name = c["name"].as_str().unwrap_or(class).to_string();
+        let err = |msg: String| bad(format!("layer `{name}` ({class}): {msg}"));
+        // A square size or stride from an int or a [h, w] pair.
+        let square = |key: &str| -> Result<Option<usize>> {
+            match &c[key] {
+                Value::Null => Ok(None),
+                Value::Number(x) => x
+                    .as_u64()
+                    .filter(|&x| x >= 1)
+                    .map(|x| Some(x as usize))
+                    .ok_or_else(|| err(format!("{key} {x} is not a size"))),
+                Value::Array(a)
+                    if a.len() == 2 && a[0] == a[1] && a[0].as_u64().is_some_and(|x| x >= 1) =>
+                {
+                    Ok(a[0].as_u64().map(|x| x as usize))
+                }
+                other => Err(err(format!(
+                    "{key} {other} is not supported (square sizes only)"
+                ))),
+            }
+        };
+        let activation = |last: bool| -> Result<bool> {
+            match c["activation"].as_str() {
+                None | Some("linear") => Ok(false),
+                Some("relu") => Ok(true),
+                Some("softmax") if last => Ok(false),
+                Some(a) => Err(err(format!(
+                    "activation `{a}` is not supported (relu, linear{})",
+                    if last { ", softmax" } else { "" }
+                ))),
+            }
+        };
+        let require = |key: &str, ok: &dyn Fn(&Value) -> bool, supported: &str| -> Result<()> {
+            if c[key].is_null() || ok(&c[key]) {
+                Ok(())
+            } else {
+                Err(err(format!(
+                    "{key} {} is not supported ({supported})",
+                    c[key]
+                )))
+            }
+        };
+        let channels_last = |v: &Value| v == "channels_last";
+        let ones = |v: &Value| v == 1 || *v == serde_json::json!([1, 1]);
+        for key in [
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ] {
+            if !c[key].is_null() {
+                return Err(err(format!("{key} is not supported")));
+            }
+        }
+        let spec = match class {
+            "InputLayer" => {
+                let shape = c.get("batch_shape").or_else(|| c.get("batch_input_shape"));
+                if let Some(Value::Array(s)) = shape {
+                    let dims: Vec<usize> = s[1..].iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect();
+                    match dims[..] {
+                        [h, w, ch] if s.len() == 4 => input = Some(Shape::new(ch, h, w)),
+                        _ => return Err(err(format!("input shape {} is not (height, width, channels)", Value::Array(s.clone())))),
+                    }
+                }
+                continue;
+            }
+            "Conv2D" => {
+                require("data_format", &channels_last, "channels_last")?;
+                require("dilation_rate", &ones, "1")?;
+                require("groups", &|v| v == 1, "1")?;
+                require("strides", &ones, "1, for now")?;
+                require("padding", &|v| v == "valid", "valid, for now")?;
+                require("use_bias", &|v| v == true, "true")?;
+                let filters = c["filters"].as_u64().filter(|&f| f >= 1).ok_or_else(|| err("filters is missing".into()))?;
+                let kernel = square("kernel_size")?.ok_or_else(|| err("kernel_size is missing".into()))?;
+                LayerSpec::Layer(Layer::Conv2d {
+                    out_channels: filters as usize,
+                    kernel,
+                    relu: activation(false)?,
+                })
+            }
+            "MaxPooling2D" => {
+                require("data_format", &channels_last, "channels_last")?;
+                require("padding", &|v| v == "valid", "valid")?;
+                let size = square("pool_size")?.ok_or_else(|| err("pool_size is missing".into()))?;
+                if let Some(s) = square("strides")? {
+                    if s != size {
+                        return Err(err(format!("strides {s} other than the pool size {size} are not supported yet")));
+                    }
+                }
+                LayerSpec::Layer(Layer::MaxPool2d { size })
+            }
+            "Flatten" => {
+                require("data_format", &channels_last, "channels_last")?;
+                LayerSpec::Flatten
+            }
+            "Dense" => {
+                require("use_bias", &|v| v == true, "true")?;
+                let units = c["units"].as_u64().filter(|&u| u >= 1).ok_or_else(|| err("units is missing".into()))?;
+                LayerSpec::Layer(Layer::Dense {
+                    out: units as usize,
+                    relu: activation(i + 1 == n)?,
+                })
+            }
+            "AveragePooling2D" | "GlobalAveragePooling2D" | "Dropout" | "BatchNormalization" | "Activation" | "ReLU" => {
+                return Err(err("not supported yet (today: InputLayer, Conv2D, MaxPooling2D, Flatten, Dense)".into()))
+            }
+            other => {
+                return Err(err(format!(
+                    "class `{other}` is not supported (InputLayer, Conv2D, MaxPooling2D, Flatten, Dense)"
+                )))
+            }
+        };
+        out.push(spec);
+    }
+    if out.is_empty() {
+        return Err(bad("the model has no layers".into()));
+    }
+    Ok((out, input))
+}
+
+/// The text form of parsed layers.
+pub fn to_text(specs: &[LayerSpec]) -> String {
+    specs
+        .iter()
+        .map(|s| match s {
+            LayerSpec::Flatten => "flatten".to_string(),
+            LayerSpec::Layer(Layer::Conv2d {
+                out_channels,
+                kernel,
+                relu,
+            }) => {
+                format!(
+                    "conv2d({out_channels},{kernel}{})",
+                    if *relu { ",relu" } else { "" }
+                )
+            }
+            LayerSpec::Layer(Layer::MaxPool2d { size }) => format!("maxpool({size})"),
+            LayerSpec::Layer(Layer::Dense { out, relu }) => {
+                format!("dense({out}{})", if *relu { ",relu" } else { "" })
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `--model` as given: a `.json` file (Keras' `model.to_json()`) becomes the text form; a
+/// preset or text stays as it is. A Keras input shape other than `input` is an error.
+pub fn resolve(spec: &str, input: Option<Shape>) -> Result<String> {
+    let path = std::path::Path::new(spec.trim());
+    if !spec.trim().ends_with(".json") {
+        return Ok(spec.to_string());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let (specs, declared) = parse_keras_json(&text, path)?;
+    if let (Some(d), Some(i)) = (declared, input) {
+        if d != i {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "the model's InputLayer takes {d} (channels x height x width), the data is {i}"
+                ),
+            ));
+        }
+    }
+    Ok(to_text(&specs))
+}

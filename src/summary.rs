@@ -213,7 +213,9 @@ pub fn build(
         }
     };
     match spec {
-        Some(text) => crate::spec::build(text, shape, n, false),
+        Some(text) => {
+            crate::spec::build(&crate::spec::resolve(text, Some(shape))?, shape, n, false)
+        }
         None => Model::seed(shape, n),
     }
 }

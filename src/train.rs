@@ -130,7 +130,7 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
         ));
     }
     if let Some(text) = &cfg.model {
-        crate::spec::parse(text)?;
+        crate::spec::parse(&crate::spec::resolve(text, None)?)?;
     }
     if cfg.resume.is_some() && cfg.init.is_some() {
         return Err(Error::Usage(
@@ -171,7 +171,9 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         format!("shuffle {}", info.shuffle),
     );
     let same_model = match (&given.model, crate::spec::parse(&info.model)) {
-        (Some(g), Ok(recorded)) => crate::spec::parse(g).is_ok_and(|p| p == recorded),
+        (Some(g), Ok(recorded)) => crate::spec::resolve(g, None)
+            .and_then(|t| crate::spec::parse(&t))
+            .is_ok_and(|p| p == recorded),
         _ => false,
     };
     check("--model", same_model, format!("`{}`", info.model));
@@ -256,7 +258,12 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     let input = Shape::new(train.channels, train.rows, train.cols);
     let model = match &cfg.model {
         // A resumed run's text may predate `flatten` being spelled out.
-        Some(text) => crate::spec::build(text, input, data.classes.len(), cfg.resume.is_some())?,
+        Some(text) => crate::spec::build(
+            &crate::spec::resolve(text, Some(input))?,
+            input,
+            data.classes.len(),
+            cfg.resume.is_some(),
+        )?,
         None => Model::seed(input, data.classes.len())?,
     };
     let resumed = match &cfg.resume {

@@ -141,3 +141,15 @@ fn model_text_parser_never_panics() {
         }
     }
 }
+
+#[test]
+fn keras_json_reader_never_panics() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras/mnist_tutorial.json");
+    let good = std::fs::read(&path).unwrap();
+    let mut rng = Rng::new(5);
+    for _ in 0..3000 {
+        let text = String::from_utf8_lossy(&mutate(&good, &mut rng)).into_owned();
+        let _ = gpu_cnn::spec::parse_keras_json(&text, &path);
+    }
+}

@@ -206,3 +206,120 @@ fn models_that_do_not_fit_the_data_are_refused() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+fn keras_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/keras/{name}.json"))
+}
+
+/// Keras' own files (tests/fixtures/keras, written by Keras 3.15): the tutorials' models read
+/// into the same models as the presets, and `summary` equals what Keras counted for them.
+#[test]
+fn keras_json_files_read_as_keras_wrote_them() {
+    let counted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keras_file("summaries")).unwrap()).unwrap();
+    for (name, input, preset) in [
+        ("mnist_tutorial", Shape::new(1, 28, 28), "keras-mnist"),
+        ("cifar10_tutorial", Shape::new(3, 32, 32), "keras-cifar10"),
+    ] {
+        let path = keras_file(name);
+        let text = spec::resolve(path.to_str().unwrap(), Some(input)).unwrap();
+        let m = spec::build(&text, input, 10, false).unwrap();
+        assert_eq!(m, spec::build(preset, input, 10, false).unwrap(), "{name}");
+        let ours = summary(&m);
+        let keras = &counted[name];
+        assert_eq!(
+            ours.total_params as u64,
+            keras["total_params"].as_u64().unwrap(),
+            "{name}"
+        );
+        let theirs = keras["layers"].as_array().unwrap();
+        assert_eq!(ours.layers.len(), theirs.len(), "{name}");
+        for (o, k) in ours.layers.iter().zip(theirs) {
+            assert_eq!(o.kind, k["type"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                serde_json::json!(o.output_shape),
+                k["output_shape"],
+                "{name} {}",
+                o.kind
+            );
+            assert_eq!(
+                o.params as u64,
+                k["params"].as_u64().unwrap(),
+                "{name} {}",
+                o.kind
+            );
+        }
+    }
+    // The InputLayer's shape must be the data's.
+    let err = spec::resolve(
+        keras_file("mnist_tutorial").to_str().unwrap(),
+        Some(Shape::new(3, 32, 32)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("InputLayer takes 1x28x28") && err.contains("the data is 3x32x32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keras_options_gpu_cnn_cannot_train_are_named() {
+    let cases = [
+        (
+            "strided",
+            "(Conv2D): strides [2,2] is not supported (1, for now)",
+        ),
+        ("dropout", "layer `dropout` (Dropout): not supported yet"),
+        (
+            "regularised",
+            "(Conv2D): kernel_regularizer is not supported",
+        ),
+        (
+            "tanh",
+            "(Dense): activation `tanh` is not supported (relu, linear)",
+        ),
+    ];
+    for (name, want) in cases {
+        let path = keras_file(name);
+        let err = spec::resolve(path.to_str().unwrap(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{name}.json")) && err.contains(want),
+            "{name}: {err}"
+        );
+    }
+    let dir = common::temp_dir("keras-bad");
+    for (file, text, want) in [
+        (
+            "functional.json",
+            r#"{"class_name": "Functional", "config": {}}"#,
+            "only Sequential models",
+        ),
+        (
+            "empty.json",
+            r#"{"class_name": "Sequential", "config": {"layers": []}}"#,
+            "no layers",
+        ),
+        ("junk.json", "{", "not JSON"),
+        (
+            "lambda.json",
+            r#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {"name": "l"}}]}}"#,
+            "layer `l` (Lambda): class `Lambda` is not supported",
+        ),
+        (
+            "first.json",
+            r#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": [3, 3], "data_format": "channels_first"}}]}}"#,
+            "layer `c` (Conv2D): data_format \"channels_first\" is not supported (channels_last)",
+        ),
+    ] {
+        let p = dir.join(file);
+        std::fs::write(&p, text).unwrap();
+        let err = spec::resolve(p.to_str().unwrap(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(file) && err.contains(want), "{file}: {err}");
+    }
+}

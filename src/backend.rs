@@ -105,6 +105,14 @@ impl CpuTrainer {
             };
             m.loss_sum += r[0] as f64;
             m.correct += r[1] as f64;
+            if training && !m.loss_sum.is_finite() {
+                return Err(Error::Diverged(format!(
+                    "the loss of the steps up to {} of {} is {}",
+                    p.done + 1,
+                    p.total,
+                    m.loss_sum
+                )));
+            }
             p.done += 1;
             p.running.loss_sum += r[0] as f64;
             p.running.correct += r[1] as f64;

@@ -509,7 +509,14 @@ impl EpochRunner<'_> {
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (tm, vm) = result.map_err(|e| self.stopped(e, epoch))?;
+            let (tm, vm) = result.map_err(|e| match e {
+                // Caught mid-epoch, at a submit's readback: the files are those of epoch - 1.
+                Error::Diverged(m) => {
+                    let kept = kept_files(self.saver.dir, epoch);
+                    Error::Diverged(format!("at epoch {epoch} ({m}){kept}; try a smaller --lr"))
+                }
+                e => self.stopped(e, epoch),
+            })?;
             let seconds = start.elapsed().as_secs_f64();
             check_finite(epoch, &tm, &vm, self.saver.dir)?;
             if !cfg.quiet {
@@ -605,8 +612,16 @@ fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, dir: &Path) -> Result<
     let Some((name, v)) = values.iter().find(|(_, v)| !v.is_finite()) else {
         return Ok(());
     };
+    Err(Error::Diverged(format!(
+        "at epoch {epoch} ({name} is {v}){}; try a smaller --lr",
+        kept_files(dir, epoch)
+    )))
+}
+
+/// What a diverged run leaves: the files of the epoch before `epoch`, if any.
+fn kept_files(dir: &Path, epoch: usize) -> String {
     let model = dir.join(run_dir::MODEL);
-    let kept = match (model.exists(), epoch) {
+    match (model.exists(), epoch) {
         (true, 1) => format!("; {} was left as it was", model.display()),
         (true, _) => format!(
             "; {} holds the weights of epoch {}",
@@ -614,10 +629,7 @@ fn check_finite(epoch: usize, tm: &Metrics, vm: &Metrics, dir: &Path) -> Result<
             epoch - 1
         ),
         (false, _) => "; nothing was saved (it happened in the first epoch)".into(),
-    };
-    Err(Error::Diverged(format!(
-        "at epoch {epoch} ({name} is {v}){kept}; try a smaller --lr"
-    )))
+    }
 }
 
 /// Writes the run's files into `dir`, each atomically.

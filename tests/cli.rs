@@ -523,15 +523,23 @@ fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let before = std::fs::read(&ckpt).unwrap();
     let history = std::fs::read(out.join("history.json")).unwrap();
     let c = ckpt.to_str().unwrap();
+    // 640 images, 20 steps: the loss is checked at each submit's readback, so the run stops
+    // within the epoch, at the first submit whose loss is not finite.
     let run = gpu_cnn(&[
-        "train", "--limit", "64", "--epochs", "3", "--lr", "1e30", "--init", c, "--out", o,
+        "train", "--limit", "640", "--epochs", "3", "--lr", "1e30", "--init", c, "--out", o,
     ]);
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(1), "{err}");
+    let prefix = "error: training diverged: at epoch 1 (the loss of the steps up to ";
+    let at = err.find(prefix).unwrap_or_else(|| panic!("{err}"));
+    let steps: usize = err[at + prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(steps <= 20 && err.contains(" of 20 is NaN)"), "{err}");
     assert!(
-        err.contains("error: training diverged: at epoch 1 (loss is NaN)")
-            && err.contains("was left as it was")
-            && err.contains("try a smaller --lr"),
+        err.contains("was left as it was") && err.contains("try a smaller --lr"),
         "{err}"
     );
     assert_eq!(

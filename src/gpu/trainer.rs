@@ -702,6 +702,17 @@ impl GpuTrainer {
                 .map_err(|e| Error::Gpu(format!("polling the GPU: {e}")))?;
             self.collect_chunks(&mut p);
             p.done = self.done.load(Ordering::Relaxed);
+            if !p.running.loss_sum.is_finite() {
+                // Diverged: nothing more is submitted; what is in flight finishes.
+                self.wait()?;
+                self.chunks.clear();
+                return Err(Error::Diverged(format!(
+                    "the loss of the steps up to {} of {} is {}",
+                    p.running.n.div_ceil(self.batch),
+                    p.total,
+                    p.running.loss_sum
+                )));
+            }
             if !progress(&p) {
                 // Nothing more is submitted; what is in flight finishes.
                 self.wait()?;

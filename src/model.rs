@@ -49,8 +49,8 @@ pub enum Layer {
         kernel: usize,
         relu: bool,
     },
-    /// Max pooling with stride = size (floor).
-    MaxPool2d { size: usize },
+    /// Max pooling, `size` x `size` windows every `stride` pixels (floor; no padding).
+    MaxPool2d { size: usize, stride: usize },
     /// Fully connected layer on the flattened (C, H, W) input, optional ReLU.
     Dense { out: usize, relu: bool },
 }
@@ -148,17 +148,17 @@ impl Model {
                     let out = Shape::new(out_channels, shape.h + 1 - kernel, shape.w + 1 - kernel);
                     (name, out, Some(w), Some(b))
                 }
-                Layer::MaxPool2d { size } => {
-                    if size == 0 || size > shape.h || size > shape.w {
+                Layer::MaxPool2d { size, stride } => {
+                    if size == 0 || stride == 0 || size > shape.h || size > shape.w {
                         return Err(Error::Model(format!(
-                            "layer {}: max-pool {size}x{size} does not fit input {shape}",
+                            "layer {}: max-pool {size}x{size} stride {stride} does not fit input {shape}",
                             i + 1
                         )));
                     }
                     let out = Shape::new(
                         shape.c,
-                        (shape.h - size) / size + 1,
-                        (shape.w - size) / size + 1,
+                        (shape.h - size) / stride + 1,
+                        (shape.w - size) / stride + 1,
                     );
                     n_pool += 1;
                     (format!("pool{n_pool}"), out, None, None)
@@ -229,13 +229,13 @@ impl Model {
                 kernel: 3,
                 relu: true,
             },
-            Layer::MaxPool2d { size: 2 },
+            Layer::MaxPool2d { size: 2, stride: 2 },
             Layer::Conv2d {
                 out_channels: 64,
                 kernel: 3,
                 relu: true,
             },
-            Layer::MaxPool2d { size: 2 },
+            Layer::MaxPool2d { size: 2, stride: 2 },
             Layer::Dense {
                 out: 128,
                 relu: true,
@@ -283,7 +283,8 @@ impl Model {
                 "conv2d({out_channels},{kernel}{})",
                 if relu { ",relu" } else { "" }
             ),
-            Layer::MaxPool2d { size } => format!("maxpool({size})"),
+            Layer::MaxPool2d { size, stride } if stride == size => format!("maxpool({size})"),
+            Layer::MaxPool2d { size, stride } => format!("maxpool({size},stride={stride})"),
             Layer::Dense { out, relu } => {
                 format!("dense({out}{})", if relu { ",relu" } else { "" })
             }

@@ -2,7 +2,7 @@
 //! case: `"conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu)
 //! dense(10)"`. A syntax error shows the line with a caret under the bad token.
 //!
-//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool (stride = size), flatten and dense
+//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool (any stride), flatten and dense
 //! layers today; the other Keras layers of the text form (avgpool, globalavgpool, dropout,
 //! batchnorm, strides, `same` padding) are recognised and refused by name.
 
@@ -237,16 +237,18 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                     return Err(caret(line, c.name.at, "maxpool needs (pool size)"));
                 };
                 let size = number(s, "the pool size")?;
+                let mut stride = size;
                 for (key, v) in &c.kwargs {
                     match key.text.as_str() {
-                        "stride" | "strides" if v.text == s.text => {}
-                        "stride" | "strides" => {
-                            return Err(caret(line, v.at, "a pool stride other than its size is not supported yet"))
+                        "stride" | "strides" => stride = number(v, "the stride")?,
+                        "padding" if v.text == "valid" => {}
+                        "padding" => {
+                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid)", v.text)))
                         }
                         _ => return Err(caret(line, key.at, &format!("maxpool has no option `{}`", key.text))),
                     }
                 }
-                LayerSpec::Layer(Layer::MaxPool2d { size })
+                LayerSpec::Layer(Layer::MaxPool2d { size, stride })
             }
             "dense" => {
                 arity(2)?;
@@ -450,12 +452,9 @@ pub fn parse_keras_json(
                 require("data_format", &channels_last, "channels_last")?;
                 require("padding", &|v| v == "valid", "valid")?;
                 let size = square("pool_size")?.ok_or_else(|| err("pool_size is missing".into()))?;
-                if let Some(s) = square("strides")? {
-                    if s != size {
-                        return Err(err(format!("strides {s} other than the pool size {size} are not supported yet")));
-                    }
-                }
-                LayerSpec::Layer(Layer::MaxPool2d { size })
+                // Keras: strides None means the pool size.
+                let stride = square("strides")?.unwrap_or(size);
+                LayerSpec::Layer(Layer::MaxPool2d { size, stride })
             }
             "Flatten" => {
                 require("data_format", &channels_last, "channels_last")?;
@@ -502,7 +501,12 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
                     if *relu { ",relu" } else { "" }
                 )
             }
-            LayerSpec::Layer(Layer::MaxPool2d { size }) => format!("maxpool({size})"),
+            LayerSpec::Layer(Layer::MaxPool2d { size, stride }) if stride == size => {
+                format!("maxpool({size})")
+            }
+            LayerSpec::Layer(Layer::MaxPool2d { size, stride }) => {
+                format!("maxpool({size},stride={stride})")
+            }
             LayerSpec::Layer(Layer::Dense { out, relu }) => {
                 format!("dense({out}{})", if *relu { ",relu" } else { "" })
             }

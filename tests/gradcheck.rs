@@ -183,7 +183,7 @@ fn whole_network_gradient_matches_finite_differences() {
             kernel: 3,
             relu: true,
         },
-        Layer::MaxPool2d { size: 2 },
+        Layer::MaxPool2d { size: 2, stride: 2 },
         Layer::Conv2d {
             out_channels: 4,
             kernel: 2,

@@ -86,6 +86,13 @@ fn the_text_form_round_trips() {
     // Keyword options and spacing as a user may write them.
     let a = spec::parse("conv2d(16, 5, activation=relu, stride=1, padding=valid) maxpool(3, stride=3) flatten dense(7, activation=softmax)").unwrap();
     let b = spec::parse("conv2d(16,5,relu) maxpool(3) flatten dense(7)").unwrap();
+    assert_eq!(
+        spec::parse("maxpool(3, stride=2)").unwrap(),
+        vec![LayerSpec::Layer(gpu_cnn::model::Layer::MaxPool2d {
+            size: 3,
+            stride: 2
+        })]
+    );
     assert_eq!(a, b);
     assert_eq!(b.len(), 4);
     assert_eq!(b[2], LayerSpec::Flatten);
@@ -148,9 +155,9 @@ fn bad_text_shows_a_caret_under_the_bad_token() {
             0,
         ),
         (
-            "maxpool(2, stride=1) flatten dense(10)",
-            "a pool stride other than its size",
-            18,
+            "maxpool(2, padding=same) flatten dense(10)",
+            "padding=same is not supported (valid)",
+            19,
         ),
         ("flatten dense(10", "missing `)`", 16),
         (

@@ -57,8 +57,23 @@ fn learnable(n: usize, seed: u64) -> gpu_cnn::data::Dataset {
 
 #[test]
 fn one_training_step_matches_cpu() {
+    one_step_matches(Model::keras_mnist());
+}
+
+/// Overlapping max-pool windows (stride < size) and gaps (stride > size) in a whole model.
+#[test]
+fn one_training_step_with_pool_strides_matches_cpu() {
+    for text in [
+        "conv2d(6,3,relu) maxpool(3,stride=2) conv2d(8,3,relu) maxpool(2,stride=3) flatten dense(12,relu) dense(10)",
+    ] {
+        let model = gpu_cnn::spec::build(text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
+        assert_eq!(model.describe(), text);
+        one_step_matches(model);
+    }
+}
+
+fn one_step_matches(model: Model) {
     let Some(gpu) = gpu() else { return };
-    let model = Model::keras_mnist();
     let w0 = model.init_glorot(3);
     let data = synthetic(3, 28, 28, 10, 11);
     let adam = Adam::default();

@@ -40,8 +40,8 @@ pub fn conv_params(l: &LayerPlan, batch: usize) -> Conv2dParams {
 
 pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
     match l.layer {
-        Layer::MaxPool2d { size } => {
-            Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, size)
+        Layer::MaxPool2d { size, stride } => {
+            Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, stride)
         }
         _ => unreachable!("pool_params on {:?}", l.layer),
     }

@@ -261,34 +261,15 @@ impl Model {
     /// The layers in the one-line text form (`spec`): `conv2d(32,3,relu) maxpool(2) ... flatten
     /// dense(128,relu) dense(10)`.
     pub fn describe(&self) -> String {
-        let mut words = Vec::new();
+        use crate::spec::LayerSpec;
+        let mut specs = Vec::new();
         for l in &self.layers {
-            if matches!(l.layer, Layer::Dense { .. })
-                && !words.iter().any(|w: &String| w.starts_with("dense"))
-            {
-                words.push("flatten".to_string());
+            if matches!(l.layer, Layer::Dense { .. }) && !specs.contains(&LayerSpec::Flatten) {
+                specs.push(LayerSpec::Flatten);
             }
-            words.push(Self::word(l));
+            specs.push(LayerSpec::Layer(l.layer));
         }
-        words.join(" ")
-    }
-
-    fn word(l: &LayerPlan) -> String {
-        match l.layer {
-            Layer::Conv2d {
-                out_channels,
-                kernel,
-                relu,
-            } => format!(
-                "conv2d({out_channels},{kernel}{})",
-                if relu { ",relu" } else { "" }
-            ),
-            Layer::MaxPool2d { size, stride } if stride == size => format!("maxpool({size})"),
-            Layer::MaxPool2d { size, stride } => format!("maxpool({size},stride={stride})"),
-            Layer::Dense { out, relu } => {
-                format!("dense({out}{})", if relu { ",relu" } else { "" })
-            }
-        }
+        crate::spec::to_text(&specs)
     }
 
     /// Checks that `d`'s images have this model's input shape and its labels are below the class

@@ -170,11 +170,7 @@ fn train_step(c: &mut Criterion) {
     let mut cpu = CpuNet::<f32>::new(&model, &w0, BATCH);
     let order: Vec<u32> = (0..data.len() as u32).collect();
     let mut y = vec![0u32; BATCH];
-    let gp = gpu_cnn::layers::GatherParams {
-        batch: BATCH as u32,
-        pixels: 784,
-        ..Default::default()
-    };
+    let gp = gpu_cnn::layers::GatherParams::new(BATCH, 784);
     reference::gather_batch(
         &mut cpu.acts[0],
         &mut y,

@@ -2,15 +2,18 @@
 //   row = indices[steps[state[0]].offset + b]
 //   x[b, p] = f32(images[row, p]) / 255     x is (batch, pixels)
 //   y[b]    = labels[row]                   y is (batch)
-// images holds n_images * pixels bytes and labels n_images bytes, each packed four to a u32
-// (little-endian), so the dataset stays u8 on the GPU.
+// images holds rows first..first+rows of the dataset (rows * pixels bytes) and labels all
+// n_images bytes, each packed four to a u32 (little-endian), so the dataset stays u8 on the GPU.
+// A dataset larger than one storage binding is split into parts of whole rows (a multiple of
+// four rows, so each part starts on a u32): one dispatch per part, each filling the batch rows
+// it holds and leaving the others alone.
 // Dispatch: x = ceil(pixels / 64), y = batch.
 
 struct Params {
     batch: u32,
     pixels: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first: u32, // first dataset row in `images`
+    rows: u32,  // rows in `images`
 }
 
 struct Step {
@@ -35,7 +38,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let row = indices[steps[state[0]].offset + b];
-    let byte = row * params.pixels + p;
+    if (row < params.first || row - params.first >= params.rows) {
+        return;
+    }
+    let byte = (row - params.first) * params.pixels + p;
     let v = (images[byte / 4u] >> ((byte % 4u) * 8u)) & 0xffu;
     x[b * params.pixels + p] = f32(v) / 255.0;
     if (p == 0u) {

@@ -9,14 +9,28 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// Shapes of `gather_batch`: `x` is (batch, pixels).
+/// Shapes of `gather_batch`: `x` is (batch, pixels). On the GPU the images may be split over
+/// several buffers: one dispatch reads the part holding rows `first..first + rows` and fills only
+/// the batch rows that fall there. The CPU reference reads one whole image set (first 0, every row).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct GatherParams {
     pub batch: u32,
     pub pixels: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    pub first: u32,
+    pub rows: u32,
+}
+
+impl GatherParams {
+    /// One whole image set: first row 0, every row.
+    pub fn new(batch: usize, pixels: usize) -> Self {
+        GatherParams {
+            batch: batch as u32,
+            pixels: pixels as u32,
+            first: 0,
+            rows: u32::MAX,
+        }
+    }
 }
 
 /// Shapes of `conv2d_forward` / `conv2d_backward` (stride 1, valid padding).

@@ -371,11 +371,7 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     let images: Vec<u8> = (0..5 * pixels).map(|i| (i * 37 % 256) as u8).collect();
     let labels: Vec<u8> = vec![4, 1, 0, 3, 2];
     let indices = [4u32, 2, 0, 3, 1];
-    let p = GatherParams {
-        batch: 3,
-        pixels: pixels as u32,
-        ..Default::default()
-    };
+    let p = GatherParams::new(3, pixels);
     // State 1 selects the second record, offset 2.
     let recs = [
         StepRecord {

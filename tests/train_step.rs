@@ -23,11 +23,7 @@ fn cpu_run(
     let mut losses = Vec::new();
     for s in 0..steps {
         let b = batch.min(d.len() - s * batch);
-        let gp = GatherParams {
-            batch: b as u32,
-            pixels: d.pixels() as u32,
-            ..Default::default()
-        };
+        let gp = GatherParams::new(b, d.pixels());
         reference::gather_batch(
             &mut net.acts[0],
             &mut y,
@@ -223,6 +219,62 @@ fn steps_per_submit_change_no_number() {
             .zip(&results[0].3)
             .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
+}
+
+/// A dataset larger than one storage binding is split over several buffers (as CIFAR-10's
+/// 154 MB are on lavapipe's 128 MiB bindings): with the part size lowered to 12 images, the
+/// 45 training and 21 evaluation images sit in 4 and 2 buffers, one gather dispatch each, and
+/// the epoch computes the same bits as with one buffer.
+#[test]
+fn a_dataset_split_over_buffers_trains_identically() {
+    let Some(gpu) = gpu() else { return };
+    drop(gpu);
+    let model = Model::keras_mnist();
+    let w0 = model.init_glorot(8);
+    let data = learnable(45, 3);
+    let eval = learnable(21, 4);
+    let order: Vec<u32> = (0..45).map(|i| (i * 7) % 45).collect();
+    let mut results = Vec::new();
+    for part in [None, Some(12 * 784 + 100)] {
+        let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+        if let Some(p) = part {
+            g.dataset_part_bytes = p;
+        }
+        let mut t =
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+        let dispatches = t.dispatches_per_step();
+        let (m, e) = t.epoch(&order, &mut |_| true).unwrap();
+        results.push((dispatches, m, e, t.read_weights().unwrap()));
+    }
+    let (one, split) = (&results[0], &results[1]);
+    assert_eq!(split.0, one.0 + 3, "4 gather dispatches instead of 1");
+    assert_eq!(split.1, one.1);
+    assert_eq!(split.2, one.2);
+    assert!(split
+        .3
+        .iter()
+        .zip(&one.3)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    // A part must hold at least four images.
+    let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+    g.dataset_part_bytes = 3 * 784;
+    let err = GpuTrainer::new(g, &model, &w0, &data, None, 4, Adam::default())
+        .err()
+        .expect("too small a binding is an error")
+        .to_string();
+    assert!(
+        err.contains("does not fit") && err.contains("2352 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dataset_part_rows_are_whole_words() {
+    use gpu_cnn::gpu::trainer::dataset_part_rows;
+    assert_eq!(dataset_part_rows(3072, 128 << 20), Some(43_688));
+    assert_eq!(dataset_part_rows(3072, 3072 * 4), Some(4));
+    assert_eq!(dataset_part_rows(3072, 3072 * 4 - 1), None);
+    assert_eq!(dataset_part_rows(1, 7), Some(4));
 }
 
 #[test]

@@ -116,6 +116,10 @@ pub struct Gpu {
     pub subgroups: bool,
     /// The subgroup size a compute pipeline gets, measured at start-up (0: no subgroups).
     pub subgroup_size: u32,
+    /// Most bytes of dataset images one buffer holds: the smaller of the storage binding and
+    /// buffer size limits. A larger image set is split over several buffers (`GpuTrainer`);
+    /// tests lower this to exercise the split.
+    pub dataset_part_bytes: u64,
     pipelines: Mutex<HashMap<(Shader, &'static str), wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -225,6 +229,9 @@ impl Gpu {
             device,
             queue,
             info,
+            dataset_part_bytes: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
             limits,
             subgroups: false,
             subgroup_size: 0,

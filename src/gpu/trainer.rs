@@ -113,7 +113,9 @@ struct ChunkRead {
 struct Split {
     n: usize,
     batch: usize,
-    images: Tensor,
+    /// The images in parts of whole rows, each within one storage binding: (first row, rows,
+    /// packed bytes). One part unless the set is larger than `Gpu::dataset_part_bytes`.
+    images: Vec<(usize, usize, Tensor)>,
     labels: Tensor,
     /// Row order (train: the epoch's permutation; eval: identity).
     indices: Tensor,
@@ -168,6 +170,13 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
         };
         d.label = format!("{layer} {pass}");
     }
+}
+
+/// Rows of `pixels` bytes per dataset part of at most `limit` bytes: a multiple of four, so that
+/// each part starts on a whole u32. `None` when not even four rows fit.
+pub fn dataset_part_rows(pixels: usize, limit: u64) -> Option<usize> {
+    let rows = (limit / pixels.max(1) as u64) / 4 * 4;
+    (rows > 0).then_some(rows.min(u32::MAX as u64 / 4 * 4) as usize)
 }
 
 /// Packs bytes four to a little-endian u32 (WGSL has no u8 storage type); the last word is zero-padded.
@@ -333,10 +342,25 @@ impl GpuTrainer {
 
     fn split_buffers(gpu: &Gpu, d: &Dataset, batch: usize, name: &str) -> Result<Split> {
         let steps = d.len().div_ceil(batch);
+        let rows = dataset_part_rows(d.pixels(), gpu.dataset_part_bytes).ok_or_else(|| {
+            Error::Gpu(format!(
+                "one {name} image of {} bytes does not fit {}'s storage binding limit of {} bytes",
+                d.pixels(),
+                gpu.info.name,
+                gpu.dataset_part_bytes
+            ))
+        })?;
+        let mut images = Vec::new();
+        for (i, first) in (0..d.len().max(1)).step_by(rows).enumerate() {
+            let n = rows.min(d.len() - first.min(d.len()));
+            let bytes = &d.images[first * d.pixels()..(first + n) * d.pixels()];
+            let label = format!("{name}.images.{i}");
+            images.push((first, n, gpu.upload(&label, &pack_bytes(bytes))?));
+        }
         Ok(Split {
             n: d.len(),
             batch,
-            images: gpu.upload(&format!("{name}.images"), &pack_bytes(&d.images))?,
+            images,
             labels: gpu.upload(&format!("{name}.labels"), &pack_bytes(&d.labels))?,
             indices: gpu.zeros(&format!("{name}.indices"), d.len())?,
             steps: gpu.zeros(&format!("{name}.steps"), steps * 2)?,
@@ -358,23 +382,25 @@ impl GpuTrainer {
     fn build_step(&self, split: &Split, batch: usize, training: bool) -> Result<Vec<Dispatch>> {
         let gpu = &self.gpu;
         let mut prog = Vec::new();
-        let gp = GatherParams {
-            batch: batch as u32,
-            pixels: self.model.input.len() as u32,
-            ..Default::default()
-        };
-        gather_batch(
-            gpu,
-            &mut prog,
-            &self.acts[0],
-            &self.labels,
-            &split.images,
-            &split.labels,
-            &split.indices,
-            &split.steps,
-            &split.state,
-            &gp,
-        )?;
+        for (first, rows, images) in &split.images {
+            let gp = GatherParams {
+                first: *first as u32,
+                rows: *rows as u32,
+                ..GatherParams::new(batch, self.model.input.len())
+            };
+            gather_batch(
+                gpu,
+                &mut prog,
+                &self.acts[0],
+                &self.labels,
+                images,
+                &split.labels,
+                &split.indices,
+                &split.steps,
+                &split.state,
+                &gp,
+            )?;
+        }
         label(&mut prog, 0, "input");
         for (i, l) in self.model.layers.iter().enumerate() {
             let first = prog.len();

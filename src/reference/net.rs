@@ -212,11 +212,7 @@ impl<T: Real> CpuNet<T> {
         start: usize,
         b: usize,
     ) {
-        let gp = GatherParams {
-            batch: b as u32,
-            pixels: d.pixels() as u32,
-            ..Default::default()
-        };
+        let gp = GatherParams::new(b, d.pixels());
         gather_batch(
             &mut self.acts[0],
             y,

@@ -74,9 +74,13 @@ pub fn run(opts: &EvaluateOptions) -> Result<EvaluateReport> {
     let saved = load_saved(&opts.model)?;
     let dataset = match (opts.dataset, saved.dataset.as_deref()) {
         (Some(d), _) => d,
-        (None, Some("fashion-mnist")) => DatasetName::FashionMnist,
-        (None, Some("folder")) => DatasetName::Folder,
-        _ => DatasetName::Mnist,
+        (None, Some(name)) => DatasetName::parse(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "{} was trained on `{name}`, which gpu-cnn does not know; pass --dataset",
+                opts.model.display()
+            ))
+        })?,
+        (None, None) => DatasetName::Mnist,
     };
     let input = saved.model.input;
     let data = data::load(&DataOptions {

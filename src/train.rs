@@ -238,9 +238,24 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
         .out
         .clone()
         .unwrap_or_else(|| run_dir::default_dir(cfg.data.dataset.as_str()));
+    let existed = out.exists();
     ensure_writable_dir(&out)?;
     crate::files::remove_stale_temps(&out);
     say(format!("Run folder: {}", out.display()));
+    let result = run_in(cfg, &out);
+    // A run that failed before writing anything leaves no empty folder behind.
+    if result.is_err() && !existed {
+        let _ = std::fs::remove_dir(&out);
+    }
+    result
+}
+
+fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
+    let say = |line: String| {
+        if !cfg.quiet {
+            println!("{line}");
+        }
+    };
     let data = data::load(&cfg.data)?;
     say(data.describe());
     let mut train = data.train;
@@ -335,7 +350,7 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     let mut history = History {
         dataset: data.name.clone(),
         data_dir: data.dir.clone(),
-        run_dir: out.clone(),
+        run_dir: out.to_path_buf(),
         epochs: start,
         test_loss: f64::NAN,
         test_accuracy: f64::NAN,

@@ -720,6 +720,118 @@ fn an_image_folder_trains_and_evaluates() {
     assert!(!stdout(&o).contains("Epoch"), "{}", stdout(&o));
 }
 
+/// CIFAR-10 read from its `.tar.gz` through `--data-dir`: the TensorFlow tutorial's model
+/// trains on 3x32x32 images, the checkpoint keeps the class names, and `evaluate` reads the
+/// archive again. A run whose data cannot be found leaves no empty run folder.
+#[test]
+fn cifar10_trains_from_its_archive_and_evaluates() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-cifar");
+    let record = |i: usize, salt: usize| {
+        let label = ((i * 3 + salt) % 10) as u8;
+        let mut r = vec![label];
+        r.extend((0..3072).map(|p| label * 20 + ((p + i) % 7) as u8));
+        r
+    };
+    let mut members = Vec::new();
+    for (b, name) in gpu_cnn::data::cifar::TRAIN_MEMBERS.iter().enumerate() {
+        members.push((
+            name.to_string(),
+            (0..8).flat_map(|i| record(i, b)).collect(),
+        ));
+    }
+    members.push((
+        "test_batch.bin".to_string(),
+        (0..6).flat_map(|i| record(i, 9)).collect(),
+    ));
+    members.push((
+        "batches.meta.txt".to_string(),
+        b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n".to_vec(),
+    ));
+    std::fs::write(dir.join("cifar-10-binary.tar.gz"), cifar_archive(&members)).unwrap();
+    let out = temp_dir("cli-cifar-out");
+    let o = gpu_cnn(&[
+        "train",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--model",
+        "keras-cifar10",
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let j = json_tail(&o);
+    let text = stdout(&o);
+    assert!(
+        text.contains("(--data-dir, not the published files)")
+            && text.contains("40 train / 6 test images, batch 8, 5 steps per epoch"),
+        "{text}"
+    );
+    assert!(stderr(&o).contains("does not hold the published cifar10 files"));
+    assert!(j["test_loss"].as_f64().unwrap().is_finite(), "{j}");
+    let meta = checkpoint_metadata(&out.join("model.safetensors"));
+    assert_eq!(meta["input"], "3x32x32");
+    assert_eq!(meta["dataset"], "cifar10");
+    assert!(
+        meta["classes"].starts_with(r#"["airplane","automobile""#),
+        "{}",
+        meta["classes"]
+    );
+    let model = out.join("model.safetensors");
+    let o = gpu_cnn(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let e = json_tail(&o);
+    // Another batch size sums in another order: equal to float rounding.
+    let (a, b) = (
+        e["test_loss"].as_f64().unwrap(),
+        j["test_loss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-6 * b, "evaluate {a}, train {b}");
+    assert_eq!(e["classes"][9], "truck");
+
+    // Not found anywhere, offline: an error listing the places and the mirrors, and the
+    // run folder it announced is removed again.
+    let empty = temp_dir("cli-cifar-none");
+    let runs = empty.join("runs/c10");
+    let o = gpu_cnn_env(
+        &[
+            "train",
+            "--dataset",
+            "cifar10",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        &[
+            ("XDG_CACHE_HOME", empty.as_os_str()),
+            ("GPU_CNN_SYSTEM_DATA", empty.as_os_str()),
+            ("GPU_CNN_ASSETS", empty.as_os_str()),
+            ("GPU_CNN_OFFLINE", "1".as_ref()),
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cifar10 not found")
+            && err.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"),
+        "{err}"
+    );
+    assert!(!runs.exists(), "an empty run folder was left behind");
+}
+
 #[test]
 fn help_lists_the_commands_and_options() {
     let o = gpu_cnn(&["--help"]);

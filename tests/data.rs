@@ -8,9 +8,10 @@ use common::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use gpu_cnn::data::cifar;
 use gpu_cnn::data::folder::{self, Color, FolderOptions};
 use gpu_cnn::data::idx::{self, parse_idx, read_idx, sha256_hex};
-use gpu_cnn::data::registry::{KnownDataset, KnownFile, FASHION_MNIST, MNIST};
+use gpu_cnn::data::registry::{Format, KnownDataset, KnownFile, CIFAR10, FASHION_MNIST, MNIST};
 use gpu_cnn::data::{self, fetch, Dataset, Env};
 
 fn parse(bytes: &[u8]) -> Result<idx::Idx, String> {
@@ -259,12 +260,8 @@ fn made_up(name: &'static str, mirrors: Vec<String>) -> (KnownDataset, Vec<(Stri
         shape: (1, 2, 2),
         train: 6,
         test: 3,
-        files: [
-            known_files[0],
-            known_files[1],
-            known_files[2],
-            known_files[3],
-        ],
+        format: Format::Idx,
+        files: Box::leak(known_files.into_boxed_slice()),
         mirrors: Box::leak(mirrors.into_boxed_slice()),
         source: "made up for tests",
     };
@@ -644,4 +641,192 @@ fn image_sizes_parse() {
     for bad in ["0x28", "28x", "axb", "5000x5000", ""] {
         assert!(folder::parse_size(bad).is_err(), "{bad}");
     }
+}
+
+// CIFAR-10 ---------------------------------------------------------------------------------
+
+/// Record `i` of a made-up batch: label `(i + salt) % 10`, pixel bytes counting from it.
+fn cifar_record(i: usize, salt: usize) -> Vec<u8> {
+    let label = ((i + salt) % 10) as u8;
+    let mut r = vec![label];
+    r.extend((0..3072).map(|p| ((p + 3 * i + salt) % 251) as u8));
+    r
+}
+
+/// The standard members with `n` records per training batch and `n` test records.
+fn cifar_members(n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut m = Vec::new();
+    for b in 0..5 {
+        let batch: Vec<u8> = (0..n).flat_map(|i| cifar_record(i, b)).collect();
+        m.push((cifar::TRAIN_MEMBERS[b].to_string(), batch));
+    }
+    m.push((
+        cifar::TEST_MEMBER.to_string(),
+        (0..n).flat_map(|i| cifar_record(i, 7)).collect(),
+    ));
+    m.push((
+        cifar::META_MEMBER.to_string(),
+        b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n".to_vec(),
+    ));
+    m
+}
+
+fn load_cifar(dir: &Path) -> Result<cifar::Cifar, String> {
+    cifar::load_dir(dir, 10).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_cifar_archive_reads_into_channel_major_images() {
+    let dir = temp_dir("cifar-read");
+    std::fs::write(dir.join(cifar::ARCHIVE), cifar_archive(&cifar_members(3))).unwrap();
+    let c = load_cifar(&dir).unwrap();
+    assert_eq!((c.train.len(), c.test.len()), (15, 3));
+    assert_eq!((c.train.channels, c.train.rows, c.train.cols), (3, 32, 32));
+    // Batch order, then record order: the 5th training image is batch 2's second record.
+    assert_eq!(c.train.labels[..6], [0, 1, 2, 1, 2, 3]);
+    assert_eq!(c.train.image(4), &cifar_record(1, 1)[1..]);
+    assert_eq!(c.test.image(2), &cifar_record(2, 7)[1..]);
+    assert_eq!(c.classes.as_ref().unwrap()[9], "truck");
+    let bytes = std::fs::read(dir.join(cifar::ARCHIVE)).unwrap();
+    assert_eq!(c.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()));
+    // Not the published archive: the lookup refuses it, naming the checksum.
+    let err = data::probe(&CIFAR10, &dir).unwrap_err();
+    assert!(
+        err.contains("checksum mismatch") && err.contains(CIFAR10.files[0].sha256),
+        "{err}"
+    );
+
+    // The extracted files, in cifar-10-batches-bin/ or directly, read the same (unverified).
+    let ex = temp_dir("cifar-extracted");
+    let inner = ex.join(cifar::FOLDER);
+    std::fs::create_dir_all(&inner).unwrap();
+    for (name, bytes) in cifar_members(3) {
+        std::fs::write(inner.join(name), bytes).unwrap();
+    }
+    let e = load_cifar(&ex).unwrap();
+    assert_eq!(
+        (
+            e.train.images == c.train.images,
+            e.test.labels == c.test.labels
+        ),
+        (true, true)
+    );
+    assert_eq!(e.sha256, None);
+    let err = data::probe(&CIFAR10, &ex).unwrap_err();
+    assert!(err.contains("no published checksums"), "{err}");
+    let e = load_cifar(&inner).unwrap();
+    assert_eq!(e.train.len(), 15);
+}
+
+#[test]
+fn broken_cifar_archives_are_clear_errors() {
+    let good = cifar_archive(&cifar_members(2));
+    let mut missing = cifar_members(2);
+    missing.retain(|(n, _)| n != "data_batch_3.bin" && n != cifar::TEST_MEMBER);
+    let mut ragged = cifar_members(2);
+    ragged[1].1.pop();
+    let mut label = cifar_members(2);
+    label[5].1[3073] = 10;
+    let tar_only = {
+        let gz = good.clone();
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+        raw
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty file", vec![], "is empty, not a CIFAR-10 archive"),
+        ("not gzip", b"<html>503</html>".to_vec(), "archive"),
+        ("plain tar", tar_only, "archive"),
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
+        (
+            "missing members",
+            cifar_archive(&missing),
+            "missing data_batch_3.bin, test_batch.bin",
+        ),
+        (
+            "ragged batch",
+            cifar_archive(&ragged),
+            "member data_batch_2.bin is 6145 bytes, not a whole number of 3073-byte records",
+        ),
+        (
+            "label 10",
+            cifar_archive(&label),
+            "member test_batch.bin: label of record 1 is 10, outside 0..10",
+        ),
+        ("no members", cifar_archive(&[]), "missing data_batch_1.bin"),
+    ];
+    for (what, bytes, want) in cases {
+        let dir = temp_dir("cifar-bad");
+        let path = dir.join(cifar::ARCHIVE);
+        std::fs::write(&path, bytes).unwrap();
+        let err = load_cifar(&dir).unwrap_err();
+        assert!(err.contains(want), "{what}: {err}");
+        assert!(
+            err.contains(&path.display().to_string()),
+            "{what} names the file: {err}"
+        );
+    }
+    // A folder with neither the archive nor the extracted files says what it looked for.
+    let dir = temp_dir("cifar-none");
+    let err = load_cifar(&dir).unwrap_err();
+    assert!(err.contains("missing cifar-10-binary.tar.gz"), "{err}");
+    assert_eq!(
+        data::probe(&CIFAR10, &dir).unwrap_err().split(':').next(),
+        Some("incomplete")
+    );
+}
+
+#[test]
+fn cifar10_downloads_the_archive_from_the_next_mirror_and_checks_it() {
+    let archive = cifar_archive(&cifar_members(1));
+    let mut r = HashMap::new();
+    r.insert(
+        format!("/a/{}", cifar::ARCHIVE),
+        Reply::Cut(archive.clone(), 100),
+    );
+    r.insert(format!("/b/{}", cifar::ARCHIVE), Reply::Ok(archive.clone()));
+    let server = Server::start(r);
+    let mirrors = vec![format!("{}/a", server.base), format!("{}/b/", server.base)];
+    let root = temp_dir("cifar-fetch");
+    // The real registry entry: the made-up archive is served whole by /b but is not the
+    // published one, so it is refused by checksum and nothing is left in the cache.
+    let err = fetch::fetch_dataset(&CIFAR10, &root.join("c"), &mirrors, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("could not download cifar-10-binary.tar.gz"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/a/cifar-10-binary.tar.gz: connection"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("SHA-256 is {}", sha256_hex(&archive))),
+        "{err}"
+    );
+    assert!(cached_names(&root.join("c")).is_empty());
+    // An entry whose checksum is this archive's: fetched from /b, then found by the lookup.
+    let known = KnownDataset {
+        name: "cifar10",
+        files: Box::leak(
+            vec![KnownFile {
+                name: cifar::ARCHIVE,
+                sha256: Box::leak(sha256_hex(&archive).into_boxed_str()),
+            }]
+            .into_boxed_slice(),
+        ),
+        ..CIFAR10
+    };
+    let got = fetch::fetch_dataset(&known, &root.join("c"), &mirrors, false).unwrap();
+    assert!(
+        matches!(&got[0], fetch::Fetched::Downloaded { url, .. } if url.ends_with("/b/cifar-10-binary.tar.gz")),
+        "{got:?}"
+    );
+    assert_eq!(
+        cached_names(&root.join("c")),
+        vec![cifar::ARCHIVE.to_string()]
+    );
+    let (train, test) = data::probe(&known, &root.join("c")).unwrap();
+    assert_eq!((train.len(), test.len(), train.pixels()), (5, 1, 3072));
 }

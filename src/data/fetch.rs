@@ -1,17 +1,18 @@
 //! Downloads of known datasets into the cache: each file from the first mirror that serves it
-//! whole and with the right SHA-256 (of its uncompressed content), written to a temporary file
-//! and renamed into place only then, so the cache holds complete verified files or nothing.
+//! whole and with the right SHA-256 (of an IDX file's uncompressed content, of an archive as
+//! published), written to a temporary file and renamed into place only then, so the cache holds
+//! complete verified files or nothing.
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::idx::{gunzip, sha256_hex};
-use super::registry::{KnownDataset, KnownFile};
+use super::registry::{Format, KnownDataset, KnownFile};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
-/// Largest file we accept from a mirror (Fashion-MNIST's largest `.gz` is 26 MB).
+/// Largest file we accept from a mirror (CIFAR-10's archive is 170 MB).
 const MAX_DOWNLOAD: u64 = 512 << 20;
 
 /// The mirrors to try: `$GPU_CNN_MIRRORS` (comma-separated base URLs) when set, else the
@@ -33,10 +34,22 @@ pub fn url(base: &str, file: &str) -> String {
     format!("{}/{file}", base.trim_end_matches('/'))
 }
 
-/// Whether `path` (a `.gz` or raw IDX file) holds content with the SHA-256 `want`.
-pub fn verify_file(path: &Path, want: &str) -> Result<bool> {
-    let bytes = super::idx::read_bytes(path)?;
-    Ok(sha256_hex(&bytes) == want)
+/// The SHA-256 a known dataset's checksums are of: an IDX file's uncompressed content (`bytes`
+/// may be gzip-compressed), an archive's bytes as they are.
+pub fn content_sha256(format: Format, bytes: &[u8], path: &Path) -> Result<String> {
+    match format {
+        Format::Idx if bytes.starts_with(&[0x1f, 0x8b]) => Ok(sha256_hex(&gunzip(bytes, path)?)),
+        Format::Idx | Format::CifarBinary => Ok(sha256_hex(bytes)),
+    }
+}
+
+/// Whether `path` holds `file` of `known` (its SHA-256 matches).
+pub fn verify_file(known: &KnownDataset, path: &Path, file: &KnownFile) -> Result<bool> {
+    if path.is_dir() {
+        return Err(Error::bad_file(path, "is a folder, expected a file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(content_sha256(known.format, &bytes, path)? == file.sha256)
 }
 
 /// What `fetch_dataset` did with one file.
@@ -48,7 +61,7 @@ pub enum Fetched {
     Downloaded { path: PathBuf, url: String },
 }
 
-/// Makes `dest` hold the dataset's four files as verified `<name>.gz`, downloading those that are
+/// Makes `dest` hold the dataset's files, verified, under their served names, downloading those that are
 /// missing or fail verification (all of them with `force`). Mirrors are tried in order per file;
 /// the error lists every URL tried and what went wrong there.
 pub fn fetch_dataset(
@@ -66,10 +79,10 @@ pub fn fetch_dataset(
     std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
     let agent = agent();
     let mut out = Vec::new();
-    for file in &known.files {
-        let target = dest.join(format!("{}.gz", file.name));
+    for file in known.files {
+        let target = dest.join(known.served_name(file));
         if !force && target.is_file() {
-            match verify_file(&target, file.sha256) {
+            match verify_file(known, &target, file) {
                 Ok(true) => {
                     out.push(Fetched::Cached(target));
                     continue;
@@ -81,7 +94,7 @@ pub fn fetch_dataset(
                 Err(e) => crate::output::note(format!("cached {e}; fetching it again")),
             }
         }
-        out.push(fetch_file(&agent, file, &target, mirrors)?);
+        out.push(fetch_file(&agent, known, file, &target, mirrors)?);
     }
     Ok(out)
 }
@@ -99,22 +112,24 @@ fn agent() -> ureq::Agent {
 /// One file from the first mirror that serves it verified.
 fn fetch_file(
     agent: &ureq::Agent,
+    known: &KnownDataset,
     file: &KnownFile,
     target: &Path,
     mirrors: &[String],
 ) -> Result<Fetched> {
-    let gz_name = format!("{}.gz", file.name);
+    let gz_name = known.served_name(file);
+    let what = match known.format {
+        Format::Idx => "SHA-256 of the uncompressed file",
+        Format::CifarBinary => "SHA-256",
+    };
     let mut failures = Vec::new();
     for base in mirrors {
         let url = url(base, &gz_name);
         let result = download(agent, &url).and_then(|bytes| {
-            let raw = gunzip(&bytes, Path::new(&url)).map_err(|e| e.to_string())?;
-            let got = sha256_hex(&raw);
+            let got =
+                content_sha256(known.format, &bytes, Path::new(&url)).map_err(|e| e.to_string())?;
             if got != file.sha256 {
-                return Err(format!(
-                    "SHA-256 of the uncompressed file is {got}, expected {}",
-                    file.sha256
-                ));
+                return Err(format!("{what} is {got}, expected {}", file.sha256));
             }
             Ok(bytes)
         });

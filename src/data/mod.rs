@@ -2,6 +2,7 @@
 //!
 //! - `registry`: the datasets known by name (shapes, classes, checksums, mirrors).
 //! - `idx`: IDX files, gzip or raw, parsed strictly.
+//! - `cifar`: CIFAR-10's binary `.tar.gz` (or its extracted `.bin` files).
 //! - `fetch`: verified downloads into the cache.
 //! - `folder`: your own images, `DIR/train/<class>/*`.
 //!
@@ -10,6 +11,7 @@
 //! `~/.cache/gpu-cnn/<name>/`), `/usr/share/datasets/<name>/`, the project's `assets/<name>/`,
 //! then a download into the cache (unless offline).
 
+pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
@@ -18,7 +20,7 @@ pub mod registry;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use registry::KnownDataset;
+use registry::{Format, KnownDataset};
 
 /// A labelled image set: `images` is n * channels * rows * cols bytes, one channel-major
 /// (C, H, W) image after another.
@@ -81,6 +83,8 @@ pub enum DatasetName {
     Mnist,
     /// Zalando's Fashion-MNIST clothing pictures
     FashionMnist,
+    /// CIFAR-10: 32x32 colour photos of 10 classes (binary version, downloaded on first use)
+    Cifar10,
     /// Your own images: --data-dir DIR holding DIR/train/<class>/* (and DIR/test/<class>/*)
     Folder,
 }
@@ -90,8 +94,16 @@ impl DatasetName {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Cifar10 => "cifar10",
             DatasetName::Folder => "folder",
         }
+    }
+    /// The dataset called `name` (as `as_str` spells it).
+    pub fn parse(name: &str) -> Option<DatasetName> {
+        <DatasetName as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|d| d.as_str() == name)
     }
     /// The registry entry of a dataset known by name (`None` for a folder).
     pub fn known(self) -> Option<&'static KnownDataset> {
@@ -220,16 +232,41 @@ impl Data {
     }
 }
 
+/// One copy of a known dataset in `dir`, labels below `classes`: both sets and, for each file
+/// with a checksum, (path, SHA-256) in the order of `known.files` (none for CIFAR-10's extracted
+/// files, which have no published checksums).
+pub fn read_copy(
+    known: &KnownDataset,
+    dir: &Path,
+    classes: usize,
+) -> Result<(Dataset, Dataset, Vec<(PathBuf, String)>)> {
+    match known.format {
+        Format::Idx => idx::load_dir(dir, classes),
+        Format::CifarBinary => {
+            let c = cifar::load_dir(dir, classes)?;
+            let hashes = c.sha256.map(|h| vec![(c.path, h)]).unwrap_or_default();
+            Ok((c.train, c.test, hashes))
+        }
+    }
+}
+
 /// A known dataset at `dir`: loaded if complete and verified, else why not.
 pub fn probe(known: &KnownDataset, dir: &Path) -> std::result::Result<(Dataset, Dataset), String> {
     if !dir.is_dir() {
         return Err("absent".into());
     }
-    let (train, test, hashes) = idx::load_dir(dir, known.classes.len()).map_err(|e| match e {
-        Error::Dataset(m) if m.starts_with("missing") => format!("incomplete: {m}"),
-        e => e.to_string(),
-    })?;
-    for ((path, got), want) in hashes.iter().zip(&known.files) {
+    let (train, test, hashes) =
+        read_copy(known, dir, known.classes.len()).map_err(|e| match e {
+            Error::Dataset(m) if m.starts_with("missing") => format!("incomplete: {m}"),
+            e => e.to_string(),
+        })?;
+    if hashes.len() != known.files.len() {
+        return Err(format!(
+            "holds extracted files, which have no published checksums (pass --data-dir {} to train on them as they are)",
+            dir.display()
+        ));
+    }
+    for ((path, got), want) in hashes.iter().zip(known.files) {
         if *got != want.sha256 {
             return Err(format!(
                 "checksum mismatch: {} has SHA-256 {got}, expected {} (a damaged or different file: delete it, or run `gpu-cnn datasets fetch --force {}`)",
@@ -244,14 +281,31 @@ pub fn probe(known: &KnownDataset, dir: &Path) -> std::result::Result<(Dataset, 
 
 /// How to get a known dataset by hand: the lines ending the "not found" error.
 fn how_to_get(known: &KnownDataset, env: &Env) -> String {
+    let (pattern, what) = match known.format {
+        Format::Idx => (
+            "<file>.gz".to_string(),
+            format!(
+                "the four files ({})",
+                known
+                    .files
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Format::CifarBinary => (
+            cifar::ARCHIVE.to_string(),
+            format!("{} (170 MB)", cifar::ARCHIVE),
+        ),
+    };
     let urls: Vec<String> = fetch::mirrors(known, env.mirrors.as_deref())
         .iter()
-        .map(|m| format!("  {}", fetch::url(m, "<file>.gz")))
+        .map(|m| format!("  {}", fetch::url(m, &pattern)))
         .collect();
     let mut s = format!(
-        "to get it: run `gpu-cnn datasets fetch {}` (online), or download the four files ({}) from\n{}\ninto a folder and pass --data-dir DIR",
+        "to get it: run `gpu-cnn datasets fetch {}` (online), or download {what} from\n{}\ninto a folder and pass --data-dir DIR",
         known.name,
-        known.files.map(|f| f.name).join(", "),
         urls.join("\n")
     );
     if known.name == "fashion-mnist" {
@@ -316,7 +370,12 @@ pub fn load_known(known: &KnownDataset, data_dir: Option<&Path>, env: &Env) -> R
 /// `--data-dir` for a known dataset: loaded as given. Files that are another known dataset are
 /// an error; files that are not the published ones get a note. Returns (verified, sets).
 fn load_data_dir(known: &KnownDataset, dir: &Path) -> Result<(bool, (Dataset, Dataset))> {
-    let (train, test, hashes) = idx::load_dir(dir, known.classes.len().max(256))?;
+    // IDX labels are checked below, once the files are known not to be another dataset's.
+    let lenient = match known.format {
+        Format::Idx => known.classes.len().max(256),
+        Format::CifarBinary => known.classes.len(),
+    };
+    let (train, test, hashes) = read_copy(known, dir, lenient)?;
     let sums: Vec<String> = hashes.iter().map(|(_, h)| h.clone()).collect();
     let verified = known
         .files
@@ -342,6 +401,9 @@ fn load_data_dir(known: &KnownDataset, dir: &Path) -> Result<(bool, (Dataset, Da
         }
     };
     let classes = known.classes.len();
+    if known.format != Format::Idx {
+        return Ok((verified, (train, test)));
+    }
     for (what, d, path) in [
         ("training", &train, &hashes[1].0),
         ("test", &test, &hashes[3].0),

@@ -1,15 +1,25 @@
-//! The datasets gpu-cnn knows by name: shapes, class names, the SHA-256 of each uncompressed file
-//! and the public mirrors that serve the standard `.gz` files.
+//! The datasets gpu-cnn knows by name: shapes, class names, the SHA-256 of each file and the
+//! public mirrors that serve them.
 
-/// One file of a known dataset: its standard name (without `.gz`) and the SHA-256 of its
-/// uncompressed content.
+/// One file of a known dataset: its standard name and SHA-256. For IDX datasets the name is
+/// without `.gz` and the checksum is of the uncompressed content (a copy may be stored either way);
+/// for an archive it is the file as published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownFile {
     pub name: &'static str,
     pub sha256: &'static str,
 }
 
-/// A dataset known by name, stored as four IDX files under the standard names.
+/// How a known dataset is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Four IDX files (training images and labels, test images and labels), served as `.gz`.
+    Idx,
+    /// CIFAR-10's binary version: one `.tar.gz` archive (`data::cifar`).
+    CifarBinary,
+}
+
+/// A dataset known by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownDataset {
     pub name: &'static str,
@@ -18,9 +28,10 @@ pub struct KnownDataset {
     pub shape: (usize, usize, usize),
     pub train: usize,
     pub test: usize,
-    /// Training images, training labels, test images, test labels.
-    pub files: [KnownFile; 4],
-    /// Base URLs, tried in order; each serves `<name>.gz` for every file.
+    pub format: Format,
+    /// IDX: training images, training labels, test images, test labels. CIFAR: the archive.
+    pub files: &'static [KnownFile],
+    /// Base URLs, tried in order; each serves every file under `served_name`.
     pub mirrors: &'static [&'static str],
     /// Where it comes from and under which licence.
     pub source: &'static str,
@@ -32,7 +43,8 @@ pub const MNIST: KnownDataset = KnownDataset {
     shape: (1, 28, 28),
     train: 60_000,
     test: 10_000,
-    files: [
+    format: Format::Idx,
+    files: &[
         KnownFile {
             name: "train-images-idx3-ubyte",
             sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -76,7 +88,8 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
     train: 60_000,
     test: 10_000,
     // Computed from Debian's dataset-fashion-mnist package.
-    files: [
+    format: Format::Idx,
+    files: &[
         KnownFile {
             name: "train-images-idx3-ubyte",
             sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -102,15 +115,58 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
     source: "Zalando Research (Xiao, Rasul, Vollgraf); MIT licence",
 };
 
+pub const CIFAR10: KnownDataset = KnownDataset {
+    name: "cifar10",
+    classes: &[
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ],
+    shape: (3, 32, 32),
+    train: 50_000,
+    test: 10_000,
+    format: Format::CifarBinary,
+    // The published archive: 170,052,171 bytes.
+    files: &[KnownFile {
+        name: "cifar-10-binary.tar.gz",
+        sha256: "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+    }],
+    mirrors: &[
+        // Alex Krizhevsky's page at the University of Toronto, then the copy Swift for
+        // TensorFlow's loader used.
+        "https://www.cs.toronto.edu/~kriz/",
+        "https://storage.googleapis.com/s4tf-hosted-binaries/datasets/CIFAR10/",
+    ],
+    source: "Krizhevsky, Nair, Hinton (University of Toronto), 2009",
+};
+
+impl KnownDataset {
+    /// The name a mirror serves `file` under: `<name>.gz` for IDX files, the archive's own name.
+    pub fn served_name(&self, file: &KnownFile) -> String {
+        match self.format {
+            Format::Idx => format!("{}.gz", file.name),
+            Format::CifarBinary => file.name.to_string(),
+        }
+    }
+}
+
 /// Every dataset known by name.
-pub const KNOWN: [KnownDataset; 2] = [MNIST, FASHION_MNIST];
+pub const KNOWN: [KnownDataset; 3] = [MNIST, FASHION_MNIST, CIFAR10];
 
 /// The known dataset called `name`.
 pub fn known(name: &str) -> Option<&'static KnownDataset> {
     KNOWN.iter().find(|d| d.name == name)
 }
 
-/// The known dataset whose files have exactly these SHA-256 values, in the order of `files`.
+/// The known dataset whose files have exactly these SHA-256 values, in the order of `files`
+/// (as each dataset's format computes them).
 pub fn identify(sha256: &[String]) -> Option<&'static KnownDataset> {
     KNOWN.iter().find(|d| {
         d.files

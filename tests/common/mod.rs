@@ -185,6 +185,20 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A `.tar.gz` holding `members` under `cifar-10-batches-bin/`, as CIFAR-10's archive does.
+pub fn cifar_archive(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, bytes) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("cifar-10-batches-bin/{name}"), &bytes[..])
+            .unwrap();
+    }
+    gzip(&b.into_inner().unwrap())
+}
+
 /// Writes a dataset folder with the standard MNIST file names (train gzip-compressed, test raw).
 pub fn write_dataset(
     dir: &std::path::Path,

@@ -16,6 +16,8 @@ struct Params {
 struct Step {
     offset: u32,
     alpha: f32,
+    t: u32,
+    seed: u32,
 }
 
 @group(0) @binding(0) var<storage, read> grads: array<vec4<f32>>;

@@ -19,6 +19,8 @@ struct Params {
 struct Step {
     offset: u32, // first entry of `indices` this step reads
     alpha: f32,  // Adam step size for this step (unused here)
+    t: u32,      // training step number, for dropout (unused here)
+    seed: u32,   // run seed, for dropout (unused here)
 }
 
 @group(0) @binding(0) var<storage, read> images: array<u32>;

@@ -98,6 +98,7 @@ impl CpuTrainer {
             self.net.load_batch(&mut y, d, order, start, b);
             let r = if training {
                 self.t += 1;
+                self.net.dropout.t = self.t as u32;
                 let alpha = self.adam.alpha(self.t);
                 self.net.train_step(&y, b, alpha, &self.adam)
             } else {

@@ -67,7 +67,7 @@ pub fn forward_macs(model: &Model) -> f64 {
         .map(|l| match l.layer {
             Layer::Conv2d { kernel, .. } => (l.output.len() * l.input.c * kernel * kernel) as f64,
             Layer::Dense { .. } => (l.output.len() * l.input.len()) as f64,
-            Layer::MaxPool2d { .. } => 0.0,
+            _ => 0.0,
         })
         .sum()
 }

@@ -196,7 +196,7 @@ pub struct AdamParams {
     pub eps: f32,
 }
 
-/// One entry of the per-step records read by `gather_batch` and `adam_update`.
+/// One entry of the per-step records read by `gather_batch`, `adam_update` and the dropout passes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct StepRecord {
@@ -204,6 +204,169 @@ pub struct StepRecord {
     pub offset: u32,
     /// Adam's step size for this step.
     pub alpha: f32,
+    /// The training step's number (Adam's t, from 1; 0 in evaluation): with `seed`, what the
+    /// dropout masks are drawn from.
+    pub t: u32,
+    /// The run's seed (its low 32 bits).
+    pub seed: u32,
+}
+
+/// Shapes of `avgpool2d_forward` / `avgpool2d_backward`: (N, C, H, W) -> (N, C, OH, OW), the mean
+/// of each `kh` x `kw` window every `stride` pixels (floor; no padding). Global average pooling is
+/// the one window of the whole plane.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Avgpool2dParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+impl Avgpool2dParams {
+    pub fn new(
+        batch: usize,
+        channels: usize,
+        h_in: usize,
+        w_in: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+    ) -> Self {
+        Avgpool2dParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            h_in: h_in as u32,
+            w_in: w_in as u32,
+            h_out: ((h_in - kh) / stride + 1) as u32,
+            w_out: ((w_in - kw) / stride + 1) as u32,
+            kh: kh as u32,
+            kw: kw as u32,
+            stride: stride as u32,
+            ..Default::default()
+        }
+    }
+    pub fn inp_len(&self) -> usize {
+        (self.batch * self.channels * self.h_in * self.w_in) as usize
+    }
+    pub fn out_len(&self) -> usize {
+        (self.batch * self.channels * self.h_out * self.w_out) as usize
+    }
+}
+
+/// Shapes of `dropout_forward` / `dropout_backward`: `len` values per step (batch x values per
+/// image). Value i of step t is kept when `dropout_hash(seed, t, salt, i) >> 8 >= threshold`
+/// (threshold = rate * 2^24, rounded), and then scaled by 1 / (1 - rate).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DropoutParams {
+    pub len: u32,
+    pub threshold: u32,
+    pub scale: f32,
+    /// Tells the model's dropout layers apart (their index in the model).
+    pub salt: u32,
+    /// 1: training (mask and scale); 0: identity.
+    pub training: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+impl DropoutParams {
+    pub fn new(batch: usize, per_image: usize, rate: f32, salt: usize, training: bool) -> Self {
+        DropoutParams {
+            len: (batch * per_image) as u32,
+            threshold: (rate as f64 * 16_777_216.0).round() as u32,
+            scale: 1.0 / (1.0 - rate),
+            salt: salt as u32,
+            training: training as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// The counter-based hash of the dropout masks (the same in `dropout_*.wgsl`): value `i` of
+/// step `t` in the layer `salt` of the run `seed`, each 32-bit input mixed in turn.
+pub fn dropout_hash(seed: u32, t: u32, salt: u32, i: u32) -> u32 {
+    fn mix(mut x: u32) -> u32 {
+        x ^= x >> 16;
+        x = x.wrapping_mul(0x7feb_352d);
+        x ^= x >> 15;
+        x = x.wrapping_mul(0x846c_a68b);
+        x ^= x >> 16;
+        x
+    }
+    mix(i ^ mix(t ^ mix(salt ^ mix(seed))))
+}
+
+/// Shapes of `relu_forward` / `relu_backward`: `len` values per step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct ReluParams {
+    pub len: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+impl ReluParams {
+    pub fn new(len: usize) -> Self {
+        ReluParams {
+            len: len as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Shapes of `batchnorm_forward` / `batchnorm_backward`: (N, C, H, W) normalised per channel
+/// over (N, H, W), `plane` = H * W.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct BatchnormParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub plane: u32,
+    /// 1: batch statistics, moving statistics updated; 0: moving statistics.
+    pub training: u32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+impl BatchnormParams {
+    pub fn new(
+        batch: usize,
+        channels: usize,
+        plane: usize,
+        momentum: f32,
+        epsilon: f32,
+        training: bool,
+    ) -> Self {
+        BatchnormParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            plane: plane as u32,
+            training: training as u32,
+            momentum,
+            epsilon,
+            ..Default::default()
+        }
+    }
+    pub fn len(&self) -> usize {
+        (self.batch * self.channels * self.plane) as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Adam hyper-parameters, Keras' defaults.

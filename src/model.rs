@@ -41,7 +41,7 @@ impl std::fmt::Display for Shape {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Layer {
     /// 2-D convolution, stride 1, no padding, optional ReLU.
     Conv2d {
@@ -53,6 +53,48 @@ pub enum Layer {
     MaxPool2d { size: usize, stride: usize },
     /// Fully connected layer on the flattened (C, H, W) input, optional ReLU.
     Dense { out: usize, relu: bool },
+    /// Average pooling, `size` x `size` windows every `stride` pixels (floor; no padding).
+    AvgPool2d { size: usize, stride: usize },
+    /// The mean of each channel's plane: (C, H, W) -> (C, 1, 1).
+    GlobalAvgPool2d,
+    /// Inverted dropout in training (kept values scaled by 1 / (1 - rate)); identity otherwise.
+    Dropout { rate: f32 },
+    /// Batch normalisation per channel (Keras' BatchNormalization, axis -1, center and scale):
+    /// batch statistics over (N, H, W) in training, moving statistics otherwise.
+    BatchNorm { momentum: f32, epsilon: f32 },
+    /// A separate ReLU (Keras' `Activation("relu")` or `ReLU()`), e.g. after batch norm.
+    Relu,
+}
+
+impl Layer {
+    /// Dropout rates gpu-cnn trains with: [0, 1).
+    pub fn check_rate(rate: f32) -> std::result::Result<(), String> {
+        if rate.is_finite() && (0.0..1.0).contains(&rate) {
+            Ok(())
+        } else {
+            Err(format!("dropout rate {rate} is not in [0, 1)"))
+        }
+    }
+    /// Batch-norm options gpu-cnn trains with: momentum in [0, 1], epsilon > 0.
+    pub fn check_batchnorm(momentum: f32, epsilon: f32) -> std::result::Result<(), String> {
+        if !(momentum.is_finite() && (0.0..=1.0).contains(&momentum)) {
+            return Err(format!("batchnorm momentum {momentum} is not in [0, 1]"));
+        }
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(format!("batchnorm epsilon {epsilon} is not above 0"));
+        }
+        Ok(())
+    }
+}
+
+/// How a parameter tensor starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// Keras' glorot_uniform (kernels).
+    Glorot,
+    Zeros,
+    /// Batch norm's gamma and moving variance.
+    Ones,
 }
 
 /// One tensor of the flat parameter buffer.
@@ -62,11 +104,16 @@ pub struct ParamTensor {
     pub shape: Vec<usize>,
     pub offset: usize,
     pub len: usize,
+    pub init: Init,
+    /// False for batch norm's moving statistics: updated by the forward pass, never by Adam
+    /// (their gradient stays zero, so Adam leaves them as they are).
+    pub trainable: bool,
 }
 
-/// A layer with its inferred shapes and, for conv/dense, the indices of its weight and bias
-/// in `Model::params`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A layer with its inferred shapes and the indices of its tensors in `Model::params`: conv and
+/// dense have a weight and a bias; batch norm has gamma (`weight`), beta (`bias`) and the moving
+/// mean and variance (`stats`, the variance right after the mean).
+#[derive(Clone, Debug, PartialEq)]
 pub struct LayerPlan {
     pub layer: Layer,
     pub name: String,
@@ -74,9 +121,10 @@ pub struct LayerPlan {
     pub output: Shape,
     pub weight: Option<usize>,
     pub bias: Option<usize>,
+    pub stats: Option<usize>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub input: Shape,
     pub classes: usize,
@@ -107,24 +155,29 @@ impl Model {
         let mut params = Vec::new();
         let mut flat_len = 0;
         let (mut n_conv, mut n_pool, mut n_dense) = (0, 0, 0);
+        let (mut n_bn, mut n_drop, mut n_relu) = (0, 0, 0);
         let mut shape = input;
-        let mut add = |params: &mut Vec<ParamTensor>, name: String, dims: Vec<usize>| {
-            let len = dims.iter().product();
-            if len > MAX_TENSOR {
-                return Err(Error::Model(format!(
-                    "tensor {name} {dims:?} has {len} values, more than {MAX_TENSOR}"
-                )));
-            }
-            params.push(ParamTensor {
-                name,
-                shape: dims,
-                offset: flat_len,
-                len,
-            });
-            flat_len += usize::div_ceil(len, PARAM_ALIGN) * PARAM_ALIGN;
-            Ok(params.len() - 1)
-        };
+        let mut add =
+            |params: &mut Vec<ParamTensor>, name: String, dims: Vec<usize>, init: Init| {
+                let len = dims.iter().product();
+                if len > MAX_TENSOR {
+                    return Err(Error::Model(format!(
+                        "tensor {name} {dims:?} has {len} values, more than {MAX_TENSOR}"
+                    )));
+                }
+                params.push(ParamTensor {
+                    trainable: !name.contains(".running_"),
+                    name,
+                    shape: dims,
+                    offset: flat_len,
+                    len,
+                    init,
+                });
+                flat_len += usize::div_ceil(len, PARAM_ALIGN) * PARAM_ALIGN;
+                Ok(params.len() - 1)
+            };
         for (i, &layer) in layers.iter().enumerate() {
+            let mut stats = None;
             let (name, output, weight, bias) = match layer {
                 Layer::Conv2d {
                     out_channels,
@@ -143,8 +196,14 @@ impl Model {
                         &mut params,
                         format!("{name}.weight"),
                         vec![out_channels, shape.c, kernel, kernel],
+                        Init::Glorot,
                     )?;
-                    let b = add(&mut params, format!("{name}.bias"), vec![out_channels])?;
+                    let b = add(
+                        &mut params,
+                        format!("{name}.bias"),
+                        vec![out_channels],
+                        Init::Zeros,
+                    )?;
                     let out = Shape::new(out_channels, shape.h + 1 - kernel, shape.w + 1 - kernel);
                     (name, out, Some(w), Some(b))
                 }
@@ -176,9 +235,61 @@ impl Model {
                         &mut params,
                         format!("{name}.weight"),
                         vec![out, shape.len()],
+                        Init::Glorot,
                     )?;
-                    let b = add(&mut params, format!("{name}.bias"), vec![out])?;
+                    let b = add(&mut params, format!("{name}.bias"), vec![out], Init::Zeros)?;
                     (name, Shape::new(out, 1, 1), Some(w), Some(b))
+                }
+                Layer::AvgPool2d { size, stride } => {
+                    if size == 0 || stride == 0 || size > shape.h || size > shape.w {
+                        return Err(Error::Model(format!(
+                            "layer {}: average pool {size}x{size} stride {stride} does not fit input {shape}",
+                            i + 1
+                        )));
+                    }
+                    let out = Shape::new(
+                        shape.c,
+                        (shape.h - size) / stride + 1,
+                        (shape.w - size) / stride + 1,
+                    );
+                    n_pool += 1;
+                    (format!("pool{n_pool}"), out, None, None)
+                }
+                Layer::GlobalAvgPool2d => {
+                    n_pool += 1;
+                    (
+                        format!("pool{n_pool}"),
+                        Shape::new(shape.c, 1, 1),
+                        None,
+                        None,
+                    )
+                }
+                Layer::Relu => {
+                    n_relu += 1;
+                    (format!("relu{n_relu}"), shape, None, None)
+                }
+                Layer::Dropout { rate } => {
+                    Layer::check_rate(rate)
+                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
+                    n_drop += 1;
+                    (format!("dropout{n_drop}"), shape, None, None)
+                }
+                Layer::BatchNorm { momentum, epsilon } => {
+                    Layer::check_batchnorm(momentum, epsilon)
+                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
+                    n_bn += 1;
+                    let name = format!("bn{n_bn}");
+                    let c = vec![shape.c];
+                    let w = add(&mut params, format!("{name}.weight"), c.clone(), Init::Ones)?;
+                    let b = add(&mut params, format!("{name}.bias"), c.clone(), Init::Zeros)?;
+                    stats = Some(add(
+                        &mut params,
+                        format!("{name}.running_mean"),
+                        c.clone(),
+                        Init::Zeros,
+                    )?);
+                    add(&mut params, format!("{name}.running_var"), c, Init::Ones)?;
+                    (name, shape, Some(w), Some(b))
                 }
             };
             if output
@@ -199,6 +310,7 @@ impl Model {
                 output,
                 weight,
                 bias,
+                stats,
             });
             shape = output;
         }
@@ -263,13 +375,40 @@ impl Model {
     pub fn describe(&self) -> String {
         use crate::spec::LayerSpec;
         let mut specs = Vec::new();
-        for l in &self.layers {
-            if matches!(l.layer, Layer::Dense { .. }) && !specs.contains(&LayerSpec::Flatten) {
+        let at = self.flatten_at();
+        for (i, l) in self.layers.iter().enumerate() {
+            if at == Some(i) {
                 specs.push(LayerSpec::Flatten);
             }
             specs.push(LayerSpec::Layer(l.layer));
         }
         crate::spec::to_text(&specs)
+    }
+
+    /// Where Keras' Flatten goes: before layer `i`, after the last spatial layer that precedes the
+    /// first dense one (element-wise dropout and relu layers in between come after it, as in
+    /// `flatten dropout(0.5) dense(10)`). `None` when global pooling already made the output flat.
+    pub fn flatten_at(&self) -> Option<usize> {
+        let first_dense = self
+            .layers
+            .iter()
+            .position(|l| matches!(l.layer, Layer::Dense { .. }))?;
+        if self.layers[..first_dense]
+            .iter()
+            .any(|l| l.layer == Layer::GlobalAvgPool2d)
+        {
+            return None;
+        }
+        let mut at = first_dense;
+        while at > 0
+            && matches!(
+                self.layers[at - 1].layer,
+                Layer::Dropout { .. } | Layer::Relu
+            )
+        {
+            at -= 1;
+        }
+        Some(at)
     }
 
     /// Checks that `d`'s images have this model's input shape and its labels are below the class
@@ -302,9 +441,18 @@ impl Model {
         Ok(())
     }
 
-    /// Number of trainable parameters (no padding).
+    /// Number of parameters, trainable or not (no padding).
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| p.len).sum()
+    }
+
+    /// Number of trainable parameters (batch norm's moving statistics excluded).
+    pub fn trainable_count(&self) -> usize {
+        self.params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.len)
+            .sum()
     }
 
     pub fn tensor<'a>(&self, flat: &'a [f32], index: usize) -> &'a [f32] {
@@ -318,8 +466,13 @@ impl Model {
         let mut rng = Rng::new(seed);
         let mut flat = vec![0.0f32; self.flat_len];
         for p in &self.params {
-            if p.shape.len() < 2 {
-                continue;
+            match p.init {
+                Init::Zeros => continue,
+                Init::Ones => {
+                    flat[p.offset..p.offset + p.len].fill(1.0);
+                    continue;
+                }
+                Init::Glorot => {}
             }
             let receptive: usize = p.shape[2..].iter().product();
             let fan_in = p.shape[1] * receptive;

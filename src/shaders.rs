@@ -10,6 +10,14 @@ pub enum Shader {
     Conv2dTransposeWeight,
     Maxpool2dForward,
     Maxpool2dBackward,
+    Avgpool2dForward,
+    Avgpool2dBackward,
+    DropoutForward,
+    DropoutBackward,
+    BatchnormForward,
+    BatchnormBackward,
+    ReluForward,
+    ReluBackward,
     DenseForward,
     DenseForwardSubgroup,
     DenseBackward,
@@ -22,7 +30,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 17] = [
+    pub const ALL: [Shader; 25] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -31,6 +39,14 @@ impl Shader {
         Shader::Conv2dTransposeWeight,
         Shader::Maxpool2dForward,
         Shader::Maxpool2dBackward,
+        Shader::Avgpool2dForward,
+        Shader::Avgpool2dBackward,
+        Shader::DropoutForward,
+        Shader::DropoutBackward,
+        Shader::BatchnormForward,
+        Shader::BatchnormBackward,
+        Shader::ReluForward,
+        Shader::ReluBackward,
         Shader::DenseForward,
         Shader::DenseForwardSubgroup,
         Shader::DenseBackward,
@@ -53,6 +69,14 @@ impl Shader {
             Shader::Conv2dTransposeWeight => "conv2d_transpose_weight",
             Shader::Maxpool2dForward => "maxpool2d_forward",
             Shader::Maxpool2dBackward => "maxpool2d_backward",
+            Shader::Avgpool2dForward => "avgpool2d_forward",
+            Shader::Avgpool2dBackward => "avgpool2d_backward",
+            Shader::DropoutForward => "dropout_forward",
+            Shader::DropoutBackward => "dropout_backward",
+            Shader::BatchnormForward => "batchnorm_forward",
+            Shader::BatchnormBackward => "batchnorm_backward",
+            Shader::ReluForward => "relu_forward",
+            Shader::ReluBackward => "relu_backward",
             Shader::DenseForward => "dense_forward",
             Shader::DenseForwardSubgroup => "dense_forward_subgroup",
             Shader::DenseBackward => "dense_backward",
@@ -88,6 +112,14 @@ impl Shader {
             }
             Shader::Maxpool2dForward => include_str!("../shaders/maxpool2d_forward.wgsl"),
             Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
+            Shader::Avgpool2dForward => include_str!("../shaders/avgpool2d_forward.wgsl"),
+            Shader::Avgpool2dBackward => include_str!("../shaders/avgpool2d_backward.wgsl"),
+            Shader::DropoutForward => include_str!("../shaders/dropout_forward.wgsl"),
+            Shader::DropoutBackward => include_str!("../shaders/dropout_backward.wgsl"),
+            Shader::BatchnormForward => include_str!("../shaders/batchnorm_forward.wgsl"),
+            Shader::BatchnormBackward => include_str!("../shaders/batchnorm_backward.wgsl"),
+            Shader::ReluForward => include_str!("../shaders/relu_forward.wgsl"),
+            Shader::ReluBackward => include_str!("../shaders/relu_backward.wgsl"),
             Shader::DenseForward => include_str!("../shaders/dense_forward.wgsl"),
             Shader::DenseForwardSubgroup => {
                 include_str!("../shaders/dense_forward_subgroup.wgsl")

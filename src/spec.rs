@@ -2,9 +2,9 @@
 //! case: `"conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu)
 //! dense(10)"`. A syntax error shows the line with a caret under the bad token.
 //!
-//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool (any stride), flatten and dense
-//! layers today; the other Keras layers of the text form (avgpool, globalavgpool, dropout,
-//! batchnorm, strides, `same` padding) are recognised and refused by name.
+//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool and avgpool (any stride),
+//! globalavgpool, dropout, batchnorm, relu, flatten and dense layers; conv strides and `same`
+//! padding are recognised and refused by name.
 
 use crate::error::{Error, Result};
 use crate::model::{Layer, Model, Shape};
@@ -22,7 +22,7 @@ pub const PRESETS: [(&str, &str); 2] = [
 ];
 
 /// One layer as written, before shapes are known. `Flatten` is explicit, as in Keras.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerSpec {
     Layer(Layer),
     Flatten,
@@ -205,6 +205,13 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                 )),
             }
         };
+        let real = |t: &Token, what: &str| -> Result<f32> {
+            t.text
+                .parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| caret(line, t.at, &format!("{what} must be a number")))
+        };
         let spec = match c.name.text.as_str() {
             "conv2d" => {
                 arity(3)?;
@@ -274,18 +281,75 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                 arity(0)?;
                 LayerSpec::Flatten
             }
-            "avgpool" | "globalavgpool" | "dropout" | "batchnorm" | "relu" => {
-                return Err(caret(
-                    line,
-                    c.name.at,
-                    &format!("`{}` is not supported yet (today: conv2d, maxpool, flatten, dense; relu as their activation)", c.name.text),
-                ))
+            "avgpool" => {
+                arity(1)?;
+                let Some(s) = c.args.first() else {
+                    return Err(caret(line, c.name.at, "avgpool needs (pool size)"));
+                };
+                let size = number(s, "the pool size")?;
+                let mut stride = size;
+                for (key, v) in &c.kwargs {
+                    match key.text.as_str() {
+                        "stride" | "strides" => stride = number(v, "the stride")?,
+                        "padding" if v.text == "valid" => {}
+                        "padding" => {
+                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid)", v.text)))
+                        }
+                        _ => return Err(caret(line, key.at, &format!("avgpool has no option `{}`", key.text))),
+                    }
+                }
+                LayerSpec::Layer(Layer::AvgPool2d { size, stride })
+            }
+            "globalavgpool" => {
+                arity(0)?;
+                if let Some((key, _)) = c.kwargs.first() {
+                    return Err(caret(line, key.at, "globalavgpool has no options"));
+                }
+                LayerSpec::Layer(Layer::GlobalAvgPool2d)
+            }
+            "dropout" => {
+                arity(1)?;
+                let mut rate = None;
+                if let Some(r) = c.args.first() {
+                    rate = Some((real(r, "the rate")?, r.at));
+                }
+                for (key, v) in &c.kwargs {
+                    match key.text.as_str() {
+                        "rate" => rate = Some((real(v, "the rate")?, v.at)),
+                        _ => return Err(caret(line, key.at, &format!("dropout has no option `{}`", key.text))),
+                    }
+                }
+                let Some((rate, at)) = rate else {
+                    return Err(caret(line, c.name.at, "dropout needs (rate)"));
+                };
+                Layer::check_rate(rate).map_err(|e| caret(line, at, &e))?;
+                LayerSpec::Layer(Layer::Dropout { rate })
+            }
+            "batchnorm" => {
+                arity(0)?;
+                let (mut momentum, mut epsilon) = (0.99f32, 0.001f32);
+                for (key, v) in &c.kwargs {
+                    match key.text.as_str() {
+                        "momentum" => momentum = real(v, "momentum")?,
+                        "epsilon" => epsilon = real(v, "epsilon")?,
+                        _ => return Err(caret(line, key.at, &format!("batchnorm has no option `{}` (momentum, epsilon)", key.text))),
+                    }
+                }
+                Layer::check_batchnorm(momentum, epsilon).map_err(|e| caret(line, c.name.at, &e))?;
+                LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon })
+            }
+            "relu" => {
+                arity(0)?;
+                if let Some((key, _)) = c.kwargs.first() {
+                    return Err(caret(line, key.at, "relu has no options"));
+                }
+                LayerSpec::Layer(Layer::Relu)
             }
             other => {
                 return Err(caret(
                     line,
                     c.name.at,
-                    &format!("unknown layer `{other}` (conv2d, maxpool, flatten, dense; presets: {})", PRESETS.map(|p| p.0).join(", ")),
+                    &format!("unknown layer `{other}` (conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense; presets: {})", PRESETS.map(|p| p.0).join(", ")),
                 ))
             }
         };
@@ -302,9 +366,27 @@ pub fn build(text: &str, input: Shape, classes: usize, lenient: bool) -> Result<
     let specs = parse(text)?;
     let mut layers = Vec::new();
     let mut flat = false;
+    // A flatten whose input is still spatial (no dense or global pooling since).
+    let mut flattened_spatial = false;
     for s in &specs {
         match s {
-            LayerSpec::Flatten => flat = true,
+            LayerSpec::Flatten => {
+                flattened_spatial |= !flat;
+                flat = true;
+            }
+            LayerSpec::Layer(l @ (Layer::Dropout { .. } | Layer::Relu)) => layers.push(*l),
+            LayerSpec::Layer(l @ Layer::BatchNorm { .. }) => {
+                if flattened_spatial {
+                    return Err(Error::Usage(format!(
+                        "--model `{text}`: batchnorm right after flatten is not supported (put it before flatten, or after a dense layer)"
+                    )));
+                }
+                layers.push(*l);
+            }
+            LayerSpec::Layer(l @ Layer::GlobalAvgPool2d) if !flat => {
+                flat = true;
+                layers.push(*l);
+            }
             LayerSpec::Layer(l @ Layer::Dense { .. }) => {
                 if !flat && !lenient {
                     return Err(Error::Usage(format!(
@@ -312,6 +394,7 @@ pub fn build(text: &str, input: Shape, classes: usize, lenient: bool) -> Result<
                     )));
                 }
                 flat = true;
+                flattened_spatial = false;
                 layers.push(*l);
             }
             LayerSpec::Layer(l) => {
@@ -468,12 +551,67 @@ pub fn parse_keras_json(
                     relu: activation(i + 1 == n)?,
                 })
             }
-            "AveragePooling2D" | "GlobalAveragePooling2D" | "Dropout" | "BatchNormalization" | "Activation" | "ReLU" => {
-                return Err(err("not supported yet (today: InputLayer, Conv2D, MaxPooling2D, Flatten, Dense)".into()))
+            "AveragePooling2D" => {
+                require("data_format", &channels_last, "channels_last")?;
+                require("padding", &|v| v == "valid", "valid")?;
+                let size = square("pool_size")?.ok_or_else(|| err("pool_size is missing".into()))?;
+                let stride = square("strides")?.unwrap_or(size);
+                LayerSpec::Layer(Layer::AvgPool2d { size, stride })
+            }
+            "GlobalAveragePooling2D" => {
+                require("data_format", &channels_last, "channels_last")?;
+                require("keepdims", &|v| v == false, "false")?;
+                LayerSpec::Layer(Layer::GlobalAvgPool2d)
+            }
+            "Dropout" => {
+                require("noise_shape", &|_| false, "null")?;
+                let rate = c["rate"].as_f64().ok_or_else(|| err("rate is missing".into()))? as f32;
+                Layer::check_rate(rate).map_err(|e| err(e))?;
+                LayerSpec::Layer(Layer::Dropout { rate })
+            }
+            "BatchNormalization" => {
+                require("axis", &|v| v == -1 || v == 3 || *v == serde_json::json!([-1]) || *v == serde_json::json!([3]), "-1, the channels")?;
+                require("center", &|v| v == true, "true")?;
+                require("scale", &|v| v == true, "true")?;
+                require("renorm", &|v| v == false, "false")?;
+                require("synchronized", &|v| v == false, "false")?;
+                for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] {
+                    if !c[key].is_null() {
+                        return Err(err(format!("{key} is not supported")));
+                    }
+                }
+                let get = |key: &str, default: f64| -> Result<f32> {
+                    match &c[key] {
+                        Value::Null => Ok(default as f32),
+                        v => v.as_f64().map(|x| x as f32).ok_or_else(|| err(format!("{key} {v} is not a number"))),
+                    }
+                };
+                let (momentum, epsilon) = (get("momentum", 0.99)?, get("epsilon", 0.001)?);
+                Layer::check_batchnorm(momentum, epsilon).map_err(|e| err(e))?;
+                LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon })
+            }
+            "Activation" => match c["activation"].as_str() {
+                Some("relu") => LayerSpec::Layer(Layer::Relu),
+                Some("linear") => continue,
+                Some("softmax") if i + 1 == n => continue,
+                other => {
+                    return Err(err(format!(
+                        "activation {} is not supported (relu, linear, softmax last)",
+                        other.unwrap_or("(none)")
+                    )))
+                }
+            },
+            "ReLU" => {
+                for (key, plain) in [("max_value", Value::Null), ("negative_slope", serde_json::json!(0.0)), ("threshold", serde_json::json!(0.0))] {
+                    if !c[key].is_null() && c[key] != plain {
+                        return Err(err(format!("{key} {} is not supported (a plain ReLU)", c[key])));
+                    }
+                }
+                LayerSpec::Layer(Layer::Relu)
             }
             other => {
                 return Err(err(format!(
-                    "class `{other}` is not supported (InputLayer, Conv2D, MaxPooling2D, Flatten, Dense)"
+                    "class `{other}` is not supported (InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense)"
                 )))
             }
         };
@@ -510,6 +648,19 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
             LayerSpec::Layer(Layer::Dense { out, relu }) => {
                 format!("dense({out}{})", if *relu { ",relu" } else { "" })
             }
+            LayerSpec::Layer(Layer::AvgPool2d { size, stride }) if stride == size => {
+                format!("avgpool({size})")
+            }
+            LayerSpec::Layer(Layer::AvgPool2d { size, stride }) => {
+                format!("avgpool({size},stride={stride})")
+            }
+            LayerSpec::Layer(Layer::GlobalAvgPool2d) => "globalavgpool".to_string(),
+            // `{}` of an f32 is the shortest text that reads back as the same value.
+            LayerSpec::Layer(Layer::Dropout { rate }) => format!("dropout({rate})"),
+            LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon }) => {
+                format!("batchnorm(momentum={momentum},epsilon={epsilon})")
+            }
+            LayerSpec::Layer(Layer::Relu) => "relu".to_string(),
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -38,47 +38,55 @@ pub fn summary(model: &Model) -> Summary {
         s
     };
     let mut layers = Vec::new();
-    let mut flattened = false;
-    for l in &model.layers {
+    let flatten_at = model.flatten_at();
+    let mut flat = false;
+    for (i, l) in model.layers.iter().enumerate() {
         let params = |i: Option<usize>| i.map_or(0, |i| model.params[i].len);
-        let o = l.output;
-        match l.layer {
-            Layer::Conv2d { .. } => layers.push(SummaryLayer {
-                name: name("conv2d"),
-                kind: "Conv2D".into(),
-                output_shape: vec![o.h, o.w, o.c],
-                params: params(l.weight) + params(l.bias),
-            }),
-            Layer::MaxPool2d { .. } => layers.push(SummaryLayer {
-                name: name("max_pooling2d"),
-                kind: "MaxPooling2D".into(),
-                output_shape: vec![o.h, o.w, o.c],
+        if flatten_at == Some(i) {
+            flat = true;
+            layers.push(SummaryLayer {
+                name: name("flatten"),
+                kind: "Flatten".into(),
+                output_shape: vec![l.input.len()],
                 params: 0,
-            }),
-            Layer::Dense { .. } => {
-                if !flattened {
-                    flattened = true;
-                    layers.push(SummaryLayer {
-                        name: name("flatten"),
-                        kind: "Flatten".into(),
-                        output_shape: vec![l.input.len()],
-                        params: 0,
-                    });
-                }
-                layers.push(SummaryLayer {
-                    name: name("dense"),
-                    kind: "Dense".into(),
-                    output_shape: vec![o.c],
-                    params: params(l.weight) + params(l.bias),
-                });
-            }
+            });
         }
+        let o = l.output;
+        let (base, kind, n) = match l.layer {
+            Layer::Conv2d { .. } => ("conv2d", "Conv2D", params(l.weight) + params(l.bias)),
+            Layer::MaxPool2d { .. } => ("max_pooling2d", "MaxPooling2D", 0),
+            Layer::AvgPool2d { .. } => ("average_pooling2d", "AveragePooling2D", 0),
+            Layer::GlobalAvgPool2d => {
+                flat = true;
+                ("global_average_pooling2d", "GlobalAveragePooling2D", 0)
+            }
+            Layer::Dense { .. } => {
+                flat = true;
+                ("dense", "Dense", params(l.weight) + params(l.bias))
+            }
+            Layer::Dropout { .. } => ("dropout", "Dropout", 0),
+            Layer::Relu => ("activation", "Activation", 0),
+            Layer::BatchNorm { .. } => (
+                "batch_normalization",
+                "BatchNormalization",
+                params(l.weight) + params(l.bias) + 2 * params(l.stats),
+            ),
+        };
+        layers.push(SummaryLayer {
+            name: name(base),
+            kind: kind.into(),
+            output_shape: if flat {
+                vec![o.len()]
+            } else {
+                vec![o.h, o.w, o.c]
+            },
+            params: n,
+        });
     }
-    let total = model.param_count();
     Summary {
         layers,
-        total_params: total,
-        trainable_params: total,
+        total_params: model.param_count(),
+        trainable_params: model.trainable_count(),
     }
 }
 

@@ -448,7 +448,8 @@ fn make_backend(
 ) -> Result<Box<dyn Backend>> {
     if !cfg.cpu {
         let gpu = Gpu::new(&cfg.adapter)?;
-        let t = GpuTrainer::new(gpu, model, weights, &train, Some(&test), batch, adam)?;
+        let mut t = GpuTrainer::new(gpu, model, weights, &train, Some(&test), batch, adam)?;
+        t.dropout_seed = cfg.seed as u32;
         return Ok(Box::new(t));
     }
     model.check_data("training", &train)?;
@@ -460,11 +461,12 @@ fn make_backend(
             cfg.batch
         )));
     }
-    let net = CpuNet::new(
+    let mut net = CpuNet::new(
         model,
         weights,
         batch.max(trainer::eval_batch(batch, test.len(), fits)),
     );
+    net.dropout.seed = cfg.seed as u32;
     Ok(Box::new(CpuTrainer {
         net,
         adam,

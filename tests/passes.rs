@@ -364,6 +364,234 @@ fn softmax_xent_matches_reference() {
 }
 
 #[test]
+fn avgpool2d_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    // Gaps (stride > size, with uncovered rows and columns), overlaps (stride < size), the
+    // usual 2x2, and global pooling (the window of the whole, non-square plane).
+    for (kh, kw, stride, h, w) in [
+        (2, 2, 2, 7, 9),
+        (2, 2, 3, 8, 10),
+        (3, 3, 2, 9, 8),
+        (3, 3, 1, 5, 6),
+        (7, 9, 1, 7, 9),
+        (1, 1, 1, 1, 1),
+    ] {
+        let p = Avgpool2dParams::new(3, 5, h, w, kh, kw, stride);
+        let inp = rand_vec(9, p.inp_len(), -1.0, 1.0);
+        let dout = rand_vec(10, p.out_len(), -1.0, 1.0);
+        let mut out = vec![0.0; p.out_len()];
+        reference::avgpool2d_forward(&mut out, &inp, &p);
+        let mut dinp = vec![0.0; p.inp_len()];
+        reference::avgpool2d_backward(&mut dinp, &dout, &p);
+        let (ti, tdo) = (
+            gpu.upload("inp", &inp).unwrap(),
+            gpu.upload("dout", &dout).unwrap(),
+        );
+        let (gout, gdinp) = (nan_filled(&gpu, out.len()), nan_filled(&gpu, dinp.len()));
+        let mut prog = Vec::new();
+        passes::avgpool2d_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
+        passes::avgpool2d_backward(&gpu, &mut prog, &gdinp, &tdo, &p).unwrap();
+        run(&gpu, &prog);
+        assert_close(
+            &format!("avgpool2d out {p:?}"),
+            &read(&gpu, &gout),
+            &out,
+            PASS,
+        );
+        assert_close(
+            &format!("avgpool2d dinp {p:?}"),
+            &read(&gpu, &gdinp),
+            &dinp,
+            PASS,
+        );
+    }
+}
+
+#[test]
+fn relu_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    let p = ReluParams::new(1001);
+    // Values in steps of 0.5: exact zeros too, which must count as not positive.
+    let inp: Vec<f32> = rand_vec(11, 1001, -2.0, 2.0)
+        .iter()
+        .map(|v| (v * 2.0).round() / 2.0)
+        .collect();
+    let dout = rand_vec(12, 1001, -1.0, 1.0);
+    let (mut out, mut dinp) = (vec![0.0; 1001], vec![0.0; 1001]);
+    reference::relu_forward(&mut out, &inp, &p);
+    reference::relu_backward(&mut dinp, &out, &dout, &p);
+    let (ti, tdo) = (
+        gpu.upload("inp", &inp).unwrap(),
+        gpu.upload("dout", &dout).unwrap(),
+    );
+    let (gout, gdinp) = (nan_filled(&gpu, 1001), nan_filled(&gpu, 1001));
+    let mut prog = Vec::new();
+    passes::relu_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
+    passes::relu_backward(&gpu, &mut prog, &gdinp, &gout, &tdo, &p).unwrap();
+    run(&gpu, &prog);
+    assert_eq!(read(&gpu, &gout), out);
+    assert_eq!(read(&gpu, &gdinp), dinp);
+}
+
+/// The GPU draws the same dropout masks as the CPU reference (the same hash of seed, step, layer
+/// and element), keeps about 1 - rate of the values, draws another mask for another step or
+/// seed, and its backward pass zeroes exactly the values the forward pass dropped.
+#[test]
+fn dropout_matches_reference_and_keeps_one_minus_rate() {
+    let Some(gpu) = gpu() else { return };
+    let n = 200_003;
+    let inp = rand_vec(13, n, 0.5, 1.5);
+    let dout = rand_vec(14, n, 0.5, 1.5);
+    let (ti, tdo) = (
+        gpu.upload("inp", &inp).unwrap(),
+        gpu.upload("dout", &dout).unwrap(),
+    );
+    let mut masks = Vec::new();
+    for (rate, t, seed, salt) in [
+        (0.25f32, 1u32, 42u32, 3usize),
+        (0.25, 2, 42, 3),
+        (0.25, 1, 43, 3),
+        (0.25, 1, 42, 4),
+        (0.5, 7, 42, 3),
+        (0.0, 7, 42, 3),
+    ] {
+        let p = DropoutParams::new(1, n, rate, salt, true);
+        let step = StepRecord {
+            t,
+            seed,
+            ..Default::default()
+        };
+        let (mut out, mut dinp) = (vec![0.0; n], vec![0.0; n]);
+        reference::dropout_forward(&mut out, &inp, &step, &p);
+        reference::dropout_backward(&mut dinp, &dout, &step, &p);
+        let steps = gpu.upload("steps", &[StepRecord::default(), step]).unwrap();
+        let state = gpu.upload("state", &[1u32]).unwrap();
+        let (gout, gdinp) = (nan_filled(&gpu, n), nan_filled(&gpu, n));
+        let mut prog = Vec::new();
+        passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
+        passes::dropout_backward(&gpu, &mut prog, &gdinp, &tdo, &steps, &state, &p).unwrap();
+        run(&gpu, &prog);
+        let (go, gd) = (read(&gpu, &gout), read(&gpu, &gdinp));
+        assert_eq!(go, out, "dropout out, rate {rate} t {t} seed {seed}");
+        assert_eq!(gd, dinp, "dropout dinp, rate {rate} t {t} seed {seed}");
+        let kept: Vec<bool> = go.iter().map(|&v| v != 0.0).collect();
+        // The backward pass passes exactly the kept values, scaled.
+        for i in 0..n {
+            assert_eq!(gd[i] != 0.0, kept[i], "element {i}");
+            if kept[i] {
+                assert_eq!(go[i], inp[i] * p.scale);
+            }
+        }
+        // Binomial: the kept fraction is within 5 standard deviations of 1 - rate.
+        let frac = kept.iter().filter(|&&k| k).count() as f64 / n as f64;
+        let sd = ((rate * (1.0 - rate)) as f64 / n as f64).sqrt();
+        assert!(
+            (frac - (1.0 - rate as f64)).abs() <= 5.0 * sd + 1e-12,
+            "rate {rate}: kept {frac}"
+        );
+        masks.push(kept);
+    }
+    // Another step, seed or layer: another mask (about rate * (1 - rate) * 2 of the values differ).
+    for other in &masks[1..4] {
+        let differ = masks[0].iter().zip(other).filter(|(a, b)| a != b).count();
+        assert!(differ > n / 4, "{differ} of {n} differ");
+    }
+    // Evaluation: the identity.
+    let p = DropoutParams::new(1, n, 0.5, 3, false);
+    let steps = gpu.upload("steps", &[StepRecord::default()]).unwrap();
+    let state = gpu.zeros("state", 1).unwrap();
+    let gout = nan_filled(&gpu, n);
+    let mut prog = Vec::new();
+    passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
+    run(&gpu, &prog);
+    assert_eq!(read(&gpu, &gout), inp);
+}
+
+#[test]
+fn batchnorm_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    // (batch, channels, plane): odd planes; more elements per channel than the workgroup
+    // (strided partial sums); a flat (dense-layer) input; one channel.
+    for (si, &(n, c, hw)) in [(3, 5, 7 * 9), (4, 3, 1), (2, 16, 26 * 26), (5, 1, 130)]
+        .iter()
+        .enumerate()
+    {
+        let seed = 20 + si as u64 * 10;
+        let inp = rand_vec(seed, n * c * hw, -2.0, 3.0);
+        let dout = rand_vec(seed + 1, n * c * hw, -1.0, 1.0);
+        let gamma = rand_vec(seed + 2, c, 0.5, 1.5);
+        let beta = rand_vec(seed + 3, c, -0.5, 0.5);
+        let mm0 = rand_vec(seed + 4, c, -0.2, 0.2);
+        let mv0 = rand_vec(seed + 5, c, 0.5, 2.0);
+        for training in [true, false] {
+            let p = BatchnormParams::new(n, c, hw, 0.9, 1e-3, training);
+            let (mut out, mut saved) = (vec![0.0; p.len()], vec![0.0; 2 * c]);
+            let (mut mm, mut mv) = (mm0.clone(), mv0.clone());
+            reference::batchnorm_forward(
+                &mut out, &mut saved, &mut mm, &mut mv, &inp, &gamma, &beta, &p,
+            );
+            let (mut dinp, mut dg, mut db) = (vec![0.0; p.len()], vec![0.0; c], vec![0.0; c]);
+            reference::batchnorm_backward(
+                Some(&mut dinp),
+                &mut dg,
+                &mut db,
+                &dout,
+                &inp,
+                &saved,
+                &gamma,
+                &p,
+            );
+            let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+            let (ti, tdo, tg, tb, tmm, tmv) =
+                (t(&inp), t(&dout), t(&gamma), t(&beta), t(&mm0), t(&mv0));
+            let (gout, gsaved) = (nan_filled(&gpu, p.len()), nan_filled(&gpu, 2 * c));
+            let (gdinp, gdg, gdb) = (
+                nan_filled(&gpu, p.len()),
+                nan_filled(&gpu, c),
+                nan_filled(&gpu, c),
+            );
+            let mut prog = Vec::new();
+            passes::batchnorm_forward(
+                &gpu, &mut prog, &gout, &gsaved, &tmm, &tmv, &ti, &tg, &tb, &p,
+            )
+            .unwrap();
+            if training {
+                passes::batchnorm_backward(
+                    &gpu,
+                    &mut prog,
+                    Some(&gdinp),
+                    &gdg,
+                    &gdb,
+                    &tdo,
+                    &ti,
+                    &gsaved,
+                    &tg,
+                    &p,
+                )
+                .unwrap();
+            }
+            run(&gpu, &prog);
+            let what = format!("batchnorm {p:?}");
+            assert_close(&format!("{what} out"), &read(&gpu, &gout), &out, PASS);
+            assert_close(&format!("{what} saved"), &read(&gpu, &gsaved), &saved, PASS);
+            assert_close(&format!("{what} moving mean"), &read(&gpu, &tmm), &mm, PASS);
+            assert_close(&format!("{what} moving var"), &read(&gpu, &tmv), &mv, PASS);
+            if training {
+                assert_close(&format!("{what} dinp"), &read(&gpu, &gdinp), &dinp, PASS);
+                assert_close(&format!("{what} dgamma"), &read(&gpu, &gdg), &dg, PASS);
+                assert_close(&format!("{what} dbeta"), &read(&gpu, &gdb), &db, PASS);
+            } else {
+                assert_eq!(
+                    (mm == mm0, mv == mv0),
+                    (true, true),
+                    "evaluation keeps them"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn gather_batch_adam_and_step_advance_match_reference() {
     let Some(gpu) = gpu() else { return };
     // 5 images of 3x5 = 15 bytes each (not a multiple of 4): byte packing crosses words.
@@ -377,10 +605,12 @@ fn gather_batch_adam_and_step_advance_match_reference() {
         StepRecord {
             offset: 0,
             alpha: 0.5,
+            ..Default::default()
         },
         StepRecord {
             offset: 2,
             alpha: 0.001,
+            ..Default::default()
         },
     ];
     let (mut x, mut y) = (vec![0.0f32; 3 * pixels], vec![0u32; 3]);

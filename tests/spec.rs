@@ -96,6 +96,24 @@ fn the_text_form_round_trips() {
     assert_eq!(a, b);
     assert_eq!(b.len(), 4);
     assert_eq!(b[2], LayerSpec::Flatten);
+    // Every layer kind, options off their defaults, round-trips through the text form.
+    let every = "conv2d(16,3) batchnorm(momentum=0.9,epsilon=0.00001) relu maxpool(2) avgpool(3,stride=2) dropout(0.25) globalavgpool dense(32,relu) batchnorm(momentum=0.99,epsilon=0.001) dropout(0.5) dense(10)";
+    let m = spec::build(every, Shape::new(3, 28, 28), 10, false).unwrap();
+    assert_eq!(m.describe(), every);
+    assert_eq!(
+        spec::build(&m.describe(), Shape::new(3, 28, 28), 10, false).unwrap(),
+        m
+    );
+    assert_eq!(
+        spec::parse("dropout(rate=0.125) batchnorm").unwrap(),
+        vec![
+            LayerSpec::Layer(gpu_cnn::model::Layer::Dropout { rate: 0.125 }),
+            LayerSpec::Layer(gpu_cnn::model::Layer::BatchNorm {
+                momentum: 0.99,
+                epsilon: 0.001
+            }),
+        ]
+    );
     // Files written before flatten was spelled out still load (leniently).
     let legacy =
         "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) dense(128,relu) dense(10)";
@@ -145,14 +163,34 @@ fn bad_text_shows_a_caret_under_the_bad_token() {
             12,
         ),
         (
-            "flatten dropout(0.25) dense(10)",
-            "`dropout` is not supported yet",
-            8,
+            "flatten dropout(1.5) dense(10)",
+            "dropout rate 1.5 is not in [0, 1)",
+            16,
         ),
         (
-            "batchnorm flatten dense(10)",
-            "`batchnorm` is not supported yet",
+            "flatten dropout(x) dense(10)",
+            "the rate must be a number",
+            16,
+        ),
+        (
+            "batchnorm(mom=0.9) flatten dense(10)",
+            "batchnorm has no option `mom` (momentum, epsilon)",
+            10,
+        ),
+        (
+            "batchnorm(epsilon=0) flatten dense(10)",
+            "batchnorm epsilon 0 is not above 0",
             0,
+        ),
+        (
+            "avgpool(2, padding=same) flatten dense(10)",
+            "padding=same is not supported (valid)",
+            19,
+        ),
+        (
+            "globalavgpool(2) dense(10)",
+            "globalavgpool takes at most 0 values",
+            14,
         ),
         (
             "maxpool(2, padding=same) flatten dense(10)",
@@ -207,6 +245,14 @@ fn models_that_do_not_fit_the_data_are_refused() {
             "conv2d(8,30) flatten dense(10)",
             "does not fit input 1x28x28",
         ),
+        (
+            "conv2d(8,3) flatten batchnorm dense(10)",
+            "batchnorm right after flatten is not supported",
+        ),
+        (
+            "conv2d(8,3) avgpool(27) flatten dense(10)",
+            "average pool 27x27 stride 27 does not fit input 8x26x26",
+        ),
     ];
     for (text, want) in cases {
         let err = spec::build(text, input, 10, false).unwrap_err().to_string();
@@ -228,6 +274,16 @@ fn keras_json_files_read_as_keras_wrote_them() {
     for (name, input, preset) in [
         ("mnist_tutorial", Shape::new(1, 28, 28), "keras-mnist"),
         ("cifar10_tutorial", Shape::new(3, 32, 32), "keras-cifar10"),
+        (
+            "every_layer",
+            Shape::new(1, 28, 28),
+            "conv2d(16,3) batchnorm relu maxpool(2) conv2d(16,3,relu) avgpool(2,stride=1) relu batchnorm(momentum=0.9,epsilon=0.00001) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)",
+        ),
+        (
+            "dropout",
+            Shape::new(1, 28, 28),
+            "conv2d(8,3,relu) flatten dropout(0.5) dense(10)",
+        ),
     ] {
         let path = keras_file(name);
         let text = spec::resolve(path.to_str().unwrap(), Some(input)).unwrap();
@@ -240,10 +296,20 @@ fn keras_json_files_read_as_keras_wrote_them() {
             keras["total_params"].as_u64().unwrap(),
             "{name}"
         );
+        assert_eq!(
+            ours.trainable_params as u64,
+            keras["trainable_params"].as_u64().unwrap(),
+            "{name}"
+        );
         let theirs = keras["layers"].as_array().unwrap();
         assert_eq!(ours.layers.len(), theirs.len(), "{name}");
         for (o, k) in ours.layers.iter().zip(theirs) {
-            assert_eq!(o.kind, k["type"].as_str().unwrap(), "{name}");
+            // gpu-cnn has one ReLU layer; Keras has two classes for it.
+            let kind = match k["type"].as_str().unwrap() {
+                "ReLU" => "Activation",
+                other => other,
+            };
+            assert_eq!(o.kind, kind, "{name}");
             assert_eq!(
                 serde_json::json!(o.output_shape),
                 k["output_shape"],
@@ -278,7 +344,22 @@ fn keras_options_gpu_cnn_cannot_train_are_named() {
             "strided",
             "(Conv2D): strides [2,2] is not supported (1, for now)",
         ),
-        ("dropout", "layer `dropout` (Dropout): not supported yet"),
+        (
+            "same_padding",
+            "(Conv2D): padding \"same\" is not supported (valid, for now)",
+        ),
+        (
+            "no_bias",
+            "(Conv2D): use_bias false is not supported (true)",
+        ),
+        (
+            "batchnorm_no_scale",
+            "(BatchNormalization): scale false is not supported (true)",
+        ),
+        (
+            "leaky",
+            "(ReLU): negative_slope 0.1 is not supported (a plain ReLU)",
+        ),
         (
             "regularised",
             "(Conv2D): kernel_regularizer is not supported",

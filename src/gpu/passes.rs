@@ -5,7 +5,8 @@
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams,
+    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams, DropoutParams,
+    GatherParams, Maxpool2dParams, ReluParams, SoftmaxXentParams,
 };
 use crate::shaders::Shader;
 
@@ -386,6 +387,237 @@ pub fn maxpool2d_backward(
         Some((3, p)),
         grid_1d(n),
     )?);
+    Ok(())
+}
+
+/// inp is (N, C, H, W), out is (N, C, OH, OW).
+pub fn avgpool2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &Avgpool2dParams,
+) -> Result<()> {
+    check_len("avgpool2d_forward", "inp", inp, p.inp_len())?;
+    check_len("avgpool2d_forward", "out", out, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Avgpool2dForward,
+        "main",
+        &[(0, inp), (1, out)],
+        Some((2, p)),
+        grid_1d(p.out_len()),
+    )?);
+    Ok(())
+}
+
+/// dinp is (N, C, H, W), dout is (N, C, OH, OW).
+pub fn avgpool2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    p: &Avgpool2dParams,
+) -> Result<()> {
+    check_len("avgpool2d_backward", "dinp", dinp, p.inp_len())?;
+    check_len("avgpool2d_backward", "dout", dout, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Avgpool2dBackward,
+        "main",
+        &[(0, dout), (1, dinp)],
+        Some((2, p)),
+        grid_1d(p.inp_len()),
+    )?);
+    Ok(())
+}
+
+/// out = max(inp, 0) over `p.len` values.
+pub fn relu_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &ReluParams,
+) -> Result<()> {
+    check_len("relu_forward", "inp", inp, p.len as usize)?;
+    check_len("relu_forward", "out", out, p.len as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::ReluForward,
+        "main",
+        &[(0, inp), (1, out)],
+        Some((2, p)),
+        grid_1d(p.len as usize),
+    )?);
+    Ok(())
+}
+
+/// dinp = dout where the forward output `out` is positive.
+pub fn relu_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    p: &ReluParams,
+) -> Result<()> {
+    check_len("relu_backward", "out", out, p.len as usize)?;
+    check_len("relu_backward", "dout", dout, p.len as usize)?;
+    check_len("relu_backward", "dinp", dinp, p.len as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::ReluBackward,
+        "main",
+        &[(0, out), (1, dout), (2, dinp)],
+        Some((3, p)),
+        grid_1d(p.len as usize),
+    )?);
+    Ok(())
+}
+
+/// out and inp hold `p.len` values; the mask is drawn from `steps[state[0]]` (t, seed).
+pub fn dropout_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    steps: &Tensor,
+    state: &Tensor,
+    p: &DropoutParams,
+) -> Result<()> {
+    check_len("dropout_forward", "inp", inp, p.len as usize)?;
+    check_len("dropout_forward", "out", out, p.len as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DropoutForward,
+        "main",
+        &[(0, inp), (1, steps), (2, state), (3, out)],
+        Some((4, p)),
+        grid_1d(p.len as usize),
+    )?);
+    Ok(())
+}
+
+/// dinp and dout hold `p.len` values; the same mask as the forward pass of this step.
+pub fn dropout_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    steps: &Tensor,
+    state: &Tensor,
+    p: &DropoutParams,
+) -> Result<()> {
+    check_len("dropout_backward", "dout", dout, p.len as usize)?;
+    check_len("dropout_backward", "dinp", dinp, p.len as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DropoutBackward,
+        "main",
+        &[(0, dout), (1, steps), (2, state), (3, dinp)],
+        Some((4, p)),
+        grid_1d(p.len as usize),
+    )?);
+    Ok(())
+}
+
+/// inp and out are (N, C, H*W); saved is (C, 2); gamma, beta and the moving statistics are (C).
+/// Two dispatches: the statistics (batch ones in training, moving ones otherwise), then the
+/// normalisation.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    saved: &Tensor,
+    moving_mean: &Tensor,
+    moving_var: &Tensor,
+    inp: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    p: &BatchnormParams,
+) -> Result<()> {
+    let c = p.channels as usize;
+    check_len("batchnorm_forward", "inp", inp, p.len())?;
+    check_len("batchnorm_forward", "out", out, p.len())?;
+    check_len("batchnorm_forward", "saved", saved, 2 * c)?;
+    for (what, t) in [
+        ("moving_mean", moving_mean),
+        ("moving_var", moving_var),
+        ("gamma", gamma),
+        ("beta", beta),
+    ] {
+        check_len("batchnorm_forward", what, t, c)?;
+    }
+    prog.push(if p.training != 0 {
+        gpu.dispatch(
+            Shader::BatchnormForward,
+            "stats",
+            &[(0, inp), (1, saved), (2, moving_mean), (3, moving_var)],
+            Some((7, p)),
+            [grid(c), 1, 1],
+        )?
+    } else {
+        gpu.dispatch(
+            Shader::BatchnormForward,
+            "stats_eval",
+            &[(1, saved), (2, moving_mean), (3, moving_var)],
+            Some((7, p)),
+            grid_1d(c),
+        )?
+    });
+    prog.push(gpu.dispatch(
+        Shader::BatchnormForward,
+        "normalize",
+        &[(0, inp), (1, saved), (4, gamma), (5, beta), (6, out)],
+        Some((7, p)),
+        grid_1d(p.len()),
+    )?);
+    Ok(())
+}
+
+/// dgamma and dbeta (C) from dout and the forward pass's inp and saved statistics; then dinp,
+/// when given (the first layer's input needs no gradient).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    dout: &Tensor,
+    inp: &Tensor,
+    saved: &Tensor,
+    gamma: &Tensor,
+    p: &BatchnormParams,
+) -> Result<()> {
+    let c = p.channels as usize;
+    check_len("batchnorm_backward", "inp", inp, p.len())?;
+    check_len("batchnorm_backward", "dout", dout, p.len())?;
+    check_len("batchnorm_backward", "saved", saved, 2 * c)?;
+    for (what, t) in [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)] {
+        check_len("batchnorm_backward", what, t, c)?;
+    }
+    prog.push(gpu.dispatch(
+        Shader::BatchnormBackward,
+        "reduce",
+        &[(0, inp), (1, dout), (2, saved), (4, dgamma), (5, dbeta)],
+        Some((7, p)),
+        [grid(c), 1, 1],
+    )?);
+    if let Some(dinp) = dinp {
+        check_len("batchnorm_backward", "dinp", dinp, p.len())?;
+        prog.push(gpu.dispatch(
+            Shader::BatchnormBackward,
+            "input",
+            &[
+                (0, inp),
+                (1, dout),
+                (2, saved),
+                (3, gamma),
+                (4, dgamma),
+                (5, dbeta),
+                (6, dinp),
+            ],
+            Some((7, p)),
+            grid_1d(p.len()),
+        )?);
+    }
     Ok(())
 }
 

@@ -12,9 +12,11 @@ use super::passes::*;
 use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::layers::{Adam, GatherParams, SoftmaxXentParams, StepRecord};
+use crate::layers::{Adam, GatherParams, ReluParams, SoftmaxXentParams, StepRecord};
 use crate::model::{Layer, Model};
-use crate::reference::net::{conv_params, dense_params, pool_params};
+use crate::reference::net::{
+    avgpool_params, batchnorm_params, conv_params, dense_params, dropout_params, pool_params,
+};
 
 /// Most steps recorded into one command buffer (one compute pass, one submit).
 pub const MAX_STEPS_PER_SUBMIT: usize = 256;
@@ -204,11 +206,15 @@ pub struct GpuTrainer {
     dacts: Vec<Tensor>,
     argmax: Vec<Option<Tensor>>,
     scratch: Vec<Option<Conv2dScratch>>,
+    /// Batch norm layers' per-channel (mean, 1 / std) of the forward pass.
+    saved: Vec<Option<Tensor>>,
     labels: Tensor,
     train: Split,
     eval: Option<Split>,
     /// Adam steps taken so far.
     pub t: u64,
+    /// The seed the dropout masks are drawn from (with each step's t).
+    pub dropout_seed: u32,
     pub submits: usize,
     /// Training steps of the running epoch the GPU has finished (set by submission callbacks).
     done: Arc<AtomicUsize>,
@@ -263,6 +269,7 @@ impl GpuTrainer {
         let mut dacts = vec![zeros("dinput", 1)?];
         let mut argmax = vec![None];
         let mut scratch = vec![None];
+        let mut saved = vec![None];
         for l in &model.layers {
             acts.push(zeros(&l.name, max_batch * l.output.len())?);
             dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
@@ -282,6 +289,12 @@ impl GpuTrainer {
                 )?),
                 _ => None,
             });
+            saved.push(match l.layer {
+                Layer::BatchNorm { .. } => {
+                    Some(zeros(&format!("{}.saved", l.name), 2 * l.input.c)?)
+                }
+                _ => None,
+            });
         }
         let labels = zeros("labels", max_batch)?;
 
@@ -297,6 +310,7 @@ impl GpuTrainer {
             dacts,
             argmax,
             scratch,
+            saved,
             labels,
             train: Self::split_buffers(&gpu, train, batch, "train")?,
             eval: match eval {
@@ -305,6 +319,7 @@ impl GpuTrainer {
             },
             gpu,
             t: 0,
+            dropout_seed: 0,
             submits: 0,
             done: Arc::new(AtomicUsize::new(0)),
             chunks: Vec::new(),
@@ -331,7 +346,7 @@ impl GpuTrainer {
             let recs: Vec<StepRecord> = (0..e.num_steps())
                 .map(|s| StepRecord {
                     offset: (s * e.batch) as u32,
-                    alpha: 0.0,
+                    ..Default::default()
                 })
                 .collect();
             me.gpu.write(&e.steps, &recs);
@@ -363,7 +378,10 @@ impl GpuTrainer {
             images,
             labels: gpu.upload(&format!("{name}.labels"), &pack_bytes(&d.labels))?,
             indices: gpu.zeros(&format!("{name}.indices"), d.len())?,
-            steps: gpu.zeros(&format!("{name}.steps"), steps * 2)?,
+            steps: gpu.zeros(
+                &format!("{name}.steps"),
+                steps * std::mem::size_of::<StepRecord>() / 4,
+            )?,
             state: gpu.zeros(&format!("{name}.state"), 1)?,
             metrics: gpu.zeros(&format!("{name}.metrics"), steps * 2)?,
             full: Vec::new(),
@@ -425,6 +443,33 @@ impl GpuTrainer {
                         self.param(&self.weights, l.bias),
                     );
                     dense_forward(gpu, &mut prog, out, inp, &w, &b, &dense_params(l, batch))?;
+                }
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                    avgpool2d_forward(gpu, &mut prog, out, inp, &avgpool_params(l, batch))?;
+                }
+                Layer::Dropout { .. } => {
+                    let p = dropout_params(l, batch, i, training);
+                    dropout_forward(gpu, &mut prog, out, inp, &split.steps, &split.state, &p)?;
+                }
+                Layer::Relu => {
+                    let p = ReluParams::new(batch * l.input.len());
+                    relu_forward(gpu, &mut prog, out, inp, &p)?;
+                }
+                Layer::BatchNorm { .. } => {
+                    let saved = self.saved[i + 1].as_ref().expect("batch norm statistics");
+                    let p = batchnorm_params(l, batch, training);
+                    batchnorm_forward(
+                        gpu,
+                        &mut prog,
+                        out,
+                        saved,
+                        &self.param(&self.weights, l.stats),
+                        &self.param(&self.weights, l.stats.map(|s| s + 1)),
+                        inp,
+                        &self.param(&self.weights, l.weight),
+                        &self.param(&self.weights, l.bias),
+                        &p,
+                    )?;
                 }
             }
             label(&mut prog, first, &l.name);
@@ -497,6 +542,40 @@ impl GpuTrainer {
                             let w = self.param(&self.weights, l.weight);
                             dense_backward_input(gpu, &mut prog, dinp, out, dout, &w, &p)?;
                         }
+                    }
+                    Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                        if i > 0 {
+                            let p = avgpool_params(l, batch);
+                            avgpool2d_backward(gpu, &mut prog, dinp, dout, &p)?;
+                        }
+                    }
+                    Layer::Relu => {
+                        if i > 0 {
+                            let p = ReluParams::new(batch * l.input.len());
+                            relu_backward(gpu, &mut prog, dinp, out, dout, &p)?;
+                        }
+                    }
+                    Layer::Dropout { .. } => {
+                        if i > 0 {
+                            let p = dropout_params(l, batch, i, true);
+                            let (steps, state) = (&split.steps, &split.state);
+                            dropout_backward(gpu, &mut prog, dinp, dout, steps, state, &p)?;
+                        }
+                    }
+                    Layer::BatchNorm { .. } => {
+                        let saved = self.saved[i + 1].as_ref().expect("batch norm statistics");
+                        batchnorm_backward(
+                            gpu,
+                            &mut prog,
+                            if i > 0 { Some(dinp) } else { None },
+                            &self.param(&self.grads, l.weight),
+                            &self.param(&self.grads, l.bias),
+                            dout,
+                            inp,
+                            saved,
+                            &self.param(&self.weights, l.weight),
+                            &batchnorm_params(l, batch, true),
+                        )?;
                     }
                 }
                 label(&mut prog, first, &l.name);
@@ -670,6 +749,8 @@ impl GpuTrainer {
             .map(|s| StepRecord {
                 offset: (s * self.batch) as u32,
                 alpha: self.adam.alpha(self.t + s as u64 + 1),
+                t: (self.t + s as u64 + 1) as u32,
+                seed: self.dropout_seed,
             })
             .collect();
         self.gpu.write(&self.train.steps, &recs);

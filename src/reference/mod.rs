@@ -13,7 +13,8 @@ use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::layers::{
-    AdamParams, Conv2dParams, DenseParams, GatherParams, Maxpool2dParams, SoftmaxXentParams,
+    dropout_hash, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams,
+    DropoutParams, GatherParams, Maxpool2dParams, ReluParams, SoftmaxXentParams, StepRecord,
 };
 
 pub trait Real:
@@ -301,6 +302,212 @@ pub fn maxpool2d_backward<T: Real>(
     for nc in 0..nc_ {
         for o in 0..oh_ * ow_ {
             dinp[nc * h * w + argmax[nc * oh_ * ow_ + o] as usize] += dout[nc * oh_ * ow_ + o];
+        }
+    }
+}
+
+/// inp is (N, C, H, W), out is (N, C, OH, OW): the mean of each window.
+pub fn avgpool2d_forward<T: Real>(out: &mut [T], inp: &[T], p: &Avgpool2dParams) {
+    let [nc_, h, w, oh_, ow_, kh, kw, stride] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.kh,
+        p.kw,
+        p.stride,
+    ]
+    .map(|v| v as usize);
+    let inv = T::from_f64(1.0 / (kh * kw) as f64);
+    for nc in 0..nc_ {
+        for oy in 0..oh_ {
+            for ox in 0..ow_ {
+                let mut sum = T::zero();
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        sum += inp[nc * h * w + (oy * stride + ky) * w + ox * stride + kx];
+                    }
+                }
+                out[(nc * oh_ + oy) * ow_ + ox] = sum * inv;
+            }
+        }
+    }
+}
+
+/// dinp is (N, C, H, W), dout is (N, C, OH, OW): each window's gradient shared evenly over it
+/// (pixels in no window get zero).
+pub fn avgpool2d_backward<T: Real>(dinp: &mut [T], dout: &[T], p: &Avgpool2dParams) {
+    let [nc_, h, w, oh_, ow_, kh, kw, stride] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.kh,
+        p.kw,
+        p.stride,
+    ]
+    .map(|v| v as usize);
+    let inv = T::from_f64(1.0 / (kh * kw) as f64);
+    dinp[..nc_ * h * w].iter_mut().for_each(|d| *d = T::zero());
+    for nc in 0..nc_ {
+        for oy in 0..oh_ {
+            for ox in 0..ow_ {
+                let g = dout[(nc * oh_ + oy) * ow_ + ox] * inv;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        dinp[nc * h * w + (oy * stride + ky) * w + ox * stride + kx] += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// out = max(inp, 0).
+pub fn relu_forward<T: Real>(out: &mut [T], inp: &[T], p: &ReluParams) {
+    for i in 0..p.len as usize {
+        out[i] = if inp[i] > T::zero() {
+            inp[i]
+        } else {
+            T::zero()
+        };
+    }
+}
+
+/// dinp = dout where the forward output is positive, else 0.
+pub fn relu_backward<T: Real>(dinp: &mut [T], out: &[T], dout: &[T], p: &ReluParams) {
+    for i in 0..p.len as usize {
+        dinp[i] = if out[i] > T::zero() {
+            dout[i]
+        } else {
+            T::zero()
+        };
+    }
+}
+
+/// Whether dropout keeps value `i` of the step `step` (see `DropoutParams`).
+pub fn dropout_keep(step: &StepRecord, p: &DropoutParams, i: usize) -> bool {
+    dropout_hash(step.seed, step.t, p.salt, i as u32) >> 8 >= p.threshold
+}
+
+/// out = inp * scale where kept, 0 where dropped (training); out = inp otherwise.
+pub fn dropout_forward<T: Real>(out: &mut [T], inp: &[T], step: &StepRecord, p: &DropoutParams) {
+    let scale = T::from_f64(p.scale as f64);
+    for i in 0..p.len as usize {
+        out[i] = if p.training == 0 {
+            inp[i]
+        } else if dropout_keep(step, p, i) {
+            inp[i] * scale
+        } else {
+            T::zero()
+        };
+    }
+}
+
+/// dinp = dout * scale where the forward pass kept the value, 0 where it dropped it.
+pub fn dropout_backward<T: Real>(dinp: &mut [T], dout: &[T], step: &StepRecord, p: &DropoutParams) {
+    dropout_forward(dinp, dout, step, p);
+}
+
+/// inp and out are (N, C, H, W); saved is (C, 2): each channel's mean and 1 / sqrt(var + eps).
+/// Training: the batch's mean and biased variance over (N, H, W), and the moving statistics
+/// updated as moving = momentum * moving + (1 - momentum) * batch. Otherwise the moving ones.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward<T: Real>(
+    out: &mut [T],
+    saved: &mut [T],
+    moving_mean: &mut [T],
+    moving_var: &mut [T],
+    inp: &[T],
+    gamma: &[T],
+    beta: &[T],
+    p: &BatchnormParams,
+) {
+    let [n_, c_, hw] = [p.batch, p.channels, p.plane].map(|v| v as usize);
+    let eps = T::from_f64(p.epsilon as f64);
+    let mom = T::from_f64(p.momentum as f64);
+    let one = T::from_f64(1.0);
+    let m = T::from_f64((n_ * hw) as f64);
+    for c in 0..c_ {
+        let (mean, var) = if p.training != 0 {
+            let at = |n: usize, j: usize| inp[(n * c_ + c) * hw + j];
+            let mut sum = T::zero();
+            for n in 0..n_ {
+                for j in 0..hw {
+                    sum += at(n, j);
+                }
+            }
+            let mean = sum / m;
+            let mut sq = T::zero();
+            for n in 0..n_ {
+                for j in 0..hw {
+                    let d = at(n, j) - mean;
+                    sq += d * d;
+                }
+            }
+            let var = sq / m;
+            moving_mean[c] = mom * moving_mean[c] + (one - mom) * mean;
+            moving_var[c] = mom * moving_var[c] + (one - mom) * var;
+            (mean, var)
+        } else {
+            (moving_mean[c], moving_var[c])
+        };
+        saved[2 * c] = mean;
+        saved[2 * c + 1] = one / (var + eps).sqrt();
+    }
+    for n in 0..n_ {
+        for c in 0..c_ {
+            let (mean, inv) = (saved[2 * c], saved[2 * c + 1]);
+            for j in 0..hw {
+                let i = (n * c_ + c) * hw + j;
+                out[i] = gamma[c] * ((inp[i] - mean) * inv) + beta[c];
+            }
+        }
+    }
+}
+
+/// The gradients of training-mode batch norm: dgamma = sum(dout * xhat), dbeta = sum(dout) per
+/// channel, and (when `dinp` is given) dinp = gamma * inv / M * (M * dout - dbeta - xhat * dgamma)
+/// with xhat = (inp - mean) * inv and M = N * H * W.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward<T: Real>(
+    dinp: Option<&mut [T]>,
+    dgamma: &mut [T],
+    dbeta: &mut [T],
+    dout: &[T],
+    inp: &[T],
+    saved: &[T],
+    gamma: &[T],
+    p: &BatchnormParams,
+) {
+    let [n_, c_, hw] = [p.batch, p.channels, p.plane].map(|v| v as usize);
+    for c in 0..c_ {
+        let (mean, inv) = (saved[2 * c], saved[2 * c + 1]);
+        let (mut dg, mut db) = (T::zero(), T::zero());
+        for n in 0..n_ {
+            for j in 0..hw {
+                let i = (n * c_ + c) * hw + j;
+                dg += dout[i] * ((inp[i] - mean) * inv);
+                db += dout[i];
+            }
+        }
+        dgamma[c] = dg;
+        dbeta[c] = db;
+    }
+    if let Some(dinp) = dinp {
+        let m = T::from_f64((n_ * hw) as f64);
+        for n in 0..n_ {
+            for c in 0..c_ {
+                let (mean, inv) = (saved[2 * c], saved[2 * c + 1]);
+                let k = gamma[c] * inv / m;
+                for j in 0..hw {
+                    let i = (n * c_ + c) * hw + j;
+                    let xhat = (inp[i] - mean) * inv;
+                    dinp[i] = k * (m * dout[i] - dbeta[c] - xhat * dgamma[c]);
+                }
+            }
         }
     }
 }

@@ -16,6 +16,11 @@ pub struct CpuNet<T: Real> {
     /// dacts[i] is the gradient of acts[i].
     pub dacts: Vec<Vec<T>>,
     pub argmax: Vec<Vec<u32>>,
+    /// Batch norm layers' per-channel (mean, 1 / std) of the last forward pass.
+    pub saved: Vec<Vec<T>>,
+    /// The step the dropout masks are drawn for: the run's seed and Adam's t, as the GPU's
+    /// `StepRecord`. The caller sets `t` before each training step.
+    pub dropout: StepRecord,
     pub max_batch: usize,
 }
 
@@ -44,6 +49,39 @@ pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
             Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, stride)
         }
         _ => unreachable!("pool_params on {:?}", l.layer),
+    }
+}
+
+pub fn avgpool_params(l: &LayerPlan, batch: usize) -> Avgpool2dParams {
+    let (c, h, w) = (l.input.c, l.input.h, l.input.w);
+    match l.layer {
+        Layer::AvgPool2d { size, stride } => {
+            Avgpool2dParams::new(batch, c, h, w, size, size, stride)
+        }
+        Layer::GlobalAvgPool2d => Avgpool2dParams::new(batch, c, h, w, h, w, 1),
+        _ => unreachable!("avgpool_params on {:?}", l.layer),
+    }
+}
+
+/// `salt` tells the dropout layers apart: the layer's index in the model.
+pub fn dropout_params(l: &LayerPlan, batch: usize, salt: usize, training: bool) -> DropoutParams {
+    match l.layer {
+        Layer::Dropout { rate } => DropoutParams::new(batch, l.input.len(), rate, salt, training),
+        _ => unreachable!("dropout_params on {:?}", l.layer),
+    }
+}
+
+pub fn batchnorm_params(l: &LayerPlan, batch: usize, training: bool) -> BatchnormParams {
+    match l.layer {
+        Layer::BatchNorm { momentum, epsilon } => BatchnormParams::new(
+            batch,
+            l.input.c,
+            l.input.h * l.input.w,
+            momentum,
+            epsilon,
+            training,
+        ),
+        _ => unreachable!("batchnorm_params on {:?}", l.layer),
     }
 }
 
@@ -84,12 +122,21 @@ impl<T: Real> CpuNet<T> {
                 .map(|s| vec![T::zero(); s * max_batch])
                 .collect(),
             argmax: sizes.iter().map(|s| vec![0u32; s * max_batch]).collect(),
+            saved: sizes.iter().map(|s| vec![T::zero(); 2 * s]).collect(),
+            dropout: StepRecord::default(),
             max_batch,
         }
     }
 
-    /// Forward pass of `batch` images already in acts[0]; returns the logits.
+    /// Forward pass of `batch` images already in acts[0], in evaluation mode (no dropout, batch
+    /// norm's moving statistics); returns the logits.
     pub fn forward(&mut self, batch: usize) -> &[T] {
+        self.forward_mode(batch, false)
+    }
+
+    /// Forward pass in training mode (`training`: dropout masks, batch statistics and moving
+    /// statistics updated) or evaluation mode; returns the logits.
+    pub fn forward_mode(&mut self, batch: usize, training: bool) -> &[T] {
         for (i, l) in self.model.layers.clone().iter().enumerate() {
             let (inp, out) = split(&mut self.acts, i);
             match l.layer {
@@ -116,6 +163,32 @@ impl<T: Real> CpuNet<T> {
                         &dense_params(l, batch),
                     );
                 }
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                    avgpool2d_forward(out, inp, &avgpool_params(l, batch));
+                }
+                Layer::Dropout { .. } => {
+                    let p = dropout_params(l, batch, i, training);
+                    dropout_forward(out, inp, &self.dropout, &p);
+                }
+                Layer::Relu => relu_forward(out, inp, &ReluParams::new(batch * l.input.len())),
+                Layer::BatchNorm { .. } => {
+                    let p = batchnorm_params(l, batch, training);
+                    let (g, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    let (gamma, beta) = (self.weights[g].to_vec(), self.weights[b].to_vec());
+                    let rm = range(&self.model, l.stats);
+                    let rv = range(&self.model, l.stats.map(|s| s + 1));
+                    let (lo, hi) = self.weights.split_at_mut(rv.start);
+                    batchnorm_forward(
+                        out,
+                        &mut self.saved[i + 1],
+                        &mut lo[rm],
+                        &mut hi[..rv.len()],
+                        inp,
+                        &gamma,
+                        &beta,
+                        &p,
+                    );
+                }
             }
         }
         let last = self.acts.last().expect("model has layers");
@@ -131,10 +204,13 @@ impl<T: Real> CpuNet<T> {
         metrics
     }
 
-    /// Forward and backward of `batch` images in acts[0]: fills `grads`, returns the metrics.
+    /// Forward (training mode) and backward of `batch` images in acts[0]: fills `grads`,
+    /// returns the metrics.
     pub fn gradients(&mut self, y: &[u32], batch: usize) -> [T; 2] {
-        let metrics = self.evaluate(y, batch);
+        self.forward_mode(batch, true);
+        let mut metrics = [T::zero(); 2];
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
+        softmax_xent_forward(&mut metrics, self.acts.last().expect("layers"), y, &xp);
         let nl = self.model.layers.len();
         softmax_xent_backward(&mut self.dacts[nl], &self.acts[nl], y, &xp);
         for (i, l) in self.model.layers.clone().iter().enumerate().rev() {
@@ -181,6 +257,43 @@ impl<T: Real> CpuNet<T> {
                     if i > 0 {
                         dense_backward_input(dinp, out, dout, &self.weights[w], &p);
                     }
+                }
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                    if i > 0 {
+                        avgpool2d_backward(dinp, dout, &avgpool_params(l, batch));
+                    }
+                }
+                Layer::Dropout { .. } => {
+                    if i > 0 {
+                        let p = dropout_params(l, batch, i, true);
+                        dropout_backward(dinp, dout, &self.dropout, &p);
+                    }
+                }
+                Layer::Relu => {
+                    if i > 0 {
+                        let p = ReluParams::new(batch * l.input.len());
+                        relu_backward(dinp, out, dout, &p);
+                    }
+                }
+                Layer::BatchNorm { .. } => {
+                    let p = batchnorm_params(l, batch, true);
+                    let (g, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
+                    let (dg, db) = self.grads.split_at_mut(b.start);
+                    let dinp = if i > 0 {
+                        Some(dinp.as_mut_slice())
+                    } else {
+                        None
+                    };
+                    batchnorm_backward(
+                        dinp,
+                        &mut dg[g.clone()],
+                        &mut db[..b.len()],
+                        dout,
+                        inp,
+                        &self.saved[i + 1],
+                        &self.weights[g],
+                        &p,
+                    );
                 }
             }
         }

@@ -4,7 +4,10 @@
 mod common;
 use common::*;
 
-use gpu_cnn::layers::{Conv2dParams, DenseParams, Maxpool2dParams, SoftmaxXentParams};
+use gpu_cnn::layers::{
+    Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams, DropoutParams, Maxpool2dParams,
+    ReluParams, SoftmaxXentParams, StepRecord,
+};
 use gpu_cnn::model::{Layer, Model, Shape};
 use gpu_cnn::reference::*;
 
@@ -231,4 +234,160 @@ fn whole_network_gradient_matches_finite_differences() {
         "most checked gradients are non-zero"
     );
     assert_close_f64("whole-network gradient", &got, &want, GRADCHECK);
+}
+
+#[test]
+fn avgpool2d_backward_matches_finite_differences() {
+    // Overlapping windows, gaps, and the global window.
+    for (kh, kw, stride, h, w) in [(3, 3, 2, 7, 8), (2, 2, 3, 8, 7), (5, 6, 1, 5, 6)] {
+        let p = Avgpool2dParams::new(2, 3, h, w, kh, kw, stride);
+        let mut inp = rand64(60, p.inp_len(), -1.0, 1.0);
+        let r = rand64(61, p.out_len(), -1.0, 1.0);
+        let mut dinp = vec![0.0; p.inp_len()];
+        avgpool2d_backward(&mut dinp, &r, &p);
+        let want = numeric(&mut inp, |x| {
+            let mut out = vec![0.0; p.out_len()];
+            avgpool2d_forward(&mut out, x, &p);
+            dot(&out, &r)
+        });
+        assert_close_f64(&format!("avgpool2d dinp {p:?}"), &dinp, &want, GRADCHECK);
+    }
+}
+
+#[test]
+fn relu_and_dropout_backward_match_finite_differences() {
+    let n = 500;
+    // Away from the kink at 0.
+    let mut inp: Vec<f64> = rand64(62, n, -1.0, 1.0)
+        .into_iter()
+        .map(|v| if v.abs() < 1e-3 { 0.5 } else { v })
+        .collect();
+    let r = rand64(63, n, -1.0, 1.0);
+    let p = ReluParams::new(n);
+    let mut out = vec![0.0; n];
+    relu_forward(&mut out, &inp, &p);
+    let mut dinp = vec![0.0; n];
+    relu_backward(&mut dinp, &out, &r, &p);
+    let want = numeric(&mut inp, |x| {
+        let mut o = vec![0.0; n];
+        relu_forward(&mut o, x, &p);
+        dot(&o, &r)
+    });
+    assert_close_f64("relu dinp", &dinp, &want, GRADCHECK);
+
+    let p = DropoutParams::new(1, n, 0.3, 2, true);
+    let step = StepRecord {
+        t: 9,
+        seed: 5,
+        ..Default::default()
+    };
+    dropout_backward(&mut dinp, &r, &step, &p);
+    let want = numeric(&mut inp, |x| {
+        let mut o = vec![0.0; n];
+        dropout_forward(&mut o, x, &step, &p);
+        dot(&o, &r)
+    });
+    assert_close_f64("dropout dinp", &dinp, &want, GRADCHECK);
+    assert!(dinp.iter().any(|&d| d == 0.0) && dinp.iter().any(|&d| d != 0.0));
+}
+
+#[test]
+fn batchnorm_backward_matches_finite_differences() {
+    for (n, c, hw) in [(3, 4, 5), (4, 3, 1)] {
+        let p = BatchnormParams::new(n, c, hw, 0.99, 1e-3, true);
+        let mut inp = rand64(64, p.len(), -1.0, 2.0);
+        let mut gamma = rand64(65, c, 0.5, 1.5);
+        let mut beta = rand64(66, c, -0.5, 0.5);
+        let r = rand64(67, p.len(), -1.0, 1.0);
+        let fwd = |inp: &[f64], gamma: &[f64], beta: &[f64]| {
+            let (mut out, mut saved) = (vec![0.0; p.len()], vec![0.0; 2 * c]);
+            let (mut mm, mut mv) = (vec![0.0; c], vec![1.0; c]);
+            batchnorm_forward(&mut out, &mut saved, &mut mm, &mut mv, inp, gamma, beta, &p);
+            (dot(&out, &r), saved)
+        };
+        let (_, saved) = fwd(&inp, &gamma, &beta);
+        let (mut dinp, mut dg, mut db) = (vec![0.0; p.len()], vec![0.0; c], vec![0.0; c]);
+        batchnorm_backward(
+            Some(&mut dinp),
+            &mut dg,
+            &mut db,
+            &r,
+            &inp,
+            &saved,
+            &gamma,
+            &p,
+        );
+        let (g0, b0) = (gamma.clone(), beta.clone());
+        let ndinp = numeric(&mut inp, |x| fwd(x, &g0, &b0).0);
+        let i0 = inp.clone();
+        let ndg = numeric(&mut gamma, |x| fwd(&i0, x, &b0).0);
+        let ndb = numeric(&mut beta, |x| fwd(&i0, &g0, x).0);
+        assert_close_f64(&format!("batchnorm dinp {p:?}"), &dinp, &ndinp, GRADCHECK);
+        assert_close_f64(&format!("batchnorm dgamma {p:?}"), &dg, &ndg, GRADCHECK);
+        assert_close_f64(&format!("batchnorm dbeta {p:?}"), &db, &ndb, GRADCHECK);
+    }
+}
+
+/// Every new layer kind wired together through CpuNet in training mode (batch statistics, a
+/// fixed dropout mask): the gradient of every trainable tensor against finite differences, and
+/// zero gradients for the moving statistics.
+#[test]
+fn whole_network_with_every_layer_kind_matches_finite_differences() {
+    let model = gpu_cnn::spec::build(
+        "conv2d(4,3) batchnorm relu avgpool(2,stride=1) maxpool(2) dropout(0.25) conv2d(5,2,relu) globalavgpool dense(6,relu) batchnorm dropout(0.5) dense(4)",
+        Shape::new(2, 10, 9),
+        4,
+        false,
+    )
+    .unwrap();
+    let w32 = model.init_glorot(7);
+    let batch = 3;
+    let x = rand64(70, batch * model.input.len(), 0.0, 1.0);
+    let y = [1u32, 3, 0];
+    let mut net = CpuNet::<f64>::new(&model, &w32, batch);
+    net.dropout = StepRecord {
+        t: 4,
+        seed: 11,
+        ..Default::default()
+    };
+    let train_loss = |net: &mut CpuNet<f64>| {
+        net.acts[0][..x.len()].copy_from_slice(&x);
+        net.forward_mode(batch, true);
+        let mut m = [0.0; 2];
+        let xp = SoftmaxXentParams::new(batch, 4);
+        softmax_xent_forward(&mut m, net.acts.last().unwrap(), &y, &xp);
+        m[0] / batch as f64
+    };
+    net.acts[0][..x.len()].copy_from_slice(&x);
+    net.gradients(&y, batch);
+    let analytic = net.grads.clone();
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for p in &model.params {
+        if !p.trainable {
+            assert!(
+                analytic[p.offset..p.offset + p.len]
+                    .iter()
+                    .all(|&g| g == 0.0),
+                "{}",
+                p.name
+            );
+            continue;
+        }
+        for k in (0..p.len).step_by((p.len / 5).max(1)) {
+            let i = p.offset + k;
+            let w0 = net.weights[i];
+            net.weights[i] = w0 + H;
+            let lp = train_loss(&mut net);
+            net.weights[i] = w0 - H;
+            let lm = train_loss(&mut net);
+            net.weights[i] = w0;
+            got.push(analytic[i]);
+            want.push((lp - lm) / (2.0 * H));
+        }
+    }
+    assert!(
+        want.iter().filter(|v| v.abs() > 1e-6).count() > want.len() / 2,
+        "most checked gradients are non-zero"
+    );
+    assert_close_f64("every-layer network gradient", &got, &want, GRADCHECK);
 }

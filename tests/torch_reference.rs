@@ -17,11 +17,8 @@ use serde_json::Value;
 /// The seed `gpu-cnn train --seed 3 --epochs 0` initialises with, as the fixture's run did.
 const SEED: u64 = 3;
 
-fn fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/torch_reference.json"
-    );
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).expect("read the fixture");
     serde_json::from_str(&text).expect("parse the fixture")
 }
@@ -36,10 +33,28 @@ fn f32s(v: &Value) -> Vec<f32> {
 
 #[test]
 fn twenty_steps_match_pytorch() {
+    twenty_steps_match(&Model::keras_mnist(), "torch_reference.json");
+}
+
+/// The same for a model with batch norm (moving statistics included), a separate ReLU, average
+/// and global average pooling, and dropout at rate 0 (`torch_every_layer.py`).
+#[test]
+fn twenty_steps_of_every_layer_kind_match_pytorch() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torch_every_layer.txt"
+    ))
+    .unwrap();
+    let model =
+        gpu_cnn::spec::build(&text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
+    twenty_steps_match(&model, "torch_every_layer.json");
+}
+
+fn twenty_steps_match(model: &Model, fixture_name: &str) {
     // The data first: missing MNIST fails this test, adapter or not.
     let (train, test) = mnist();
     let Some(gpu) = gpu() else { return };
-    let fx = fixture();
+    let fx = fixture(fixture_name);
     let (images, batch) = (
         fx["images"].as_u64().unwrap() as usize,
         fx["batch"].as_u64().unwrap() as usize,
@@ -51,18 +66,9 @@ fn twenty_steps_match_pytorch() {
         labels: train.labels[..images].to_vec(),
         ..train
     };
-    let model = Model::keras_mnist();
     let w0 = model.init_glorot(SEED);
-    let mut t = GpuTrainer::new(
-        gpu,
-        &model,
-        &w0,
-        &first,
-        Some(&test),
-        batch,
-        Adam::default(),
-    )
-    .unwrap();
+    let mut t =
+        GpuTrainer::new(gpu, model, &w0, &first, Some(&test), batch, Adam::default()).unwrap();
     let order: Vec<u32> = (0..images as u32).collect();
     let (_, val) = t.epoch(&order, &mut |_| true).unwrap();
     let val = val.expect("validation metrics");

@@ -658,7 +658,19 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
             // `{}` of an f32 is the shortest text that reads back as the same value.
             LayerSpec::Layer(Layer::Dropout { rate }) => format!("dropout({rate})"),
             LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon }) => {
-                format!("batchnorm(momentum={momentum},epsilon={epsilon})")
+                // Keras' defaults are left out.
+                let mut opts = Vec::new();
+                if *momentum != 0.99 {
+                    opts.push(format!("momentum={momentum}"));
+                }
+                if *epsilon != 0.001 {
+                    opts.push(format!("epsilon={epsilon}"));
+                }
+                if opts.is_empty() {
+                    "batchnorm".to_string()
+                } else {
+                    format!("batchnorm({})", opts.join(","))
+                }
             }
             LayerSpec::Layer(Layer::Relu) => "relu".to_string(),
         })

@@ -97,7 +97,7 @@ fn the_text_form_round_trips() {
     assert_eq!(b.len(), 4);
     assert_eq!(b[2], LayerSpec::Flatten);
     // Every layer kind, options off their defaults, round-trips through the text form.
-    let every = "conv2d(16,3) batchnorm(momentum=0.9,epsilon=0.00001) relu maxpool(2) avgpool(3,stride=2) dropout(0.25) globalavgpool dense(32,relu) batchnorm(momentum=0.99,epsilon=0.001) dropout(0.5) dense(10)";
+    let every = "conv2d(16,3) batchnorm(momentum=0.9,epsilon=0.00001) relu maxpool(2) avgpool(3,stride=2) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)";
     let m = spec::build(every, Shape::new(3, 28, 28), 10, false).unwrap();
     assert_eq!(m.describe(), every);
     assert_eq!(

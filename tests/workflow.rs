@@ -759,3 +759,92 @@ fn a_model_of_your_own_trains_and_is_used_from_its_file() {
         err(&o)
     );
 }
+
+/// A model with dropout and batch norm: resumed after epoch 1 it ends with the same bits as the
+/// run in one go (weights, moving statistics, Adam state: the dropout masks follow the step
+/// count, not the process), a second run with the same seed gives the same bits again, another
+/// seed other masks, and `evaluate` rebuilds the model from its file alone.
+#[test]
+fn dropout_and_batch_norm_runs_resume_and_repeat_bit_for_bit() {
+    if gpu().is_none() {
+        return;
+    }
+    let data = bars_dir("wf-bn-data");
+    let d = data.to_str().unwrap();
+    let text = "conv2d(8,3,relu) batchnorm avgpool(2) dropout(0.3) conv2d(8,3) relu globalavgpool dense(16,relu) batchnorm(momentum=0.9) dropout(0.5) dense(10)";
+    let (a, b, c, e) = (
+        temp_dir("wf-bn-a"),
+        temp_dir("wf-bn-b"),
+        temp_dir("wf-bn-c"),
+        temp_dir("wf-bn-e"),
+    );
+    let train = |dir: &Path, epochs: &str, seed: &str| {
+        last_json(&run(&[
+            "train",
+            "--data-dir",
+            d,
+            "--model",
+            text,
+            "--batch",
+            "16",
+            "--epochs",
+            epochs,
+            "--seed",
+            seed,
+            "--json",
+            "--out",
+            dir.to_str().unwrap(),
+        ]))
+    };
+    let state_of = |dir: &Path| {
+        let m = load_saved(&dir.join(run_dir::MODEL)).unwrap().model;
+        let s = run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT)).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        (bits(&s.weights), bits(&s.m), bits(&s.v), s.t, s.epoch)
+    };
+    let ja = train(&a, "3", "7");
+    train(&b, "1", "7");
+    ok(&run(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--epochs",
+        "3",
+    ]));
+    assert_eq!(state_of(&a), state_of(&b), "resumed run");
+    assert_eq!(epochs_without_time(&a), epochs_without_time(&b));
+    train(&c, "3", "7");
+    assert_eq!(state_of(&a), state_of(&c), "second run");
+    train(&e, "3", "8");
+    assert_ne!(state_of(&a).0, state_of(&e).0, "another seed");
+    // The moving statistics were trained and saved.
+    let saved = load_saved(&a.join(run_dir::MODEL)).unwrap();
+    assert_eq!(saved.model.describe(), text);
+    let w = saved
+        .model
+        .load_safetensors(&a.join(run_dir::MODEL))
+        .unwrap();
+    let var = saved
+        .model
+        .params
+        .iter()
+        .position(|p| p.name == "bn2.running_var")
+        .unwrap();
+    assert!(saved.model.tensor(&w, var).iter().all(|&v| v != 1.0));
+    let j = last_json(&run(&[
+        "evaluate",
+        "--model",
+        a.join(run_dir::MODEL).to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--json",
+    ]));
+    let (got, want) = (
+        j["test_loss"].as_f64().unwrap(),
+        ja["test_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (got - want).abs() <= 1e-5 * want,
+        "evaluate {got}, train {want}"
+    );
+}

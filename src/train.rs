@@ -309,9 +309,16 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
         backend.set_state(&state.weights, &state.m, &state.v, state.t)?;
     }
     let (adapter, backend_name, device_type) = backend.describe();
+    let fixed = model.param_count() - model.trainable_count();
+    let params = match fixed {
+        0 => format!("{} parameters", model.param_count()),
+        _ => format!(
+            "{} parameters ({fixed} of them batch norm's moving statistics)",
+            model.param_count()
+        ),
+    };
     say(format!(
-        "Training {} parameters on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
-        model.param_count(),
+        "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
     let info = RunInfo {

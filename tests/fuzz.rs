@@ -124,9 +124,14 @@ fn image_decoder_and_size_parser_never_panic() {
 #[test]
 fn model_text_parser_never_panics() {
     let mut rng = Rng::new(4);
-    let words = b"conv2d maxpool dense flatten relu dropout ( ) , = 3 32 0 -1 stride padding same valid activation softmax x 1e9 99999999999999999999";
-    let base = gpu_cnn::spec::PRESETS[0].1.as_bytes();
+    let words = b"conv2d maxpool avgpool globalavgpool dense flatten relu dropout batchnorm momentum epsilon rate ( ) , = 3 32 0 -1 0.5 1.0 nan inf -0 stride padding same valid activation softmax x 1e9 99999999999999999999";
+    let every = "conv2d(8,3,relu) batchnorm(momentum=0.9) maxpool(2) avgpool(2,stride=1) relu dropout(0.25) globalavgpool dense(16) dropout(0.5) dense(10)";
     for i in 0..5000 {
+        let base = if i % 4 == 0 {
+            every.as_bytes()
+        } else {
+            gpu_cnn::spec::PRESETS[0].1.as_bytes()
+        };
         let bytes = if i % 2 == 0 {
             mutate(base, &mut rng)
         } else {
@@ -144,12 +149,56 @@ fn model_text_parser_never_panics() {
 
 #[test]
 fn keras_json_reader_never_panics() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keras/mnist_tutorial.json");
-    let good = std::fs::read(&path).unwrap();
     let mut rng = Rng::new(5);
-    for _ in 0..3000 {
-        let text = String::from_utf8_lossy(&mutate(&good, &mut rng)).into_owned();
-        let _ = gpu_cnn::spec::parse_keras_json(&text, &path);
+    for name in ["mnist_tutorial", "every_layer"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/keras/{name}.json"));
+        let good = std::fs::read(&path).unwrap();
+        for _ in 0..2000 {
+            let text = String::from_utf8_lossy(&mutate(&good, &mut rng)).into_owned();
+            if let Ok((specs, _)) = gpu_cnn::spec::parse_keras_json(&text, &path) {
+                // Whatever reads must also build or give an error.
+                let _ = gpu_cnn::spec::build(
+                    &gpu_cnn::spec::to_text(&specs),
+                    gpu_cnn::model::Shape::new(1, 28, 28),
+                    10,
+                    false,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cifar_archive_reader_never_panics() {
+    use gpu_cnn::data::cifar;
+    let mut rng = Rng::new(6);
+    let mut members = Vec::new();
+    for (b, name) in cifar::TRAIN_MEMBERS.iter().enumerate() {
+        members.push((name.to_string(), vec![b as u8; 2 * cifar::RECORD]));
+    }
+    members.push((cifar::TEST_MEMBER.to_string(), vec![3; cifar::RECORD]));
+    let good = cifar_archive(&members);
+    let tar = {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&good[..]), &mut raw).unwrap();
+        raw
+    };
+    let path = Path::new("fuzz.tar.gz");
+    assert_eq!(
+        cifar::parse_archive(&good, path, 10).unwrap().train.len(),
+        10
+    );
+    for i in 0..600 {
+        let bytes = match i % 3 {
+            // Mutations of the compressed file hit the gzip layer, of the tar the members.
+            0 => mutate(&good, &mut rng),
+            1 => gzip(&mutate(&tar, &mut rng)),
+            _ => random_bytes(&mut rng, 600),
+        };
+        if let Ok(c) = cifar::parse_archive(&bytes, path, 10) {
+            assert_eq!(c.train.images.len(), c.train.len() * 3072, "case {i}");
+            assert!(c.train.labels.iter().all(|&l| l < 10), "case {i}");
+        }
     }
 }

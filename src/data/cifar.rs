@@ -83,10 +83,14 @@ pub fn read_archive(path: &Path, classes: usize) -> Result<Cifar> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let sha256 = sha256_hex(&bytes);
-    let members = read_members(&bytes, path)?;
+    parse_archive(&bytes, path, classes)
+}
+
+/// Both sets from the bytes of a `.tar.gz` archive (`path` names it in errors).
+pub fn parse_archive(bytes: &[u8], path: &Path, classes: usize) -> Result<Cifar> {
+    let members = read_members(bytes, path)?;
     let mut cifar = assemble(members, path, classes)?;
-    cifar.sha256 = Some(sha256);
+    cifar.sha256 = Some(sha256_hex(bytes));
     Ok(cifar)
 }
 

@@ -307,6 +307,80 @@ pub fn dropout_hash(seed: u32, t: u32, salt: u32, i: u32) -> u32 {
     mix(i ^ mix(t ^ mix(salt ^ mix(seed))))
 }
 
+/// Shapes of `pad2d_forward` / `pad2d_backward`: (N, C, H, W) placed at (top, left) in a
+/// zero (N, C, OH, OW), the `same` padding of a convolution.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Pad2dParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub top: u32,
+    pub left: u32,
+}
+
+impl Pad2dParams {
+    /// `pad` is (top, left, bottom, right).
+    pub fn new(batch: usize, channels: usize, h_in: usize, w_in: usize, pad: [usize; 4]) -> Self {
+        Pad2dParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            h_in: h_in as u32,
+            w_in: w_in as u32,
+            h_out: (h_in + pad[0] + pad[2]) as u32,
+            w_out: (w_in + pad[1] + pad[3]) as u32,
+            top: pad[0] as u32,
+            left: pad[1] as u32,
+        }
+    }
+    pub fn inp_len(&self) -> usize {
+        (self.batch * self.channels * self.h_in * self.w_in) as usize
+    }
+    pub fn out_len(&self) -> usize {
+        (self.batch * self.channels * self.h_out * self.w_out) as usize
+    }
+}
+
+/// Shapes of `subsample2d_forward` / `subsample2d_backward`: every `stride`-th pixel of
+/// (N, C, H, W), from (0, 0): (N, C, (H - 1) / stride + 1, (W - 1) / stride + 1), a strided
+/// convolution's output taken from its stride-1 one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Subsample2dParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub stride: u32,
+    pub _pad0: u32,
+}
+
+impl Subsample2dParams {
+    pub fn new(batch: usize, channels: usize, h_in: usize, w_in: usize, stride: usize) -> Self {
+        Subsample2dParams {
+            batch: batch as u32,
+            channels: channels as u32,
+            h_in: h_in as u32,
+            w_in: w_in as u32,
+            h_out: ((h_in - 1) / stride + 1) as u32,
+            w_out: ((w_in - 1) / stride + 1) as u32,
+            stride: stride as u32,
+            _pad0: 0,
+        }
+    }
+    pub fn inp_len(&self) -> usize {
+        (self.batch * self.channels * self.h_in * self.w_in) as usize
+    }
+    pub fn out_len(&self) -> usize {
+        (self.batch * self.channels * self.h_out * self.w_out) as usize
+    }
+}
+
 /// Shapes of `relu_forward` / `relu_backward`: `len` values per step.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]

@@ -41,12 +41,27 @@ impl std::fmt::Display for Shape {
     }
 }
 
+/// How a convolution pads its input, as Keras' `padding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// No padding: the output is (in - kernel) / stride + 1.
+    Valid,
+    /// TensorFlow's: output ceil(in / stride), total padding max((out - 1) * stride + kernel -
+    /// in, 0), the smaller half before, the larger after.
+    Same,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Layer {
-    /// 2-D convolution, stride 1, no padding, optional ReLU.
+    /// 2-D convolution, square kernel, optional bias and ReLU. On the GPU and the CPU a padded
+    /// or strided convolution runs as zero-padding, the stride-1 convolution, then every
+    /// `stride`-th output (`ConvGeometry`).
     Conv2d {
         out_channels: usize,
         kernel: usize,
+        stride: usize,
+        padding: Padding,
+        bias: bool,
         relu: bool,
     },
     /// Max pooling, `size` x `size` windows every `stride` pixels (floor; no padding).
@@ -66,7 +81,83 @@ pub enum Layer {
     Relu,
 }
 
+/// Where a convolution's work happens: `input` zero-padded by (top, left, bottom, right) to
+/// `padded`, the stride-1 convolution over it to `full` (H x W), and every `stride`-th pixel of
+/// that the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub pad: [usize; 4],
+    pub padded: Shape,
+    pub full: Shape,
+    pub out: Shape,
+    pub stride: usize,
+}
+
+impl ConvGeometry {
+    pub fn of(
+        input: Shape,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> std::result::Result<ConvGeometry, String> {
+        if kernel == 0 || stride == 0 || out_channels == 0 {
+            return Err(format!(
+                "conv {kernel}x{kernel} stride {stride} -> {out_channels} has a zero size"
+            ));
+        }
+        let pads = |n: usize| -> (usize, usize) {
+            match padding {
+                Padding::Valid => (0, 0),
+                Padding::Same => {
+                    let out = n.div_ceil(stride);
+                    let total = ((out - 1) * stride + kernel).saturating_sub(n);
+                    (total / 2, total - total / 2)
+                }
+            }
+        };
+        let ((top, bottom), (left, right)) = (pads(input.h), pads(input.w));
+        let padded = Shape::new(input.c, input.h + top + bottom, input.w + left + right);
+        if kernel > padded.h || kernel > padded.w {
+            return Err(format!(
+                "conv {kernel}x{kernel} -> {out_channels} does not fit input {input}"
+            ));
+        }
+        let full = Shape::new(out_channels, padded.h + 1 - kernel, padded.w + 1 - kernel);
+        let out = Shape::new(
+            out_channels,
+            (full.h - 1) / stride + 1,
+            (full.w - 1) / stride + 1,
+        );
+        Ok(ConvGeometry {
+            pad: [top, left, bottom, right],
+            padded,
+            full,
+            out,
+            stride,
+        })
+    }
+    pub fn padded_input(&self) -> bool {
+        self.pad.iter().any(|&p| p > 0)
+    }
+    pub fn strided(&self) -> bool {
+        self.stride > 1
+    }
+}
+
 impl Layer {
+    /// A stride-1, `valid`, biased convolution: the seed model's kind.
+    pub fn conv(out_channels: usize, kernel: usize, relu: bool) -> Layer {
+        Layer::Conv2d {
+            out_channels,
+            kernel,
+            stride: 1,
+            padding: Padding::Valid,
+            bias: true,
+            relu,
+        }
+    }
+
     /// Dropout rates gpu-cnn trains with: [0, 1).
     pub fn check_rate(rate: f32) -> std::result::Result<(), String> {
         if rate.is_finite() && (0.0..1.0).contains(&rate) {
@@ -111,7 +202,7 @@ pub struct ParamTensor {
 }
 
 /// A layer with its inferred shapes and the indices of its tensors in `Model::params`: conv and
-/// dense have a weight and a bias; batch norm has gamma (`weight`), beta (`bias`) and the moving
+/// dense have a weight and a bias (a conv without bias: none); batch norm has gamma (`weight`), beta (`bias`) and the moving
 /// mean and variance (`stats`, the variance right after the mean).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerPlan {
@@ -182,13 +273,27 @@ impl Model {
                 Layer::Conv2d {
                     out_channels,
                     kernel,
+                    stride,
+                    padding,
+                    bias,
                     ..
                 } => {
-                    if kernel == 0 || kernel > shape.h || kernel > shape.w || out_channels == 0 {
-                        return Err(Error::Model(format!(
-                            "layer {}: conv {kernel}x{kernel} -> {out_channels} does not fit input {shape}",
-                            i + 1
-                        )));
+                    let g = ConvGeometry::of(shape, out_channels, kernel, stride, padding)
+                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
+                    for (what, s) in [
+                        ("padded input", g.padded),
+                        ("output before the stride", g.full),
+                    ] {
+                        if s.c
+                            .checked_mul(s.h)
+                            .and_then(|v| v.checked_mul(s.w))
+                            .is_none_or(|n| n > MAX_TENSOR)
+                        {
+                            return Err(Error::Model(format!(
+                                "layer {}: the conv's {what} {s} per image is larger than {MAX_TENSOR} values",
+                                i + 1
+                            )));
+                        }
                     }
                     n_conv += 1;
                     let name = format!("conv{n_conv}");
@@ -198,14 +303,17 @@ impl Model {
                         vec![out_channels, shape.c, kernel, kernel],
                         Init::Glorot,
                     )?;
-                    let b = add(
-                        &mut params,
-                        format!("{name}.bias"),
-                        vec![out_channels],
-                        Init::Zeros,
-                    )?;
-                    let out = Shape::new(out_channels, shape.h + 1 - kernel, shape.w + 1 - kernel);
-                    (name, out, Some(w), Some(b))
+                    let b = if bias {
+                        Some(add(
+                            &mut params,
+                            format!("{name}.bias"),
+                            vec![out_channels],
+                            Init::Zeros,
+                        )?)
+                    } else {
+                        None
+                    };
+                    (name, g.out, Some(w), b)
                 }
                 Layer::MaxPool2d { size, stride } => {
                     if size == 0 || stride == 0 || size > shape.h || size > shape.w {
@@ -336,17 +444,9 @@ impl Model {
     /// layer when the input is too small for it.
     pub fn seed(input: Shape, classes: usize) -> Result<Model> {
         let layers = [
-            Layer::Conv2d {
-                out_channels: 32,
-                kernel: 3,
-                relu: true,
-            },
+            Layer::conv(32, 3, true),
             Layer::MaxPool2d { size: 2, stride: 2 },
-            Layer::Conv2d {
-                out_channels: 64,
-                kernel: 3,
-                relu: true,
-            },
+            Layer::conv(64, 3, true),
             Layer::MaxPool2d { size: 2, stride: 2 },
             Layer::Dense {
                 out: 128,

@@ -8,6 +8,10 @@ pub enum Shader {
     Conv2dBackward,
     Conv2dBackwardSubgroup,
     Conv2dTransposeWeight,
+    Pad2dForward,
+    Pad2dBackward,
+    Subsample2dForward,
+    Subsample2dBackward,
     Maxpool2dForward,
     Maxpool2dBackward,
     Avgpool2dForward,
@@ -30,13 +34,17 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 25] = [
+    pub const ALL: [Shader; 29] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
         Shader::Conv2dBackward,
         Shader::Conv2dBackwardSubgroup,
         Shader::Conv2dTransposeWeight,
+        Shader::Pad2dForward,
+        Shader::Pad2dBackward,
+        Shader::Subsample2dForward,
+        Shader::Subsample2dBackward,
         Shader::Maxpool2dForward,
         Shader::Maxpool2dBackward,
         Shader::Avgpool2dForward,
@@ -67,6 +75,10 @@ impl Shader {
             Shader::Conv2dBackward => "conv2d_backward",
             Shader::Conv2dBackwardSubgroup => "conv2d_backward_subgroup",
             Shader::Conv2dTransposeWeight => "conv2d_transpose_weight",
+            Shader::Pad2dForward => "pad2d_forward",
+            Shader::Pad2dBackward => "pad2d_backward",
+            Shader::Subsample2dForward => "subsample2d_forward",
+            Shader::Subsample2dBackward => "subsample2d_backward",
             Shader::Maxpool2dForward => "maxpool2d_forward",
             Shader::Maxpool2dBackward => "maxpool2d_backward",
             Shader::Avgpool2dForward => "avgpool2d_forward",
@@ -110,6 +122,10 @@ impl Shader {
             Shader::Conv2dTransposeWeight => {
                 include_str!("../shaders/conv2d_transpose_weight.wgsl")
             }
+            Shader::Pad2dForward => include_str!("../shaders/pad2d_forward.wgsl"),
+            Shader::Pad2dBackward => include_str!("../shaders/pad2d_backward.wgsl"),
+            Shader::Subsample2dForward => include_str!("../shaders/subsample2d_forward.wgsl"),
+            Shader::Subsample2dBackward => include_str!("../shaders/subsample2d_backward.wgsl"),
             Shader::Maxpool2dForward => include_str!("../shaders/maxpool2d_forward.wgsl"),
             Shader::Maxpool2dBackward => include_str!("../shaders/maxpool2d_backward.wgsl"),
             Shader::Avgpool2dForward => include_str!("../shaders/avgpool2d_forward.wgsl"),

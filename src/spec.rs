@@ -2,12 +2,12 @@
 //! case: `"conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu)
 //! dense(10)"`. A syntax error shows the line with a caret under the bad token.
 //!
-//! gpu-cnn trains conv2d (stride 1, `valid` padding), maxpool and avgpool (any stride),
-//! globalavgpool, dropout, batchnorm, relu, flatten and dense layers; conv strides and `same`
-//! padding are recognised and refused by name.
+//! gpu-cnn trains conv2d (any stride, `valid` or `same` padding, with or without bias),
+//! maxpool and avgpool (any stride), globalavgpool, dropout, batchnorm, relu, flatten and dense
+//! layers.
 
 use crate::error::{Error, Result};
-use crate::model::{Layer, Model, Shape};
+use crate::model::{Layer, Model, Padding, Shape};
 
 /// The presets by name, with their text.
 pub const PRESETS: [(&str, &str); 2] = [
@@ -222,19 +222,30 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                     Some(a) => activation(a, false)?,
                     None => false,
                 };
+                let (mut stride, mut padding, mut bias) = (1, Padding::Valid, true);
                 for (key, v) in &c.kwargs {
                     match (key.text.as_str(), v.text.as_str()) {
                         ("activation", _) => relu = activation(v, false)?,
-                        ("stride" | "strides", "1") | ("padding", "valid") => {}
-                        ("stride" | "strides", _) | ("padding", _) => {
-                            return Err(caret(line, v.at, &format!("{}={} is not supported yet (stride 1, padding=valid)", key.text, v.text)))
+                        ("stride" | "strides", _) => stride = number(v, "the stride")?,
+                        ("padding", "valid") => padding = Padding::Valid,
+                        ("padding", "same") => padding = Padding::Same,
+                        ("padding", _) => {
+                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid or same)", v.text)))
                         }
-                        _ => return Err(caret(line, key.at, &format!("conv2d has no option `{}`", key.text))),
+                        ("use_bias", "true") => bias = true,
+                        ("use_bias", "false") => bias = false,
+                        ("use_bias", _) => {
+                            return Err(caret(line, v.at, "use_bias is true or false"))
+                        }
+                        _ => return Err(caret(line, key.at, &format!("conv2d has no option `{}` (activation, stride, padding, use_bias)", key.text))),
                     }
                 }
                 LayerSpec::Layer(Layer::Conv2d {
                     out_channels: number(f, "filters")?,
                     kernel: number(k, "the kernel size")?,
+                    stride,
+                    padding,
+                    bias,
                     relu,
                 })
             }
@@ -520,14 +531,24 @@ pub fn parse_keras_json(
                 require("data_format", &channels_last, "channels_last")?;
                 require("dilation_rate", &ones, "1")?;
                 require("groups", &|v| v == 1, "1")?;
-                require("strides", &ones, "1, for now")?;
-                require("padding", &|v| v == "valid", "valid, for now")?;
-                require("use_bias", &|v| v == true, "true")?;
+                let padding = match c["padding"].as_str() {
+                    None | Some("valid") => Padding::Valid,
+                    Some("same") => Padding::Same,
+                    Some(other) => return Err(err(format!("padding \"{other}\" is not supported (valid, same)"))),
+                };
+                let bias = match &c["use_bias"] {
+                    Value::Null => true,
+                    Value::Bool(b) => *b,
+                    other => return Err(err(format!("use_bias {other} is not true or false"))),
+                };
                 let filters = c["filters"].as_u64().filter(|&f| f >= 1).ok_or_else(|| err("filters is missing".into()))?;
                 let kernel = square("kernel_size")?.ok_or_else(|| err("kernel_size is missing".into()))?;
                 LayerSpec::Layer(Layer::Conv2d {
                     out_channels: filters as usize,
                     kernel,
+                    stride: square("strides")?.unwrap_or(1),
+                    padding,
+                    bias,
                     relu: activation(false)?,
                 })
             }
@@ -632,12 +653,25 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
             LayerSpec::Layer(Layer::Conv2d {
                 out_channels,
                 kernel,
+                stride,
+                padding,
+                bias,
                 relu,
             }) => {
-                format!(
-                    "conv2d({out_channels},{kernel}{})",
-                    if *relu { ",relu" } else { "" }
-                )
+                let mut t = format!("conv2d({out_channels},{kernel}");
+                if *relu {
+                    t.push_str(",relu");
+                }
+                if *stride != 1 {
+                    t.push_str(&format!(",stride={stride}"));
+                }
+                if *padding == Padding::Same {
+                    t.push_str(",padding=same");
+                }
+                if !bias {
+                    t.push_str(",use_bias=false");
+                }
+                t + ")"
             }
             LayerSpec::Layer(Layer::MaxPool2d { size, stride }) if stride == size => {
                 format!("maxpool({size})")

@@ -155,11 +155,14 @@ pub fn table(s: &Summary) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        out.push_str(&row(
-            &format!("{} ({})", l.name, l.kind),
-            &shape,
-            &thousands(l.params),
-        ));
+        let cell = format!("{} ({})", l.name, l.kind);
+        if cell.chars().count() <= w1 - 2 {
+            out.push_str(&row(&cell, &shape, &thousands(l.params)));
+        } else {
+            // As Keras wraps a long cell: the name, then the type on a line of its own.
+            out.push_str(&row(&l.name, &shape, &thousands(l.params)));
+            out.push_str(&row(&format!("({})", l.kind), "", ""));
+        }
         if i + 1 < s.layers.len() {
             out.push_str(&line("├", "┼", "┤", "─"));
         }

@@ -6,7 +6,7 @@ use common::*;
 
 use gpu_cnn::layers::{
     Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams, DropoutParams, Maxpool2dParams,
-    ReluParams, SoftmaxXentParams, StepRecord,
+    Pad2dParams, ReluParams, SoftmaxXentParams, StepRecord, Subsample2dParams,
 };
 use gpu_cnn::model::{Layer, Model, Shape};
 use gpu_cnn::reference::*;
@@ -181,17 +181,9 @@ fn softmax_xent_forward_matches_hand_computed_values() {
 fn whole_network_gradient_matches_finite_differences() {
     // A small model through CpuNet checks the wiring between passes (flatten, pool routing, ReLU).
     let layers = [
-        Layer::Conv2d {
-            out_channels: 3,
-            kernel: 3,
-            relu: true,
-        },
+        Layer::conv(3, 3, true),
         Layer::MaxPool2d { size: 2, stride: 2 },
-        Layer::Conv2d {
-            out_channels: 4,
-            kernel: 2,
-            relu: true,
-        },
+        Layer::conv(4, 2, true),
         Layer::Dense { out: 5, relu: true },
         Layer::Dense {
             out: 4,
@@ -252,6 +244,32 @@ fn avgpool2d_backward_matches_finite_differences() {
         });
         assert_close_f64(&format!("avgpool2d dinp {p:?}"), &dinp, &want, GRADCHECK);
     }
+}
+
+#[test]
+fn pad2d_and_subsample2d_backward_match_finite_differences() {
+    let p = Pad2dParams::new(2, 3, 5, 4, [1, 0, 2, 1]);
+    let mut inp = rand64(68, p.inp_len(), -1.0, 1.0);
+    let r = rand64(69, p.out_len(), -1.0, 1.0);
+    let mut dinp = vec![0.0; p.inp_len()];
+    pad2d_backward(&mut dinp, &r, &p);
+    let want = numeric(&mut inp, |x| {
+        let mut o = vec![0.0; p.out_len()];
+        pad2d_forward(&mut o, x, &p);
+        dot(&o, &r)
+    });
+    assert_close_f64("pad2d dinp", &dinp, &want, GRADCHECK);
+    let p = Subsample2dParams::new(2, 3, 7, 5, 3);
+    let mut inp = rand64(70, p.inp_len(), -1.0, 1.0);
+    let r = rand64(71, p.out_len(), -1.0, 1.0);
+    let mut dinp = vec![0.0; p.inp_len()];
+    subsample2d_backward(&mut dinp, &r, &p);
+    let want = numeric(&mut inp, |x| {
+        let mut o = vec![0.0; p.out_len()];
+        subsample2d_forward(&mut o, x, &p);
+        dot(&o, &r)
+    });
+    assert_close_f64("subsample2d dinp", &dinp, &want, GRADCHECK);
 }
 
 #[test]
@@ -334,8 +352,8 @@ fn batchnorm_backward_matches_finite_differences() {
 #[test]
 fn whole_network_with_every_layer_kind_matches_finite_differences() {
     let model = gpu_cnn::spec::build(
-        "conv2d(4,3) batchnorm relu avgpool(2,stride=1) maxpool(2) dropout(0.25) conv2d(5,2,relu) globalavgpool dense(6,relu) batchnorm dropout(0.5) dense(4)",
-        Shape::new(2, 10, 9),
+        "conv2d(4,3,padding=same,use_bias=false) batchnorm relu conv2d(4,3,relu,stride=2,padding=same) avgpool(2,stride=1) dropout(0.25) conv2d(5,2,relu,stride=2) globalavgpool dense(6,relu) batchnorm dropout(0.5) dense(4)",
+        Shape::new(2, 11, 9),
         4,
         false,
     )

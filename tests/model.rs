@@ -55,11 +55,7 @@ fn invalid_architectures_are_errors() {
     let too_big = Model::new(
         Shape::new(1, 4, 4),
         &[
-            Layer::Conv2d {
-                out_channels: 2,
-                kernel: 5,
-                relu: true,
-            },
+            Layer::conv(2, 5, true),
             Layer::Dense {
                 out: 2,
                 relu: false,
@@ -128,11 +124,7 @@ fn checkpoints_round_trip_and_reject_mismatches() {
     let other = Model::new(
         Shape::new(1, 28, 28),
         &[
-            Layer::Conv2d {
-                out_channels: 16,
-                kernel: 3,
-                relu: true,
-            },
+            Layer::conv(16, 3, true),
             Layer::Dense {
                 out: 10,
                 relu: false,

@@ -407,6 +407,49 @@ fn avgpool2d_matches_reference() {
     }
 }
 
+/// The zero padding and the stride of `same` and strided convolutions (asymmetric padding, odd
+/// sizes, strides that do not divide).
+#[test]
+fn pad2d_and_subsample2d_match_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (h, w, pad, stride) in [
+        (7, 9, [1, 1, 1, 1], 2),
+        (5, 6, [0, 1, 1, 2], 3),
+        (4, 4, [2, 0, 3, 1], 4),
+        (1, 1, [1, 1, 1, 1], 2),
+    ] {
+        let pp = Pad2dParams::new(3, 5, h, w, pad);
+        let sp = Subsample2dParams::new(3, 5, pp.h_out as usize, pp.w_out as usize, stride);
+        let inp = rand_vec(15, pp.inp_len(), -1.0, 1.0);
+        let dsub = rand_vec(16, sp.out_len(), -1.0, 1.0);
+        let (mut padded, mut sub) = (vec![0.0; pp.out_len()], vec![0.0; sp.out_len()]);
+        reference::pad2d_forward(&mut padded, &inp, &pp);
+        reference::subsample2d_forward(&mut sub, &padded, &sp);
+        let (mut dpadded, mut dinp) = (vec![0.0; pp.out_len()], vec![0.0; pp.inp_len()]);
+        reference::subsample2d_backward(&mut dpadded, &dsub, &sp);
+        reference::pad2d_backward(&mut dinp, &dpadded, &pp);
+        let (ti, tds) = (
+            gpu.upload("inp", &inp).unwrap(),
+            gpu.upload("dsub", &dsub).unwrap(),
+        );
+        let (gp, gs) = (nan_filled(&gpu, padded.len()), nan_filled(&gpu, sub.len()));
+        let (gdp, gdi) = (
+            nan_filled(&gpu, dpadded.len()),
+            nan_filled(&gpu, dinp.len()),
+        );
+        let mut prog = Vec::new();
+        passes::pad2d_forward(&gpu, &mut prog, &gp, &ti, &pp).unwrap();
+        passes::subsample2d_forward(&gpu, &mut prog, &gs, &gp, &sp).unwrap();
+        passes::subsample2d_backward(&gpu, &mut prog, &gdp, &tds, &sp).unwrap();
+        passes::pad2d_backward(&gpu, &mut prog, &gdi, &gdp, &pp).unwrap();
+        run(&gpu, &prog);
+        assert_eq!(read(&gpu, &gp), padded, "pad2d out {pp:?}");
+        assert_eq!(read(&gpu, &gs), sub, "subsample2d out {sp:?}");
+        assert_eq!(read(&gpu, &gdp), dpadded, "subsample2d dinp {sp:?}");
+        assert_eq!(read(&gpu, &gdi), dinp, "pad2d dinp {pp:?}");
+    }
+}
+
 #[test]
 fn relu_matches_reference() {
     let Some(gpu) = gpu() else { return };

@@ -97,7 +97,7 @@ fn the_text_form_round_trips() {
     assert_eq!(b.len(), 4);
     assert_eq!(b[2], LayerSpec::Flatten);
     // Every layer kind, options off their defaults, round-trips through the text form.
-    let every = "conv2d(16,3) batchnorm(momentum=0.9,epsilon=0.00001) relu maxpool(2) avgpool(3,stride=2) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)";
+    let every = "conv2d(16,3,stride=2,padding=same,use_bias=false) batchnorm(momentum=0.9,epsilon=0.00001) relu maxpool(2) avgpool(3,stride=2) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)";
     let m = spec::build(every, Shape::new(3, 28, 28), 10, false).unwrap();
     assert_eq!(m.describe(), every);
     assert_eq!(
@@ -148,14 +148,19 @@ fn bad_text_shows_a_caret_under_the_bad_token() {
             12,
         ),
         (
-            "conv2d(32,3,stride=2) flatten dense(10)",
-            "stride=2 is not supported yet",
+            "conv2d(32,3,stride=0) flatten dense(10)",
+            "the stride must be a whole number of at least 1",
             19,
         ),
         (
-            "conv2d(32,3,padding=same) flatten dense(10)",
-            "padding=same is not supported yet",
+            "conv2d(32,3,padding=full) flatten dense(10)",
+            "padding=full is not supported (valid or same)",
             20,
+        ),
+        (
+            "conv2d(32,3,use_bias=no) flatten dense(10)",
+            "use_bias is true or false",
+            21,
         ),
         (
             "conv2d(32,3,dilation=2) flatten dense(10)",
@@ -277,7 +282,12 @@ fn keras_json_files_read_as_keras_wrote_them() {
         (
             "every_layer",
             Shape::new(1, 28, 28),
-            "conv2d(16,3) batchnorm relu maxpool(2) conv2d(16,3,relu) avgpool(2,stride=1) relu batchnorm(momentum=0.9,epsilon=0.00001) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)",
+            "conv2d(16,3,padding=same) conv2d(16,3,stride=2,padding=same,use_bias=false) batchnorm relu maxpool(2) conv2d(16,3,relu) avgpool(2,stride=1) relu batchnorm(momentum=0.9,epsilon=0.00001) dropout(0.25) globalavgpool dense(32,relu) batchnorm dropout(0.5) dense(10)",
+        ),
+        (
+            "strided",
+            Shape::new(1, 27, 27),
+            "conv2d(8,3,relu,stride=3) conv2d(8,4,stride=2,padding=same,use_bias=false) flatten dense(10)",
         ),
         (
             "dropout",
@@ -341,16 +351,8 @@ fn keras_json_files_read_as_keras_wrote_them() {
 fn keras_options_gpu_cnn_cannot_train_are_named() {
     let cases = [
         (
-            "strided",
-            "(Conv2D): strides [2,2] is not supported (1, for now)",
-        ),
-        (
-            "same_padding",
-            "(Conv2D): padding \"same\" is not supported (valid, for now)",
-        ),
-        (
-            "no_bias",
-            "(Conv2D): use_bias false is not supported (true)",
+            "dilated",
+            "(Conv2D): dilation_rate [2,2] is not supported (1)",
         ),
         (
             "batchnorm_no_scale",

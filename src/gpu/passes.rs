@@ -6,7 +6,7 @@ use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
     AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams, DropoutParams,
-    GatherParams, Maxpool2dParams, ReluParams, SoftmaxXentParams,
+    GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams, Subsample2dParams,
 };
 use crate::shaders::Shader;
 
@@ -386,6 +386,86 @@ pub fn maxpool2d_backward(
         &[(0, argmax), (1, dout), (2, dinp)],
         Some((3, p)),
         grid_1d(n),
+    )?);
+    Ok(())
+}
+
+/// out (N, C, OH, OW): inp (N, C, H, W) placed at (top, left), zero around it.
+pub fn pad2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &Pad2dParams,
+) -> Result<()> {
+    check_len("pad2d_forward", "inp", inp, p.inp_len())?;
+    check_len("pad2d_forward", "out", out, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Pad2dForward,
+        "main",
+        &[(0, inp), (1, out)],
+        Some((2, p)),
+        grid_1d(p.out_len()),
+    )?);
+    Ok(())
+}
+
+/// dinp (N, C, H, W): dout (N, C, OH, OW) cropped at (top, left).
+pub fn pad2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    p: &Pad2dParams,
+) -> Result<()> {
+    check_len("pad2d_backward", "dout", dout, p.out_len())?;
+    check_len("pad2d_backward", "dinp", dinp, p.inp_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Pad2dBackward,
+        "main",
+        &[(0, dout), (1, dinp)],
+        Some((2, p)),
+        grid_1d(p.inp_len()),
+    )?);
+    Ok(())
+}
+
+/// out: every `stride`-th pixel of inp.
+pub fn subsample2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &Subsample2dParams,
+) -> Result<()> {
+    check_len("subsample2d_forward", "inp", inp, p.inp_len())?;
+    check_len("subsample2d_forward", "out", out, p.out_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Subsample2dForward,
+        "main",
+        &[(0, inp), (1, out)],
+        Some((2, p)),
+        grid_1d(p.out_len()),
+    )?);
+    Ok(())
+}
+
+/// dinp: dout at the sampled pixels, zero elsewhere.
+pub fn subsample2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    p: &Subsample2dParams,
+) -> Result<()> {
+    check_len("subsample2d_backward", "dout", dout, p.out_len())?;
+    check_len("subsample2d_backward", "dinp", dinp, p.inp_len())?;
+    prog.push(gpu.dispatch(
+        Shader::Subsample2dBackward,
+        "main",
+        &[(0, dout), (1, dinp)],
+        Some((2, p)),
+        grid_1d(p.inp_len()),
     )?);
     Ok(())
 }

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::layers::{Adam, GatherParams, ReluParams, SoftmaxXentParams, StepRecord};
 use crate::model::{Layer, Model};
 use crate::reference::net::{
-    avgpool_params, batchnorm_params, conv_params, dense_params, dropout_params, pool_params,
+    avgpool_params, batchnorm_params, conv_geometry, conv_params, dense_params, dropout_params,
+    pad_params, pool_params, subsample_params,
 };
 
 /// Most steps recorded into one command buffer (one compute pass, one submit).
@@ -51,9 +52,18 @@ pub fn eval_batch(batch: usize, eval_len: usize, fits: usize) -> usize {
 pub fn largest_activation(model: &Model) -> (String, usize) {
     let mut best = ("input".to_string(), model.input.len() * 4);
     for l in &model.layers {
-        let padded = l.output.c.div_ceil(4) * 4 * l.output.h * l.output.w;
-        if padded * 4 > best.1 {
-            best = (l.name.clone(), padded * 4);
+        let mut sizes = vec![(l.name.clone(), l.output)];
+        if let Layer::Conv2d { .. } = l.layer {
+            // A padded or strided conv's padded input and output before the stride.
+            let g = conv_geometry(l);
+            sizes.push((format!("{}.padded", l.name), g.padded));
+            sizes.push((format!("{}.full", l.name), g.full));
+        }
+        for (name, s) in sizes {
+            let bytes = s.c.div_ceil(4) * 4 * s.h * s.w * 4;
+            if bytes > best.1 {
+                best = (name, bytes);
+            }
         }
     }
     best
@@ -192,6 +202,16 @@ pub fn pack_bytes(b: &[u8]) -> Vec<u32> {
         .collect()
 }
 
+/// Scratch of one conv layer (`None` where it neither pads nor strides).
+struct ConvTensors {
+    padded: Option<Tensor>,
+    dpadded: Option<Tensor>,
+    full: Option<Tensor>,
+    dfull: Option<Tensor>,
+    zero_bias: Tensor,
+    dbias: Tensor,
+}
+
 pub struct GpuTrainer {
     pub gpu: Gpu,
     pub model: Model,
@@ -208,6 +228,9 @@ pub struct GpuTrainer {
     scratch: Vec<Option<Conv2dScratch>>,
     /// Batch norm layers' per-channel (mean, 1 / std) of the forward pass.
     saved: Vec<Option<Tensor>>,
+    /// Conv layers' padded input, output before the stride, their gradients, and the zero bias
+    /// (with a gradient nobody reads) of a conv without one.
+    conv: Vec<Option<ConvTensors>>,
     labels: Tensor,
     train: Split,
     eval: Option<Split>,
@@ -270,6 +293,7 @@ impl GpuTrainer {
         let mut argmax = vec![None];
         let mut scratch = vec![None];
         let mut saved = vec![None];
+        let mut conv = vec![None];
         for l in &model.layers {
             acts.push(zeros(&l.name, max_batch * l.output.len())?);
             dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
@@ -287,6 +311,27 @@ impl GpuTrainer {
                     &gpu,
                     &conv2d_select(&gpu, conv_params(l, max_batch)),
                 )?),
+                _ => None,
+            });
+            conv.push(match l.layer {
+                Layer::Conv2d { .. } => {
+                    let g = conv_geometry(l);
+                    let z = |on: bool, what: &str, n: usize| -> Result<Option<Tensor>> {
+                        Ok(if on {
+                            Some(zeros(&format!("{}.{what}", l.name), n)?)
+                        } else {
+                            None
+                        })
+                    };
+                    Some(ConvTensors {
+                        padded: z(g.padded_input(), "padded", max_batch * g.padded.len())?,
+                        dpadded: z(g.padded_input(), "dpadded", batch * g.padded.len())?,
+                        full: z(g.strided(), "full", max_batch * g.full.len())?,
+                        dfull: z(g.strided(), "dfull", batch * g.full.len())?,
+                        zero_bias: zeros(&format!("{}.zero_bias", l.name), g.out.c)?,
+                        dbias: zeros(&format!("{}.dbias", l.name), g.out.c)?,
+                    })
+                }
                 _ => None,
             });
             saved.push(match l.layer {
@@ -311,6 +356,7 @@ impl GpuTrainer {
             argmax,
             scratch,
             saved,
+            conv,
             labels,
             train: Self::split_buffers(&gpu, train, batch, "train")?,
             eval: match eval {
@@ -425,13 +471,28 @@ impl GpuTrainer {
             let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
             match l.layer {
                 Layer::Conv2d { .. } => {
-                    let (w, b) = (
-                        self.param(&self.weights, l.weight),
-                        self.param(&self.weights, l.bias),
-                    );
+                    let c = self.conv[i + 1].as_ref().expect("conv tensors");
+                    let w = self.param(&self.weights, l.weight);
+                    let b = match l.bias {
+                        Some(_) => self.param(&self.weights, l.bias),
+                        None => c.zero_bias.clone(),
+                    };
                     let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
                     let p = conv2d_select(gpu, conv_params(l, batch));
-                    conv2d_forward(gpu, &mut prog, out, inp, &w, &b, scratch, &p)?;
+                    let src = match (pad_params(l, batch), &c.padded) {
+                        (Some(pp), Some(padded)) => {
+                            pad2d_forward(gpu, &mut prog, padded, inp, &pp)?;
+                            padded
+                        }
+                        _ => inp,
+                    };
+                    match (subsample_params(l, batch), &c.full) {
+                        (Some(sp), Some(full)) => {
+                            conv2d_forward(gpu, &mut prog, full, src, &w, &b, scratch, &p)?;
+                            subsample2d_forward(gpu, &mut prog, out, full, &sp)?;
+                        }
+                        _ => conv2d_forward(gpu, &mut prog, out, src, &w, &b, scratch, &p)?,
+                    }
                 }
                 Layer::MaxPool2d { .. } => {
                     let am = self.argmax[i + 1].as_ref().expect("pool argmax");
@@ -507,16 +568,34 @@ impl GpuTrainer {
                 match l.layer {
                     Layer::Conv2d { .. } => {
                         let p = conv2d_select(gpu, conv_params(l, batch));
-                        let (dw, db) = (
-                            self.param(&self.grads, l.weight),
-                            self.param(&self.grads, l.bias),
-                        );
+                        let c = self.conv[i + 1].as_ref().expect("conv tensors");
+                        let dw = self.param(&self.grads, l.weight);
+                        let db = match l.bias {
+                            Some(_) => self.param(&self.grads, l.bias),
+                            None => c.dbias.clone(),
+                        };
                         let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
                         let w = self.param(&self.weights, l.weight);
-                        let dinp = if i > 0 { Some(dinp) } else { None };
+                        // The stride-1 convolution's output and its gradient.
+                        let (out, dout) = match (subsample_params(l, batch), &c.full, &c.dfull) {
+                            (Some(sp), Some(full), Some(dfull)) => {
+                                subsample2d_backward(gpu, &mut prog, dfull, dout, &sp)?;
+                                (full, dfull)
+                            }
+                            _ => (out, dout),
+                        };
+                        let pp = pad_params(l, batch);
+                        let (src, dsrc) = match (&pp, &c.padded, &c.dpadded) {
+                            (Some(_), Some(padded), Some(dpadded)) => (padded, dpadded),
+                            _ => (inp, dinp),
+                        };
+                        let dsrc = if i > 0 { Some(dsrc) } else { None };
                         conv2d_backward(
-                            gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, scratch, &p,
+                            gpu, &mut prog, dsrc, &dw, &db, out, dout, src, &w, scratch, &p,
                         )?;
+                        if let (true, Some(pp), Some(dpadded)) = (i > 0, pp, &c.dpadded) {
+                            pad2d_backward(gpu, &mut prog, dinp, dpadded, &pp)?;
+                        }
                     }
                     Layer::MaxPool2d { .. } => {
                         if i > 0 {

@@ -14,7 +14,8 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::layers::{
     dropout_hash, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams,
-    DropoutParams, GatherParams, Maxpool2dParams, ReluParams, SoftmaxXentParams, StepRecord,
+    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
+    StepRecord, Subsample2dParams,
 };
 
 pub trait Real:
@@ -360,6 +361,90 @@ pub fn avgpool2d_backward<T: Real>(dinp: &mut [T], dout: &[T], p: &Avgpool2dPara
                         dinp[nc * h * w + (oy * stride + ky) * w + ox * stride + kx] += g;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// out (N, C, OH, OW) is zero but for inp (N, C, H, W) placed at (top, left).
+pub fn pad2d_forward<T: Real>(out: &mut [T], inp: &[T], p: &Pad2dParams) {
+    let [nc_, h, w, oh, ow, top, left] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.top,
+        p.left,
+    ]
+    .map(|v| v as usize);
+    out[..nc_ * oh * ow].iter_mut().for_each(|v| *v = T::zero());
+    for nc in 0..nc_ {
+        for y in 0..h {
+            for x in 0..w {
+                out[(nc * oh + y + top) * ow + x + left] = inp[(nc * h + y) * w + x];
+            }
+        }
+    }
+}
+
+/// dinp (N, C, H, W) is dout (N, C, OH, OW) cropped at (top, left).
+pub fn pad2d_backward<T: Real>(dinp: &mut [T], dout: &[T], p: &Pad2dParams) {
+    let [nc_, h, w, oh, ow, top, left] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.top,
+        p.left,
+    ]
+    .map(|v| v as usize);
+    for nc in 0..nc_ {
+        for y in 0..h {
+            for x in 0..w {
+                dinp[(nc * h + y) * w + x] = dout[(nc * oh + y + top) * ow + x + left];
+            }
+        }
+    }
+}
+
+/// out[n, c, oy, ox] = inp[n, c, oy * stride, ox * stride].
+pub fn subsample2d_forward<T: Real>(out: &mut [T], inp: &[T], p: &Subsample2dParams) {
+    let [nc_, h, w, oh, ow, s] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.stride,
+    ]
+    .map(|v| v as usize);
+    for nc in 0..nc_ {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                out[(nc * oh + oy) * ow + ox] = inp[(nc * h + oy * s) * w + ox * s];
+            }
+        }
+    }
+}
+
+/// dinp is dout at the sampled pixels and zero elsewhere.
+pub fn subsample2d_backward<T: Real>(dinp: &mut [T], dout: &[T], p: &Subsample2dParams) {
+    let [nc_, h, w, oh, ow, s] = [
+        p.batch * p.channels,
+        p.h_in,
+        p.w_in,
+        p.h_out,
+        p.w_out,
+        p.stride,
+    ]
+    .map(|v| v as usize);
+    dinp[..nc_ * h * w].iter_mut().for_each(|v| *v = T::zero());
+    for nc in 0..nc_ {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                dinp[(nc * h + oy * s) * w + ox * s] = dout[(nc * oh + oy) * ow + ox];
             }
         }
     }

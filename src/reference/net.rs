@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::layers::Adam;
-use crate::model::{Layer, LayerPlan, Model};
+use crate::model::{ConvGeometry, Layer, LayerPlan, Model};
 
 /// Parameters, optimiser state and activations of one model on the CPU.
 pub struct CpuNet<T: Real> {
@@ -18,29 +18,65 @@ pub struct CpuNet<T: Real> {
     pub argmax: Vec<Vec<u32>>,
     /// Batch norm layers' per-channel (mean, 1 / std) of the last forward pass.
     pub saved: Vec<Vec<T>>,
+    /// Per conv layer that pads or strides (or has no bias): its padded input, the output
+    /// before the stride, their gradients, and a zero bias with a gradient nobody reads.
+    pub conv: Vec<Option<ConvBufs<T>>>,
     /// The step the dropout masks are drawn for: the run's seed and Adam's t, as the GPU's
     /// `StepRecord`. The caller sets `t` before each training step.
     pub dropout: StepRecord,
     pub max_batch: usize,
 }
 
+/// The geometry of a conv layer: padding, the stride-1 convolution's output, the stride.
+pub fn conv_geometry(l: &LayerPlan) -> ConvGeometry {
+    match l.layer {
+        Layer::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            ..
+        } => ConvGeometry::of(l.input, out_channels, kernel, stride, padding)
+            .expect("Model::new checked the geometry"),
+        _ => unreachable!("conv_geometry on {:?}", l.layer),
+    }
+}
+
+/// The stride-1, unpadded convolution at the heart of a conv layer: over the padded input, to
+/// the output before the stride.
 pub fn conv_params(l: &LayerPlan, batch: usize) -> Conv2dParams {
+    let g = conv_geometry(l);
     match l.layer {
         Layer::Conv2d {
             out_channels,
             kernel,
             relu,
+            ..
         } => Conv2dParams::new(
             batch,
-            l.input.c,
-            l.input.h,
-            l.input.w,
+            g.padded.c,
+            g.padded.h,
+            g.padded.w,
             out_channels,
             kernel,
             relu,
         ),
         _ => unreachable!("conv_params on {:?}", l.layer),
     }
+}
+
+/// The zero padding of a `same` conv layer, if it pads.
+pub fn pad_params(l: &LayerPlan, batch: usize) -> Option<Pad2dParams> {
+    let g = conv_geometry(l);
+    g.padded_input()
+        .then(|| Pad2dParams::new(batch, l.input.c, l.input.h, l.input.w, g.pad))
+}
+
+/// The stride of a strided conv layer, if it strides.
+pub fn subsample_params(l: &LayerPlan, batch: usize) -> Option<Subsample2dParams> {
+    let g = conv_geometry(l);
+    g.strided()
+        .then(|| Subsample2dParams::new(batch, g.full.c, g.full.h, g.full.w, g.stride))
 }
 
 pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
@@ -92,6 +128,16 @@ pub fn dense_params(l: &LayerPlan, batch: usize) -> DenseParams {
     }
 }
 
+/// Scratch of one conv layer (empty vectors where not needed).
+pub struct ConvBufs<T> {
+    pub padded: Vec<T>,
+    pub dpadded: Vec<T>,
+    pub full: Vec<T>,
+    pub dfull: Vec<T>,
+    pub zero_bias: Vec<T>,
+    pub dbias: Vec<T>,
+}
+
 fn range(model: &Model, index: Option<usize>) -> std::ops::Range<usize> {
     let p = &model.params[index.expect("layer has parameters")];
     p.offset..p.offset + p.len
@@ -123,6 +169,27 @@ impl<T: Real> CpuNet<T> {
                 .collect(),
             argmax: sizes.iter().map(|s| vec![0u32; s * max_batch]).collect(),
             saved: sizes.iter().map(|s| vec![T::zero(); 2 * s]).collect(),
+            conv: model
+                .layers
+                .iter()
+                .map(|l| match l.layer {
+                    Layer::Conv2d { .. } => {
+                        let g = conv_geometry(l);
+                        let z = |on: bool, n: usize| {
+                            vec![T::zero(); if on { n * max_batch } else { 0 }]
+                        };
+                        Some(ConvBufs {
+                            padded: z(g.padded_input(), g.padded.len()),
+                            dpadded: z(g.padded_input(), g.padded.len()),
+                            full: z(g.strided(), g.full.len()),
+                            dfull: z(g.strided(), g.full.len()),
+                            zero_bias: vec![T::zero(); g.out.c],
+                            dbias: vec![T::zero(); g.out.c],
+                        })
+                    }
+                    _ => None,
+                })
+                .collect(),
             dropout: StepRecord::default(),
             max_batch,
         }
@@ -141,14 +208,27 @@ impl<T: Real> CpuNet<T> {
             let (inp, out) = split(&mut self.acts, i);
             match l.layer {
                 Layer::Conv2d { .. } => {
-                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
-                    conv2d_forward(
-                        out,
-                        inp,
-                        &self.weights[w],
-                        &self.weights[b],
-                        &conv_params(l, batch),
-                    );
+                    let bufs = self.conv[i].as_mut().expect("conv buffers");
+                    let w = range(&self.model, l.weight);
+                    let bias = match l.bias {
+                        Some(_) => &self.weights[range(&self.model, l.bias)],
+                        None => &bufs.zero_bias[..],
+                    };
+                    let src: &[T] = match pad_params(l, batch) {
+                        Some(pp) => {
+                            pad2d_forward(&mut bufs.padded, inp, &pp);
+                            &bufs.padded
+                        }
+                        None => inp,
+                    };
+                    let p = conv_params(l, batch);
+                    match subsample_params(l, batch) {
+                        Some(sp) => {
+                            conv2d_forward(&mut bufs.full, src, &self.weights[w], bias, &p);
+                            subsample2d_forward(out, &bufs.full, &sp);
+                        }
+                        None => conv2d_forward(out, src, &self.weights[w], bias, &p),
+                    }
                 }
                 Layer::MaxPool2d { .. } => {
                     maxpool2d_forward(out, &mut self.argmax[i + 1], inp, &pool_params(l, batch));
@@ -219,23 +299,35 @@ impl<T: Real> CpuNet<T> {
             match l.layer {
                 Layer::Conv2d { .. } => {
                     let p = conv_params(l, batch);
-                    let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
-                    let (dw, db) = self.grads.split_at_mut(b.start);
-                    let dinp = if i > 0 {
-                        Some(dinp.as_mut_slice())
-                    } else {
-                        None
+                    let bufs = self.conv[i].as_mut().expect("conv buffers");
+                    let w = range(&self.model, l.weight);
+                    // The stride-1 convolution's output and its gradient.
+                    let (out, dout): (&[T], &[T]) = match subsample_params(l, batch) {
+                        Some(sp) => {
+                            subsample2d_backward(&mut bufs.dfull, dout, &sp);
+                            (&bufs.full, &bufs.dfull)
+                        }
+                        None => (out, dout),
                     };
-                    conv2d_backward(
-                        dinp,
-                        &mut dw[w.clone()],
-                        &mut db[..b.len()],
-                        out,
-                        dout,
-                        inp,
-                        &self.weights[w],
-                        &p,
-                    );
+                    let pp = pad_params(l, batch);
+                    let src: &[T] = if pp.is_some() { &bufs.padded } else { inp };
+                    let (dw, db) = match l.bias {
+                        Some(bi) => {
+                            let b = range(&self.model, Some(bi));
+                            let (dw, db) = self.grads.split_at_mut(b.start);
+                            (&mut dw[w.clone()], &mut db[..b.len()])
+                        }
+                        None => (&mut self.grads[w.clone()], &mut bufs.dbias[..]),
+                    };
+                    let dsrc = match (i > 0, pp.is_some()) {
+                        (false, _) => None,
+                        (true, true) => Some(&mut bufs.dpadded[..]),
+                        (true, false) => Some(dinp.as_mut_slice()),
+                    };
+                    conv2d_backward(dsrc, dw, db, out, dout, src, &self.weights[w], &p);
+                    if let (true, Some(pp)) = (i > 0, pp) {
+                        pad2d_backward(dinp, &bufs.dpadded, &pp);
+                    }
                 }
                 Layer::MaxPool2d { .. } => {
                     if i > 0 {

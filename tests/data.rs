@@ -262,6 +262,7 @@ fn made_up(name: &'static str, mirrors: Vec<String>) -> (KnownDataset, Vec<(Stri
         test: 3,
         format: Format::Idx,
         files: Box::leak(known_files.into_boxed_slice()),
+        extracted: &[],
         mirrors: Box::leak(mirrors.into_boxed_slice()),
         source: "made up for tests",
     };
@@ -688,7 +689,10 @@ fn a_cifar_archive_reads_into_channel_major_images() {
     assert_eq!(c.test.image(2), &cifar_record(2, 7)[1..]);
     assert_eq!(c.classes.as_ref().unwrap()[9], "truck");
     let bytes = std::fs::read(dir.join(cifar::ARCHIVE)).unwrap();
-    assert_eq!(c.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()));
+    assert_eq!(
+        c.sha256,
+        vec![(dir.join(cifar::ARCHIVE), sha256_hex(&bytes))]
+    );
     // Not the published archive: the lookup refuses it, naming the checksum.
     let err = data::probe(&CIFAR10, &dir).unwrap_err();
     assert!(
@@ -696,7 +700,8 @@ fn a_cifar_archive_reads_into_channel_major_images() {
         "{err}"
     );
 
-    // The extracted files, in cifar-10-batches-bin/ or directly, read the same (unverified).
+    // The extracted files, in cifar-10-batches-bin/ or directly, read the same; each batch is
+    // checked against the published batches' checksums.
     let ex = temp_dir("cifar-extracted");
     let inner = ex.join(cifar::FOLDER);
     std::fs::create_dir_all(&inner).unwrap();
@@ -711,9 +716,29 @@ fn a_cifar_archive_reads_into_channel_major_images() {
         ),
         (true, true)
     );
-    assert_eq!(e.sha256, None);
+    assert_eq!(e.sha256.len(), 6);
+    assert_eq!(e.sha256[5].0, inner.join("test_batch.bin"));
     let err = data::probe(&CIFAR10, &ex).unwrap_err();
-    assert!(err.contains("no published checksums"), "{err}");
+    assert!(
+        err.contains("checksum mismatch") && err.contains(CIFAR10.extracted[0].sha256),
+        "{err}"
+    );
+    // With the batches' checksums in the registry, the same files verify.
+    let sums: Vec<String> = e.sha256.iter().map(|(_, h)| h.clone()).collect();
+    let extracted: Vec<KnownFile> = cifar::TRAIN_MEMBERS
+        .iter()
+        .chain([&cifar::TEST_MEMBER])
+        .zip(&sums)
+        .map(|(n, h)| KnownFile {
+            name: n,
+            sha256: Box::leak(h.clone().into_boxed_str()),
+        })
+        .collect();
+    let known = KnownDataset {
+        extracted: Box::leak(extracted.into_boxed_slice()),
+        ..CIFAR10
+    };
+    assert!(data::probe(&known, &ex).is_ok());
     let e = load_cifar(&inner).unwrap();
     assert_eq!(e.train.len(), 15);
 }

@@ -5,7 +5,8 @@
 //! `Dataset`.
 //!
 //! The archive is read straight from its `.tar.gz` (the `tar` and `flate2` crates); a folder that
-//! holds the extracted `.bin` files (as `cifar-10-batches-bin/` or directly) is read too.
+//! holds the extracted `.bin` files (as `cifar-10-batches-bin/` or directly) is read too, and
+//! verifies against the published batches' checksums.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -39,14 +40,15 @@ pub const TRAIN_MEMBERS: [&str; 5] = [
 pub const TEST_MEMBER: &str = "test_batch.bin";
 pub const META_MEMBER: &str = "batches.meta.txt";
 
-/// What was read: both sets, the class names of `batches.meta.txt` (when present), the SHA-256
-/// of the archive (`None` for extracted files) and the path read.
+/// What was read: both sets, the class names of `batches.meta.txt` (when present), and the
+/// SHA-256 of what was read with its path: the archive, or each extracted batch (training
+/// batches, then the test batch).
 #[derive(Debug)]
 pub struct Cifar {
     pub train: Dataset,
     pub test: Dataset,
     pub classes: Option<Vec<String>>,
-    pub sha256: Option<String>,
+    pub sha256: Vec<(PathBuf, String)>,
     pub path: PathBuf,
 }
 
@@ -90,7 +92,7 @@ pub fn read_archive(path: &Path, classes: usize) -> Result<Cifar> {
 pub fn parse_archive(bytes: &[u8], path: &Path, classes: usize) -> Result<Cifar> {
     let members = read_members(bytes, path)?;
     let mut cifar = assemble(members, path, classes)?;
-    cifar.sha256 = Some(sha256_hex(bytes));
+    cifar.sha256 = vec![(path.to_path_buf(), sha256_hex(bytes))];
     Ok(cifar)
 }
 
@@ -149,6 +151,7 @@ pub fn read_members(bytes: &[u8], path: &Path) -> Result<HashMap<String, Vec<u8>
 
 fn read_extracted(folder: &Path, classes: usize) -> Result<Cifar> {
     let mut members = HashMap::new();
+    let mut sha256 = Vec::new();
     for name in TRAIN_MEMBERS.iter().chain([&TEST_MEMBER, &META_MEMBER]) {
         let p = folder.join(name);
         if p.is_file() {
@@ -159,13 +162,16 @@ fn read_extracted(folder: &Path, classes: usize) -> Result<Cifar> {
                     format!("is {len} bytes, more than a CIFAR-10 batch ({MAX_MEMBER})"),
                 ));
             }
-            members.insert(
-                name.to_string(),
-                std::fs::read(&p).map_err(|e| Error::io(&p, e))?,
-            );
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            if *name != META_MEMBER {
+                sha256.push((p.clone(), sha256_hex(&bytes)));
+            }
+            members.insert(name.to_string(), bytes);
         }
     }
-    assemble(members, folder, classes)
+    let mut cifar = assemble(members, folder, classes)?;
+    cifar.sha256 = sha256;
+    Ok(cifar)
 }
 
 /// Both sets from the members by name; every batch must be present and whole.
@@ -206,7 +212,7 @@ fn assemble(mut members: HashMap<String, Vec<u8>>, path: &Path, classes: usize) 
         train,
         test,
         classes,
-        sha256: None,
+        sha256: Vec::new(),
         path: path.to_path_buf(),
     })
 }

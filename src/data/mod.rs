@@ -233,8 +233,8 @@ impl Data {
 }
 
 /// One copy of a known dataset in `dir`, labels below `classes`: both sets and, for each file
-/// with a checksum, (path, SHA-256) in the order of `known.files` (none for CIFAR-10's extracted
-/// files, which have no published checksums).
+/// with a checksum, (path, SHA-256) in the order of `known.files` (or, for CIFAR-10's extracted
+/// batches, of `known.extracted`).
 pub fn read_copy(
     known: &KnownDataset,
     dir: &Path,
@@ -244,8 +244,7 @@ pub fn read_copy(
         Format::Idx => idx::load_dir(dir, classes),
         Format::CifarBinary => {
             let c = cifar::load_dir(dir, classes)?;
-            let hashes = c.sha256.map(|h| vec![(c.path, h)]).unwrap_or_default();
-            Ok((c.train, c.test, hashes))
+            Ok((c.train, c.test, c.sha256))
         }
     }
 }
@@ -260,13 +259,19 @@ pub fn probe(known: &KnownDataset, dir: &Path) -> std::result::Result<(Dataset, 
             Error::Dataset(m) if m.starts_with("missing") => format!("incomplete: {m}"),
             e => e.to_string(),
         })?;
-    if hashes.len() != known.files.len() {
+    let expected = if hashes.len() == known.files.len() {
+        known.files
+    } else {
+        known.extracted
+    };
+    if hashes.len() != expected.len() {
         return Err(format!(
-            "holds extracted files, which have no published checksums (pass --data-dir {} to train on them as they are)",
-            dir.display()
+            "incomplete: {} of {} files",
+            hashes.len(),
+            expected.len()
         ));
     }
-    for ((path, got), want) in hashes.iter().zip(known.files) {
+    for ((path, got), want) in hashes.iter().zip(expected) {
         if *got != want.sha256 {
             return Err(format!(
                 "checksum mismatch: {} has SHA-256 {got}, expected {} (a damaged or different file: delete it, or run `gpu-cnn datasets fetch --force {}`)",
@@ -377,11 +382,7 @@ fn load_data_dir(known: &KnownDataset, dir: &Path) -> Result<(bool, (Dataset, Da
     };
     let (train, test, hashes) = read_copy(known, dir, lenient)?;
     let sums: Vec<String> = hashes.iter().map(|(_, h)| h.clone()).collect();
-    let verified = known
-        .files
-        .iter()
-        .map(|f| f.sha256)
-        .eq(sums.iter().map(String::as_str));
+    let verified = known.matches(&sums);
     match registry::identify(&sums) {
         _ if verified => {}
         Some(k) => {

@@ -31,6 +31,9 @@ pub struct KnownDataset {
     pub format: Format,
     /// IDX: training images, training labels, test images, test labels. CIFAR: the archive.
     pub files: &'static [KnownFile],
+    /// CIFAR: the archive's members once extracted (training batches, then the test batch), so
+    /// that an extracted copy verifies too. Empty for IDX datasets.
+    pub extracted: &'static [KnownFile],
     /// Base URLs, tried in order; each serves every file under `served_name`.
     pub mirrors: &'static [&'static str],
     /// Where it comes from and under which licence.
@@ -44,6 +47,7 @@ pub const MNIST: KnownDataset = KnownDataset {
     train: 60_000,
     test: 10_000,
     format: Format::Idx,
+    extracted: &[],
     files: &[
         KnownFile {
             name: "train-images-idx3-ubyte",
@@ -89,6 +93,7 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
     test: 10_000,
     // Computed from Debian's dataset-fashion-mnist package.
     format: Format::Idx,
+    extracted: &[],
     files: &[
         KnownFile {
             name: "train-images-idx3-ubyte",
@@ -138,6 +143,32 @@ pub const CIFAR10: KnownDataset = KnownDataset {
         name: "cifar-10-binary.tar.gz",
         sha256: "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
     }],
+    extracted: &[
+        KnownFile {
+            name: "data_batch_1.bin",
+            sha256: "cee916563c9f80d84e3cc88e17fdc0941787f1244f00a67874d45b261883ada5",
+        },
+        KnownFile {
+            name: "data_batch_2.bin",
+            sha256: "a591ca11fa1708a91ee40f54b3da4784ccd871ecf2137de63f51ada8b3fa57ed",
+        },
+        KnownFile {
+            name: "data_batch_3.bin",
+            sha256: "bbe8596564c0f86427f876058170b84dac6670ddf06d79402899d93ceea26f67",
+        },
+        KnownFile {
+            name: "data_batch_4.bin",
+            sha256: "014e562d6e23c72197cc727519169a60359f5eccd8945ad5a09d710285ff4e48",
+        },
+        KnownFile {
+            name: "data_batch_5.bin",
+            sha256: "755304fc0b379caeae8c14f0dac912fbc7d6cd469eb67a1029a08a39453a9add",
+        },
+        KnownFile {
+            name: "test_batch.bin",
+            sha256: "8e2eb146ae340b09e24670f29cabc6326dba54da8789dab6768acf480273f65b",
+        },
+    ],
     mirrors: &[
         // Alex Krizhevsky's page at the University of Toronto, then the copy Swift for
         // TensorFlow's loader used.
@@ -166,12 +197,21 @@ pub fn known(name: &str) -> Option<&'static KnownDataset> {
 }
 
 /// The known dataset whose files have exactly these SHA-256 values, in the order of `files`
-/// (as each dataset's format computes them).
+/// (as each dataset's format computes them) or of `extracted`.
 pub fn identify(sha256: &[String]) -> Option<&'static KnownDataset> {
-    KNOWN.iter().find(|d| {
-        d.files
-            .iter()
-            .map(|f| f.sha256)
-            .eq(sha256.iter().map(|s| s.as_str()))
-    })
+    KNOWN.iter().find(|d| d.matches(sha256))
+}
+
+impl KnownDataset {
+    /// Whether these SHA-256 values are exactly those of `files`, or of `extracted`.
+    pub fn matches(&self, sha256: &[String]) -> bool {
+        let same = |files: &[KnownFile]| {
+            !files.is_empty()
+                && files
+                    .iter()
+                    .map(|f| f.sha256)
+                    .eq(sha256.iter().map(|s| s.as_str()))
+        };
+        same(self.files) || same(self.extracted)
+    }
 }

@@ -770,7 +770,13 @@ pub fn load_saved(path: &Path) -> Result<SavedModel> {
             .map_err(|e| err(format!("its layers `{arch}` do not rebuild: {e}")))?,
         None => Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?,
     };
-    let weights = model.load_safetensors(path)?;
+    let weights = model.load_safetensors(path).map_err(|e| match (e, meta.get("architecture")) {
+        (Error::Checkpoint { path, msg }, Some(arch)) => Error::Checkpoint {
+            path,
+            msg: format!("its tensors do not match its recorded layers `{arch}`: {msg}"),
+        },
+        (e, _) => e,
+    })?;
     Ok(SavedModel {
         model,
         weights,

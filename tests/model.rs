@@ -307,3 +307,64 @@ fn atomic_writes_clean_up_after_failure() {
         .to_string();
     assert!(err.contains("plain/sub"), "{err}");
 }
+
+/// `path` with its header's metadata entry `key` set to `value` (the tensors untouched).
+fn with_metadata(path: &std::path::Path, key: &str, value: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"][key] = serde_json::Value::String(value.into());
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&bytes[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A model file's recorded layers rebuild the model `evaluate`, `predict` and `--init` use: when
+/// they disagree with the tensors, or do not parse, or the input shape is garbage, the error
+/// names the file and says what was expected.
+#[test]
+fn architecture_metadata_that_disagrees_with_the_tensors_is_an_error() {
+    use gpu_cnn::model::load_saved;
+    let dir = temp_dir("model-arch");
+    let m = gpu_cnn::spec::build(
+        "conv2d(4,3,relu,padding=same) batchnorm globalavgpool dense(10)",
+        Shape::new(1, 8, 8),
+        10,
+        false,
+    )
+    .unwrap();
+    let path = dir.join("m.safetensors");
+    let classes = (
+        "classes",
+        serde_json::to_string(&(0..10).map(|i| i.to_string()).collect::<Vec<_>>()).unwrap(),
+    );
+    m.save_safetensors(&m.init_glorot(1), &path, &[classes])
+        .unwrap();
+    let saved = load_saved(&path).unwrap();
+    assert_eq!(saved.model, m);
+    for (key, value, want) in [
+        (
+            "architecture",
+            "conv2d(8,3,relu,padding=same) batchnorm globalavgpool dense(10)",
+            "do not match its recorded layers `conv2d(8,3,relu,padding=same) batchnorm globalavgpool dense(10)`: tensor `conv1.weight` has shape [4, 1, 3, 3], this model needs [8, 1, 3, 3]",
+        ),
+        (
+            "architecture",
+            "conv2d(4,3,relu,padding=same) globalavgpool dense(10)",
+            "tensors [bn1.bias, bn1.running_mean, bn1.running_var, bn1.weight] are not part of this model",
+        ),
+        ("architecture", "conv2d(4,3,relu) maxpol(2) dense(10)", "do not rebuild"),
+        ("input", "8x8", "metadata `input` is `8x8`, expected CxHxW"),
+    ] {
+        let p = dir.join("edited.safetensors");
+        std::fs::copy(&path, &p).unwrap();
+        with_metadata(&p, key, value);
+        let err = load_saved(&p).err().expect("an error").to_string();
+        assert!(err.contains("edited.safetensors") && err.contains(want), "{value}: {err}");
+    }
+}

@@ -315,10 +315,15 @@ impl Model {
                     };
                     (name, g.out, Some(w), b)
                 }
-                Layer::MaxPool2d { size, stride } => {
+                Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => {
                     if size == 0 || stride == 0 || size > shape.h || size > shape.w {
+                        let kind = if matches!(layer, Layer::MaxPool2d { .. }) {
+                            "max-pool"
+                        } else {
+                            "average pool"
+                        };
                         return Err(Error::Model(format!(
-                            "layer {}: max-pool {size}x{size} stride {stride} does not fit input {shape}",
+                            "layer {}: {kind} {size}x{size} stride {stride} does not fit input {shape}",
                             i + 1
                         )));
                     }
@@ -347,21 +352,6 @@ impl Model {
                     )?;
                     let b = add(&mut params, format!("{name}.bias"), vec![out], Init::Zeros)?;
                     (name, Shape::new(out, 1, 1), Some(w), Some(b))
-                }
-                Layer::AvgPool2d { size, stride } => {
-                    if size == 0 || stride == 0 || size > shape.h || size > shape.w {
-                        return Err(Error::Model(format!(
-                            "layer {}: average pool {size}x{size} stride {stride} does not fit input {shape}",
-                            i + 1
-                        )));
-                    }
-                    let out = Shape::new(
-                        shape.c,
-                        (shape.h - size) / stride + 1,
-                        (shape.w - size) / stride + 1,
-                    );
-                    n_pool += 1;
-                    (format!("pool{n_pool}"), out, None, None)
                 }
                 Layer::GlobalAvgPool2d => {
                     n_pool += 1;
@@ -770,13 +760,16 @@ pub fn load_saved(path: &Path) -> Result<SavedModel> {
             .map_err(|e| err(format!("its layers `{arch}` do not rebuild: {e}")))?,
         None => Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?,
     };
-    let weights = model.load_safetensors(path).map_err(|e| match (e, meta.get("architecture")) {
-        (Error::Checkpoint { path, msg }, Some(arch)) => Error::Checkpoint {
-            path,
-            msg: format!("its tensors do not match its recorded layers `{arch}`: {msg}"),
-        },
-        (e, _) => e,
-    })?;
+    let weights =
+        model
+            .load_safetensors(path)
+            .map_err(|e| match (e, meta.get("architecture")) {
+                (Error::Checkpoint { path, msg }, Some(arch)) => Error::Checkpoint {
+                    path,
+                    msg: format!("its tensors do not match its recorded layers `{arch}`: {msg}"),
+                },
+                (e, _) => e,
+            })?;
     Ok(SavedModel {
         model,
         weights,

@@ -249,10 +249,11 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                     relu,
                 })
             }
-            "maxpool" => {
+            "maxpool" | "avgpool" => {
+                let kind = c.name.text.as_str();
                 arity(1)?;
                 let Some(s) = c.args.first() else {
-                    return Err(caret(line, c.name.at, "maxpool needs (pool size)"));
+                    return Err(caret(line, c.name.at, &format!("{kind} needs (pool size)")));
                 };
                 let size = number(s, "the pool size")?;
                 let mut stride = size;
@@ -263,10 +264,14 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
                         "padding" => {
                             return Err(caret(line, v.at, &format!("padding={} is not supported (valid)", v.text)))
                         }
-                        _ => return Err(caret(line, key.at, &format!("maxpool has no option `{}`", key.text))),
+                        _ => return Err(caret(line, key.at, &format!("{kind} has no option `{}`", key.text))),
                     }
                 }
-                LayerSpec::Layer(Layer::MaxPool2d { size, stride })
+                LayerSpec::Layer(if kind == "maxpool" {
+                    Layer::MaxPool2d { size, stride }
+                } else {
+                    Layer::AvgPool2d { size, stride }
+                })
             }
             "dense" => {
                 arity(2)?;
@@ -291,25 +296,6 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
             "flatten" => {
                 arity(0)?;
                 LayerSpec::Flatten
-            }
-            "avgpool" => {
-                arity(1)?;
-                let Some(s) = c.args.first() else {
-                    return Err(caret(line, c.name.at, "avgpool needs (pool size)"));
-                };
-                let size = number(s, "the pool size")?;
-                let mut stride = size;
-                for (key, v) in &c.kwargs {
-                    match key.text.as_str() {
-                        "stride" | "strides" => stride = number(v, "the stride")?,
-                        "padding" if v.text == "valid" => {}
-                        "padding" => {
-                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid)", v.text)))
-                        }
-                        _ => return Err(caret(line, key.at, &format!("avgpool has no option `{}`", key.text))),
-                    }
-                }
-                LayerSpec::Layer(Layer::AvgPool2d { size, stride })
             }
             "globalavgpool" => {
                 arity(0)?;

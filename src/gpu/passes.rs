@@ -390,6 +390,32 @@ pub fn maxpool2d_backward(
     Ok(())
 }
 
+/// One dispatch of `shader`'s `main` with `inp` at binding 0, `out` at 1 and `p` at 2, one
+/// invocation per element of `n` (the passes of this shape: padding, subsampling, average
+/// pooling, ReLU forward).
+#[allow(clippy::too_many_arguments)]
+fn one_to_one<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    shader: Shader,
+    (out_name, out, out_len): (&str, &Tensor, usize),
+    (inp_name, inp, inp_len): (&str, &Tensor, usize),
+    p: &P,
+    n: usize,
+) -> Result<()> {
+    let op = shader.name();
+    check_len(op, inp_name, inp, inp_len)?;
+    check_len(op, out_name, out, out_len)?;
+    prog.push(gpu.dispatch(
+        shader,
+        "main",
+        &[(0, inp), (1, out)],
+        Some((2, p)),
+        grid_1d(n),
+    )?);
+    Ok(())
+}
+
 /// out (N, C, OH, OW): inp (N, C, H, W) placed at (top, left), zero around it.
 pub fn pad2d_forward(
     gpu: &Gpu,
@@ -398,16 +424,15 @@ pub fn pad2d_forward(
     inp: &Tensor,
     p: &Pad2dParams,
 ) -> Result<()> {
-    check_len("pad2d_forward", "inp", inp, p.inp_len())?;
-    check_len("pad2d_forward", "out", out, p.out_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Pad2dForward,
-        "main",
-        &[(0, inp), (1, out)],
-        Some((2, p)),
-        grid_1d(p.out_len()),
-    )?);
-    Ok(())
+        ("out", out, p.out_len()),
+        ("inp", inp, p.inp_len()),
+        p,
+        p.out_len(),
+    )
 }
 
 /// dinp (N, C, H, W): dout (N, C, OH, OW) cropped at (top, left).
@@ -418,16 +443,15 @@ pub fn pad2d_backward(
     dout: &Tensor,
     p: &Pad2dParams,
 ) -> Result<()> {
-    check_len("pad2d_backward", "dout", dout, p.out_len())?;
-    check_len("pad2d_backward", "dinp", dinp, p.inp_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Pad2dBackward,
-        "main",
-        &[(0, dout), (1, dinp)],
-        Some((2, p)),
-        grid_1d(p.inp_len()),
-    )?);
-    Ok(())
+        ("dinp", dinp, p.inp_len()),
+        ("dout", dout, p.out_len()),
+        p,
+        p.inp_len(),
+    )
 }
 
 /// out: every `stride`-th pixel of inp.
@@ -438,16 +462,15 @@ pub fn subsample2d_forward(
     inp: &Tensor,
     p: &Subsample2dParams,
 ) -> Result<()> {
-    check_len("subsample2d_forward", "inp", inp, p.inp_len())?;
-    check_len("subsample2d_forward", "out", out, p.out_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Subsample2dForward,
-        "main",
-        &[(0, inp), (1, out)],
-        Some((2, p)),
-        grid_1d(p.out_len()),
-    )?);
-    Ok(())
+        ("out", out, p.out_len()),
+        ("inp", inp, p.inp_len()),
+        p,
+        p.out_len(),
+    )
 }
 
 /// dinp: dout at the sampled pixels, zero elsewhere.
@@ -458,16 +481,15 @@ pub fn subsample2d_backward(
     dout: &Tensor,
     p: &Subsample2dParams,
 ) -> Result<()> {
-    check_len("subsample2d_backward", "dout", dout, p.out_len())?;
-    check_len("subsample2d_backward", "dinp", dinp, p.inp_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Subsample2dBackward,
-        "main",
-        &[(0, dout), (1, dinp)],
-        Some((2, p)),
-        grid_1d(p.inp_len()),
-    )?);
-    Ok(())
+        ("dinp", dinp, p.inp_len()),
+        ("dout", dout, p.out_len()),
+        p,
+        p.inp_len(),
+    )
 }
 
 /// inp is (N, C, H, W), out is (N, C, OH, OW).
@@ -478,16 +500,15 @@ pub fn avgpool2d_forward(
     inp: &Tensor,
     p: &Avgpool2dParams,
 ) -> Result<()> {
-    check_len("avgpool2d_forward", "inp", inp, p.inp_len())?;
-    check_len("avgpool2d_forward", "out", out, p.out_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Avgpool2dForward,
-        "main",
-        &[(0, inp), (1, out)],
-        Some((2, p)),
-        grid_1d(p.out_len()),
-    )?);
-    Ok(())
+        ("out", out, p.out_len()),
+        ("inp", inp, p.inp_len()),
+        p,
+        p.out_len(),
+    )
 }
 
 /// dinp is (N, C, H, W), dout is (N, C, OH, OW).
@@ -498,16 +519,15 @@ pub fn avgpool2d_backward(
     dout: &Tensor,
     p: &Avgpool2dParams,
 ) -> Result<()> {
-    check_len("avgpool2d_backward", "dinp", dinp, p.inp_len())?;
-    check_len("avgpool2d_backward", "dout", dout, p.out_len())?;
-    prog.push(gpu.dispatch(
+    one_to_one(
+        gpu,
+        prog,
         Shader::Avgpool2dBackward,
-        "main",
-        &[(0, dout), (1, dinp)],
-        Some((2, p)),
-        grid_1d(p.inp_len()),
-    )?);
-    Ok(())
+        ("dinp", dinp, p.inp_len()),
+        ("dout", dout, p.out_len()),
+        p,
+        p.inp_len(),
+    )
 }
 
 /// out = max(inp, 0) over `p.len` values.

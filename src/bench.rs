@@ -1,4 +1,4 @@
-//! `gpu-cnn bench`: training throughput of the seed CNN on the GPU, end to end (gather, forward,
+//! `gpu-cnn bench`: training throughput of the seed CNN (or `--model`) on the GPU, end to end (gather, forward,
 //! backward, Adam, recorded and submitted as in `train`), plus each pass timed in isolation.
 
 use std::time::Instant;
@@ -22,6 +22,10 @@ pub struct BenchConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// Repetitions per pass in the per-pass table (0: skip the table).
     pub pass_reps: usize,
+    /// `--model`: the seed CNN when `None`.
+    pub model: Option<String>,
+    /// `--input HxWxC` of the synthetic data: MNIST's 28x28x1 when `None`.
+    pub input: Option<String>,
     pub adapter: AdapterOptions,
 }
 
@@ -73,13 +77,18 @@ pub fn forward_macs(model: &Model) -> f64 {
 }
 
 pub fn synthetic(n: usize, rows: usize, cols: usize, classes: usize, seed: u64) -> Dataset {
+    synthetic_of(n, crate::model::Shape::new(1, rows, cols), classes, seed)
+}
+
+/// `n` seeded random images of `shape` with labels below `classes`.
+pub fn synthetic_of(n: usize, shape: crate::model::Shape, classes: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
     Dataset {
-        images: (0..n * rows * cols).map(|_| rng.below(256) as u8).collect(),
+        images: (0..n * shape.len()).map(|_| rng.below(256) as u8).collect(),
         labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
-        channels: 1,
-        rows,
-        cols,
+        channels: shape.c,
+        rows: shape.h,
+        cols: shape.w,
     }
 }
 
@@ -89,7 +98,14 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
             "--batch and --steps must be at least 1".into(),
         ));
     }
-    let model = Model::keras_mnist();
+    if cfg.input.is_some() && cfg.data == BenchData::Mnist {
+        return Err(Error::Usage(
+            "--input shapes the synthetic data; MNIST is 28x28x1 (drop --input or --data mnist)"
+                .into(),
+        ));
+    }
+    let input = cfg.input.as_deref().or(Some("28x28x1"));
+    let model = crate::summary::build(cfg.model.as_deref(), None, input, Some(10))?;
     let need = cfg
         .steps
         .max(cfg.warmup)
@@ -102,7 +118,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
             ))
         })?;
     let train = match cfg.data {
-        BenchData::Synthetic => synthetic(need, model.input.h, model.input.w, model.classes, 7),
+        BenchData::Synthetic => synthetic_of(need, model.input, model.classes, 7),
         BenchData::Mnist => {
             let opts = data::DataOptions {
                 data_dir: cfg.data_dir.clone(),

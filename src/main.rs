@@ -71,6 +71,12 @@ enum Command {
         /// Copies of each pass per submit in the per-pass table (0 skips the table)
         #[arg(long, default_value_t = 20)]
         pass_reps: usize,
+        /// The model to time: a preset, a Keras .json file or the one-line text form [default: the seed CNN]
+        #[arg(long, value_name = "SPEC")]
+        model: Option<String>,
+        /// Input shape of the synthetic data, height x width x channels [default: 28x28x1, MNIST's]
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<String>,
         #[command(flatten)]
         adapter: AdapterArgs,
         /// End stdout with one JSON line of the results
@@ -388,6 +394,8 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             data,
             data_dir,
             pass_reps,
+            model,
+            input,
             adapter,
             json,
         } => {
@@ -398,6 +406,8 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
                 data,
                 data_dir,
                 pass_reps,
+                model,
+                input,
                 adapter: adapter.options(),
             };
             let report = gpu_cnn::bench::run(&cfg)?;

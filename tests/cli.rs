@@ -934,4 +934,50 @@ fn bench_reports_throughput_as_json() {
         assert!(passes.contains_key(pass), "{pass}: {j}");
     }
     assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
+    assert_eq!(j["dispatches_per_step"], 27, "the seed model's step");
+    // Your own model on synthetic data of another shape: its own passes, one dispatch each
+    // (batch norm two), padding and stride around the conv.
+    let j = json_tail(&gpu_cnn(&[
+        "bench",
+        "--model",
+        "conv2d(4,3,stride=2,padding=same) batchnorm relu dropout(0.5) globalavgpool dense(10)",
+        "--input",
+        "15x13x3",
+        "--batch",
+        "8",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--pass-reps",
+        "1",
+        "--json",
+    ]));
+    let passes = j["passes"].as_object().unwrap();
+    assert_eq!(
+        passes.len(),
+        j["dispatches_per_step"].as_u64().unwrap() as usize,
+        "{j}"
+    );
+    for pass in [
+        "conv1 fwd pad",
+        "conv1 fwd",
+        "conv1 fwd stride",
+        "conv1 bwd stride",
+        "conv1 bwd weight",
+        "bn1 fwd stats",
+        "bn1 bwd reduce",
+        "relu1 fwd",
+        "dropout1 bwd",
+        "pool1 fwd",
+    ] {
+        assert!(passes.contains_key(pass), "{pass}: {j}");
+    }
+    let o = gpu_cnn(&["bench", "--data", "mnist", "--input", "32x32x3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--input shapes the synthetic data"),
+        "{}",
+        stderr(&o)
+    );
 }

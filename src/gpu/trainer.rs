@@ -169,6 +169,14 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
         } else {
             ""
         };
+        // A conv layer's padding and stride passes, beside its own.
+        let dir = match base {
+            "pad2d_forward" => "fwd pad",
+            "pad2d_backward" => "bwd pad",
+            "subsample2d_forward" => "fwd stride",
+            "subsample2d_backward" => "bwd stride",
+            _ => dir,
+        };
         let pass = match (dir, entry) {
             ("", "main") => base.to_string(),
             ("", e) => format!("{base} {e}"),

@@ -62,12 +62,14 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
             "is a file, expected a folder for the output",
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::bad_file(dir, format!("cannot create this folder for the output: {e}"))
+    })?;
     let probe = temp_path(&dir.join("write-test"));
     let written = std::fs::File::create(&probe)
         .and_then(|mut f| f.write_all(b"ok").and_then(|_| f.sync_all()));
     let _ = std::fs::remove_file(&probe);
-    written.map_err(|e| Error::io(dir, e))
+    written.map_err(|e| Error::bad_file(dir, format!("cannot write in this folder: {e}")))
 }
 
 /// Removes temporary files that `write_atomic` left in `dir` when its process was killed (the

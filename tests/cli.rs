@@ -421,6 +421,12 @@ fn bad_input_is_a_clear_error_not_a_panic() {
             "is a file, expected a folder",
             1,
         ),
+        // Not creatable, even by root: /proc takes no new folders.
+        (
+            vec!["train", "--out", "/proc/gpu-cnn-run", "--epochs", "0"],
+            "/proc/gpu-cnn-run: cannot create this folder for the output",
+            1,
+        ),
         (
             vec!["train", "--cpu", "--batch", "1000000000000"],
             "the largest batch for this model is 12409",

@@ -63,7 +63,10 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| {
-        Error::bad_file(dir, format!("cannot create this folder for the output: {e}"))
+        Error::bad_file(
+            dir,
+            format!("cannot create this folder for the output: {e}"),
+        )
     })?;
     let probe = temp_path(&dir.join("write-test"));
     let written = std::fs::File::create(&probe)

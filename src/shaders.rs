@@ -28,13 +28,14 @@ pub enum Shader {
     DenseBackwardSubgroup,
     SoftmaxXentForward,
     SoftmaxXentBackward,
+    SoftmaxXent,
     AdamUpdate,
     StepAdvance,
     ProbeSubgroup,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 29] = [
+    pub const ALL: [Shader; 30] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -61,6 +62,7 @@ impl Shader {
         Shader::DenseBackwardSubgroup,
         Shader::SoftmaxXentForward,
         Shader::SoftmaxXentBackward,
+        Shader::SoftmaxXent,
         Shader::AdamUpdate,
         Shader::StepAdvance,
         Shader::ProbeSubgroup,
@@ -95,6 +97,7 @@ impl Shader {
             Shader::DenseBackwardSubgroup => "dense_backward_subgroup",
             Shader::SoftmaxXentForward => "softmax_xent_forward",
             Shader::SoftmaxXentBackward => "softmax_xent_backward",
+            Shader::SoftmaxXent => "softmax_xent",
             Shader::AdamUpdate => "adam_update",
             Shader::StepAdvance => "step_advance",
             Shader::ProbeSubgroup => "probe_subgroup",
@@ -146,6 +149,7 @@ impl Shader {
             }
             Shader::SoftmaxXentForward => include_str!("../shaders/softmax_xent_forward.wgsl"),
             Shader::SoftmaxXentBackward => include_str!("../shaders/softmax_xent_backward.wgsl"),
+            Shader::SoftmaxXent => include_str!("../shaders/softmax_xent.wgsl"),
             Shader::AdamUpdate => include_str!("../shaders/adam_update.wgsl"),
             Shader::StepAdvance => include_str!("../shaders/step_advance.wgsl"),
             Shader::ProbeSubgroup => include_str!("../shaders/probe_subgroup.wgsl"),

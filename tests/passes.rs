@@ -360,6 +360,23 @@ fn softmax_xent_matches_reference() {
             "only slot 2 is written: {m:?}"
         );
         assert_close("softmax_xent_backward", &read(&gpu, &gd), &d, PASS);
+        // The fused training pass: the reference's composition, and the unfused passes' bits.
+        let mut fm = [0.0f32; 2];
+        let mut fd = vec![0.0; n * k];
+        reference::softmax_xent(&mut fm, &mut fd, &logits, &labels, &p);
+        assert_eq!((fm, &fd), (metrics, &d));
+        let (fgm, fgd) = (nan_filled(&gpu, 8), nan_filled(&gpu, n * k));
+        let mut prog = Vec::new();
+        passes::softmax_xent(&gpu, &mut prog, &fgm, &fgd, &tl, &ty, &state, &p).unwrap();
+        run(&gpu, &prog);
+        let fused = read(&gpu, &fgm);
+        assert_eq!(fused[4..6], m[4..6], "fused metrics, bit for bit");
+        assert!(fused[..4].iter().chain(&fused[6..]).all(|v| v.is_nan()));
+        assert_eq!(
+            read(&gpu, &fgd),
+            read(&gpu, &gd),
+            "fused dlogits, bit for bit"
+        );
     }
 }
 

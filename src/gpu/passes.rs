@@ -865,6 +865,39 @@ pub fn softmax_xent_forward(
     Ok(())
 }
 
+/// softmax_xent_forward and softmax_xent_backward of a training step in one dispatch (the same
+/// bits): metrics slot `state[0]` and dlogits (N, K) from logits (N, K) and labels (N).
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_xent(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    metrics: &Tensor,
+    dlogits: &Tensor,
+    logits: &Tensor,
+    labels: &Tensor,
+    state: &Tensor,
+    p: &SoftmaxXentParams,
+) -> Result<()> {
+    let n = (p.batch * p.classes) as usize;
+    check_len("softmax_xent", "logits", logits, n)?;
+    check_len("softmax_xent", "dlogits", dlogits, n)?;
+    check_len("softmax_xent", "labels", labels, p.batch as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::SoftmaxXent,
+        "main",
+        &[
+            (0, logits),
+            (1, labels),
+            (2, state),
+            (3, metrics),
+            (4, dlogits),
+        ],
+        Some((5, p)),
+        [1, 1, 1],
+    )?);
+    Ok(())
+}
+
 /// dlogits and logits are (N, K), labels is (N).
 pub fn softmax_xent_backward(
     gpu: &Gpu,

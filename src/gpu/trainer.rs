@@ -546,22 +546,26 @@ impl GpuTrainer {
         let mut first = prog.len();
         let nl = self.model.layers.len();
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        softmax_xent_forward(
-            gpu,
-            &mut prog,
-            &split.metrics,
-            &self.acts[nl],
-            &self.labels,
-            &split.state,
-            &xp,
-        )?;
-        if training {
-            softmax_xent_backward(
+        if !training {
+            softmax_xent_forward(
                 gpu,
                 &mut prog,
+                &split.metrics,
+                &self.acts[nl],
+                &self.labels,
+                &split.state,
+                &xp,
+            )?;
+        } else {
+            // The loss, the correct count and the logits' gradient in one pass.
+            softmax_xent(
+                gpu,
+                &mut prog,
+                &split.metrics,
                 &self.dacts[nl],
                 &self.acts[nl],
                 &self.labels,
+                &split.state,
                 &xp,
             )?;
             label(&mut prog, first, "loss");

@@ -693,6 +693,19 @@ pub fn softmax_xent_forward<T: Real>(
     metrics[1] = correct;
 }
 
+/// softmax_xent_forward then softmax_xent_backward, as the fused training pass computes them:
+/// metrics = [loss sum, correct], dlogits (N, K).
+pub fn softmax_xent<T: Real>(
+    metrics: &mut [T],
+    dlogits: &mut [T],
+    logits: &[T],
+    y: &[u32],
+    p: &SoftmaxXentParams,
+) {
+    softmax_xent_forward(metrics, logits, y, p);
+    softmax_xent_backward(dlogits, logits, y, p);
+}
+
 /// dlogits and logits are (N, K), labels is (N): gradient of the batch-mean cross-entropy.
 pub fn softmax_xent_backward<T: Real>(
     dlogits: &mut [T],

@@ -290,9 +290,8 @@ impl<T: Real> CpuNet<T> {
         self.forward_mode(batch, true);
         let mut metrics = [T::zero(); 2];
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        softmax_xent_forward(&mut metrics, self.acts.last().expect("layers"), y, &xp);
         let nl = self.model.layers.len();
-        softmax_xent_backward(&mut self.dacts[nl], &self.acts[nl], y, &xp);
+        softmax_xent(&mut metrics, &mut self.dacts[nl], &self.acts[nl], y, &xp);
         for (i, l) in self.model.layers.clone().iter().enumerate().rev() {
             let (dinp, dout) = split(&mut self.dacts, i);
             let (inp, out) = (&self.acts[i], &self.acts[i + 1]);

@@ -1,0 +1,75 @@
+// softmax_xent: softmax_xent_forward and softmax_xent_backward of a training step in one pass:
+// the batch's summed loss and correct count into this step's metrics slot, and the gradient of
+// the batch-mean loss with respect to the logits.
+//   logits, dlogits (batch, classes), labels (batch)
+//   loss_n = logsumexp(logits[n]) - logits[n, labels[n]]   (max-subtracted)
+//   metrics[2 * s] = sum_n loss_n, metrics[2 * s + 1] = #{n : argmax(logits[n]) == labels[n]}
+//   dlogits[n, c] = (softmax(logits[n])[c] - (c == labels[n])) / batch   (overwrites)
+//   s = state[0]. Every value is computed in the same order as by the two unfused passes, so
+//   the bits are theirs.
+// One workgroup of 64 invocations strides over the batch, then reduces in workgroup memory.
+// Dispatch: (1, 1, 1).
+
+struct Params {
+    batch: u32,
+    classes: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<u32>;
+@group(0) @binding(2) var<storage, read> state: array<u32>;
+@group(0) @binding(3) var<storage, read_write> metrics: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+const WG: u32 = 64u;
+var<workgroup> loss_sh: array<f32, WG>;
+var<workgroup> correct_sh: array<f32, WG>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var loss = 0.0;
+    var correct = 0.0;
+    let scale = 1.0 / f32(params.batch);
+    for (var n = lid.x; n < params.batch; n += WG) {
+        let base = n * params.classes;
+        var mx = logits[base];
+        var arg = 0u;
+        for (var c = 1u; c < params.classes; c++) {
+            let v = logits[base + c];
+            if (v > mx) {
+                mx = v;
+                arg = c;
+            }
+        }
+        var s = 0.0;
+        for (var c = 0u; c < params.classes; c++) {
+            s += exp(logits[base + c] - mx);
+        }
+        let y = labels[n];
+        loss += log(s) + mx - logits[base + y];
+        if (arg == y) {
+            correct += 1.0;
+        }
+        for (var c = 0u; c < params.classes; c++) {
+            let p = exp(logits[base + c] - mx) / s;
+            dlogits[base + c] = (p - select(0.0, 1.0, c == y)) * scale;
+        }
+    }
+    loss_sh[lid.x] = loss;
+    correct_sh[lid.x] = correct;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w /= 2u) {
+        if (lid.x < w) {
+            loss_sh[lid.x] += loss_sh[lid.x + w];
+            correct_sh[lid.x] += correct_sh[lid.x + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        metrics[2u * state[0]] = loss_sh[0];
+        metrics[2u * state[0] + 1u] = correct_sh[0];
+    }
+}

@@ -91,7 +91,7 @@ enum Command {
     },
     /// Print a model's layers, output shapes and parameter counts, as Keras' model.summary()
     Summary {
-        /// A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form, e.g. "conv2d(32,3,relu) maxpool(2) flatten dense(10)" [default: the seed CNN]
+        /// A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense, e.g. "conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)" [default: the seed CNN]
         #[arg(long, value_name = "SPEC")]
         model: Option<String>,
         /// Take the input shape and classes from this dataset [default: mnist]
@@ -139,7 +139,7 @@ struct TrainArgs {
     /// Start from this safetensors checkpoint instead of random init
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
-    /// The model: a preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form, e.g. "conv2d(32,3,relu) maxpool(2) flatten dense(10)" [default: the seed CNN on the data's shape]
+    /// The model: a preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense, e.g. "conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)" [default: the seed CNN on the data's shape]
     #[arg(long, value_name = "SPEC")]
     model: Option<String>,
     /// The run folder: model, checkpoint, history (json, csv, png), run.json, rewritten after every epoch [default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]

@@ -139,10 +139,22 @@ pub fn run(opts: &EvaluateOptions) -> Result<EvaluateReport> {
 
 /// The confusion matrix with class names, per-class accuracy in the last column.
 pub fn confusion_table(r: &EvaluateReport) -> String {
-    let width = r
+    // Each row's label: the class index, and its name where that is not the index.
+    let labels: Vec<String> = r
         .classes
         .iter()
-        .map(|c| c.chars().count())
+        .enumerate()
+        .map(|(i, name)| {
+            if *name == i.to_string() {
+                name.clone()
+            } else {
+                format!("{i} {name}")
+            }
+        })
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
         .max()
         .unwrap_or(1)
         .max(5);
@@ -163,17 +175,18 @@ pub fn confusion_table(r: &EvaluateReport) -> String {
     }
     s.push_str("  accuracy\n");
     for (i, row) in r.confusion.iter().enumerate() {
-        let name = &r.classes[i];
-        let label = if *name == i.to_string() {
-            name.clone()
-        } else {
-            format!("{i} {name}")
-        };
-        s.push_str(&format!("{label:>width$}"));
+        s.push_str(&format!("{:>width$}", labels[i]));
         for v in row {
             s.push_str(&format!(" {v:>cell$}"));
         }
-        s.push_str(&format!("  {:.4}\n", r.per_class_accuracy[i]));
+        // A class with no test images has no accuracy.
+        let acc = r.per_class_accuracy[i];
+        let acc = if acc.is_finite() {
+            format!("{acc:.4}")
+        } else {
+            "-".into()
+        };
+        s.push_str(&format!("  {acc:>6}\n"));
     }
     s
 }

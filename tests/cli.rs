@@ -801,6 +801,20 @@ fn cifar10_trains_from_its_archive_and_evaluates() {
         "--json",
     ]);
     let e = json_tail(&o);
+    // The confusion matrix's rows line up, long class names included.
+    let text = stdout(&o);
+    let rows: Vec<usize> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Confusion matrix"))
+        .skip(2)
+        .take(10)
+        .map(|l| l.chars().count())
+        .collect();
+    assert!(
+        rows.len() == 10 && rows.iter().all(|&n| n == rows[0]),
+        "{text}"
+    );
+    assert!(text.contains("\n1 automobile "), "{text}");
     // Another batch size sums in another order: equal to float rounding.
     let (a, b) = (
         e["test_loss"].as_f64().unwrap(),

@@ -307,6 +307,40 @@ pub fn dropout_hash(seed: u32, t: u32, salt: u32, i: u32) -> u32 {
     mix(i ^ mix(t ^ mix(salt ^ mix(seed))))
 }
 
+/// Shapes of `conv2d_backward_pooled`: the conv's, then the max-pool's that follows it (disjoint
+/// windows: stride >= size) over the conv's output.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Conv2dPooledParams {
+    pub conv: Conv2dParams,
+    pub pool_size: u32,
+    pub pool_stride: u32,
+    pub h_pool: u32,
+    pub w_pool: u32,
+}
+
+impl Conv2dPooledParams {
+    pub fn new(conv: Conv2dParams, pool: &Maxpool2dParams) -> Self {
+        Conv2dPooledParams {
+            conv,
+            pool_size: pool.size,
+            pool_stride: pool.stride,
+            h_pool: pool.h_out,
+            w_pool: pool.w_out,
+        }
+    }
+    /// Whether `pool` can be fused into the backward pass of the conv of `conv`: disjoint windows
+    /// over exactly that conv's output.
+    pub fn fits(conv: &Conv2dParams, pool: &Maxpool2dParams) -> bool {
+        pool.stride >= pool.size
+            && (pool.batch, pool.channels, pool.h_in, pool.w_in)
+                == (conv.batch, conv.c_out, conv.h_out, conv.w_out)
+    }
+    pub fn pool_len(&self) -> usize {
+        (self.conv.batch * self.conv.c_out * self.h_pool * self.w_pool) as usize
+    }
+}
+
 /// Shapes of `pad2d_forward` / `pad2d_backward`: (N, C, H, W) placed at (top, left) in a
 /// zero (N, C, OH, OW), the `same` padding of a convolution.
 #[repr(C)]

@@ -7,6 +7,7 @@ pub enum Shader {
     Conv2dForwardSubgroup,
     Conv2dBackward,
     Conv2dBackwardSubgroup,
+    Conv2dBackwardPooled,
     Conv2dTransposeWeight,
     Pad2dForward,
     Pad2dBackward,
@@ -35,12 +36,13 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 30] = [
+    pub const ALL: [Shader; 31] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
         Shader::Conv2dBackward,
         Shader::Conv2dBackwardSubgroup,
+        Shader::Conv2dBackwardPooled,
         Shader::Conv2dTransposeWeight,
         Shader::Pad2dForward,
         Shader::Pad2dBackward,
@@ -76,6 +78,7 @@ impl Shader {
             Shader::Conv2dForwardSubgroup => "conv2d_forward_subgroup",
             Shader::Conv2dBackward => "conv2d_backward",
             Shader::Conv2dBackwardSubgroup => "conv2d_backward_subgroup",
+            Shader::Conv2dBackwardPooled => "conv2d_backward_pooled",
             Shader::Conv2dTransposeWeight => "conv2d_transpose_weight",
             Shader::Pad2dForward => "pad2d_forward",
             Shader::Pad2dBackward => "pad2d_backward",
@@ -122,6 +125,7 @@ impl Shader {
             Shader::Conv2dBackwardSubgroup => {
                 include_str!("../shaders/conv2d_backward_subgroup.wgsl")
             }
+            Shader::Conv2dBackwardPooled => include_str!("../shaders/conv2d_backward_pooled.wgsl"),
             Shader::Conv2dTransposeWeight => {
                 include_str!("../shaders/conv2d_transpose_weight.wgsl")
             }

@@ -753,3 +753,123 @@ fn subgroup_size_is_measured() {
     assert!((lo..=hi).contains(&size), "{size} outside {lo}..={hi}");
     assert_eq!(gpu.subgroups, size >= 8);
 }
+
+/// The fused pool-backward + conv-backward pass against the reference composition
+/// (maxpool2d_backward, then conv2d_backward), and bit for bit against the two unfused GPU
+/// passes, in every kernel variant: pools that leave rows and columns uncovered, pools with
+/// gaps, pixel counts that are and are not multiples of 4, ties in the pool windows.
+#[test]
+fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
+    let Some(mut gpu) = gpu() else { return };
+    // (batch, c_in, h, w, c_out, k, pool size, pool stride)
+    for (si, &(n, c, h, w, oc, k, ps, pst)) in [
+        (3, 1, 11, 9, 5, 3, 2, 2),
+        (2, 4, 8, 9, 6, 2, 2, 3),
+        (2, 8, 9, 9, 7, 3, 3, 3),
+        (2, 3, 6, 7, 9, 3, 2, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for relu in [false, true] {
+            let p0 = Conv2dParams {
+                chunk: 29,
+                ..Conv2dParams::new(n, c, h, w, oc, k, relu)
+            };
+            for (sg, p) in conv_variants(&gpu, p0) {
+                gpu.subgroups = sg;
+                let pool = Maxpool2dParams::new(n, oc, p.h_out as usize, p.w_out as usize, ps, pst);
+                let pp = Conv2dPooledParams::new(p, &pool);
+                assert!(Conv2dPooledParams::fits(&p, &pool));
+                let seed = 40 + si as u64;
+                let inp = rand_vec(seed, p.inp_len(), -1.0, 1.0);
+                let wt = rand_vec(seed + 1, p.weight_len(), -0.5, 0.5);
+                let b = rand_vec(seed + 2, oc, -0.3, 0.3);
+                let dpool = rand_vec(seed + 3, pool.out_len(), -1.0, 1.0);
+                let mut out = vec![0.0; p.out_len()];
+                reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
+                // Ties, as after a ReLU: half-steps.
+                let out: Vec<f32> = out.iter().map(|v| (v * 2.0).round() / 2.0).collect();
+                let (mut pooled, mut am) = (vec![0.0; pool.out_len()], vec![0u32; pool.out_len()]);
+                reference::maxpool2d_forward(&mut pooled, &mut am, &out, &pool);
+                let (mut dinp, mut dw, mut db) =
+                    (vec![0.0; p.inp_len()], vec![0.0; wt.len()], vec![0.0; oc]);
+                reference::conv2d_backward_pooled(
+                    Some(&mut dinp),
+                    &mut dw,
+                    &mut db,
+                    &out,
+                    &am,
+                    &dpool,
+                    &inp,
+                    &wt,
+                    &pp,
+                );
+                let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+                let (ti, tw, tb, to, tdp) = (t(&inp), t(&wt), t(&b), t(&out), t(&dpool));
+                let tam = gpu.upload("am", &am).unwrap();
+                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let results: Vec<Vec<Vec<f32>>> = [true, false]
+                    .iter()
+                    .map(|&fused| {
+                        let (gdinp, gdw, gdb) = (
+                            nan_filled(&gpu, dinp.len()),
+                            nan_filled(&gpu, dw.len()),
+                            nan_filled(&gpu, oc),
+                        );
+                        let gout = gpu.zeros("out", p.out_len()).unwrap();
+                        let mut prog = Vec::new();
+                        passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                            .unwrap();
+                        if fused {
+                            passes::conv2d_backward_pooled(
+                                &gpu,
+                                &mut prog,
+                                Some(&gdinp),
+                                &gdw,
+                                &gdb,
+                                &to,
+                                &tam,
+                                &tdp,
+                                &ti,
+                                &tw,
+                                &scratch,
+                                &pp,
+                            )
+                            .unwrap();
+                        } else {
+                            let dout = nan_filled(&gpu, p.out_len());
+                            passes::maxpool2d_backward(&gpu, &mut prog, &dout, &tam, &tdp, &pool)
+                                .unwrap();
+                            passes::conv2d_backward(
+                                &gpu,
+                                &mut prog,
+                                Some(&gdinp),
+                                &gdw,
+                                &gdb,
+                                &to,
+                                &dout,
+                                &ti,
+                                &tw,
+                                &scratch,
+                                &p,
+                            )
+                            .unwrap();
+                        }
+                        run(&gpu, &prog);
+                        vec![read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)]
+                    })
+                    .collect();
+                let what = format!("subgroups {sg} {pp:?}");
+                assert_close(&format!("pooled dinp {what}"), &results[0][0], &dinp, PASS);
+                assert_close(&format!("pooled dweight {what}"), &results[0][1], &dw, PASS);
+                assert_close(&format!("pooled dbias {what}"), &results[0][2], &db, PASS);
+                assert_eq!(results[0], results[1], "fused against unfused, {what}");
+            }
+        }
+    }
+    // Overlapping windows do not fuse.
+    let p = Conv2dParams::new(1, 1, 6, 6, 2, 3, true);
+    let pool = Maxpool2dParams::new(1, 2, 4, 4, 3, 1);
+    assert!(!Conv2dPooledParams::fits(&p, &pool));
+}

@@ -5,8 +5,9 @@
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams, DropoutParams,
-    GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams, Subsample2dParams,
+    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams, DenseParams,
+    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
+    Subsample2dParams,
 };
 use crate::shaders::Shader;
 
@@ -237,23 +238,9 @@ pub fn conv2d_backward(
     p: &Conv2dParams,
 ) -> Result<()> {
     let op = "conv2d_backward";
-    check_len(op, "inp", inp, p.inp_len())?;
-    check_channel_last(op, p)?;
-    check_len(op, "out", out, p.out_len())?;
+    check_conv2d_backward(op, dweight, dbias, out, inp, weight, scratch, p)?;
     check_len(op, "dout", dout, p.out_len())?;
-    check_len(op, "weight", weight, p.weight_len())?;
-    check_len(op, "dweight", dweight, p.weight_len())?;
-    check_len(op, "dbias", dbias, p.c_out as usize)?;
     let npix = (p.batch * p.h_out * p.w_out) as usize;
-    let cols = p.ksize() + 1;
-    check_len(op, "scratch.g", &scratch.g, npix * c_out_padded(p))?;
-    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
-    check_len(
-        op,
-        "scratch.partial",
-        &scratch.partial,
-        p.chunks() * p.c_out as usize * cols,
-    )?;
     if (p.h_out * p.w_out).is_multiple_of(4) {
         // Whole vec4s of pixels in every channel plane.
         prog.push(gpu.dispatch(
@@ -272,6 +259,97 @@ pub fn conv2d_backward(
             grid_1d(npix * c_out_padded(p) / 4),
         )?);
     }
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, p)
+}
+
+/// conv2d_backward for a conv whose output feeds a max-pool with disjoint windows: the pool's
+/// backward pass and the conv's pre-activation gradient in one dispatch (`conv2d_backward_pooled.wgsl`)
+/// from the pool's output gradient `dpool` and winners `argmax`, then conv2d_backward's weight
+/// and input passes. The pool's input gradient is never written.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_pooled(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    argmax: &Tensor,
+    dpool: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dPooledParams,
+) -> Result<()> {
+    let op = "conv2d_backward_pooled";
+    let c = &p.conv;
+    check_conv2d_backward(op, dweight, dbias, out, inp, weight, scratch, c)?;
+    check_len(op, "argmax", argmax, p.pool_len())?;
+    check_len(op, "dpool", dpool, p.pool_len())?;
+    if p.pool_stride < p.pool_size {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "pool {}x{} stride {} overlaps; only disjoint windows fuse",
+                p.pool_size, p.pool_size, p.pool_stride
+            ),
+        });
+    }
+    let npix = (c.batch * c.h_out * c.w_out) as usize;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackwardPooled,
+        "main",
+        &[(0, out), (1, argmax), (2, dpool), (3, &scratch.g)],
+        Some((4, p)),
+        grid_1d(npix * c_out_padded(c) / 4),
+    )?);
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c)
+}
+
+/// The checks both conv backward launchers share.
+#[allow(clippy::too_many_arguments)]
+fn check_conv2d_backward(
+    op: &'static str,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_channel_last(op, p)?;
+    check_len(op, "out", out, p.out_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    check_len(op, "dweight", dweight, p.weight_len())?;
+    check_len(op, "dbias", dbias, p.c_out as usize)?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    check_len(op, "scratch.g", &scratch.g, npix * c_out_padded(p))?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
+    check_len(
+        op,
+        "scratch.partial",
+        &scratch.partial,
+        p.chunks() * p.c_out as usize * (p.ksize() + 1),
+    )
+}
+
+/// After the pre-activation gradient is in `scratch.g`: the weight gradient (split-K, then
+/// reduced) and, when asked, the input gradient.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_backward_rest(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    op: &'static str,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    inp: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let cols = p.ksize() + 1;
     let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
     let (shader, entry, x, groups) = if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;

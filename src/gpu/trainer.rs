@@ -12,7 +12,9 @@ use super::passes::*;
 use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::layers::{Adam, GatherParams, ReluParams, SoftmaxXentParams, StepRecord};
+use crate::layers::{
+    Adam, Conv2dPooledParams, GatherParams, ReluParams, SoftmaxXentParams, StepRecord,
+};
 use crate::model::{Layer, Model};
 use crate::reference::net::{
     avgpool_params, batchnorm_params, conv_geometry, conv_params, dense_params, dropout_params,
@@ -175,6 +177,7 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
             "pad2d_backward" => "bwd pad",
             "subsample2d_forward" => "fwd stride",
             "subsample2d_backward" => "bwd stride",
+            "conv2d_backward_pooled" => "bwd pooled",
             _ => dir,
         };
         let pass = match (dir, entry) {
@@ -444,6 +447,22 @@ impl GpuTrainer {
         })
     }
 
+    /// When layer `i` is an unstrided conv followed by a max-pool with disjoint windows, the
+    /// shapes of the fused backward pass of the two.
+    fn pooled(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
+        let (conv, pool) = (self.model.layers.get(i)?, self.model.layers.get(i + 1)?);
+        if !matches!(conv.layer, Layer::Conv2d { stride: 1, .. })
+            || !matches!(pool.layer, Layer::MaxPool2d { .. })
+        {
+            return None;
+        }
+        let (c, p) = (
+            conv2d_select(&self.gpu, conv_params(conv, batch)),
+            pool_params(pool, batch),
+        );
+        Conv2dPooledParams::fits(&c, &p).then(|| Conv2dPooledParams::new(c, &p))
+    }
+
     fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {
         let p = &self.model.params[index.expect("layer has parameters")];
         t.slice(p.offset, p.len)
@@ -602,13 +621,26 @@ impl GpuTrainer {
                             _ => (inp, dinp),
                         };
                         let dsrc = if i > 0 { Some(dsrc) } else { None };
-                        conv2d_backward(
-                            gpu, &mut prog, dsrc, &dw, &db, out, dout, src, &w, scratch, &p,
-                        )?;
+                        match self.pooled(i, batch) {
+                            // The max-pool after this conv: its backward pass in this one's.
+                            Some(pp) => {
+                                let am = self.argmax[i + 2].as_ref().expect("pool argmax");
+                                let dpool = &self.dacts[i + 2];
+                                conv2d_backward_pooled(
+                                    gpu, &mut prog, dsrc, &dw, &db, out, am, dpool, src, &w,
+                                    scratch, &pp,
+                                )?;
+                            }
+                            None => conv2d_backward(
+                                gpu, &mut prog, dsrc, &dw, &db, out, dout, src, &w, scratch, &p,
+                            )?,
+                        }
                         if let (true, Some(pp), Some(dpadded)) = (i > 0, pp, &c.dpadded) {
                             pad2d_backward(gpu, &mut prog, dinp, dpadded, &pp)?;
                         }
                     }
+                    // Fused into the conv before it (conv2d_backward_pooled).
+                    Layer::MaxPool2d { .. } if i > 0 && self.pooled(i - 1, batch).is_some() => {}
                     Layer::MaxPool2d { .. } => {
                         if i > 0 {
                             let am = self.argmax[i + 1].as_ref().expect("pool argmax");

@@ -13,9 +13,9 @@ use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::layers::{
-    dropout_hash, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, DenseParams,
-    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
-    StepRecord, Subsample2dParams,
+    dropout_hash, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
+    DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams,
+    SoftmaxXentParams, StepRecord, Subsample2dParams,
 };
 
 pub trait Real:
@@ -152,6 +152,34 @@ pub fn conv2d_backward<T: Real>(
     if let Some(dinp) = dinp {
         conv2d_backward_input(dinp, out, dout, weight, p);
     }
+}
+
+/// maxpool2d_backward then conv2d_backward, as the fused GPU pass computes them: the gradients
+/// of a conv whose output feeds a max-pool with disjoint windows, from the pool's output
+/// gradient `dpool` and winners `argmax`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_pooled<T: Real>(
+    dinp: Option<&mut [T]>,
+    dweight: &mut [T],
+    dbias: &mut [T],
+    out: &[T],
+    argmax: &[u32],
+    dpool: &[T],
+    inp: &[T],
+    weight: &[T],
+    p: &Conv2dPooledParams,
+) {
+    let pool = Maxpool2dParams::new(
+        p.conv.batch as usize,
+        p.conv.c_out as usize,
+        p.conv.h_out as usize,
+        p.conv.w_out as usize,
+        p.pool_size as usize,
+        p.pool_stride as usize,
+    );
+    let mut dout = vec![T::zero(); p.conv.out_len()];
+    maxpool2d_backward(&mut dout, argmax, dpool, &pool);
+    conv2d_backward(dinp, dweight, dbias, out, &dout, inp, weight, &p.conv);
 }
 
 /// wt is (KH*KW, C, ceil(OC/4)*4): weight (OC, C, KH, KW) with the output channel innermost,

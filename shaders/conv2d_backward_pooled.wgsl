@@ -7,7 +7,12 @@
 //   w_pool): the pool's winners (index y * w_out + x in the plane) and output gradient.
 // Writes gv (batch * h_out * w_out, c4) vec4, as conv2d_backward's prepare_grad does; the rest
 // of the backward pass (backward_weight, reduce_weight, backward_input) is conv2d_backward's.
-// Dispatch: 1-D index over batch * h_out * w_out * c4 = gid.x + gid.y * 64 * num_workgroups.x.
+// Since stride >= size, the plane splits into cells of stride x stride pixels (clipped at the
+// edges), each holding at most one window: one invocation per (cell, 4 output channels) loads
+// the window's winner, gradient and activation once per channel and writes the cell's pixels,
+// the winner's gradient and zeros elsewhere (pixels in no window included).
+// Dispatch: 1-D index over batch * cells_h * cells_w * c4 = gid.x + gid.y * 64 * num_workgroups.x,
+// cells_h = ceil(h_out / stride).
 
 struct Params {
     batch: u32,
@@ -37,33 +42,41 @@ struct Params {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_out * params.w_out;
+    let s = params.pool_stride;
+    let cells_h = (params.h_out + s - 1u) / s;
+    let cells_w = (params.w_out + s - 1u) / s;
     let nc4 = (params.c_out + 3u) / 4u;
-    if (i >= params.batch * plane * nc4) {
+    if (i >= params.batch * cells_h * cells_w * nc4) {
         return;
     }
-    let m = i / nc4;
-    let n = m / plane;
-    let r = m % plane;
-    let y = r / params.w_out;
-    let x = r % params.w_out;
-    let s = params.pool_stride;
-    let oy = y / s;
-    let ox = x / s;
-    let pooled = y % s < params.pool_size && x % s < params.pool_size && oy < params.h_pool
-        && ox < params.w_pool;
+    let q = i % nc4;
+    let cell = i / nc4;
+    let n = cell / (cells_h * cells_w);
+    let cy = (cell / cells_w) % cells_h;
+    let cx = cell % cells_w;
+    let plane = params.h_out * params.w_out;
     let pool_plane = params.h_pool * params.w_pool;
-    var v = vec4<f32>(0.0);
-    for (var l = 0u; l < 4u; l++) {
-        let co = (i % nc4) * 4u + l;
-        if (co < params.c_out && pooled) {
-            let o = (n * params.c_out + co) * pool_plane + oy * params.w_pool + ox;
-            if (argmax[o] == r) {
+    // Each channel's winner in the cell's window (none: past the plane) and its gradient.
+    var win = vec4<u32>(plane);
+    var val = vec4<f32>(0.0);
+    if (cy < params.h_pool && cx < params.w_pool) {
+        for (var l = 0u; l < 4u; l++) {
+            let co = q * 4u + l;
+            if (co < params.c_out) {
+                let o = (n * params.c_out + co) * pool_plane + cy * params.w_pool + cx;
+                let a = argmax[o];
                 let d = dpool[o];
-                let a = out[(n * params.c_out + co) * plane + r];
-                v[l] = select(d, select(0.0, d, a > 0.0), params.relu != 0u);
+                win[l] = a;
+                val[l] = select(d, select(0.0, d, out[(n * params.c_out + co) * plane + a] > 0.0), params.relu != 0u);
             }
         }
     }
-    gv[i] = v;
+    let y_end = min(cy * s + s, params.h_out);
+    let x_end = min(cx * s + s, params.w_out);
+    for (var y = cy * s; y < y_end; y++) {
+        for (var x = cx * s; x < x_end; x++) {
+            let r = y * params.w_out + x;
+            gv[(n * plane + r) * nc4 + q] = select(vec4<f32>(0.0), val, win == vec4<u32>(r));
+        }
+    }
 }

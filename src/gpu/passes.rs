@@ -295,13 +295,14 @@ pub fn conv2d_backward_pooled(
             ),
         });
     }
-    let npix = (c.batch * c.h_out * c.w_out) as usize;
+    let s = p.pool_stride as usize;
+    let cells = c.batch as usize * (c.h_out as usize).div_ceil(s) * (c.w_out as usize).div_ceil(s);
     prog.push(gpu.dispatch(
         Shader::Conv2dBackwardPooled,
         "main",
         &[(0, out), (1, argmax), (2, dpool), (3, &scratch.g)],
         Some((4, p)),
-        grid_1d(npix * c_out_padded(c) / 4),
+        grid_1d(cells * c_out_padded(c) / 4),
     )?);
     conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c)
 }

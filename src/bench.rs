@@ -26,6 +26,8 @@ pub struct BenchConfig {
     pub model: Option<String>,
     /// `--input HxWxC` of the synthetic data: MNIST's 28x28x1 when `None`.
     pub input: Option<String>,
+    /// `--unfused`: record the unfused passes (`Gpu::fuse` off), to compare.
+    pub unfused: bool,
     pub adapter: AdapterOptions,
 }
 
@@ -58,6 +60,10 @@ pub struct BenchReport {
     /// FLOPs counted per image for one training step (2 per multiply-add, backward = 2x forward).
     pub flop_per_image: f64,
     pub dispatches_per_step: usize,
+    /// Bytes the step's dispatches bind (an upper bound of what they read and write).
+    pub bytes_per_step: u64,
+    /// The fused passes were in use (no `--unfused`).
+    pub fused: bool,
     pub submits_per_epoch: usize,
     /// Milliseconds per pass, each timed alone (median-free best of 2, `pass_reps` copies per submit).
     pub passes: Vec<(String, f64)>,
@@ -137,7 +143,8 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
             t
         }
     };
-    let gpu = Gpu::new(&cfg.adapter)?;
+    let mut gpu = Gpu::new(&cfg.adapter)?;
+    gpu.fuse = !cfg.unfused;
     let (adapter, backend, device_type, subgroups) = (
         gpu.info.name.clone(),
         gpu.backend_name(),
@@ -187,6 +194,8 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         gflops: images_per_s * flop_per_image / 1e9,
         flop_per_image,
         dispatches_per_step: t.dispatches_per_step(),
+        bytes_per_step: t.bytes_per_step(),
+        fused: !cfg.unfused,
         // Training chunks plus the one readback of the epoch's metrics.
         submits_per_epoch: epoch_steps.div_ceil(t.steps_per_submit(true)) + 1,
         passes,
@@ -228,8 +237,11 @@ impl BenchReport {
             self.flop_per_image / 1e6
         );
         println!(
-            "{} dispatches per step, {} submits per epoch",
-            self.dispatches_per_step, self.submits_per_epoch
+            "{} dispatches per step ({}), {:.1} MB bound per step, {} submits per epoch",
+            self.dispatches_per_step,
+            if self.fused { "fused" } else { "unfused" },
+            self.bytes_per_step as f64 / 1e6,
+            self.submits_per_epoch
         );
         if !self.passes.is_empty() {
             let total: f64 = self.passes.iter().map(|p| p.1).sum();

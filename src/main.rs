@@ -77,6 +77,9 @@ enum Command {
         /// Input shape of the synthetic data, height x width x channels [default: 28x28x1, MNIST's]
         #[arg(long, value_name = "HxWxC")]
         input: Option<String>,
+        /// Record the unfused passes instead of the fused ones (the same numbers), to compare
+        #[arg(long)]
+        unfused: bool,
         #[command(flatten)]
         adapter: AdapterArgs,
         /// End stdout with one JSON line of the results
@@ -396,6 +399,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             pass_reps,
             model,
             input,
+            unfused,
             adapter,
             json,
         } => {
@@ -408,6 +412,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
                 pass_reps,
                 model,
                 input,
+                unfused,
                 adapter: adapter.options(),
             };
             let report = gpu_cnn::bench::run(&cfg)?;

@@ -957,6 +957,28 @@ fn bench_reports_throughput_as_json() {
     assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
     assert_eq!(j["dispatches_per_step"], 24, "the seed model's step");
     assert!(!passes.contains_key("pool1 bwd"), "fused into conv1's: {j}");
+    // The unfused passes, to compare: three dispatches and some bytes more.
+    let u = json_tail(&gpu_cnn(&[
+        "bench",
+        "--batch",
+        "8",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--pass-reps",
+        "0",
+        "--unfused",
+        "--json",
+    ]));
+    assert_eq!(
+        (u["dispatches_per_step"].as_u64(), u["fused"].as_bool()),
+        (Some(27), Some(false))
+    );
+    assert!(
+        u["bytes_per_step"].as_u64() > j["bytes_per_step"].as_u64(),
+        "{u}\n{j}"
+    );
     // Your own model on synthetic data of another shape: its own passes, one dispatch each
     // (batch norm two), padding and stride around the conv.
     let j = json_tail(&gpu_cnn(&[

@@ -300,6 +300,45 @@ fn every_layer_kind_trains_as_on_the_cpu() {
     assert_eq!(e.correct, m[1] as f64);
 }
 
+/// The fused passes (the loss with its gradient; max-pool backward inside the conv's) compute
+/// the same bits as the unfused ones over an epoch with evaluation, with fewer dispatches and
+/// fewer bytes bound; a model where no pattern occurs records the same program either way.
+#[test]
+fn fused_and_unfused_passes_give_the_same_bits() {
+    let Some(gpu) = gpu() else { return };
+    drop(gpu);
+    let data = learnable(45, 3);
+    let eval = learnable(21, 4);
+    let order: Vec<u32> = (0..45).map(|i| (i * 11) % 45).collect();
+    for (text, saved) in [
+        ("keras-mnist", 3),
+        // Gapped and overlapping pools after convs: the first fuses, the second does not.
+        ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 2),
+        // No conv right before a pool: only the loss fuses.
+        ("conv2d(8,3,relu) batchnorm maxpool(2) flatten dense(10)", 1),
+    ] {
+        let model =
+            gpu_cnn::spec::build(text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
+        let w0 = model.init_glorot(9);
+        let mut results = Vec::new();
+        for fuse in [true, false] {
+            let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+            g.fuse = fuse;
+            let mut t =
+                GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+            let shape = (t.dispatches_per_step(), t.bytes_per_step());
+            let (m, e) = t.epoch(&order, &mut |_| true).unwrap();
+            let bits: Vec<u32> = t.read_weights().unwrap().iter().map(|w| w.to_bits()).collect();
+            results.push((shape, m, e, bits));
+        }
+        let (fused, unfused) = (&results[0], &results[1]);
+        assert_eq!(fused.0 .0 + saved, unfused.0 .0, "{text}: dispatches saved");
+        assert!(fused.0 .1 < unfused.0 .1, "{text}: bytes {:?}", (fused.0, unfused.0));
+        assert_eq!((fused.1, fused.2), (unfused.1, unfused.2), "{text}: metrics");
+        assert_eq!(fused.3, unfused.3, "{text}: weights");
+    }
+}
+
 /// A dataset larger than one storage binding is split over several buffers (as CIFAR-10's
 /// 154 MB are on lavapipe's 128 MiB bindings): with the part size lowered to 12 images, the
 /// 45 training and 21 evaluation images sit in 4 and 2 buffers, one gather dispatch each, and

@@ -91,6 +91,9 @@ impl Tensor {
 pub struct Dispatch {
     /// `shader::entry`, or `layer pass` once the trainer names it; used by the profiler.
     pub label: String,
+    /// Bytes of the storage bindings: what the dispatch may read and write, an upper bound of
+    /// its memory traffic (bench sums it per step).
+    pub bytes: u64,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
@@ -116,6 +119,9 @@ pub struct Gpu {
     pub subgroups: bool,
     /// The subgroup size a compute pipeline gets, measured at start-up (0: no subgroups).
     pub subgroup_size: u32,
+    /// Use the fused passes where the pattern occurs (`softmax_xent`, `conv2d_backward_pooled`).
+    /// Clear it to record the unfused ones (the same numbers; for tests and `bench --unfused`).
+    pub fuse: bool,
     /// Most bytes of dataset images one buffer holds: the smaller of the storage binding and
     /// buffer size limits. A larger image set is split over several buffers (`GpuTrainer`);
     /// tests lower this to exercise the split.
@@ -229,6 +235,7 @@ impl Gpu {
             device,
             queue,
             info,
+            fuse: true,
             dataset_part_bytes: limits
                 .max_storage_buffer_binding_size
                 .min(limits.max_buffer_size),
@@ -262,6 +269,7 @@ impl Gpu {
         });
         let d = Dispatch {
             label: "probe_subgroup::main".into(),
+            bytes: 8,
             pipeline,
             bind_group,
             workgroups: [1, 1, 1],
@@ -415,6 +423,7 @@ impl Gpu {
         self.check(&format!("binding {}::{entry}", shader.name()))?;
         Ok(Dispatch {
             label: format!("{}::{entry}", shader.name()),
+            bytes: storage.iter().map(|(_, t)| t.len as u64 * 4).sum(),
             pipeline,
             bind_group,
             workgroups,

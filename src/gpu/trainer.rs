@@ -450,6 +450,9 @@ impl GpuTrainer {
     /// When layer `i` is an unstrided conv followed by a max-pool with disjoint windows, the
     /// shapes of the fused backward pass of the two.
     fn pooled(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
+        if !self.gpu.fuse {
+            return None;
+        }
         let (conv, pool) = (self.model.layers.get(i)?, self.model.layers.get(i + 1)?);
         if !matches!(conv.layer, Layer::Conv2d { stride: 1, .. })
             || !matches!(pool.layer, Layer::MaxPool2d { .. })
@@ -565,7 +568,7 @@ impl GpuTrainer {
         let mut first = prog.len();
         let nl = self.model.layers.len();
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        if !training {
+        if !training || !gpu.fuse {
             softmax_xent_forward(
                 gpu,
                 &mut prog,
@@ -575,7 +578,17 @@ impl GpuTrainer {
                 &split.state,
                 &xp,
             )?;
-        } else {
+        }
+        if training && !gpu.fuse {
+            softmax_xent_backward(
+                gpu,
+                &mut prog,
+                &self.dacts[nl],
+                &self.acts[nl],
+                &self.labels,
+                &xp,
+            )?;
+        } else if training {
             // The loss, the correct count and the logits' gradient in one pass.
             softmax_xent(
                 gpu,
@@ -587,6 +600,8 @@ impl GpuTrainer {
                 &split.state,
                 &xp,
             )?;
+        }
+        if training {
             label(&mut prog, first, "loss");
             for (i, l) in self.model.layers.iter().enumerate().rev() {
                 let first = prog.len();
@@ -733,6 +748,11 @@ impl GpuTrainer {
     }
     pub fn dispatches_per_step(&self) -> usize {
         self.train.full.len()
+    }
+    /// Bytes bound by the dispatches of one training step (an upper bound of what it reads and
+    /// writes).
+    pub fn bytes_per_step(&self) -> u64 {
+        self.train.full.iter().map(|d| d.bytes).sum()
     }
 
     fn split(&self, training: bool) -> Result<&Split> {

@@ -617,16 +617,16 @@ pub fn relu_forward(
     inp: &Tensor,
     p: &ReluParams,
 ) -> Result<()> {
-    check_len("relu_forward", "inp", inp, p.len as usize)?;
-    check_len("relu_forward", "out", out, p.len as usize)?;
-    prog.push(gpu.dispatch(
+    let n = p.len as usize;
+    one_to_one(
+        gpu,
+        prog,
         Shader::ReluForward,
-        "main",
-        &[(0, inp), (1, out)],
-        Some((2, p)),
-        grid_1d(p.len as usize),
-    )?);
-    Ok(())
+        ("out", out, n),
+        ("inp", inp, n),
+        p,
+        n,
+    )
 }
 
 /// dinp = dout where the forward output `out` is positive.

@@ -568,27 +568,7 @@ impl GpuTrainer {
         let mut first = prog.len();
         let nl = self.model.layers.len();
         let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        if !training || !gpu.fuse {
-            softmax_xent_forward(
-                gpu,
-                &mut prog,
-                &split.metrics,
-                &self.acts[nl],
-                &self.labels,
-                &split.state,
-                &xp,
-            )?;
-        }
-        if training && !gpu.fuse {
-            softmax_xent_backward(
-                gpu,
-                &mut prog,
-                &self.dacts[nl],
-                &self.acts[nl],
-                &self.labels,
-                &xp,
-            )?;
-        } else if training {
+        if training && gpu.fuse {
             // The loss, the correct count and the logits' gradient in one pass.
             softmax_xent(
                 gpu,
@@ -600,6 +580,26 @@ impl GpuTrainer {
                 &split.state,
                 &xp,
             )?;
+        } else {
+            softmax_xent_forward(
+                gpu,
+                &mut prog,
+                &split.metrics,
+                &self.acts[nl],
+                &self.labels,
+                &split.state,
+                &xp,
+            )?;
+            if training {
+                softmax_xent_backward(
+                    gpu,
+                    &mut prog,
+                    &self.dacts[nl],
+                    &self.acts[nl],
+                    &self.labels,
+                    &xp,
+                )?;
+            }
         }
         if training {
             label(&mut prog, first, "loss");

@@ -1,6 +1,6 @@
 // adam_update: one Adam step over a flat parameter buffer, in Keras' form
 //   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed by the host per step and read from
-//   steps[state[0]].alpha so that a whole epoch can be recorded up front.
+//   steps[state[1]].alpha (the step the loss pass handed on) so that a whole epoch can be recorded up front.
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
 //   weights -= alpha * m / (sqrt(v) + eps)
 // weights, grads, m, v (len, a multiple of 4), read and written 4 elements per vec4 (fewer,
@@ -34,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= params.len / 4u) {
         return;
     }
-    let alpha = steps[state[0]].alpha;
+    let alpha = steps[state[1]].alpha;
     let g = grads[i];
     let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
     let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;

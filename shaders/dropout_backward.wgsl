@@ -43,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= params.len) {
         return;
     }
-    let step = steps[state[0]];
+    let step = steps[state[1]];
     let h = mix(i ^ mix(step.t ^ mix(params.salt ^ mix(step.seed))));
     if ((h >> 8u) >= params.threshold) {
         dinp[i] = dout[i] * params.scale;

@@ -5,7 +5,7 @@
 //   loss_n = logsumexp(logits[n]) - logits[n, labels[n]]   (max-subtracted)
 //   metrics[2 * s] = sum_n loss_n, metrics[2 * s + 1] = #{n : argmax(logits[n]) == labels[n]}
 //   dlogits[n, c] = (softmax(logits[n])[c] - (c == labels[n])) / batch   (overwrites)
-//   s = state[0]. Every value is computed in the same order as by the two unfused passes, so
+//   s = state[0]; then state[1] = s, state[0] = s + 1 as in softmax_xent_forward. Every value is computed in the same order as by the two unfused passes, so
 //   the bits are theirs.
 // One workgroup of 64 invocations strides over the batch, then reduces in workgroup memory.
 // Dispatch: (1, 1, 1).
@@ -19,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
-@group(0) @binding(2) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read_write> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> metrics: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
@@ -69,7 +69,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
         workgroupBarrier();
     }
     if (lid.x == 0u) {
-        metrics[2u * state[0]] = loss_sh[0];
-        metrics[2u * state[0] + 1u] = correct_sh[0];
+        let s = state[0];
+        metrics[2u * s] = loss_sh[0];
+        metrics[2u * s + 1u] = correct_sh[0];
+        // Hand the step on: the backward passes read it from state[1], the next step's forward
+        // passes from state[0].
+        state[1] = s;
+        state[0] = s + 1u;
     }
 }

@@ -31,12 +31,11 @@ pub enum Shader {
     SoftmaxXentBackward,
     SoftmaxXent,
     AdamUpdate,
-    StepAdvance,
     ProbeSubgroup,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 31] = [
+    pub const ALL: [Shader; 30] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -66,7 +65,6 @@ impl Shader {
         Shader::SoftmaxXentBackward,
         Shader::SoftmaxXent,
         Shader::AdamUpdate,
-        Shader::StepAdvance,
         Shader::ProbeSubgroup,
     ];
 
@@ -102,7 +100,6 @@ impl Shader {
             Shader::SoftmaxXentBackward => "softmax_xent_backward",
             Shader::SoftmaxXent => "softmax_xent",
             Shader::AdamUpdate => "adam_update",
-            Shader::StepAdvance => "step_advance",
             Shader::ProbeSubgroup => "probe_subgroup",
         }
     }
@@ -155,7 +152,6 @@ impl Shader {
             Shader::SoftmaxXentBackward => include_str!("../shaders/softmax_xent_backward.wgsl"),
             Shader::SoftmaxXent => include_str!("../shaders/softmax_xent.wgsl"),
             Shader::AdamUpdate => include_str!("../shaders/adam_update.wgsl"),
-            Shader::StepAdvance => include_str!("../shaders/step_advance.wgsl"),
             Shader::ProbeSubgroup => include_str!("../shaders/probe_subgroup.wgsl"),
         }
     }

@@ -345,8 +345,9 @@ fn softmax_xent_matches_reference() {
             gpu.upload("logits", &logits).unwrap(),
             gpu.upload("labels", &labels).unwrap(),
         );
-        // The forward writes slot state[0] = 2 of the metrics buffer.
-        let state = gpu.upload("state", &[2u32]).unwrap();
+        // The forward writes slot state[0] = 2 of the metrics buffer, then hands step 2 on to
+        // the backward passes (state[1]) and advances the counter.
+        let state = gpu.upload("state", &[2u32, 9]).unwrap();
         let gm = nan_filled(&gpu, 8);
         let gd = nan_filled(&gpu, n * k);
         let mut prog = Vec::new();
@@ -360,6 +361,8 @@ fn softmax_xent_matches_reference() {
             "only slot 2 is written: {m:?}"
         );
         assert_close("softmax_xent_backward", &read(&gpu, &gd), &d, PASS);
+        assert_eq!(read_u32(&gpu, &state), vec![3, 2], "the step counter");
+        let state = gpu.upload("state", &[2u32, 9]).unwrap();
         // The fused training pass: the reference's composition, and the unfused passes' bits.
         let mut fm = [0.0f32; 2];
         let mut fd = vec![0.0; n * k];
@@ -376,6 +379,11 @@ fn softmax_xent_matches_reference() {
             read(&gpu, &fgd),
             read(&gpu, &gd),
             "fused dlogits, bit for bit"
+        );
+        assert_eq!(
+            read_u32(&gpu, &state),
+            vec![3, 2],
+            "the fused pass's step counter"
         );
     }
 }
@@ -525,7 +533,8 @@ fn dropout_matches_reference_and_keeps_one_minus_rate() {
         reference::dropout_forward(&mut out, &inp, &step, &p);
         reference::dropout_backward(&mut dinp, &dout, &step, &p);
         let steps = gpu.upload("steps", &[StepRecord::default(), step]).unwrap();
-        let state = gpu.upload("state", &[1u32]).unwrap();
+        // The forward pass reads the step from state[0], the backward pass from state[1].
+        let state = gpu.upload("state", &[1u32, 1]).unwrap();
         let (gout, gdinp) = (nan_filled(&gpu, n), nan_filled(&gpu, n));
         let mut prog = Vec::new();
         passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
@@ -559,7 +568,7 @@ fn dropout_matches_reference_and_keeps_one_minus_rate() {
     // Evaluation: the identity.
     let p = DropoutParams::new(1, n, 0.5, 3, false);
     let steps = gpu.upload("steps", &[StepRecord::default()]).unwrap();
-    let state = gpu.zeros("state", 1).unwrap();
+    let state = gpu.zeros("state", 2).unwrap();
     let gout = nan_filled(&gpu, n);
     let mut prog = Vec::new();
     passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
@@ -652,7 +661,7 @@ fn batchnorm_matches_reference() {
 }
 
 #[test]
-fn gather_batch_adam_and_step_advance_match_reference() {
+fn gather_batch_and_adam_match_reference() {
     let Some(gpu) = gpu() else { return };
     // 5 images of 3x5 = 15 bytes each (not a multiple of 4): byte packing crosses words.
     let pixels = 15;
@@ -660,7 +669,8 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     let labels: Vec<u8> = vec![4, 1, 0, 3, 2];
     let indices = [4u32, 2, 0, 3, 1];
     let p = GatherParams::new(3, pixels);
-    // State 1 selects the second record, offset 2.
+    // State 1 selects the second record: offset 2 for gather (state[0]), alpha 0.001 for Adam
+    // (state[1], where the loss pass leaves the step it ended).
     let recs = [
         StepRecord {
             offset: 0,
@@ -683,7 +693,7 @@ fn gather_batch_adam_and_step_advance_match_reference() {
         gpu.upload("idx", &indices).unwrap(),
     );
     let tsteps = gpu.upload("steps", &recs).unwrap();
-    let state = gpu.upload("state", &[1u32]).unwrap();
+    let state = gpu.upload("state", &[1u32, 1]).unwrap();
     let (gx, gy) = (nan_filled(&gpu, 3 * pixels), gpu.zeros("y", 3).unwrap());
 
     let n = 1000;
@@ -706,14 +716,17 @@ fn gather_batch_adam_and_step_advance_match_reference() {
     )
     .unwrap();
     passes::adam_update(&gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap).unwrap();
-    passes::step_advance(&gpu, &mut prog, &state).unwrap();
     run(&gpu, &prog);
     assert_close("gather_batch x", &read(&gpu, &gx), &x, PASS);
     assert_eq!(read_u32(&gpu, &gy), y, "gather_batch y");
     assert_close("adam weights", &read(&gpu, &gw), &w, PASS);
     assert_close("adam m", &read(&gpu, &gm), &m, PASS);
     assert_close("adam v", &read(&gpu, &gv), &v, PASS);
-    assert_eq!(read_u32(&gpu, &state), vec![2], "step_advance");
+    assert_eq!(
+        read_u32(&gpu, &state),
+        vec![1, 1],
+        "neither pass moves the counter"
+    );
 }
 
 #[test]

@@ -685,6 +685,7 @@ pub fn dropout_backward(
 ) -> Result<()> {
     check_len("dropout_backward", "dout", dout, p.len as usize)?;
     check_len("dropout_backward", "dinp", dinp, p.len as usize)?;
+    check_len("dropout_backward", "state", state, 2)?;
     prog.push(gpu.dispatch(
         Shader::DropoutBackward,
         "main",
@@ -918,6 +919,8 @@ pub fn dense_backward_weight(
 }
 
 /// metrics[2 * state[0] ..] = (summed cross-entropy, correct count); logits is (N, K), labels is (N).
+/// The loss pass ends the step: it advances the counter (state[0] += 1) and leaves the step it
+/// ended in state[1] for the backward passes, so `state` holds 2 values.
 pub fn softmax_xent_forward(
     gpu: &Gpu,
     prog: &mut Vec<Dispatch>,
@@ -934,6 +937,7 @@ pub fn softmax_xent_forward(
         (p.batch * p.classes) as usize,
     )?;
     check_len("softmax_xent_forward", "labels", labels, p.batch as usize)?;
+    check_len("softmax_xent_forward", "state", state, 2)?;
     prog.push(gpu.dispatch(
         Shader::SoftmaxXentForward,
         "main",
@@ -961,6 +965,7 @@ pub fn softmax_xent(
     check_len("softmax_xent", "logits", logits, n)?;
     check_len("softmax_xent", "dlogits", dlogits, n)?;
     check_len("softmax_xent", "labels", labels, p.batch as usize)?;
+    check_len("softmax_xent", "state", state, 2)?;
     prog.push(gpu.dispatch(
         Shader::SoftmaxXent,
         "main",
@@ -1009,7 +1014,8 @@ pub fn softmax_xent_backward(
     Ok(())
 }
 
-/// One Adam step over `p.len` elements; alpha comes from steps[state[0]].alpha.
+/// One Adam step over `p.len` elements; alpha comes from steps[state[1]].alpha (the step the
+/// loss pass handed on).
 #[allow(clippy::too_many_arguments)]
 pub fn adam_update(
     gpu: &Gpu,
@@ -1025,6 +1031,7 @@ pub fn adam_update(
     for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
         check_len("adam_update", what, t, p.len as usize)?;
     }
+    check_len("adam_update", "state", state, 2)?;
     if !p.len.is_multiple_of(4) {
         return Err(Error::Shape {
             op: "adam_update",
@@ -1048,11 +1055,5 @@ pub fn adam_update(
         Some((6, p)),
         grid_1d(p.len as usize / 4),
     )?);
-    Ok(())
-}
-
-/// state[0] += 1.
-pub fn step_advance(gpu: &Gpu, prog: &mut Vec<Dispatch>, state: &Tensor) -> Result<()> {
-    prog.push(gpu.dispatch::<u32>(Shader::StepAdvance, "main", &[(0, state)], None, [1, 1, 1])?);
     Ok(())
 }

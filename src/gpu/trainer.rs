@@ -1,7 +1,7 @@
 //! Training on the GPU: the dataset, parameters, Adam state and activations live in GPU buffers;
 //! a training step is a fixed list of dispatches recorded once, and an epoch is that list repeated,
 //! submitted in chunks of about `SUBMIT_SECONDS` of work each, a few ahead of the GPU. Passes that
-//! vary per step read a GPU-side step counter (`step_advance`), so the host writes the shuffle
+//! vary per step read a GPU-side step counter, which the loss pass advances, so the host writes the shuffle
 //! order and the per-step records once per epoch and reads back the metrics once per epoch (and
 //! each submit's own metric slots, for the progress report).
 
@@ -439,7 +439,7 @@ impl GpuTrainer {
                 &format!("{name}.steps"),
                 steps * std::mem::size_of::<StepRecord>() / 4,
             )?,
-            state: gpu.zeros(&format!("{name}.state"), 1)?,
+            state: gpu.zeros(&format!("{name}.state"), 2)?,
             metrics: gpu.zeros(&format!("{name}.metrics"), steps * 2)?,
             full: Vec::new(),
             tail: None,
@@ -732,7 +732,6 @@ impl GpuTrainer {
                 &ap,
             )?;
         }
-        step_advance(gpu, &mut prog, &split.state)?;
         label(&mut prog, first, if training { "adam" } else { "loss" });
         Ok(prog)
     }

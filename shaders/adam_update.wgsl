@@ -4,13 +4,32 @@
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
 //   weights -= alpha * m / (sqrt(v) + eps)
 // weights, grads, m, v (len, a multiple of 4), read and written 4 elements per vec4 (fewer,
-// wider storage accesses). Dispatch: 1-D index over len / 4 = gid.x + gid.y * 64 * num_workgroups.x.
+// wider storage accesses).
+// With params.copies > 0, the new weights of each conv in the `copies` table also go to their
+// channel-last copy in `wt` (the layout of conv2d_transpose_weight:
+// wt[wt_offset + (tap * c_in + ci) * c4 * 4 + co] = weight[co, ci, tap]), so the conv passes of
+// the next step need no transposition of their own. Dispatch: 1-D index over len / 4 = gid.x + gid.y * 64 * num_workgroups.x.
 
 struct Params {
     len: u32,
     beta1: f32,
     beta2: f32,
     eps: f32,
+    copies: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Copy {
+    offset: u32,
+    c_out: u32,
+    c_in: u32,
+    taps: u32,
+    wt_offset: u32,
+    c4: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct Step {
@@ -27,6 +46,8 @@ struct Step {
 @group(0) @binding(4) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read_write> wt: array<f32>;
+@group(0) @binding(8) var<storage, read> copies: array<Copy>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -40,5 +61,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    weights[i] = weights[i] - alpha * mi / (sqrt(vi) + params.eps);
+    let w = weights[i] - alpha * mi / (sqrt(vi) + params.eps);
+    weights[i] = w;
+    for (var r = 0u; r < params.copies; r++) {
+        let c = copies[r];
+        let per = c.c_in * c.taps;
+        let end = c.offset + c.c_out * per;
+        if (4u * i + 3u < c.offset || 4u * i >= end) {
+            continue;
+        }
+        for (var l = 0u; l < 4u; l++) {
+            let k = 4u * i + l;
+            if (k >= c.offset && k < end) {
+                let local = k - c.offset;
+                let co = local / per;
+                let ci = (local % per) / c.taps;
+                let tap = local % c.taps;
+                wt[c.wt_offset + (tap * c.c_in + ci) * c.c4 * 4u + co] = w[l];
+            }
+        }
+    }
 }

@@ -22,6 +22,9 @@
 //   backward_input:   dinp[n, ci, y, x] = sum_{ky, kx, co} g[n, co, y - ky, x - kx] * weight[co, ci, ky, kx]
 //                     tile: 8 input pixels x 8 input channels, 4 output channels per step.
 //                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
+//   backward:         backward_weight and backward_input in one dispatch (the same code per
+//                     tile, so the same bits; they are independent): x = the weight grid's
+//                     workgroups, then the input grid's; y = 1. reduce_weight follows.
 // Gather formulation throughout: no atomics. Register tiles and vec4 loads along channels keep
 // storage loads (the expensive part on CPU adapters such as lavapipe) few per multiply-add.
 
@@ -117,8 +120,7 @@ fn prepare_grad_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn input_tile(gid: vec3<u32>) {
     let plane_in = params.h_in * params.w_in;
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_in;
@@ -213,8 +215,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn weight_tile(gid: vec3<u32>) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
@@ -328,5 +329,31 @@ fn reduce_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
         dweight[co * ksize + (j % params.c_in) * kk + j / params.c_in] = s;
     } else {
         dweight[co * ksize + j] = s;
+    }
+}
+
+@compute @workgroup_size(64)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
+    input_tile(gid);
+}
+
+@compute @workgroup_size(64)
+fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+    weight_tile(gid);
+}
+
+// backward_weight's workgroups, then backward_input's, in one 1-D grid.
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let cols = params.c_in * params.kh * params.kw + 1u;
+    let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
+    let wx = (((cols + 7u) / 8u) * chunks + 63u) / 64u;
+    let nw = wx * ((params.c_out + 7u) / 8u);
+    if (wid.x < nw) {
+        weight_tile(vec3<u32>((wid.x % wx) * 64u + lid.x, wid.x / wx, 0u));
+    } else {
+        let k = wid.x - nw;
+        let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
+        input_tile(vec3<u32>((k % ix) * 64u + lid.x, k / ix, 0u));
     }
 }

@@ -14,6 +14,9 @@
 //                     8 columns x 16 output channels per invocation; the gradient rows, the
 //                     same for the whole workgroup, are loaded once per subgroup and broadcast.
 //                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 16), z = chunks.
+//   backward:         backward_weight_channel_last and backward_input in one dispatch (the
+//                     same code per tile, so the same bits; they are independent): x = the
+//                     weight grid's workgroups, then the input grid's; y = 1.
 // No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
 // builtins when the device has wgpu::Features::SUBGROUP.
 
@@ -51,10 +54,7 @@ fn dots(w: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>
     return vec4<f32>(dot(w, a0), dot(w, a1), dot(w, a2), dot(w, a3));
 }
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
-                  @builtin(workgroup_id) wid: vec3<u32>,
-                  @builtin(subgroup_invocation_id) lane: u32) {
+fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let plane_in = params.h_in * params.w_in;
     let plane_out = params.h_out * params.w_out;
     let npix = params.batch * plane_in;
@@ -234,10 +234,7 @@ fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
-                                @builtin(workgroup_id) wid: vec3<u32>,
-                                @builtin(subgroup_invocation_id) lane: u32) {
+fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
     let cols = ksize + 1u;
@@ -296,4 +293,40 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     store_partial(wid.z, c0, j0, cols, array<vec4<f32>, 16>(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7], acc[8], acc[9], acc[10], acc[11], acc[12], acc[13], acc[14], acc[15]));
     store_partial(wid.z, c0 + 8u, j0, cols, array<vec4<f32>, 16>(acc[16], acc[17], acc[18], acc[19], acc[20], acc[21], acc[22], acc[23], acc[24], acc[25], acc[26], acc[27], acc[28], acc[29], acc[30], acc[31]));
+}
+
+@compute @workgroup_size(64)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(workgroup_id) wid: vec3<u32>,
+                  @builtin(subgroup_invocation_id) lane: u32) {
+    input_tile(gid, wid, lane);
+}
+
+@compute @workgroup_size(64)
+fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
+                                @builtin(workgroup_id) wid: vec3<u32>,
+                                @builtin(subgroup_invocation_id) lane: u32) {
+    weight_tile(gid, wid, lane);
+}
+
+// backward_weight_channel_last's workgroups, then backward_input's, in one 1-D grid (the
+// branch is uniform over each workgroup).
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(subgroup_invocation_id) lane: u32) {
+    let cols = params.c_in * params.kh * params.kw + 1u;
+    let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
+    let wx = (cols + 511u) / 512u;
+    let wy = (params.c_out + 15u) / 16u;
+    let nw = wx * wy * chunks;
+    if (wid.x < nw) {
+        let w = vec3<u32>(wid.x % wx, (wid.x / wx) % wy, wid.x / (wx * wy));
+        weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, w.z), w, lane);
+    } else {
+        let k = wid.x - nw;
+        let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
+        let w = vec3<u32>(k % ix, k / ix, 0u);
+        input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+    }
 }

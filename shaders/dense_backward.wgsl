@@ -7,6 +7,9 @@
 //   backward_weight: dweight[o, i] = sum_n g[n, o] * inp[n, i], dbias[o] = sum_n g[n, o]
 //                    (the bias is column i = n_in, whose input is 1)
 //                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / 64), y = ceil(n_out / 8).
+//   backward:        backward_weight and backward_input in one dispatch (the same code per
+//                    tile, so the same bits): x = the weight grid's workgroups, then the
+//                    input grid's; y = 1.
 
 struct Params {
     batch: u32,
@@ -45,8 +48,7 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn input_tile(gid: vec3<u32>) {
     let i0 = gid.x * 8u;
     let n0 = gid.y * 8u;
     if (i0 >= params.n_in || n0 >= params.batch) {
@@ -96,8 +98,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn weight_tile(gid: vec3<u32>) {
     let cols = params.n_in + 1u;
     let j0 = gid.x * 8u;
     let o0 = gid.y * 8u;
@@ -153,5 +154,29 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
                 dweight[o * params.n_in + j] = acc[2u * r + t / 4u][t % 4u];
             }
         }
+    }
+}
+
+@compute @workgroup_size(64)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
+    input_tile(gid);
+}
+
+@compute @workgroup_size(64)
+fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+    weight_tile(gid);
+}
+
+// backward_weight's workgroups, then backward_input's, in one 1-D grid.
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let wx = (params.n_in + 1u + 511u) / 512u;
+    let nw = wx * ((params.n_out + 7u) / 8u);
+    if (wid.x < nw) {
+        weight_tile(vec3<u32>((wid.x % wx) * 64u + lid.x, wid.x / wx, 0u));
+    } else {
+        let k = wid.x - nw;
+        let ix = (params.n_in + 511u) / 512u;
+        input_tile(vec3<u32>((k % ix) * 64u + lid.x, k / ix, 0u));
     }
 }

@@ -9,6 +9,7 @@
 //   backward_weight: dweight[o, i] = sum_n g[n, o] * inp[n, i], dbias[o] = sum_n g[n, o]
 //                    (the bias is column i = n_in, whose input is 1)
 //                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / 64), y = ceil(n_out / 8).
+//   backward:        both in one dispatch, as in dense_backward.wgsl.
 // No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
 // builtins when the device has wgpu::Features::SUBGROUP.
 
@@ -57,10 +58,7 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
-                  @builtin(workgroup_id) wid: vec3<u32>,
-                  @builtin(subgroup_invocation_id) lane: u32) {
+fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let i0 = gid.x * 8u;
     let n0 = wid.y * 8u;
     // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
@@ -114,10 +112,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
-                   @builtin(workgroup_id) wid: vec3<u32>,
-                   @builtin(subgroup_invocation_id) lane: u32) {
+fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let cols = params.n_in + 1u;
     let j0 = gid.x * 8u;
     let o0 = wid.y * 8u;
@@ -177,5 +172,38 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
                 dweight[o * params.n_in + j] = acc[2u * r + t / 4u][t % 4u];
             }
         }
+    }
+}
+
+@compute @workgroup_size(64)
+fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(workgroup_id) wid: vec3<u32>,
+                  @builtin(subgroup_invocation_id) lane: u32) {
+    input_tile(gid, wid, lane);
+}
+
+@compute @workgroup_size(64)
+fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
+                   @builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(subgroup_invocation_id) lane: u32) {
+    weight_tile(gid, wid, lane);
+}
+
+// backward_weight's workgroups, then backward_input's, in one 1-D grid (the branch is uniform
+// over each workgroup).
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(subgroup_invocation_id) lane: u32) {
+    let wx = (params.n_in + 1u + 511u) / 512u;
+    let nw = wx * ((params.n_out + 7u) / 8u);
+    if (wid.x < nw) {
+        let w = vec3<u32>(wid.x % wx, wid.x / wx, 0u);
+        weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+    } else {
+        let k = wid.x - nw;
+        let ix = (params.n_in + 511u) / 512u;
+        let w = vec3<u32>(k % ix, k / ix, 0u);
+        input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
     }
 }

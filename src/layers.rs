@@ -194,6 +194,25 @@ pub struct AdamParams {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// Entries of the `copies` table: conv weights whose channel-last copy (`wt`, the layout
+    /// of conv2d_transpose_weight) Adam writes along with the weights. 0: none.
+    pub copies: u32,
+    pub _pad: [u32; 3],
+}
+
+/// One conv weight tensor whose channel-last copy `adam_update` keeps: the weights
+/// (c_out, c_in, taps) at `offset` of the flat parameters, the copy (taps, c_in, c4 * 4) at
+/// `wt_offset` of the copies buffer (elements).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamCopy {
+    pub offset: u32,
+    pub c_out: u32,
+    pub c_in: u32,
+    pub taps: u32,
+    pub wt_offset: u32,
+    pub c4: u32,
+    pub _pad: [u32; 2],
 }
 
 /// One entry of the per-step records read by `gather_batch`, `adam_update` and the dropout passes.
@@ -509,6 +528,8 @@ impl Adam {
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             eps: self.eps as f32,
+            copies: 0,
+            _pad: [0; 3],
         }
     }
 }

@@ -133,44 +133,49 @@ fn conv2d_backward_matches_reference() {
                     nan_filled(&gpu, oc),
                 );
                 let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
-                let mut prog = Vec::new();
-                // The forward pass fills the channel-last input copy the weight gradient reads.
-                let gout = gpu.zeros("out", p.out_len()).unwrap();
-                passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                // With gpu.fuse the weight and input passes share a dispatch when one file has
+                // both (portable, or subgroup with channel-last); the same bits either way.
+                let mut runs = Vec::new();
+                for fuse in [true, false] {
+                    gpu.fuse = fuse;
+                    let mut prog = Vec::new();
+                    // The forward pass fills the channel-last input copy the weight gradient reads.
+                    let gout = gpu.zeros("out", p.out_len()).unwrap();
+                    passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                        .unwrap();
+                    let forward = prog.len();
+                    passes::conv2d_backward(
+                        &gpu,
+                        &mut prog,
+                        Some(&gdinp),
+                        &gdw,
+                        &gdb,
+                        &to,
+                        &tdo,
+                        &ti,
+                        &tw,
+                        &scratch,
+                        &p,
+                    )
                     .unwrap();
-                passes::conv2d_backward(
-                    &gpu,
-                    &mut prog,
-                    Some(&gdinp),
-                    &gdw,
-                    &gdb,
-                    &to,
-                    &tdo,
-                    &ti,
-                    &tw,
-                    &scratch,
-                    &p,
-                )
-                .unwrap();
-                run(&gpu, &prog);
-                assert_close(
-                    &format!("conv2d dinp subgroups {sg} {p:?}"),
-                    &read(&gpu, &gdinp),
-                    &dinp,
-                    PASS,
+                    run(&gpu, &prog);
+                    let what = format!("subgroups {sg} fuse {fuse} {p:?}");
+                    let (gi, gw, gb) = (read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb));
+                    assert_close(&format!("conv2d dinp {what}"), &gi, &dinp, PASS);
+                    assert_close(&format!("conv2d dweight {what}"), &gw, &dw, PASS);
+                    assert_close(&format!("conv2d dbias {what}"), &gb, &db, PASS);
+                    runs.push((prog.len() - forward, gi, gw, gb));
+                }
+                gpu.fuse = true;
+                let joined = sg == (p.channel_last != 0);
+                assert_eq!(
+                    (runs[0].0, runs[1].0),
+                    (4 - joined as usize, 4),
+                    "backward dispatches, subgroups {sg} {p:?}"
                 );
-                assert_close(
-                    &format!("conv2d dweight subgroups {sg} {p:?}"),
-                    &read(&gpu, &gdw),
-                    &dw,
-                    PASS,
-                );
-                assert_close(
-                    &format!("conv2d dbias subgroups {sg} {p:?}"),
-                    &read(&gpu, &gdb),
-                    &db,
-                    PASS,
-                );
+                assert!(runs[0].1 == runs[1].1, "dinp bit for bit, {sg} {p:?}");
+                assert!(runs[0].2 == runs[1].2, "dweight bit for bit, {sg} {p:?}");
+                assert!(runs[0].3 == runs[1].3, "dbias bit for bit, {sg} {p:?}");
             }
         }
     }
@@ -304,6 +309,56 @@ fn dense_matches_reference() {
                 passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p)
                     .unwrap();
                 run(&gpu, &prog);
+                // The joined pass (one dispatch): the reference's composition, and the bits of
+                // the two passes.
+                let mut want = (vec![0.0; n * i], vec![0.0; o * i], vec![0.0; o]);
+                reference::dense_backward(
+                    Some(&mut want.0),
+                    &mut want.1,
+                    &mut want.2,
+                    &out,
+                    &dout,
+                    &inp,
+                    &wt,
+                    &p,
+                );
+                assert_eq!(want, (dinp.clone(), dw.clone(), db.clone()));
+                let (jdinp, jdw, jdb) = (
+                    nan_filled(&gpu, dinp.len()),
+                    nan_filled(&gpu, dw.len()),
+                    nan_filled(&gpu, o),
+                );
+                let mut joined = Vec::new();
+                passes::dense_backward(
+                    &gpu,
+                    &mut joined,
+                    Some(&jdinp),
+                    &jdw,
+                    &jdb,
+                    &to,
+                    &tdo,
+                    &ti,
+                    &tw,
+                    &p,
+                )
+                .unwrap();
+                assert_eq!(joined.len(), 1, "one dispatch");
+                run(&gpu, &joined);
+                assert_eq!(
+                    read(&gpu, &jdinp),
+                    read(&gpu, &gdinp),
+                    "joined dinp {sg} {p:?}"
+                );
+                assert_eq!(
+                    read(&gpu, &jdw),
+                    read(&gpu, &gdw),
+                    "joined dweight {sg} {p:?}"
+                );
+                assert_eq!(
+                    read(&gpu, &jdb),
+                    read(&gpu, &gdb),
+                    "joined dbias {sg} {p:?}"
+                );
                 assert_close(
                     &format!("dense dinp subgroups {sg} {p:?}"),
                     &read(&gpu, &gdinp),
@@ -715,7 +770,10 @@ fn gather_batch_and_adam_match_reference() {
         &gpu, &mut prog, &gx, &gy, &ti, &tl, &tidx, &tsteps, &state, &p,
     )
     .unwrap();
-    passes::adam_update(&gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap).unwrap();
+    passes::adam_update(
+        &gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap, None,
+    )
+    .unwrap();
     run(&gpu, &prog);
     assert_close("gather_batch x", &read(&gpu, &gx), &x, PASS);
     assert_eq!(read_u32(&gpu, &gy), y, "gather_batch y");
@@ -727,6 +785,53 @@ fn gather_batch_and_adam_match_reference() {
         vec![1, 1],
         "neither pass moves the counter"
     );
+
+    // Adam keeping two conv weight tensors' channel-last copies: the transposition of the new
+    // weights (reference::conv2d_transpose_weight), bit for bit, and the same weights.
+    let convs = [
+        (64, Conv2dParams::new(1, 3, 5, 5, 5, 3, false)),
+        (300, Conv2dParams::new(1, 4, 4, 4, 8, 2, false)),
+    ];
+    let mut table = Vec::new();
+    let mut at = 0;
+    for (offset, c) in &convs {
+        table.push(AdamCopy {
+            offset: *offset as u32,
+            c_out: c.c_out,
+            c_in: c.c_in,
+            taps: c.kh * c.kw,
+            wt_offset: at as u32,
+            c4: c.c_out.div_ceil(4),
+            _pad: [0; 2],
+        });
+        at += passes::conv2d_wt_len(c).div_ceil(64) * 64;
+    }
+    let (gw2, gm2, gv2) = (t(&w0), t(&m0), t(&v0));
+    let (wt, tt) = (nan_filled(&gpu, at), gpu.upload("copies", &table).unwrap());
+    // The padding past c_out is the caller's (zeros here, as the trainer allocates it).
+    gpu.write(&wt, &vec![0.0f32; at]);
+    let ap2 = AdamParams { copies: 2, ..ap };
+    let mut prog = Vec::new();
+    let copies = Some((&wt, &tt));
+    passes::adam_update(
+        &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, copies,
+    )
+    .unwrap();
+    run(&gpu, &prog);
+    let new_w = read(&gpu, &gw2);
+    assert_eq!(new_w, read(&gpu, &gw), "the same weights with copies");
+    let got = read(&gpu, &wt);
+    for ((offset, c), e) in convs.iter().zip(&table) {
+        let mut want = vec![0.0f32; passes::conv2d_wt_len(c)];
+        reference::conv2d_transpose_weight(&mut want, &new_w[*offset..offset + c.weight_len()], c);
+        let o = e.wt_offset as usize;
+        assert_eq!(got[o..o + want.len()], want[..], "copy of {c:?}");
+    }
+    let err = passes::adam_update(
+        &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("copies"), "{err}");
 }
 
 #[test]

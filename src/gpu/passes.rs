@@ -5,9 +5,9 @@
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams, DenseParams,
-    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
-    Subsample2dParams,
+    AdamCopy, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
+    DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams,
+    SoftmaxXentParams, Subsample2dParams,
 };
 use crate::shaders::Shader;
 
@@ -112,7 +112,7 @@ pub fn conv2d_select(gpu: &Gpu, p: Conv2dParams) -> Conv2dParams {
 }
 
 /// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
-/// Records conv2d_transpose_weight (into `scratch.wt`), then conv2d_forward's main; or, when
+/// Records conv2d_transpose_weight (into `scratch.wt`, unless `scratch.wt_kept`), then conv2d_forward's main; or, when
 /// `p.channel_last`, conv2d_forward_subgroup's prepare_input (into `scratch.xt`) and
 /// main_channel_last.
 #[allow(clippy::too_many_arguments)]
@@ -133,7 +133,9 @@ pub fn conv2d_forward(
     check_len(op, "bias", bias, p.c_out as usize)?;
     check_channel_last(op, p)?;
     check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
-    conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
+    if !scratch.wt_kept {
+        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
+    }
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     let grid_tiles = [
         grid(npix.div_ceil(TILE * WG)),
@@ -191,6 +193,9 @@ fn check_channel_last(op: &'static str, p: &Conv2dParams) -> Result<()> {
 pub struct Conv2dScratch {
     pub g: Tensor,
     pub wt: Tensor,
+    /// `wt` is kept equal to the weights by someone else (the trainer's Adam, `AdamCopy`):
+    /// conv2d_forward records no transposition.
+    pub wt_kept: bool,
     pub xt: Tensor,
     pub partial: Tensor,
 }
@@ -206,6 +211,7 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
     Ok(Conv2dScratch {
         g: gpu.zeros("conv2d_backward.g", npix * c_out_padded(p))?,
         wt: gpu.zeros("conv2d.wt", conv2d_wt_len(p))?,
+        wt_kept: false,
         xt: gpu.zeros(
             "conv2d.xt",
             if p.channel_last != 0 { p.inp_len() } else { 4 },
@@ -352,6 +358,22 @@ fn conv2d_backward_rest(
 ) -> Result<()> {
     let cols = p.ksize() + 1;
     let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
+    if let Some(dinp) = dinp {
+        check_len(op, "dinp", dinp, p.inp_len())?;
+    }
+    let npix_in = (p.batch * p.h_in * p.w_in) as usize;
+    // Same role and bindings in both files; the subgroup one shares the weights by broadcast
+    // and takes 16 input channels per invocation.
+    let (input_shader, c_tile) = if gpu.subgroups {
+        (Shader::Conv2dBackwardSubgroup, 2 * TILE)
+    } else {
+        (Shader::Conv2dBackward, TILE)
+    };
+    let input_groups = [
+        grid(npix_in.div_ceil(TILE * WG)),
+        grid((p.c_in as usize).div_ceil(c_tile)),
+        1,
+    ];
     let (shader, entry, x, groups) = if p.channel_last != 0 {
         check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
         (
@@ -374,41 +396,57 @@ fn conv2d_backward_rest(
             [grid(pairs.div_ceil(WG)), co_tiles, 1],
         )
     };
-    prog.push(gpu.dispatch(
-        shader,
-        entry,
-        &[x, (9, &scratch.g), (4, &scratch.partial)],
-        Some((8, p)),
-        groups,
-    )?);
-    prog.push(gpu.dispatch(
+    let reduce = gpu.dispatch(
         Shader::Conv2dBackward,
         "reduce_weight",
         &[(4, &scratch.partial), (6, dweight), (7, dbias)],
         Some((8, p)),
         [grid((p.c_out as usize * cols).div_ceil(WG)), 1, 1],
-    )?);
-    if let Some(dinp) = dinp {
-        check_len(op, "dinp", dinp, p.inp_len())?;
-        let npix_in = (p.batch * p.h_in * p.w_in) as usize;
-        // Same role and bindings in both files; the subgroup one shares the weights by broadcast
-        // and takes 16 input channels per invocation.
-        let (shader, c_tile) = if gpu.subgroups {
-            (Shader::Conv2dBackwardSubgroup, 2 * TILE)
-        } else {
-            (Shader::Conv2dBackward, TILE)
-        };
-        prog.push(gpu.dispatch(
-            shader,
-            "backward_input",
-            &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
-            Some((8, p)),
-            [
-                grid(npix_in.div_ceil(TILE * WG)),
-                grid((p.c_in as usize).div_ceil(c_tile)),
-                1,
-            ],
-        )?);
+    )?;
+    let volume = |g: [u32; 3]| g.iter().map(|&v| v as usize).product::<usize>();
+    let joined = volume(groups) + volume(input_groups);
+    match dinp {
+        // Both passes are in one file: one dispatch runs the weight tiles, then the input
+        // tiles (the same code per tile, so the same bits).
+        Some(dinp)
+            if gpu.fuse
+                && shader == input_shader
+                && joined <= gpu.limits.max_compute_workgroups_per_dimension as usize =>
+        {
+            prog.push(gpu.dispatch(
+                shader,
+                "backward",
+                &[
+                    x,
+                    (9, &scratch.g),
+                    (4, &scratch.partial),
+                    (10, &scratch.wt),
+                    (5, dinp),
+                ],
+                Some((8, p)),
+                [grid(joined), 1, 1],
+            )?);
+            prog.push(reduce);
+        }
+        _ => {
+            prog.push(gpu.dispatch(
+                shader,
+                entry,
+                &[x, (9, &scratch.g), (4, &scratch.partial)],
+                Some((8, p)),
+                groups,
+            )?);
+            prog.push(reduce);
+            if let Some(dinp) = dinp {
+                prog.push(gpu.dispatch(
+                    input_shader,
+                    "backward_input",
+                    &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
+                    Some((8, p)),
+                    input_groups,
+                )?);
+            }
+        }
     }
     Ok(())
 }
@@ -918,6 +956,63 @@ pub fn dense_backward_weight(
     Ok(())
 }
 
+/// The whole dense backward pass: dweight (O, I) and dbias (O) and, when given, dinp (N, I), from
+/// out and dout (N, O), inp (N, I) and weight (O, I). With `gpu.fuse`, the weight and input
+/// passes share one dispatch (dense_backward.wgsl's `backward`: the same code per tile, so the
+/// same bits); else, or when the joined grid is too large, two.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    p: &DenseParams,
+) -> Result<()> {
+    let weight_groups =
+        (p.n_in as usize + 1).div_ceil(TILE * WG) * (p.n_out as usize).div_ceil(TILE);
+    let input_groups = (p.n_in as usize).div_ceil(TILE * WG) * (p.batch as usize).div_ceil(TILE);
+    let joined = weight_groups + input_groups;
+    match dinp {
+        Some(dinp)
+            if gpu.fuse && joined <= gpu.limits.max_compute_workgroups_per_dimension as usize =>
+        {
+            let op = "dense_backward";
+            dense_lens(op, inp, out, dweight, p)?;
+            check_len(op, "dinp", dinp, (p.batch * p.n_in) as usize)?;
+            check_len(op, "dout", dout, (p.batch * p.n_out) as usize)?;
+            check_len(op, "dbias", dbias, p.n_out as usize)?;
+            prog.push(gpu.dispatch(
+                dense_backward_shader(gpu),
+                "backward",
+                &[
+                    (0, inp),
+                    (1, weight),
+                    (2, out),
+                    (3, dout),
+                    (4, dinp),
+                    (5, dweight),
+                    (6, dbias),
+                ],
+                Some((7, p)),
+                [grid(joined), 1, 1],
+            )?);
+            Ok(())
+        }
+        _ => {
+            dense_backward_weight(gpu, prog, dweight, dbias, out, dout, inp, p)?;
+            match dinp {
+                Some(dinp) => dense_backward_input(gpu, prog, dinp, out, dout, weight, p),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
 /// metrics[2 * state[0] ..] = (summed cross-entropy, correct count); logits is (N, K), labels is (N).
 /// The loss pass ends the step: it advances the counter (state[0] += 1) and leaves the step it
 /// ended in state[1] for the backward passes, so `state` holds 2 values.
@@ -1015,7 +1110,8 @@ pub fn softmax_xent_backward(
 }
 
 /// One Adam step over `p.len` elements; alpha comes from steps[state[1]].alpha (the step the
-/// loss pass handed on).
+/// loss pass handed on). `copies`, when given, is (wt, table): the channel-last copies of conv
+/// weights Adam keeps in step with them, and the `p.copies` `AdamCopy` entries that place them.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_update(
     gpu: &Gpu,
@@ -1027,7 +1123,30 @@ pub fn adam_update(
     steps: &Tensor,
     state: &Tensor,
     p: &AdamParams,
+    copies: Option<(&Tensor, &Tensor)>,
 ) -> Result<()> {
+    let (none_wt, none_table);
+    let (wt, table) = match copies {
+        Some((wt, table)) => {
+            let entries = std::mem::size_of::<AdamCopy>() / 4 * p.copies as usize;
+            check_len("adam_update", "copies table", table, entries)?;
+            (wt, table)
+        }
+        None if p.copies == 0 => {
+            none_wt = gpu.zeros("adam.no_wt", 4)?;
+            none_table = gpu.zeros("adam.no_copies", 8)?;
+            (&none_wt, &none_table)
+        }
+        None => {
+            return Err(Error::Shape {
+                op: "adam_update",
+                msg: format!(
+                    "{} weight copies asked for, no copies buffer given",
+                    p.copies
+                ),
+            })
+        }
+    };
     for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
         check_len("adam_update", what, t, p.len as usize)?;
     }
@@ -1051,6 +1170,8 @@ pub fn adam_update(
             (3, weights),
             (4, m),
             (5, v),
+            (7, wt),
+            (8, table),
         ],
         Some((6, p)),
         grid_1d(p.len as usize / 4),

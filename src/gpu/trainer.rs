@@ -13,7 +13,7 @@ use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::layers::{
-    Adam, Conv2dPooledParams, GatherParams, ReluParams, SoftmaxXentParams, StepRecord,
+    Adam, AdamCopy, Conv2dPooledParams, GatherParams, ReluParams, SoftmaxXentParams, StepRecord,
 };
 use crate::model::{Layer, Model};
 use crate::reference::net::{
@@ -159,7 +159,7 @@ impl Split {
 }
 
 /// Names the dispatches `prog[first..]` of one layer for the profiler: `conv2 fwd`,
-/// `conv2 bwd weight`, `pool1 bwd`, `adam adam_update`, whichever shader variant ran.
+/// `conv2 bwd weight`, `conv2 bwd weight+input`, `pool1 bwd`, `adam adam_update`, whichever shader variant ran.
 fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
     for d in &mut prog[first..] {
         let (shader, entry) = d.label.split_once("::").unwrap_or((&d.label, "main"));
@@ -184,6 +184,8 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
             ("", "main") => base.to_string(),
             ("", e) => format!("{base} {e}"),
             (d, "main" | "main_channel_last" | "main_2x2" | "disjoint") => d.to_string(),
+            // The weight and input gradients in one dispatch.
+            (d, "backward") => format!("{d} weight+input"),
             (d, e) => format!(
                 "{d} {}",
                 e.trim_start_matches("backward_")
@@ -243,6 +245,11 @@ pub struct GpuTrainer {
     /// (with a gradient nobody reads) of a conv without one.
     conv: Vec<Option<ConvTensors>>,
     labels: Tensor,
+    /// With `gpu.fuse`: the conv weights' channel-last copies (every conv's `scratch.wt` is a
+    /// slice of the first buffer), the `AdamCopy` table with which Adam keeps them in step, and
+    /// its length; `refresh` transposes them anew after the host writes the weights.
+    copies: Option<(Tensor, Tensor, u32)>,
+    refresh: Vec<Dispatch>,
     train: Split,
     eval: Option<Split>,
     /// Adam steps taken so far.
@@ -353,6 +360,46 @@ impl GpuTrainer {
             });
         }
         let labels = zeros("labels", max_batch)?;
+        // Adam keeps the channel-last weight copies of the conv passes, so the steps need no
+        // transposition passes: one buffer holds them all, 256-byte aligned slices.
+        let mut copies = None;
+        let mut refresh = Vec::new();
+        if gpu.fuse {
+            let mut table = Vec::new();
+            let mut at = 0;
+            for (i, l) in model.layers.iter().enumerate() {
+                if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
+                    let p = conv_params(l, max_batch);
+                    table.push(AdamCopy {
+                        offset: model.params[w].offset as u32,
+                        c_out: p.c_out,
+                        c_in: p.c_in,
+                        taps: p.kh * p.kw,
+                        wt_offset: at as u32,
+                        c4: p.c_out.div_ceil(4),
+                        _pad: [0; 2],
+                    });
+                    at += s.wt.len.div_ceil(64) * 64;
+                }
+            }
+            if !table.is_empty() {
+                let wt = zeros("conv.wt", at)?;
+                for (s, c) in scratch.iter_mut().flatten().zip(&table) {
+                    s.wt = wt.slice(c.wt_offset as usize, s.wt.len);
+                    s.wt_kept = true;
+                }
+                for (i, l) in model.layers.iter().enumerate() {
+                    if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
+                        let p = &model.params[w];
+                        let weight = weights_t.slice(p.offset, p.len);
+                        let cp = conv2d_select(&gpu, conv_params(l, max_batch));
+                        conv2d_transpose_weight(&gpu, &mut refresh, &s.wt, &weight, &cp)?;
+                    }
+                }
+                let n = table.len() as u32;
+                copies = Some((wt, gpu.upload("adam.copies", &table)?, n));
+            }
+        }
 
         let mut me = GpuTrainer {
             model: model.clone(),
@@ -369,6 +416,8 @@ impl GpuTrainer {
             saved,
             conv,
             labels,
+            copies,
+            refresh,
             train: Self::split_buffers(&gpu, train, batch, "train")?,
             eval: match eval {
                 Some(e) => Some(Self::split_buffers(&gpu, e, eval_batch, "eval")?),
@@ -408,6 +457,7 @@ impl GpuTrainer {
                 .collect();
             me.gpu.write(&e.steps, &recs);
         }
+        me.refresh_copies()?;
         me.gpu.check("creating the trainer")?;
         Ok(me)
     }
@@ -675,11 +725,9 @@ impl GpuTrainer {
                             self.param(&self.grads, l.weight),
                             self.param(&self.grads, l.bias),
                         );
-                        dense_backward_weight(gpu, &mut prog, &dw, &db, out, dout, inp, &p)?;
-                        if i > 0 {
-                            let w = self.param(&self.weights, l.weight);
-                            dense_backward_input(gpu, &mut prog, dinp, out, dout, &w, &p)?;
-                        }
+                        let w = self.param(&self.weights, l.weight);
+                        let dinp = if i > 0 { Some(dinp) } else { None };
+                        dense_backward(gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, &p)?;
                     }
                     Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
                         if i > 0 {
@@ -719,7 +767,8 @@ impl GpuTrainer {
                 label(&mut prog, first, &l.name);
             }
             first = prog.len();
-            let ap = self.adam.params(self.model.flat_len);
+            let mut ap = self.adam.params(self.model.flat_len);
+            ap.copies = self.copies.as_ref().map_or(0, |c| c.2);
             adam_update(
                 gpu,
                 &mut prog,
@@ -730,6 +779,7 @@ impl GpuTrainer {
                 &split.steps,
                 &split.state,
                 &ap,
+                self.copies.as_ref().map(|(wt, table, _)| (wt, table)),
             )?;
         }
         label(&mut prog, first, if training { "adam" } else { "loss" });
@@ -1109,7 +1159,16 @@ impl GpuTrainer {
         self.gpu.write(&self.m, m);
         self.gpu.write(&self.v, v);
         self.t = t;
+        self.refresh_copies()?;
         self.gpu.check("writing the training state")
+    }
+
+    /// Transposes the conv weights into the copies Adam keeps (after the host writes them).
+    fn refresh_copies(&self) -> Result<()> {
+        if !self.refresh.is_empty() {
+            self.gpu.run(&self.refresh.iter().collect::<Vec<_>>())?;
+        }
+        Ok(())
     }
 
     /// The flat parameters (padding included).

@@ -643,6 +643,25 @@ pub fn dense_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T]
     }
 }
 
+/// The whole dense backward pass, as the GPU launcher records it: weight and bias gradients,
+/// and the input gradient when `dinp` is given (the first layer needs none).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward<T: Real>(
+    dinp: Option<&mut [T]>,
+    dweight: &mut [T],
+    dbias: &mut [T],
+    out: &[T],
+    dout: &[T],
+    inp: &[T],
+    weight: &[T],
+    p: &DenseParams,
+) {
+    dense_backward_weight(dweight, dbias, out, dout, inp, p);
+    if let Some(dinp) = dinp {
+        dense_backward_input(dinp, out, dout, weight, p);
+    }
+}
+
 /// dinp is (N, I); out and dout are (N, O); weight is (O, I).
 pub fn dense_backward_input<T: Real>(
     dinp: &mut [T],

@@ -3,8 +3,10 @@
 //   g[n, co, y, x] = dpool[n, co, y / stride, x / stride]   where (y, x) is its window's argmax
 //                  = 0                                       elsewhere (and outside every window)
 //   times (out > 0) with the conv's ReLU. The pool's input gradient is never written.
-//   out (batch, c_out, h_out, w_out): the conv's output; argmax, dpool (batch, c_out, h_pool,
-//   w_pool): the pool's winners (index y * w_out + x in the plane) and output gradient.
+//   pooled, argmax, dpool (batch, c_out, h_pool, w_pool): the pool's output, winners (index
+//   y * w_out + x in the plane) and output gradient. The conv's output matters only at the
+//   winners, where it is the pool's output (out[winner] > 0 is pooled > 0), so it is not read
+//   (conv2d_forward_pooled does not write it).
 // Writes gv (batch * h_out * w_out, c4) vec4, as conv2d_backward's prepare_grad does; the rest
 // of the backward pass (backward_weight, reduce_weight, backward_input) is conv2d_backward's.
 // Since stride >= size, the plane splits into cells of stride x stride pixels (clipped at the
@@ -33,7 +35,7 @@ struct Params {
     w_pool: u32,
 }
 
-@group(0) @binding(0) var<storage, read> out: array<f32>;
+@group(0) @binding(0) var<storage, read> pooled: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<u32>;
 @group(0) @binding(2) var<storage, read> dpool: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gv: array<vec4<f32>>;
@@ -67,7 +69,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 let a = argmax[o];
                 let d = dpool[o];
                 win[l] = a;
-                val[l] = select(d, select(0.0, d, out[(n * params.c_out + co) * plane + a] > 0.0), params.relu != 0u);
+                val[l] = select(d, select(0.0, d, pooled[o] > 0.0), params.relu != 0u);
             }
         }
     }

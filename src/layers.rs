@@ -355,8 +355,24 @@ impl Conv2dPooledParams {
             && (pool.batch, pool.channels, pool.h_in, pool.w_in)
                 == (conv.batch, conv.c_out, conv.h_out, conv.w_out)
     }
+    /// Whether the pool can also be fused into the conv's forward pass (`conv2d_forward_pooled`):
+    /// 2x2 windows, stride 2.
+    pub fn fits_forward(conv: &Conv2dParams, pool: &Maxpool2dParams) -> bool {
+        pool.size == 2 && pool.stride == 2 && Self::fits(conv, pool)
+    }
     pub fn pool_len(&self) -> usize {
         (self.conv.batch * self.conv.c_out * self.h_pool * self.w_pool) as usize
+    }
+    /// The max-pool's own shapes.
+    pub fn pool_params(&self) -> Maxpool2dParams {
+        Maxpool2dParams::new(
+            self.conv.batch as usize,
+            self.conv.c_out as usize,
+            self.conv.h_out as usize,
+            self.conv.w_out as usize,
+            self.pool_size as usize,
+            self.pool_stride as usize,
+        )
     }
 }
 

@@ -5,6 +5,8 @@ pub enum Shader {
     GatherBatch,
     Conv2dForward,
     Conv2dForwardSubgroup,
+    Conv2dForwardPooled,
+    Conv2dForwardPooledSubgroup,
     Conv2dBackward,
     Conv2dBackwardSubgroup,
     Conv2dBackwardPooled,
@@ -35,10 +37,12 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 30] = [
+    pub const ALL: [Shader; 32] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
+        Shader::Conv2dForwardPooled,
+        Shader::Conv2dForwardPooledSubgroup,
         Shader::Conv2dBackward,
         Shader::Conv2dBackwardSubgroup,
         Shader::Conv2dBackwardPooled,
@@ -74,6 +78,8 @@ impl Shader {
             Shader::GatherBatch => "gather_batch",
             Shader::Conv2dForward => "conv2d_forward",
             Shader::Conv2dForwardSubgroup => "conv2d_forward_subgroup",
+            Shader::Conv2dForwardPooled => "conv2d_forward_pooled",
+            Shader::Conv2dForwardPooledSubgroup => "conv2d_forward_pooled_subgroup",
             Shader::Conv2dBackward => "conv2d_backward",
             Shader::Conv2dBackwardSubgroup => "conv2d_backward_subgroup",
             Shader::Conv2dBackwardPooled => "conv2d_backward_pooled",
@@ -117,6 +123,10 @@ impl Shader {
             Shader::Conv2dForward => include_str!("../shaders/conv2d_forward.wgsl"),
             Shader::Conv2dForwardSubgroup => {
                 include_str!("../shaders/conv2d_forward_subgroup.wgsl")
+            }
+            Shader::Conv2dForwardPooled => include_str!("../shaders/conv2d_forward_pooled.wgsl"),
+            Shader::Conv2dForwardPooledSubgroup => {
+                include_str!("../shaders/conv2d_forward_pooled_subgroup.wgsl")
             }
             Shader::Conv2dBackward => include_str!("../shaders/conv2d_backward.wgsl"),
             Shader::Conv2dBackwardSubgroup => {

@@ -943,8 +943,8 @@ fn bench_reports_throughput_as_json() {
     let passes = j["passes"].as_object().unwrap();
     // Named by pass, whichever shader variant ran.
     for pass in [
-        "conv1 fwd",
-        "conv2 fwd",
+        "conv1 fwd pooled",
+        "conv2 fwd pooled",
         "conv2 bwd weight+input",
         "conv1 bwd weight",
         "conv1 bwd pooled",
@@ -955,9 +955,14 @@ fn bench_reports_throughput_as_json() {
         assert!(passes.contains_key(pass), "{pass}: {j}");
     }
     assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
-    assert_eq!(j["dispatches_per_step"], 18, "the seed model's step");
-    assert!(!passes.contains_key("pool1 bwd"), "fused into conv1's: {j}");
-    // The unfused passes, to compare: eight dispatches and some bytes more.
+    assert_eq!(j["dispatches_per_step"], 16, "the seed model's step");
+    for pass in ["pool1 fwd", "pool1 bwd", "pool2 fwd", "pool2 bwd"] {
+        assert!(
+            !passes.contains_key(pass),
+            "{pass}: fused into the conv's: {j}"
+        );
+    }
+    // The unfused passes, to compare: ten dispatches and some bytes more.
     let u = json_tail(&gpu_cnn(&[
         "bench",
         "--batch",

@@ -916,7 +916,7 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                     Some(&mut dinp),
                     &mut dw,
                     &mut db,
-                    &out,
+                    &pooled,
                     &am,
                     &dpool,
                     &inp,
@@ -926,6 +926,7 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                 let t = |d: &[f32]| gpu.upload("t", d).unwrap();
                 let (ti, tw, tb, to, tdp) = (t(&inp), t(&wt), t(&b), t(&out), t(&dpool));
                 let tam = gpu.upload("am", &am).unwrap();
+                let tpooled = t(&pooled);
                 let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
                 let results: Vec<Vec<Vec<f32>>> = [true, false]
                     .iter()
@@ -946,7 +947,7 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                                 Some(&gdinp),
                                 &gdw,
                                 &gdb,
-                                &to,
+                                &tpooled,
                                 &tam,
                                 &tdp,
                                 &ti,
@@ -990,4 +991,108 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
     let p = Conv2dParams::new(1, 1, 6, 6, 2, 3, true);
     let pool = Maxpool2dParams::new(1, 2, 4, 4, 3, 1);
     assert!(!Conv2dPooledParams::fits(&p, &pool));
+}
+
+/// The fused conv + bias + ReLU + 2x2 max-pool forward pass against the reference composition
+/// (conv2d_forward, then maxpool2d_forward), and bit for bit against the two unfused GPU passes,
+/// in every kernel variant: odd conv outputs (a last row and column in no window), pool cell
+/// counts that are odd (a half-used last tile), channel counts that are not multiples of 8 or
+/// 16, ties (the zeros after a ReLU) that must keep the first winner.
+#[test]
+fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
+    let Some(mut gpu) = gpu() else { return };
+    // (batch, c_in, h, w, c_out, k)
+    for (si, &(n, c, h, w, oc, k)) in [
+        (3, 1, 11, 9, 5, 3),
+        (2, 4, 8, 9, 6, 2),
+        (1, 8, 9, 9, 17, 3),
+        (2, 3, 6, 7, 9, 3),
+        (5, 4, 4, 4, 20, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for relu in [false, true] {
+            for (sg, p) in conv_variants(&gpu, Conv2dParams::new(n, c, h, w, oc, k, relu)) {
+                gpu.subgroups = sg;
+                let pool = Maxpool2dParams::new(n, oc, p.h_out as usize, p.w_out as usize, 2, 2);
+                let pp = Conv2dPooledParams::new(p, &pool);
+                assert!(Conv2dPooledParams::fits_forward(&p, &pool));
+                let seed = 70 + si as u64;
+                let inp = rand_vec(seed, p.inp_len(), -1.0, 1.0);
+                let wt = rand_vec(seed + 1, p.weight_len(), -0.5, 0.5);
+                let b = rand_vec(seed + 2, oc, -0.3, 0.3);
+                let (mut pooled, mut am) = (vec![0.0; pp.pool_len()], vec![0u32; pp.pool_len()]);
+                reference::conv2d_forward_pooled(&mut pooled, &mut am, &inp, &wt, &b, &pp);
+                if relu {
+                    assert!(pooled.contains(&0.0), "a window of ReLU zeros: a tie");
+                }
+                let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+                let (ti, tw, tb) = (t(&inp), t(&wt), t(&b));
+                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let results: Vec<(Vec<f32>, Vec<u32>)> = [true, false]
+                    .iter()
+                    .map(|&fused| {
+                        let (gp, gam) = (
+                            nan_filled(&gpu, pp.pool_len()),
+                            gpu.zeros("am", pp.pool_len()).unwrap(),
+                        );
+                        let mut prog = Vec::new();
+                        if fused {
+                            passes::conv2d_forward_pooled(
+                                &gpu, &mut prog, &gp, &gam, &ti, &tw, &tb, &scratch, &pp,
+                            )
+                            .unwrap();
+                        } else {
+                            let gout = nan_filled(&gpu, p.out_len());
+                            passes::conv2d_forward(
+                                &gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p,
+                            )
+                            .unwrap();
+                            passes::maxpool2d_forward(&gpu, &mut prog, &gp, &gam, &gout, &pool)
+                                .unwrap();
+                        }
+                        run(&gpu, &prog);
+                        (read(&gpu, &gp), read_u32(&gpu, &gam))
+                    })
+                    .collect();
+                let what = format!("subgroups {sg} {pp:?}");
+                assert_close(&format!("pooled {what}"), &results[0].0, &pooled, PASS);
+                assert_eq!(results[0], results[1], "fused against unfused, {what}");
+                // The reference's winners, wherever the window's best value leads the next by
+                // more than rounding (exact ties included: both keep the first).
+                let mut out = vec![0.0f32; p.out_len()];
+                reference::conv2d_forward(&mut out, &inp, &wt, &b, &p);
+                let (plane, pool_plane) = (p.out_len() / (n * oc), pp.pool_len() / (n * oc));
+                let mut checked = 0;
+                for (o, &a) in am.iter().enumerate() {
+                    let base = (o / pool_plane) * plane;
+                    let r = o % pool_plane;
+                    let at0 = (r / pp.w_pool as usize) * 2 * p.w_out as usize
+                        + (r % pp.w_pool as usize) * 2;
+                    let win = [0, 1, p.w_out as usize, p.w_out as usize + 1].map(|d| at0 + d);
+                    let best = out[base + a as usize];
+                    let close = win
+                        .iter()
+                        .filter(|&&x| x != a as usize && (out[base + x] - best).abs() <= 1e-5)
+                        .count();
+                    if close == 0 || pooled[o] == 0.0 {
+                        assert_eq!(results[0].1[o], a, "winner of cell {o}, {what}");
+                        checked += 1;
+                    }
+                }
+                assert!(
+                    checked * 10 > am.len() * 9,
+                    "{checked} of {} cells",
+                    am.len()
+                );
+            }
+        }
+    }
+    // Other windows do not fuse into the forward pass (the backward pass takes disjoint ones).
+    let p = Conv2dParams::new(1, 1, 8, 8, 2, 3, true);
+    for (size, stride) in [(3, 3), (2, 3), (3, 1)] {
+        let pool = Maxpool2dParams::new(1, 2, 6, 6, size, stride);
+        assert!(!Conv2dPooledParams::fits_forward(&p, &pool));
+    }
 }

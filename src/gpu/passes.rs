@@ -244,7 +244,8 @@ pub fn conv2d_backward(
     p: &Conv2dParams,
 ) -> Result<()> {
     let op = "conv2d_backward";
-    check_conv2d_backward(op, dweight, dbias, out, inp, weight, scratch, p)?;
+    check_conv2d_backward(op, dweight, dbias, inp, weight, scratch, p)?;
+    check_len(op, "out", out, p.out_len())?;
     check_len(op, "dout", dout, p.out_len())?;
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     if (p.h_out * p.w_out).is_multiple_of(4) {
@@ -268,10 +269,99 @@ pub fn conv2d_backward(
     conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, p)
 }
 
+/// conv2d_forward and the 2x2, stride-2 max-pool after it in one pass
+/// (`conv2d_forward_pooled.wgsl`): `pooled` and `argmax` (N, OC, OH / 2, OW / 2) from inp
+/// (N, C, H, W), weight (OC, C, KH, KW) and bias (OC); the conv's output is never written. As
+/// conv2d_forward, it first records conv2d_transpose_weight (unless `scratch.wt_kept`) and,
+/// when `p.conv.channel_last`, prepare_input (into `scratch.xt`, which the backward weight pass
+/// reads).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_pooled(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    pooled: &Tensor,
+    argmax: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dPooledParams,
+) -> Result<()> {
+    let op = "conv2d_forward_pooled";
+    let c = &p.conv;
+    check_len(op, "inp", inp, c.inp_len())?;
+    check_len(op, "weight", weight, c.weight_len())?;
+    check_len(op, "bias", bias, c.c_out as usize)?;
+    check_len(op, "pooled", pooled, p.pool_len())?;
+    check_len(op, "argmax", argmax, p.pool_len())?;
+    check_channel_last(op, c)?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(c))?;
+    if !Conv2dPooledParams::fits_forward(c, &p.pool_params()) {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "pool {}x{} stride {} over {}x{}: only 2x2 stride 2 over the conv's output fuses",
+                p.pool_size, p.pool_size, p.pool_stride, p.h_pool, p.w_pool
+            ),
+        });
+    }
+    if !scratch.wt_kept {
+        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, c)?;
+    }
+    let cells = (c.batch * p.h_pool * p.w_pool) as usize;
+    if c.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, c.inp_len())?;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardSubgroup,
+            "prepare_input",
+            &[(0, inp), (6, &scratch.xt)],
+            Some((4, c)),
+            grid_1d(c.inp_len() / 4),
+        )?);
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardPooledSubgroup,
+            "main_channel_last",
+            &[
+                (6, &scratch.xt),
+                (2, bias),
+                (3, pooled),
+                (5, &scratch.wt),
+                (7, argmax),
+            ],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(2 * TILE)),
+                1,
+            ],
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardPooled,
+            "main",
+            &[
+                (0, inp),
+                (2, bias),
+                (3, pooled),
+                (5, &scratch.wt),
+                (7, argmax),
+            ],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(TILE)),
+                1,
+            ],
+        )?);
+    }
+    Ok(())
+}
+
 /// conv2d_backward for a conv whose output feeds a max-pool with disjoint windows: the pool's
 /// backward pass and the conv's pre-activation gradient in one dispatch (`conv2d_backward_pooled.wgsl`)
-/// from the pool's output gradient `dpool` and winners `argmax`, then conv2d_backward's weight
-/// and input passes. The pool's input gradient is never written.
+/// from the pool's output `pooled`, gradient `dpool` and winners `argmax`, then
+/// conv2d_backward's weight and input passes. Neither the conv's output nor the pool's input
+/// gradient is read or written.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_pooled(
     gpu: &Gpu,
@@ -279,7 +369,7 @@ pub fn conv2d_backward_pooled(
     dinp: Option<&Tensor>,
     dweight: &Tensor,
     dbias: &Tensor,
-    out: &Tensor,
+    pooled: &Tensor,
     argmax: &Tensor,
     dpool: &Tensor,
     inp: &Tensor,
@@ -289,7 +379,8 @@ pub fn conv2d_backward_pooled(
 ) -> Result<()> {
     let op = "conv2d_backward_pooled";
     let c = &p.conv;
-    check_conv2d_backward(op, dweight, dbias, out, inp, weight, scratch, c)?;
+    check_conv2d_backward(op, dweight, dbias, inp, weight, scratch, c)?;
+    check_len(op, "pooled", pooled, p.pool_len())?;
     check_len(op, "argmax", argmax, p.pool_len())?;
     check_len(op, "dpool", dpool, p.pool_len())?;
     if p.pool_stride < p.pool_size {
@@ -306,7 +397,7 @@ pub fn conv2d_backward_pooled(
     prog.push(gpu.dispatch(
         Shader::Conv2dBackwardPooled,
         "main",
-        &[(0, out), (1, argmax), (2, dpool), (3, &scratch.g)],
+        &[(0, pooled), (1, argmax), (2, dpool), (3, &scratch.g)],
         Some((4, p)),
         grid_1d(cells * c_out_padded(c) / 4),
     )?);
@@ -319,7 +410,6 @@ fn check_conv2d_backward(
     op: &'static str,
     dweight: &Tensor,
     dbias: &Tensor,
-    out: &Tensor,
     inp: &Tensor,
     weight: &Tensor,
     scratch: &Conv2dScratch,
@@ -327,7 +417,6 @@ fn check_conv2d_backward(
 ) -> Result<()> {
     check_len(op, "inp", inp, p.inp_len())?;
     check_channel_last(op, p)?;
-    check_len(op, "out", out, p.out_len())?;
     check_len(op, "weight", weight, p.weight_len())?;
     check_len(op, "dweight", dweight, p.weight_len())?;
     check_len(op, "dbias", dbias, p.c_out as usize)?;

@@ -178,6 +178,7 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
             "subsample2d_forward" => "fwd stride",
             "subsample2d_backward" => "bwd stride",
             "conv2d_backward_pooled" => "bwd pooled",
+            "conv2d_forward_pooled" => "fwd pooled",
             _ => dir,
         };
         let pass = match (dir, entry) {
@@ -516,6 +517,12 @@ impl GpuTrainer {
         Conv2dPooledParams::fits(&c, &p).then(|| Conv2dPooledParams::new(c, &p))
     }
 
+    /// `pooled` when the pool also fuses into the conv's forward pass (2x2, stride 2).
+    fn pooled_forward(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
+        self.pooled(i, batch)
+            .filter(|p| Conv2dPooledParams::fits_forward(&p.conv, &p.pool_params()))
+    }
+
     fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {
         let p = &self.model.params[index.expect("layer has parameters")];
         t.slice(p.offset, p.len)
@@ -571,8 +578,22 @@ impl GpuTrainer {
                             conv2d_forward(gpu, &mut prog, full, src, &w, &b, scratch, &p)?;
                             subsample2d_forward(gpu, &mut prog, out, full, &sp)?;
                         }
-                        _ => conv2d_forward(gpu, &mut prog, out, src, &w, &b, scratch, &p)?,
+                        // The max-pool after this conv, in this one's pass: its output and
+                        // winners; the conv's own output is never written.
+                        _ => match self.pooled_forward(i, batch) {
+                            Some(pp) => {
+                                let am = self.argmax[i + 2].as_ref().expect("pool argmax");
+                                let pooled = &self.acts[i + 2];
+                                conv2d_forward_pooled(
+                                    gpu, &mut prog, pooled, am, src, &w, &b, scratch, &pp,
+                                )?;
+                            }
+                            None => conv2d_forward(gpu, &mut prog, out, src, &w, &b, scratch, &p)?,
+                        },
                     }
+                }
+                // Fused into the conv before it (conv2d_forward_pooled).
+                Layer::MaxPool2d { .. } if i > 0 && self.pooled_forward(i - 1, batch).is_some() => {
                 }
                 Layer::MaxPool2d { .. } => {
                     let am = self.argmax[i + 1].as_ref().expect("pool argmax");
@@ -690,9 +711,9 @@ impl GpuTrainer {
                             // The max-pool after this conv: its backward pass in this one's.
                             Some(pp) => {
                                 let am = self.argmax[i + 2].as_ref().expect("pool argmax");
-                                let dpool = &self.dacts[i + 2];
+                                let (pooled, dpool) = (&self.acts[i + 2], &self.dacts[i + 2]);
                                 conv2d_backward_pooled(
-                                    gpu, &mut prog, dsrc, &dw, &db, out, am, dpool, src, &w,
+                                    gpu, &mut prog, dsrc, &dw, &db, pooled, am, dpool, src, &w,
                                     scratch, &pp,
                                 )?;
                             }

@@ -154,32 +154,49 @@ pub fn conv2d_backward<T: Real>(
     }
 }
 
+/// conv2d_forward then maxpool2d_forward, as the fused GPU pass computes them: the pooled
+/// output and winners of a conv followed by a 2x2, stride-2 max-pool. `pooled` and `argmax`
+/// are (N, OC, OH / 2, OW / 2).
+pub fn conv2d_forward_pooled<T: Real>(
+    pooled: &mut [T],
+    argmax: &mut [u32],
+    inp: &[T],
+    weight: &[T],
+    bias: &[T],
+    p: &Conv2dPooledParams,
+) {
+    let mut out = vec![T::zero(); p.conv.out_len()];
+    conv2d_forward(&mut out, inp, weight, bias, &p.conv);
+    maxpool2d_forward(pooled, argmax, &out, &p.pool_params());
+}
+
 /// maxpool2d_backward then conv2d_backward, as the fused GPU pass computes them: the gradients
 /// of a conv whose output feeds a max-pool with disjoint windows, from the pool's output
-/// gradient `dpool` and winners `argmax`.
+/// `pooled`, gradient `dpool` and winners `argmax`. The conv's output is needed only at the
+/// winners (everywhere else its gradient is zero), where it equals `pooled`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_pooled<T: Real>(
     dinp: Option<&mut [T]>,
     dweight: &mut [T],
     dbias: &mut [T],
-    out: &[T],
+    pooled: &[T],
     argmax: &[u32],
     dpool: &[T],
     inp: &[T],
     weight: &[T],
     p: &Conv2dPooledParams,
 ) {
-    let pool = Maxpool2dParams::new(
-        p.conv.batch as usize,
-        p.conv.c_out as usize,
-        p.conv.h_out as usize,
-        p.conv.w_out as usize,
-        p.pool_size as usize,
-        p.pool_stride as usize,
-    );
+    let pool = p.pool_params();
     let mut dout = vec![T::zero(); p.conv.out_len()];
     maxpool2d_backward(&mut dout, argmax, dpool, &pool);
-    conv2d_backward(dinp, dweight, dbias, out, &dout, inp, weight, &p.conv);
+    // The conv's output at each window's winner (zero elsewhere, where dout is zero too).
+    let mut out = vec![T::zero(); p.conv.out_len()];
+    let plane_pool = (pool.h_out * pool.w_out) as usize;
+    let plane = (p.conv.h_out * p.conv.w_out) as usize;
+    for (o, (&a, &v)) in argmax.iter().zip(pooled).enumerate() {
+        out[(o / plane_pool) * plane + a as usize] = v;
+    }
+    conv2d_backward(dinp, dweight, dbias, &out, &dout, inp, weight, &p.conv);
 }
 
 /// wt is (KH*KW, C, ceil(OC/4)*4): weight (OC, C, KH, KW) with the output channel innermost,

@@ -5,7 +5,7 @@
 //   weights -= alpha * m / (sqrt(v) + eps)
 // weights, grads, m, v (len, a multiple of 4), read and written 4 elements per vec4 (fewer,
 // wider storage accesses).
-// With params.copies > 0, the new weights of each conv in the `copies` table also go to their
+// With params.copies > 0, the new weights of each conv in params.table[..copies] also go to their
 // channel-last copy in `wt` (the layout of conv2d_transpose_weight:
 // wt[wt_offset + (tap * c_in + ci) * c4 * 4 + co] = weight[co, ci, tap]), so the conv passes of
 // the next step need no transposition of their own. Dispatch: 1-D index over len / 4 = gid.x + gid.y * 64 * num_workgroups.x.
@@ -16,9 +16,10 @@ struct Params {
     beta2: f32,
     eps: f32,
     copies: u32,
+    lo: u32,
+    hi: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    table: array<Copy, 8>,
 }
 
 struct Copy {
@@ -47,7 +48,6 @@ struct Step {
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> params: Params;
 @group(0) @binding(7) var<storage, read_write> wt: array<f32>;
-@group(0) @binding(8) var<storage, read> copies: array<Copy>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -63,8 +63,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     v[i] = vi;
     let w = weights[i] - alpha * mi / (sqrt(vi) + params.eps);
     weights[i] = w;
+    if (4u * i + 3u < params.lo || 4u * i >= params.hi) {
+        return;
+    }
     for (var r = 0u; r < params.copies; r++) {
-        let c = copies[r];
+        let c = params.table[r];
         let per = c.c_in * c.taps;
         let end = c.offset + c.c_out * per;
         if (4u * i + 3u < c.offset || 4u * i >= end) {

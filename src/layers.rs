@@ -194,10 +194,34 @@ pub struct AdamParams {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
-    /// Entries of the `copies` table: conv weights whose channel-last copy (`wt`, the layout
-    /// of conv2d_transpose_weight) Adam writes along with the weights. 0: none.
+    /// Entries of `table` in use: conv weights whose channel-last copy (`wt`, the layout of
+    /// conv2d_transpose_weight) Adam writes along with the weights. 0: none.
     pub copies: u32,
-    pub _pad: [u32; 3],
+    /// The flat range [lo, hi) the entries cover (the shader skips the table outside it).
+    pub lo: u32,
+    pub hi: u32,
+    pub _pad: u32,
+    /// In the uniform, not a storage buffer: CPU adapters load uniforms once per workgroup.
+    pub table: [AdamCopy; MAX_ADAM_COPIES],
+}
+
+/// Most conv weight tensors whose copies one `adam_update` keeps (the rest keep their
+/// transposition passes).
+pub const MAX_ADAM_COPIES: usize = 8;
+
+impl AdamParams {
+    /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
+    pub fn with_copies(self, table: &[AdamCopy]) -> AdamParams {
+        assert!(table.len() <= MAX_ADAM_COPIES, "{} copies", table.len());
+        let mut p = AdamParams {
+            copies: table.len() as u32,
+            lo: table.iter().map(|c| c.offset).min().unwrap_or(0),
+            hi: table.iter().map(|c| c.offset + c.len()).max().unwrap_or(0),
+            ..self
+        };
+        p.table[..table.len()].copy_from_slice(table);
+        p
+    }
 }
 
 /// One conv weight tensor whose channel-last copy `adam_update` keeps: the weights
@@ -213,6 +237,13 @@ pub struct AdamCopy {
     pub wt_offset: u32,
     pub c4: u32,
     pub _pad: [u32; 2],
+}
+
+impl AdamCopy {
+    /// Elements of the weight tensor.
+    pub fn len(&self) -> u32 {
+        self.c_out * self.c_in * self.taps
+    }
 }
 
 /// One entry of the per-step records read by `gather_batch`, `adam_update` and the dropout passes.
@@ -545,7 +576,10 @@ impl Adam {
             beta2: self.beta2 as f32,
             eps: self.eps as f32,
             copies: 0,
-            _pad: [0; 3],
+            lo: 0,
+            hi: 0,
+            _pad: 0,
+            table: [AdamCopy::default(); MAX_ADAM_COPIES],
         }
     }
 }

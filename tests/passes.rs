@@ -807,12 +807,12 @@ fn gather_batch_and_adam_match_reference() {
         at += passes::conv2d_wt_len(c).div_ceil(64) * 64;
     }
     let (gw2, gm2, gv2) = (t(&w0), t(&m0), t(&v0));
-    let (wt, tt) = (nan_filled(&gpu, at), gpu.upload("copies", &table).unwrap());
+    let wt = nan_filled(&gpu, at);
     // The padding past c_out is the caller's (zeros here, as the trainer allocates it).
     gpu.write(&wt, &vec![0.0f32; at]);
-    let ap2 = AdamParams { copies: 2, ..ap };
+    let ap2 = ap.with_copies(&table);
     let mut prog = Vec::new();
-    let copies = Some((&wt, &tt));
+    let copies = Some(&wt);
     passes::adam_update(
         &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, copies,
     )

@@ -311,6 +311,7 @@ fn fused_and_unfused_passes_give_the_same_bits() {
     let data = learnable(45, 3);
     let eval = learnable(21, 4);
     let order: Vec<u32> = (0..45).map(|i| (i * 11) % 45).collect();
+    let nine_convs = format!("{}flatten dense(10)", "conv2d(4,1,relu) ".repeat(9));
     for (text, saved) in [
         // The loss, two pools backward and forward, two dense and one conv backward joined, two
         // transpositions.
@@ -319,6 +320,9 @@ fn fused_and_unfused_passes_give_the_same_bits() {
         ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 6),
         // No conv right before a pool: the loss, the dense backward, one transposition.
         ("conv2d(8,3,relu) batchnorm maxpool(2) flatten dense(10)", 3),
+        // Nine convs: Adam keeps eight weight copies, the ninth conv transposes its own.
+        // The loss, the dense and eight convs' backward joined, eight transpositions.
+        (&nine_convs, 18),
     ] {
         let model =
             gpu_cnn::spec::build(text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();

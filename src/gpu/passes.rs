@@ -5,9 +5,9 @@
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdamCopy, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
-    DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams,
-    SoftmaxXentParams, Subsample2dParams,
+    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams, DenseParams,
+    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
+    Subsample2dParams,
 };
 use crate::shaders::Shader;
 
@@ -1199,8 +1199,8 @@ pub fn softmax_xent_backward(
 }
 
 /// One Adam step over `p.len` elements; alpha comes from steps[state[1]].alpha (the step the
-/// loss pass handed on). `copies`, when given, is (wt, table): the channel-last copies of conv
-/// weights Adam keeps in step with them, and the `p.copies` `AdamCopy` entries that place them.
+/// loss pass handed on). `wt`, with `p.copies` > 0: the buffer of the channel-last conv weight
+/// copies that Adam keeps in step with the weights (placed by `p.table`).
 #[allow(clippy::too_many_arguments)]
 pub fn adam_update(
     gpu: &Gpu,
@@ -1212,30 +1212,8 @@ pub fn adam_update(
     steps: &Tensor,
     state: &Tensor,
     p: &AdamParams,
-    copies: Option<(&Tensor, &Tensor)>,
+    wt: Option<&Tensor>,
 ) -> Result<()> {
-    let (none_wt, none_table);
-    let (wt, table) = match copies {
-        Some((wt, table)) => {
-            let entries = std::mem::size_of::<AdamCopy>() / 4 * p.copies as usize;
-            check_len("adam_update", "copies table", table, entries)?;
-            (wt, table)
-        }
-        None if p.copies == 0 => {
-            none_wt = gpu.zeros("adam.no_wt", 4)?;
-            none_table = gpu.zeros("adam.no_copies", 8)?;
-            (&none_wt, &none_table)
-        }
-        None => {
-            return Err(Error::Shape {
-                op: "adam_update",
-                msg: format!(
-                    "{} weight copies asked for, no copies buffer given",
-                    p.copies
-                ),
-            })
-        }
-    };
     for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
         check_len("adam_update", what, t, p.len as usize)?;
     }
@@ -1249,6 +1227,29 @@ pub fn adam_update(
             ),
         });
     }
+    let none;
+    let wt = match wt {
+        Some(wt) => {
+            for c in &p.table[..p.copies as usize] {
+                let need = c.wt_offset as usize + (c.taps * c.c_in * c.c4 * 4) as usize;
+                check_len("adam_update", "weight copies", wt, need)?;
+            }
+            wt
+        }
+        None if p.copies == 0 => {
+            none = gpu.zeros("adam.no_copies", 4)?;
+            &none
+        }
+        None => {
+            return Err(Error::Shape {
+                op: "adam_update",
+                msg: format!(
+                    "{} weight copies asked for, no copies buffer given",
+                    p.copies
+                ),
+            })
+        }
+    };
     prog.push(gpu.dispatch(
         Shader::AdamUpdate,
         "main",
@@ -1260,7 +1261,6 @@ pub fn adam_update(
             (4, m),
             (5, v),
             (7, wt),
-            (8, table),
         ],
         Some((6, p)),
         grid_1d(p.len as usize / 4),

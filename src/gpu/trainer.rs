@@ -14,6 +14,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::layers::{
     Adam, AdamCopy, Conv2dPooledParams, GatherParams, ReluParams, SoftmaxXentParams, StepRecord,
+    MAX_ADAM_COPIES,
 };
 use crate::model::{Layer, Model};
 use crate::reference::net::{
@@ -246,10 +247,10 @@ pub struct GpuTrainer {
     /// (with a gradient nobody reads) of a conv without one.
     conv: Vec<Option<ConvTensors>>,
     labels: Tensor,
-    /// With `gpu.fuse`: the conv weights' channel-last copies (every conv's `scratch.wt` is a
-    /// slice of the first buffer), the `AdamCopy` table with which Adam keeps them in step, and
-    /// its length; `refresh` transposes them anew after the host writes the weights.
-    copies: Option<(Tensor, Tensor, u32)>,
+    /// With `gpu.fuse`: the conv weights' channel-last copies (the `scratch.wt` of each conv in
+    /// the table is a slice of the buffer) and the `AdamCopy` table with which Adam keeps them
+    /// in step; `refresh` transposes them anew after the host writes the weights.
+    copies: Option<(Tensor, Vec<AdamCopy>)>,
     refresh: Vec<Dispatch>,
     train: Split,
     eval: Option<Split>,
@@ -361,14 +362,18 @@ impl GpuTrainer {
             });
         }
         let labels = zeros("labels", max_batch)?;
-        // Adam keeps the channel-last weight copies of the conv passes, so the steps need no
-        // transposition passes: one buffer holds them all, 256-byte aligned slices.
+        // Adam keeps the channel-last weight copies of (the first MAX_ADAM_COPIES) conv passes,
+        // so the steps need no transposition passes: one buffer holds them all, 256-byte
+        // aligned slices.
         let mut copies = None;
         let mut refresh = Vec::new();
         if gpu.fuse {
             let mut table = Vec::new();
             let mut at = 0;
             for (i, l) in model.layers.iter().enumerate() {
+                if table.len() == MAX_ADAM_COPIES {
+                    break;
+                }
                 if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
                     let p = conv_params(l, max_batch);
                     table.push(AdamCopy {
@@ -391,14 +396,16 @@ impl GpuTrainer {
                 }
                 for (i, l) in model.layers.iter().enumerate() {
                     if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
+                        if !s.wt_kept {
+                            continue;
+                        }
                         let p = &model.params[w];
                         let weight = weights_t.slice(p.offset, p.len);
                         let cp = conv2d_select(&gpu, conv_params(l, max_batch));
                         conv2d_transpose_weight(&gpu, &mut refresh, &s.wt, &weight, &cp)?;
                     }
                 }
-                let n = table.len() as u32;
-                copies = Some((wt, gpu.upload("adam.copies", &table)?, n));
+                copies = Some((wt, table));
             }
         }
 
@@ -788,8 +795,10 @@ impl GpuTrainer {
                 label(&mut prog, first, &l.name);
             }
             first = prog.len();
-            let mut ap = self.adam.params(self.model.flat_len);
-            ap.copies = self.copies.as_ref().map_or(0, |c| c.2);
+            let ap = match &self.copies {
+                Some((_, table)) => self.adam.params(self.model.flat_len).with_copies(table),
+                None => self.adam.params(self.model.flat_len),
+            };
             adam_update(
                 gpu,
                 &mut prog,
@@ -800,7 +809,7 @@ impl GpuTrainer {
                 &split.steps,
                 &split.state,
                 &ap,
-                self.copies.as_ref().map(|(wt, table, _)| (wt, table)),
+                self.copies.as_ref().map(|(wt, _)| wt),
             )?;
         }
         label(&mut prog, first, if training { "adam" } else { "loss" });

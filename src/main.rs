@@ -170,7 +170,8 @@ struct ModelArgs {
     /// A model.safetensors written by `train`
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// Images per GPU step
+    /// Images per step, at least: the GPU takes the largest batch that fits (up to the whole
+    /// set, within 128 MiB of activations); --cpu takes this one
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Run on the CPU reference instead of the GPU

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use gpu_cnn::bench::synthetic;
-use gpu_cnn::gpu::trainer::GpuTrainer;
+use gpu_cnn::gpu::trainer::{self, GpuTrainer};
 use gpu_cnn::layers::{Adam, GatherParams};
 use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
@@ -442,4 +442,24 @@ fn a_lost_device_is_an_error() {
         .to_string();
     assert!(err.contains("lost (Destroyed)"), "{err}");
     assert!(t.read_weights().is_err());
+}
+
+/// Evaluation takes the largest batch that fits: the seed model's largest forward buffer is
+/// pool1's 13x13x32 floats (conv outputs fused with their pools are never stored), 775 images
+/// in a 16 MiB binding; all forward buffers take 84,520 bytes an image, 1,587 images in
+/// `EVAL_BYTES`; never more than the set, never fewer than the training batch.
+#[test]
+fn the_evaluation_batch_is_the_largest_that_fits() {
+    let model = Model::keras_mnist();
+    let written = [false, true, false, true, true, true];
+    let ((name, largest), sum) = trainer::forward_buffers(&model, &written);
+    assert_eq!((name.as_str(), largest, sum), ("pool1", 21_632, 84_520));
+    let eval = |batch, len, limit| trainer::gpu_eval_batch(&model, &written, batch, len, limit);
+    assert_eq!(eval(32, 10_000, 16 << 20), 775);
+    assert_eq!(eval(32, 10_000, 4 << 30), 1_587);
+    assert_eq!(eval(32, 100, 4 << 30), 100);
+    assert_eq!(eval(8_000, 10_000, 4 << 30), 8_000);
+    // Unfused, conv1's 26x26x32 output is the largest.
+    let ((name, largest), _) = trainer::forward_buffers(&model, &[true; 6]);
+    assert_eq!((name.as_str(), largest), ("conv1", 26 * 26 * 32 * 4));
 }

@@ -50,6 +50,93 @@ pub fn eval_batch(batch: usize, eval_len: usize, fits: usize) -> usize {
     batch.max(MIN_EVAL_BATCH).min(eval_len).min(fits).max(1)
 }
 
+/// When layer `i` is an unstrided conv followed by a max-pool with disjoint windows (and
+/// `gpu.fuse`), the shapes of the fused backward pass of the two.
+fn pooled(gpu: &Gpu, model: &Model, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
+    if !gpu.fuse {
+        return None;
+    }
+    let (conv, pool) = (model.layers.get(i)?, model.layers.get(i + 1)?);
+    if !matches!(conv.layer, Layer::Conv2d { stride: 1, .. })
+        || !matches!(pool.layer, Layer::MaxPool2d { .. })
+    {
+        return None;
+    }
+    let (c, p) = (
+        conv2d_select(gpu, conv_params(conv, batch)),
+        pool_params(pool, batch),
+    );
+    Conv2dPooledParams::fits(&c, &p).then(|| Conv2dPooledParams::new(c, &p))
+}
+
+/// `pooled` when the pool also fuses into the conv's forward pass (2x2, stride 2): then the
+/// conv's output and its gradient are never written (nor allocated).
+fn pooled_forward(gpu: &Gpu, model: &Model, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
+    pooled(gpu, model, i, batch)
+        .filter(|p| Conv2dPooledParams::fits_forward(&p.conv, &p.pool_params()))
+}
+
+/// Bytes of forward buffers an evaluation batch may take in all (activations, pool winners, the
+/// channel-last conv inputs): evaluation takes the largest batch that fits in them (and in the
+/// storage binding limit), up to the whole set. Bounded so that one evaluation step stays a
+/// short submit on a slow adapter (1,587 images for the seed model).
+pub const EVAL_BYTES: usize = 128 << 20;
+
+/// The forward pass's buffers per image (`written[i]`: layer i's output is stored; a conv fused
+/// with its pool is not): the largest (name, bytes) and the sum of bytes. Every conv's input is
+/// counted twice (its channel-last copy), an upper bound where the portable kernels run.
+pub fn forward_buffers(model: &Model, written: &[bool]) -> ((String, usize), usize) {
+    let mut sizes = vec![("input".to_string(), model.input)];
+    for (l, &w) in model.layers.iter().zip(written) {
+        if w {
+            sizes.push((l.name.clone(), l.output));
+        }
+        match l.layer {
+            Layer::Conv2d { .. } => {
+                let g = conv_geometry(l);
+                // The channel-last copy of the stride-1 conv's input.
+                let xin = if g.padded_input() { g.padded } else { l.input };
+                sizes.push((format!("{}.input", l.name), xin));
+                if g.padded_input() {
+                    sizes.push((format!("{}.padded", l.name), g.padded));
+                }
+                if g.strided() {
+                    sizes.push((format!("{}.full", l.name), g.full));
+                }
+            }
+            Layer::MaxPool2d { .. } => sizes.push((format!("{}.argmax", l.name), l.output)),
+            _ => {}
+        }
+    }
+    let sum = sizes.iter().map(|(_, s)| s.len() * 4).sum();
+    let largest =
+        sizes
+            .into_iter()
+            .map(|(n, s)| (n, s.len() * 4))
+            .fold(
+                ("input".to_string(), 0),
+                |a, b| if b.1 > a.1 { b } else { a },
+            );
+    (largest, sum)
+}
+
+/// The evaluation batch on the GPU: the largest that fits the binding `limit` and `EVAL_BYTES`,
+/// up to the whole set of `eval_len`, and no smaller than the training batch.
+pub fn gpu_eval_batch(
+    model: &Model,
+    written: &[bool],
+    batch: usize,
+    eval_len: usize,
+    limit: u64,
+) -> usize {
+    let ((_, largest), sum) = forward_buffers(model, written);
+    let fits = usize::try_from(limit / largest.max(1) as u64).unwrap_or(usize::MAX);
+    fits.min(EVAL_BYTES / sum.max(1))
+        .min(eval_len)
+        .max(batch)
+        .max(1)
+}
+
 /// The largest per-batch buffer for one image: its name and bytes (activations and their
 /// gradients; the conv scratch buffers are no larger, output channels padded to 4).
 pub fn largest_activation(model: &Model) -> (String, usize) {
@@ -299,7 +386,13 @@ impl GpuTrainer {
                 gpu.info.name
             )));
         }
-        let eval_batch = eval.map(|e| eval_batch(batch, e.len(), fits)).unwrap_or(0);
+        // Layers whose output is stored (not a conv fused with its pool).
+        let written: Vec<bool> = (0..model.layers.len())
+            .map(|i| pooled_forward(&gpu, model, i, 1).is_none())
+            .collect();
+        let eval_batch = eval
+            .map(|e| gpu_eval_batch(model, &written, batch, e.len(), limit))
+            .unwrap_or(0);
         let max_batch = batch.max(eval_batch);
 
         let zeros = |label: &str, n: usize| gpu.zeros(label, n);
@@ -314,9 +407,16 @@ impl GpuTrainer {
         let mut scratch = vec![None];
         let mut saved = vec![None];
         let mut conv = vec![None];
-        for l in &model.layers {
-            acts.push(zeros(&l.name, max_batch * l.output.len())?);
-            dacts.push(zeros(&format!("d{}", l.name), batch * l.output.len())?);
+        for (l, &w) in model.layers.iter().zip(&written) {
+            // A conv fused with its pool: neither its output nor that output's gradient is
+            // ever stored (placeholders).
+            let (n, dn) = if w {
+                (max_batch * l.output.len(), batch * l.output.len())
+            } else {
+                (1, 1)
+            };
+            acts.push(zeros(&l.name, n)?);
+            dacts.push(zeros(&format!("d{}", l.name), dn)?);
             argmax.push(match l.layer {
                 Layer::MaxPool2d { .. } => Some(zeros(
                     &format!("{}.argmax", l.name),
@@ -325,12 +425,16 @@ impl GpuTrainer {
                 _ => None,
             });
             scratch.push(match l.layer {
-                // Sized for the larger of the training and evaluation batches (the
-                // forward pass of both uses it).
-                Layer::Conv2d { .. } => Some(conv2d_scratch(
-                    &gpu,
-                    &conv2d_select(&gpu, conv_params(l, max_batch)),
-                )?),
+                // Sized for the training batch (the backward pass's), except the channel-last
+                // input copy: the forward pass of the (larger) evaluation batch writes it too.
+                Layer::Conv2d { .. } => {
+                    let p = conv2d_select(&gpu, conv_params(l, batch));
+                    let mut s = conv2d_scratch(&gpu, &p)?;
+                    if p.channel_last != 0 {
+                        s.xt = zeros("conv2d.xt", conv_params(l, max_batch).inp_len())?;
+                    }
+                    Some(s)
+                }
                 _ => None,
             });
             conv.push(match l.layer {
@@ -505,29 +609,12 @@ impl GpuTrainer {
         })
     }
 
-    /// When layer `i` is an unstrided conv followed by a max-pool with disjoint windows, the
-    /// shapes of the fused backward pass of the two.
     fn pooled(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-        if !self.gpu.fuse {
-            return None;
-        }
-        let (conv, pool) = (self.model.layers.get(i)?, self.model.layers.get(i + 1)?);
-        if !matches!(conv.layer, Layer::Conv2d { stride: 1, .. })
-            || !matches!(pool.layer, Layer::MaxPool2d { .. })
-        {
-            return None;
-        }
-        let (c, p) = (
-            conv2d_select(&self.gpu, conv_params(conv, batch)),
-            pool_params(pool, batch),
-        );
-        Conv2dPooledParams::fits(&c, &p).then(|| Conv2dPooledParams::new(c, &p))
+        pooled(&self.gpu, &self.model, i, batch)
     }
 
-    /// `pooled` when the pool also fuses into the conv's forward pass (2x2, stride 2).
     fn pooled_forward(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-        self.pooled(i, batch)
-            .filter(|p| Conv2dPooledParams::fits_forward(&p.conv, &p.pool_params()))
+        pooled_forward(&self.gpu, &self.model, i, batch)
     }
 
     fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {

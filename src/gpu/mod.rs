@@ -92,7 +92,8 @@ pub struct Dispatch {
     /// `shader::entry`, or `layer pass` once the trainer names it; used by the profiler.
     pub label: String,
     /// Bytes of the storage bindings: what the dispatch may read and write, an upper bound of
-    /// its memory traffic (bench sums it per step).
+    /// its memory traffic (bench sums it per step). Per-epoch buffers bound whole (the dataset,
+    /// the row order, step records, metric slots) count what one step touches of them.
     pub bytes: u64,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,

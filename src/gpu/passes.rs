@@ -42,6 +42,14 @@ fn check_len(op: &'static str, what: &str, t: &Tensor, need: usize) -> Result<()
     Ok(())
 }
 
+/// `d` counting, of the per-epoch buffers it binds whole (the dataset, the epoch's row order,
+/// step records and metric slots), only the `used` bytes one step touches: bench's bytes per
+/// step are then the step's own traffic, whatever the dataset's size.
+fn per_step(mut d: Dispatch, whole: &[&Tensor], used: u64) -> Dispatch {
+    d.bytes = d.bytes - whole.iter().map(|t| t.len as u64 * 4).sum::<u64>() + used;
+    d
+}
+
 /// x is (batch, pixels), y is (batch); rows come from indices[steps[state[0]].offset ..].
 #[allow(clippy::too_many_arguments)]
 pub fn gather_batch(
@@ -58,7 +66,7 @@ pub fn gather_batch(
 ) -> Result<()> {
     check_len("gather_batch", "x", x, (p.batch * p.pixels) as usize)?;
     check_len("gather_batch", "y", y, p.batch as usize)?;
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::GatherBatch,
         "main",
         &[
@@ -72,7 +80,10 @@ pub fn gather_batch(
         ],
         Some((7, p)),
         [grid((p.pixels as usize).div_ceil(WG)), p.batch, 1],
-    )?);
+    )?;
+    // The batch's image bytes, label bytes and row indices, one step record.
+    let used = (p.batch * (p.pixels + 1 + 4)) as u64 + 16;
+    prog.push(per_step(d, &[images, labels, indices, steps], used));
     Ok(())
 }
 
@@ -790,13 +801,14 @@ pub fn dropout_forward(
 ) -> Result<()> {
     check_len("dropout_forward", "inp", inp, p.len as usize)?;
     check_len("dropout_forward", "out", out, p.len as usize)?;
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::DropoutForward,
         "main",
         &[(0, inp), (1, steps), (2, state), (3, out)],
         Some((4, p)),
         grid_1d(p.len as usize),
-    )?);
+    )?;
+    prog.push(per_step(d, &[steps], 16));
     Ok(())
 }
 
@@ -813,13 +825,14 @@ pub fn dropout_backward(
     check_len("dropout_backward", "dout", dout, p.len as usize)?;
     check_len("dropout_backward", "dinp", dinp, p.len as usize)?;
     check_len("dropout_backward", "state", state, 2)?;
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::DropoutBackward,
         "main",
         &[(0, dout), (1, steps), (2, state), (3, dinp)],
         Some((4, p)),
         grid_1d(p.len as usize),
-    )?);
+    )?;
+    prog.push(per_step(d, &[steps], 16));
     Ok(())
 }
 
@@ -1122,13 +1135,14 @@ pub fn softmax_xent_forward(
     )?;
     check_len("softmax_xent_forward", "labels", labels, p.batch as usize)?;
     check_len("softmax_xent_forward", "state", state, 2)?;
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::SoftmaxXentForward,
         "main",
         &[(0, logits), (1, labels), (2, state), (3, metrics)],
         Some((4, p)),
         [1, 1, 1],
-    )?);
+    )?;
+    prog.push(per_step(d, &[metrics], 8));
     Ok(())
 }
 
@@ -1150,7 +1164,7 @@ pub fn softmax_xent(
     check_len("softmax_xent", "dlogits", dlogits, n)?;
     check_len("softmax_xent", "labels", labels, p.batch as usize)?;
     check_len("softmax_xent", "state", state, 2)?;
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::SoftmaxXent,
         "main",
         &[
@@ -1162,7 +1176,8 @@ pub fn softmax_xent(
         ],
         Some((5, p)),
         [1, 1, 1],
-    )?);
+    )?;
+    prog.push(per_step(d, &[metrics], 8));
     Ok(())
 }
 
@@ -1250,7 +1265,7 @@ pub fn adam_update(
             })
         }
     };
-    prog.push(gpu.dispatch(
+    let d = gpu.dispatch(
         Shader::AdamUpdate,
         "main",
         &[
@@ -1264,6 +1279,7 @@ pub fn adam_update(
         ],
         Some((6, p)),
         grid_1d(p.len as usize / 4),
-    )?);
+    )?;
+    prog.push(per_step(d, &[steps], 16));
     Ok(())
 }

@@ -216,7 +216,7 @@ impl AdamParams {
         let mut p = AdamParams {
             copies: table.len() as u32,
             lo: table.iter().map(|c| c.offset).min().unwrap_or(0),
-            hi: table.iter().map(|c| c.offset + c.len()).max().unwrap_or(0),
+            hi: table.iter().map(|c| c.offset + c.weight_len()).max().unwrap_or(0),
             ..self
         };
         p.table[..table.len()].copy_from_slice(table);
@@ -241,7 +241,7 @@ pub struct AdamCopy {
 
 impl AdamCopy {
     /// Elements of the weight tensor.
-    pub fn len(&self) -> u32 {
+    pub fn weight_len(&self) -> u32 {
         self.c_out * self.c_in * self.taps
     }
 }

@@ -24,7 +24,8 @@
 //                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
 //   backward:         backward_weight and backward_input in one dispatch (the same code per
 //                     tile, so the same bits; they are independent): x = the weight grid's
-//                     workgroups, then the input grid's; y = 1. reduce_weight follows.
+//                     workgroups and the input grid's, interleaved; y = 1. reduce_weight
+//                     follows.
 // Gather formulation throughout: no atomics. Register tiles and vec4 loads along channels keep
 // storage loads (the expensive part on CPU adapters such as lavapipe) few per multiply-add.
 
@@ -342,18 +343,23 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     weight_tile(gid);
 }
 
-// backward_weight's workgroups, then backward_input's, in one 1-D grid.
+// backward_weight's and backward_input's workgroups in one 1-D grid, the input tiles spread
+// evenly among the weight tiles (a CPU adapter that hands each thread a contiguous range of
+// workgroups then gets an even share of both): workgroup k is input tile a(k) when
+// a(k + 1) > a(k), a(k) = floor(k * ni / (nw + ni)), else weight tile k - a(k).
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let cols = params.c_in * params.kh * params.kw + 1u;
     let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
     let wx = (((cols + 7u) / 8u) * chunks + 63u) / 64u;
     let nw = wx * ((params.c_out + 7u) / 8u);
-    if (wid.x < nw) {
-        weight_tile(vec3<u32>((wid.x % wx) * 64u + lid.x, wid.x / wx, 0u));
+    let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
+    let ni = ix * ((params.c_in + 7u) / 8u);
+    let a = (wid.x * ni) / (nw + ni);
+    if ((wid.x + 1u) * ni / (nw + ni) == a) {
+        let k = wid.x - a;
+        weight_tile(vec3<u32>((k % wx) * 64u + lid.x, k / wx, 0u));
     } else {
-        let k = wid.x - nw;
-        let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
-        input_tile(vec3<u32>((k % ix) * 64u + lid.x, k / ix, 0u));
+        input_tile(vec3<u32>((a % ix) * 64u + lid.x, a / ix, 0u));
     }
 }

@@ -16,7 +16,7 @@
 //                     Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 16), z = chunks.
 //   backward:         backward_weight_channel_last and backward_input in one dispatch (the
 //                     same code per tile, so the same bits; they are independent): x = the
-//                     weight grid's workgroups, then the input grid's; y = 1.
+//                     weight grid's workgroups and the input grid's, interleaved; y = 1.
 // No `enable subgroups;`: naga (wgpu 30) rejects that directive and takes the subgroup
 // builtins when the device has wgpu::Features::SUBGROUP.
 
@@ -309,8 +309,8 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     weight_tile(gid, wid, lane);
 }
 
-// backward_weight_channel_last's workgroups, then backward_input's, in one 1-D grid (the
-// branch is uniform over each workgroup).
+// backward_weight_channel_last's and backward_input's workgroups in one 1-D grid, interleaved
+// as in conv2d_backward.wgsl (the branch is uniform over each workgroup).
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>,
@@ -320,13 +320,15 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     let wx = (cols + 511u) / 512u;
     let wy = (params.c_out + 15u) / 16u;
     let nw = wx * wy * chunks;
-    if (wid.x < nw) {
-        let w = vec3<u32>(wid.x % wx, (wid.x / wx) % wy, wid.x / (wx * wy));
+    let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
+    let ni = ix * ((params.c_in + 15u) / 16u);
+    let a = (wid.x * ni) / (nw + ni);
+    if ((wid.x + 1u) * ni / (nw + ni) == a) {
+        let k = wid.x - a;
+        let w = vec3<u32>(k % wx, (k / wx) % wy, k / (wx * wy));
         weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, w.z), w, lane);
     } else {
-        let k = wid.x - nw;
-        let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
-        let w = vec3<u32>(k % ix, k / ix, 0u);
+        let w = vec3<u32>(a % ix, a / ix, 0u);
         input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
     }
 }

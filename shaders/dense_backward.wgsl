@@ -8,8 +8,8 @@
 //                    (the bias is column i = n_in, whose input is 1)
 //                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / 64), y = ceil(n_out / 8).
 //   backward:        backward_weight and backward_input in one dispatch (the same code per
-//                    tile, so the same bits): x = the weight grid's workgroups, then the
-//                    input grid's; y = 1.
+//                    tile, so the same bits): x = the weight grid's workgroups and the
+//                    input grid's, interleaved; y = 1.
 
 struct Params {
     batch: u32,
@@ -167,16 +167,21 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     weight_tile(gid);
 }
 
-// backward_weight's workgroups, then backward_input's, in one 1-D grid.
+// backward_weight's and backward_input's workgroups in one 1-D grid, the input tiles spread
+// evenly among the weight tiles (a CPU adapter that hands each thread a contiguous range of
+// workgroups then gets an even share of both): workgroup k is input tile a(k) when
+// a(k + 1) > a(k), a(k) = floor(k * ni / (nw + ni)), else weight tile k - a(k).
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let wx = (params.n_in + 1u + 511u) / 512u;
     let nw = wx * ((params.n_out + 7u) / 8u);
-    if (wid.x < nw) {
-        weight_tile(vec3<u32>((wid.x % wx) * 64u + lid.x, wid.x / wx, 0u));
+    let ix = (params.n_in + 511u) / 512u;
+    let ni = ix * ((params.batch + 7u) / 8u);
+    let a = (wid.x * ni) / (nw + ni);
+    if ((wid.x + 1u) * ni / (nw + ni) == a) {
+        let k = wid.x - a;
+        weight_tile(vec3<u32>((k % wx) * 64u + lid.x, k / wx, 0u));
     } else {
-        let k = wid.x - nw;
-        let ix = (params.n_in + 511u) / 512u;
-        input_tile(vec3<u32>((k % ix) * 64u + lid.x, k / ix, 0u));
+        input_tile(vec3<u32>((a % ix) * 64u + lid.x, a / ix, 0u));
     }
 }

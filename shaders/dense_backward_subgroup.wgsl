@@ -189,21 +189,23 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
     weight_tile(gid, wid, lane);
 }
 
-// backward_weight's workgroups, then backward_input's, in one 1-D grid (the branch is uniform
-// over each workgroup).
+// backward_weight's and backward_input's workgroups in one 1-D grid, interleaved as in
+// dense_backward.wgsl (the branch is uniform over each workgroup).
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(subgroup_invocation_id) lane: u32) {
     let wx = (params.n_in + 1u + 511u) / 512u;
     let nw = wx * ((params.n_out + 7u) / 8u);
-    if (wid.x < nw) {
-        let w = vec3<u32>(wid.x % wx, wid.x / wx, 0u);
+    let ix = (params.n_in + 511u) / 512u;
+    let ni = ix * ((params.batch + 7u) / 8u);
+    let a = (wid.x * ni) / (nw + ni);
+    if ((wid.x + 1u) * ni / (nw + ni) == a) {
+        let k = wid.x - a;
+        let w = vec3<u32>(k % wx, k / wx, 0u);
         weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
     } else {
-        let k = wid.x - nw;
-        let ix = (params.n_in + 511u) / 512u;
-        let w = vec3<u32>(k % ix, k / ix, 0u);
+        let w = vec3<u32>(a % ix, a / ix, 0u);
         input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
     }
 }

@@ -216,7 +216,11 @@ impl AdamParams {
         let mut p = AdamParams {
             copies: table.len() as u32,
             lo: table.iter().map(|c| c.offset).min().unwrap_or(0),
-            hi: table.iter().map(|c| c.offset + c.weight_len()).max().unwrap_or(0),
+            hi: table
+                .iter()
+                .map(|c| c.offset + c.weight_len())
+                .max()
+                .unwrap_or(0),
             ..self
         };
         p.table[..table.len()].copy_from_slice(table);

@@ -267,8 +267,16 @@ fn dense_matches_reference() {
     } else {
         vec![false]
     };
-    // Batch 11 and 19 outputs span two 8-row and 8-output tiles of the backward kernels.
-    for (n, i, o) in [(3, 37, 13), (5, 130, 10), (1, 3, 1), (11, 70, 19)] {
+    // Batch 11 and 19 outputs span two 8-row and 8-output tiles of the backward kernels. The
+    // subgroup kernels run only where at least half of their x grid's tiles are real: 260
+    // outputs and 300 inputs.
+    for (n, i, o) in [
+        (3, 37, 13),
+        (5, 130, 10),
+        (1, 3, 1),
+        (11, 70, 19),
+        (9, 300, 260),
+    ] {
         for relu in [false, true] {
             for &sg in &variants {
                 gpu.subgroups = sg;
@@ -289,6 +297,12 @@ fn dense_matches_reference() {
                 let gout = nan_filled(&gpu, out.len());
                 let mut prog = Vec::new();
                 passes::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
+                assert_eq!(
+                    prog[0].label.contains("_subgroup"),
+                    sg && o == 260,
+                    "{}",
+                    prog[0].label
+                );
                 run(&gpu, &prog);
                 let got_out = read(&gpu, &gout);
                 assert_close(
@@ -343,6 +357,7 @@ fn dense_matches_reference() {
                 )
                 .unwrap();
                 assert_eq!(joined.len(), 1, "one dispatch");
+                assert_eq!(joined[0].label.contains("_subgroup"), sg && i == 300);
                 run(&gpu, &joined);
                 assert_eq!(
                     read(&gpu, &jdinp),

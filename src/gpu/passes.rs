@@ -506,8 +506,8 @@ fn conv2d_backward_rest(
     let volume = |g: [u32; 3]| g.iter().map(|&v| v as usize).product::<usize>();
     let joined = volume(groups) + volume(input_groups);
     match dinp {
-        // Both passes are in one file: one dispatch runs the weight tiles, then the input
-        // tiles (the same code per tile, so the same bits).
+        // Both passes are in one file: one dispatch runs the weight tiles and the input tiles,
+        // interleaved (the same code per tile, so the same bits).
         Some(dinp)
             if gpu.fuse
                 && shader == input_shader
@@ -942,8 +942,17 @@ pub fn batchnorm_backward(
 }
 
 /// The subgroup variant shares the gradient values by broadcast; same entry points and bindings.
-fn dense_backward_shader(gpu: &Gpu) -> Shader {
-    if gpu.subgroups {
+/// Whether the subgroup dense kernels pay off for `n` outputs (forward) or columns (backward)
+/// along x: their invocations past the end still compute (the broadcasts need every lane),
+/// so they need at least half of the x grid's 8-wide tiles to be real; the portable kernels
+/// return there. Both compute the same sums in the same order.
+fn dense_subgroup_fits(gpu: &Gpu, n: u32) -> bool {
+    let n = n as usize;
+    gpu.subgroups && 2 * n.div_ceil(TILE) >= n.div_ceil(TILE * WG) * WG
+}
+
+fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> Shader {
+    if dense_subgroup_fits(gpu, p.n_in) {
         Shader::DenseBackwardSubgroup
     } else {
         Shader::DenseBackward
@@ -976,7 +985,7 @@ pub fn dense_forward(
     check_len("dense_forward", "bias", bias, p.n_out as usize)?;
     prog.push(gpu.dispatch(
         // The subgroup variant shares the input values by broadcast; same bindings.
-        if gpu.subgroups {
+        if dense_subgroup_fits(gpu, p.n_out) {
             Shader::DenseForwardSubgroup
         } else {
             Shader::DenseForward
@@ -1011,7 +1020,7 @@ pub fn dense_backward_input(
         (p.batch * p.n_out) as usize,
     )?;
     prog.push(gpu.dispatch(
-        dense_backward_shader(gpu),
+        dense_backward_shader(gpu, p),
         "backward_input",
         &[(1, weight), (2, out), (3, dout), (4, dinp)],
         Some((7, p)),
@@ -1045,7 +1054,7 @@ pub fn dense_backward_weight(
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
     prog.push(gpu.dispatch(
-        dense_backward_shader(gpu),
+        dense_backward_shader(gpu, p),
         "backward_weight",
         &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
         Some((7, p)),
@@ -1089,7 +1098,7 @@ pub fn dense_backward(
             check_len(op, "dout", dout, (p.batch * p.n_out) as usize)?;
             check_len(op, "dbias", dbias, p.n_out as usize)?;
             prog.push(gpu.dispatch(
-                dense_backward_shader(gpu),
+                dense_backward_shader(gpu, p),
                 "backward",
                 &[
                     (0, inp),

@@ -239,7 +239,8 @@ pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
 /// `scratch` must hold what `conv2d_forward` of the same `weight` (and, with `p.channel_last`,
 /// the same `inp`) left in it: the channel-last weights `wt` (and input `xt`). The forward pass
 /// of the same step records them, so the backward pass does not copy them again.
-/// Records prepare_grad, backward_weight + reduce_weight, then backward_input.
+/// Records prepare_grad, then the weight gradient's partial sums and the input gradient (one
+/// dispatch with `gpu.fuse` when one file has both), then reduce_weight.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     gpu: &Gpu,

@@ -41,6 +41,9 @@ fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 out="${OUT:-/tmp/gpu-cnn-device}"
 mkdir -p "$out"
+# A fresh record: the logs are appended to below, so an earlier run's would mix in.
+rm -rf "$out/summary.txt" "$out/devices.txt" "$out/tests.log" "$out/bench.log" \
+  "$out/bench.jsonl" "$out/train.log" "$out/train" "$out/torch.log"
 quick="${DEVICE_QUICK:-0}"
 start=$(date +%s)
 say() { echo "== $* ($(( $(date +%s) - start )) s)" | tee -a "$out/summary.txt"; }

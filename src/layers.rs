@@ -166,6 +166,27 @@ impl DenseParams {
     }
 }
 
+/// Shapes of `dense_forward_chain`: two dense layers, the second reading the first's output.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DenseChainParams {
+    pub first: DenseParams,
+    pub second: DenseParams,
+}
+
+impl DenseChainParams {
+    /// Most outputs of either layer: one workgroup computes a row tile of both (8 outputs per
+    /// invocation, the hidden rows in workgroup memory).
+    pub const MAX_OUTPUTS: u32 = 512;
+    /// Whether `second` reads `first`'s output and both fit one workgroup.
+    pub fn fits(first: &DenseParams, second: &DenseParams) -> bool {
+        first.batch == second.batch
+            && first.n_out == second.n_in
+            && first.n_out <= Self::MAX_OUTPUTS
+            && second.n_out <= Self::MAX_OUTPUTS
+    }
+}
+
 /// Shapes of `softmax_xent_forward` / `softmax_xent_backward`: logits are (batch, classes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]

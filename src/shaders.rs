@@ -27,6 +27,7 @@ pub enum Shader {
     ReluBackward,
     DenseForward,
     DenseForwardSubgroup,
+    DenseForwardChain,
     DenseBackward,
     DenseBackwardSubgroup,
     SoftmaxXentForward,
@@ -37,7 +38,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 32] = [
+    pub const ALL: [Shader; 33] = [
         Shader::GatherBatch,
         Shader::Conv2dForward,
         Shader::Conv2dForwardSubgroup,
@@ -63,6 +64,7 @@ impl Shader {
         Shader::ReluBackward,
         Shader::DenseForward,
         Shader::DenseForwardSubgroup,
+        Shader::DenseForwardChain,
         Shader::DenseBackward,
         Shader::DenseBackwardSubgroup,
         Shader::SoftmaxXentForward,
@@ -100,6 +102,7 @@ impl Shader {
             Shader::ReluBackward => "relu_backward",
             Shader::DenseForward => "dense_forward",
             Shader::DenseForwardSubgroup => "dense_forward_subgroup",
+            Shader::DenseForwardChain => "dense_forward_chain",
             Shader::DenseBackward => "dense_backward",
             Shader::DenseBackwardSubgroup => "dense_backward_subgroup",
             Shader::SoftmaxXentForward => "softmax_xent_forward",
@@ -154,6 +157,7 @@ impl Shader {
             Shader::DenseForwardSubgroup => {
                 include_str!("../shaders/dense_forward_subgroup.wgsl")
             }
+            Shader::DenseForwardChain => include_str!("../shaders/dense_forward_chain.wgsl"),
             Shader::DenseBackward => include_str!("../shaders/dense_backward.wgsl"),
             Shader::DenseBackwardSubgroup => {
                 include_str!("../shaders/dense_backward_subgroup.wgsl")

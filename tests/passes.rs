@@ -1111,3 +1111,86 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
         assert!(!Conv2dPooledParams::fits_forward(&p, &pool));
     }
 }
+
+/// Two dense layers' forward passes in one dispatch against the reference composition, and bit
+/// for bit against two dense_forward dispatches (either kernel variant): a batch that is not a
+/// multiple of the 8-row tile, hidden and output widths that are not multiples of 8, widths up
+/// to the 512 one workgroup takes; with and without the ReLUs.
+#[test]
+fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
+    let Some(mut gpu) = gpu() else { return };
+    let variants = if gpu.subgroups {
+        vec![false, true]
+    } else {
+        vec![false]
+    };
+    for (si, &(n, i, m, o)) in [
+        (3, 37, 13, 5),
+        (11, 70, 19, 10),
+        (9, 300, 260, 7),
+        (2, 5, 512, 512),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for relu in [false, true] {
+            for &sg in &variants {
+                gpu.subgroups = sg;
+                let p = DenseChainParams {
+                    first: DenseParams::new(n, i, m, relu),
+                    second: DenseParams::new(n, m, o, !relu),
+                };
+                let seed = 90 + si as u64;
+                let inp = rand_vec(seed, n * i, -1.0, 1.0);
+                let (w1, b1) = (
+                    rand_vec(seed + 1, m * i, -0.5, 0.5),
+                    rand_vec(seed + 2, m, -0.3, 0.3),
+                );
+                let (w2, b2) = (
+                    rand_vec(seed + 3, o * m, -0.5, 0.5),
+                    rand_vec(seed + 4, o, -0.3, 0.3),
+                );
+                let (mut hid, mut out) = (vec![0.0; n * m], vec![0.0; n * o]);
+                reference::dense_forward_chain(&mut hid, &mut out, &inp, &w1, &b1, &w2, &b2, &p);
+                let t = |d: &[f32]| gpu.upload("t", d).unwrap();
+                let (ti, tw1, tb1, tw2, tb2) = (t(&inp), t(&w1), t(&b1), t(&w2), t(&b2));
+                let results: Vec<(Vec<f32>, Vec<f32>)> = [true, false]
+                    .iter()
+                    .map(|&chained| {
+                        let (gh, go) = (nan_filled(&gpu, n * m), nan_filled(&gpu, n * o));
+                        let mut prog = Vec::new();
+                        if chained {
+                            passes::dense_forward_chain(
+                                &gpu, &mut prog, &gh, &go, &ti, &tw1, &tb1, &tw2, &tb2, &p,
+                            )
+                            .unwrap();
+                            assert_eq!(prog.len(), 1);
+                        } else {
+                            passes::dense_forward(&gpu, &mut prog, &gh, &ti, &tw1, &tb1, &p.first)
+                                .unwrap();
+                            passes::dense_forward(&gpu, &mut prog, &go, &gh, &tw2, &tb2, &p.second)
+                                .unwrap();
+                        }
+                        run(&gpu, &prog);
+                        (read(&gpu, &gh), read(&gpu, &go))
+                    })
+                    .collect();
+                let what = format!("subgroups {sg} {p:?}");
+                assert_close(&format!("chain hid {what}"), &results[0].0, &hid, PASS);
+                assert_close(&format!("chain out {what}"), &results[0].1, &out, PASS);
+                assert_eq!(results[0], results[1], "chained against unfused, {what}");
+            }
+        }
+    }
+    // Too wide, or not reading the first layer: refused.
+    let (a, b) = (
+        DenseParams::new(4, 10, 513, true),
+        DenseParams::new(4, 513, 10, false),
+    );
+    assert!(!DenseChainParams::fits(&a, &b));
+    let (a, b) = (
+        DenseParams::new(4, 10, 20, true),
+        DenseParams::new(4, 21, 10, false),
+    );
+    assert!(!DenseChainParams::fits(&a, &b));
+}

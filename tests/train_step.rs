@@ -300,7 +300,8 @@ fn every_layer_kind_trains_as_on_the_cpu() {
     assert_eq!(e.correct, m[1] as f64);
 }
 
-/// The fused passes (the loss with its gradient; max-pool forward and backward inside the conv's; a layer's
+/// The fused passes (the loss with its gradient; max-pool forward and backward inside the conv's;
+/// two dense layers' forward passes in one; a layer's
 /// weight and input gradients in one dispatch; Adam keeping the convs' channel-last weight
 /// copies, so no transposition passes) compute the same bits as the unfused ones over an epoch
 /// with evaluation, with fewer dispatches and fewer bytes bound.
@@ -313,9 +314,9 @@ fn fused_and_unfused_passes_give_the_same_bits() {
     let order: Vec<u32> = (0..45).map(|i| (i * 11) % 45).collect();
     let nine_convs = format!("{}flatten dense(10)", "conv2d(4,1,relu) ".repeat(9));
     for (text, saved) in [
-        // The loss, two pools backward and forward, two dense and one conv backward joined, two
-        // transpositions.
-        ("keras-mnist", 10),
+        // The loss, two pools backward and forward, the dense forward chain, two dense and one
+        // conv backward joined, two transpositions.
+        ("keras-mnist", 11),
         // Gapped and overlapping pools after convs: the first fuses, the second does not.
         ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 6),
         // No conv right before a pool: the loss, the dense backward, one transposition.

@@ -5,9 +5,9 @@
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams, DenseParams,
-    DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams, SoftmaxXentParams,
-    Subsample2dParams,
+    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
+    DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
+    ReluParams, SoftmaxXentParams, Subsample2dParams,
 };
 use crate::shaders::Shader;
 
@@ -999,6 +999,58 @@ pub fn dense_forward(
             grid((p.batch as usize).div_ceil(TILE)),
             1,
         ],
+    )?);
+    Ok(())
+}
+
+/// Two dense layers in one pass (`dense_forward_chain.wgsl`, the same bits as two
+/// dense_forward): `hid` (N, M) from inp (N, I), w1 (M, I) and b1 (M), then `out` (N, O) from
+/// hid, w2 (O, M) and b2 (O). Needs `DenseChainParams::fits`.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_forward_chain(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    hid: &Tensor,
+    out: &Tensor,
+    inp: &Tensor,
+    w1: &Tensor,
+    b1: &Tensor,
+    w2: &Tensor,
+    b2: &Tensor,
+    p: &DenseChainParams,
+) -> Result<()> {
+    let op = "dense_forward_chain";
+    if !DenseChainParams::fits(&p.first, &p.second) {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "layers of {} -> {} and {} -> {} outputs: the second must read the first, each at most {}",
+                p.first.n_in,
+                p.first.n_out,
+                p.second.n_in,
+                p.second.n_out,
+                DenseChainParams::MAX_OUTPUTS
+            ),
+        });
+    }
+    dense_lens(op, inp, hid, w1, &p.first)?;
+    dense_lens(op, hid, out, w2, &p.second)?;
+    check_len(op, "b1", b1, p.first.n_out as usize)?;
+    check_len(op, "b2", b2, p.second.n_out as usize)?;
+    prog.push(gpu.dispatch(
+        Shader::DenseForwardChain,
+        "main",
+        &[
+            (0, inp),
+            (1, w1),
+            (2, b1),
+            (3, hid),
+            (4, w2),
+            (5, b2),
+            (6, out),
+        ],
+        Some((7, p)),
+        [grid((p.first.batch as usize).div_ceil(TILE)), 1, 1],
     )?);
     Ok(())
 }

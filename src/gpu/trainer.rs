@@ -13,8 +13,8 @@ use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::layers::{
-    Adam, AdamCopy, Conv2dPooledParams, GatherParams, ReluParams, SoftmaxXentParams, StepRecord,
-    MAX_ADAM_COPIES,
+    Adam, AdamCopy, Conv2dPooledParams, DenseChainParams, GatherParams, ReluParams,
+    SoftmaxXentParams, StepRecord, MAX_ADAM_COPIES,
 };
 use crate::model::{Layer, Model};
 use crate::reference::net::{
@@ -267,6 +267,7 @@ fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
             "subsample2d_backward" => "bwd stride",
             "conv2d_backward_pooled" => "bwd pooled",
             "conv2d_forward_pooled" => "fwd pooled",
+            "dense_forward_chain" => "fwd chain",
             _ => dir,
         };
         let pass = match (dir, entry) {
@@ -617,6 +618,20 @@ impl GpuTrainer {
         pooled_forward(&self.gpu, &self.model, i, batch)
     }
 
+    /// Whether dense layer `i` computes the next one too (`dense_forward_chain`): with
+    /// `gpu.fuse`, when the next layer is dense, both fit, and layer `i` is not itself the
+    /// second of a chain.
+    fn chain_start(&self, i: usize, batch: usize) -> bool {
+        let (Some(a), Some(b)) = (self.model.layers.get(i), self.model.layers.get(i + 1)) else {
+            return false;
+        };
+        self.gpu.fuse
+            && matches!(a.layer, Layer::Dense { .. })
+            && matches!(b.layer, Layer::Dense { .. })
+            && DenseChainParams::fits(&dense_params(a, batch), &dense_params(b, batch))
+            && !(i > 0 && self.chain_start(i - 1, batch))
+    }
+
     fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {
         let p = &self.model.params[index.expect("layer has parameters")];
         t.slice(p.offset, p.len)
@@ -693,12 +708,30 @@ impl GpuTrainer {
                     let am = self.argmax[i + 1].as_ref().expect("pool argmax");
                     maxpool2d_forward(gpu, &mut prog, out, am, inp, &pool_params(l, batch))?;
                 }
+                // Chained into the dense layer before it (dense_forward_chain).
+                Layer::Dense { .. } if i > 0 && self.chain_start(i - 1, batch) => {}
                 Layer::Dense { .. } => {
                     let (w, b) = (
                         self.param(&self.weights, l.weight),
                         self.param(&self.weights, l.bias),
                     );
-                    dense_forward(gpu, &mut prog, out, inp, &w, &b, &dense_params(l, batch))?;
+                    let p = dense_params(l, batch);
+                    if self.chain_start(i, batch) {
+                        // The next dense layer, in this one's pass.
+                        let next = &self.model.layers[i + 1];
+                        let (w2, b2) = (
+                            self.param(&self.weights, next.weight),
+                            self.param(&self.weights, next.bias),
+                        );
+                        let cp = DenseChainParams {
+                            first: p,
+                            second: dense_params(next, batch),
+                        };
+                        let out2 = &self.acts[i + 2];
+                        dense_forward_chain(gpu, &mut prog, out, out2, inp, &w, &b, &w2, &b2, &cp)?;
+                    } else {
+                        dense_forward(gpu, &mut prog, out, inp, &w, &b, &p)?;
+                    }
                 }
                 Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
                     avgpool2d_forward(gpu, &mut prog, out, inp, &avgpool_params(l, batch))?;

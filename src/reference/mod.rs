@@ -14,8 +14,8 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::layers::{
     dropout_hash, AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
-    DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams, ReluParams,
-    SoftmaxXentParams, StepRecord, Subsample2dParams,
+    DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
+    ReluParams, SoftmaxXentParams, StepRecord, Subsample2dParams,
 };
 
 pub trait Real:
@@ -658,6 +658,23 @@ pub fn dense_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T]
             out[n * o_ + o] = v;
         }
     }
+}
+
+/// dense_forward twice, as the fused GPU pass computes them: `hid` (N, M) from inp (N, I), w1
+/// (M, I) and b1 (M); then `out` (N, O) from hid, w2 (O, M) and b2 (O).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_forward_chain<T: Real>(
+    hid: &mut [T],
+    out: &mut [T],
+    inp: &[T],
+    w1: &[T],
+    b1: &[T],
+    w2: &[T],
+    b2: &[T],
+    p: &DenseChainParams,
+) {
+    dense_forward(hid, inp, w1, b1, &p.first);
+    dense_forward(out, hid, w2, b2, &p.second);
 }
 
 /// The whole dense backward pass, as the GPU launcher records it: weight and bias gradients,

@@ -121,9 +121,9 @@ pub struct Gpu {
     /// The subgroup size a compute pipeline gets, measured at start-up (0: no subgroups).
     pub subgroup_size: u32,
     /// Use the fused passes where the pattern occurs (`conv2d_forward_pooled`,
-    /// `conv2d_backward_pooled`, `softmax_xent`, a layer's weight and input gradients in one
-    /// dispatch, Adam keeping the convs' channel-last weights). Clear it to record the unfused
-    /// ones (the same numbers; for tests and `bench --unfused`).
+    /// `conv2d_backward_pooled`, `dense_forward_chain`, `softmax_xent`, a layer's weight and
+    /// input gradients in one dispatch, Adam keeping the convs' channel-last weights). Clear it
+    /// to record the unfused ones (the same numbers; for tests and `bench --unfused`).
     pub fuse: bool,
     /// Most bytes of dataset images one buffer holds: the smaller of the storage binding and
     /// buffer size limits. A larger image set is split over several buffers (`GpuTrainer`);

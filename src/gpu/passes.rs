@@ -138,15 +138,8 @@ pub fn conv2d_forward(
     p: &Conv2dParams,
 ) -> Result<()> {
     let op = "conv2d_forward";
-    check_len(op, "inp", inp, p.inp_len())?;
     check_len(op, "out", out, p.out_len())?;
-    check_len(op, "weight", weight, p.weight_len())?;
-    check_len(op, "bias", bias, p.c_out as usize)?;
-    check_channel_last(op, p)?;
-    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
-    if !scratch.wt_kept {
-        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
-    }
+    conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, p)?;
     let npix = (p.batch * p.h_out * p.w_out) as usize;
     let grid_tiles = [
         grid(npix.div_ceil(TILE * WG)),
@@ -154,14 +147,6 @@ pub fn conv2d_forward(
         1,
     ];
     if p.channel_last != 0 {
-        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForwardSubgroup,
-            "prepare_input",
-            &[(0, inp), (6, &scratch.xt)],
-            Some((4, p)),
-            grid_1d(p.inp_len() / 4),
-        )?);
         // 16 output channels per invocation here.
         let groups = [
             grid_tiles[0],
@@ -182,6 +167,41 @@ pub fn conv2d_forward(
             &[(0, inp), (2, bias), (3, out), (5, &scratch.wt)],
             Some((4, p)),
             grid_tiles,
+        )?);
+    }
+    Ok(())
+}
+
+/// What both conv forward launchers record before their main pass, after checking the shapes
+/// they share: the channel-last weights (unless `scratch.wt_kept`) and, with `p.channel_last`,
+/// the channel-last input `scratch.xt` (conv2d_forward_subgroup's prepare_input).
+#[allow(clippy::too_many_arguments)]
+fn conv2d_forward_prepare(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    op: &'static str,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    check_len(op, "bias", bias, p.c_out as usize)?;
+    check_channel_last(op, p)?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
+    if !scratch.wt_kept {
+        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
+    }
+    if p.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardSubgroup,
+            "prepare_input",
+            &[(0, inp), (6, &scratch.xt)],
+            Some((4, p)),
+            grid_1d(p.inp_len() / 4),
         )?);
     }
     Ok(())
@@ -301,13 +321,8 @@ pub fn conv2d_forward_pooled(
 ) -> Result<()> {
     let op = "conv2d_forward_pooled";
     let c = &p.conv;
-    check_len(op, "inp", inp, c.inp_len())?;
-    check_len(op, "weight", weight, c.weight_len())?;
-    check_len(op, "bias", bias, c.c_out as usize)?;
     check_len(op, "pooled", pooled, p.pool_len())?;
     check_len(op, "argmax", argmax, p.pool_len())?;
-    check_channel_last(op, c)?;
-    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(c))?;
     if !Conv2dPooledParams::fits_forward(c, &p.pool_params()) {
         return Err(Error::Shape {
             op,
@@ -317,19 +332,9 @@ pub fn conv2d_forward_pooled(
             ),
         });
     }
-    if !scratch.wt_kept {
-        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, c)?;
-    }
+    conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, c)?;
     let cells = (c.batch * p.h_pool * p.w_pool) as usize;
     if c.channel_last != 0 {
-        check_len(op, "scratch.xt", &scratch.xt, c.inp_len())?;
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForwardSubgroup,
-            "prepare_input",
-            &[(0, inp), (6, &scratch.xt)],
-            Some((4, c)),
-            grid_1d(c.inp_len() / 4),
-        )?);
         prog.push(gpu.dispatch(
             Shader::Conv2dForwardPooledSubgroup,
             "main_channel_last",

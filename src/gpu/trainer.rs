@@ -473,14 +473,19 @@ impl GpuTrainer {
         let mut copies = None;
         let mut refresh = Vec::new();
         if gpu.fuse {
+            // The conv layers (index, weight tensor) whose copies Adam keeps.
+            let kept: Vec<(usize, usize)> = model
+                .layers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| Some((i, l.weight?)).filter(|_| scratch[i + 1].is_some()))
+                .take(MAX_ADAM_COPIES)
+                .collect();
             let mut table = Vec::new();
             let mut at = 0;
-            for (i, l) in model.layers.iter().enumerate() {
-                if table.len() == MAX_ADAM_COPIES {
-                    break;
-                }
-                if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
-                    let p = conv_params(l, max_batch);
+            for &(i, w) in &kept {
+                if let Some(s) = &scratch[i + 1] {
+                    let p = conv_params(&model.layers[i], max_batch);
                     table.push(AdamCopy {
                         offset: model.params[w].offset as u32,
                         c_out: p.c_out,
@@ -495,18 +500,13 @@ impl GpuTrainer {
             }
             if !table.is_empty() {
                 let wt = zeros("conv.wt", at)?;
-                for (s, c) in scratch.iter_mut().flatten().zip(&table) {
-                    s.wt = wt.slice(c.wt_offset as usize, s.wt.len);
-                    s.wt_kept = true;
-                }
-                for (i, l) in model.layers.iter().enumerate() {
-                    if let (Some(s), Some(w)) = (&scratch[i + 1], l.weight) {
-                        if !s.wt_kept {
-                            continue;
-                        }
+                for (&(i, w), c) in kept.iter().zip(&table) {
+                    if let Some(s) = &mut scratch[i + 1] {
+                        s.wt = wt.slice(c.wt_offset as usize, s.wt.len);
+                        s.wt_kept = true;
                         let p = &model.params[w];
                         let weight = weights_t.slice(p.offset, p.len);
-                        let cp = conv2d_select(&gpu, conv_params(l, max_batch));
+                        let cp = conv2d_select(&gpu, conv_params(&model.layers[i], max_batch));
                         conv2d_transpose_weight(&gpu, &mut refresh, &s.wt, &weight, &cp)?;
                     }
                 }

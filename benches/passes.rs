@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use gpu_cnn::gpu::trainer::GpuTrainer;
-use gpu_cnn::gpu::{passes, AdapterOptions, Dispatch, Gpu, Tensor};
+use gpu_cnn::gpu::{layers, AdapterOptions, Dispatch, Gpu, Tensor};
 use gpu_cnn::layers::{Adam, Conv2dParams, DenseParams, Maxpool2dParams};
 use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
@@ -50,7 +50,7 @@ fn time(c: &mut Criterion, gpu: &Gpu, name: &str, prog: &[Dispatch]) {
 
 fn conv(c: &mut Criterion, gpu: &Gpu, name: &str, p: Conv2dParams) {
     // The kernels training uses on this device (channel-last where it applies).
-    let p = passes::conv2d_select(gpu, p);
+    let p = layers::conv2d_select(gpu, p);
     let (inp, w, b) = (
         rand(1, p.inp_len()),
         rand(2, p.weight_len()),
@@ -73,11 +73,11 @@ fn conv(c: &mut Criterion, gpu: &Gpu, name: &str, p: Conv2dParams) {
         gpu.zeros(name, dw.len()).unwrap(),
         gpu.zeros(name, db.len()).unwrap(),
     );
-    let scratch = passes::conv2d_scratch(gpu, &p).unwrap();
+    let scratch = layers::conv2d_scratch(gpu, &p).unwrap();
     let mut fwd = Vec::new();
-    passes::conv2d_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &scratch, &p).unwrap();
+    layers::conv2d_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &scratch, &p).unwrap();
     let mut bwd = Vec::new();
-    passes::conv2d_backward(
+    layers::conv2d_backward(
         gpu,
         &mut bwd,
         Some(&tdi),
@@ -121,8 +121,8 @@ fn pool(c: &mut Criterion, gpu: &Gpu, name: &str, p: Maxpool2dParams) {
         gpu.zeros(name, dinp.len()).unwrap(),
     );
     let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
-    passes::maxpool2d_forward(gpu, &mut fwd, &to, &tam, &ti, &p).unwrap();
-    passes::maxpool2d_backward(gpu, &mut bwd, &tdi, &tam, &tdo, &p).unwrap();
+    layers::maxpool2d_forward(gpu, &mut fwd, &to, &tam, &ti, &p).unwrap();
+    layers::maxpool2d_backward(gpu, &mut bwd, &tdi, &tam, &tdo, &p).unwrap();
     gpu.run(&fwd.iter().chain(&bwd).collect::<Vec<_>>())
         .unwrap();
     check(&format!("{name} forward"), &read(gpu, &to), &out);
@@ -148,9 +148,9 @@ fn dense(c: &mut Criterion, gpu: &Gpu, name: &str, p: DenseParams) {
         gpu.zeros(name, o).unwrap(),
     );
     let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
-    passes::dense_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &p).unwrap();
-    passes::dense_backward_weight(gpu, &mut bwd, &tdw, &tdb, &to_ref, &tdo, &ti, &p).unwrap();
-    passes::dense_backward_input(gpu, &mut bwd, &tdi, &to_ref, &tdo, &tw, &p).unwrap();
+    layers::dense_forward(gpu, &mut fwd, &to, &ti, &tw, &tb, &p).unwrap();
+    layers::dense_backward_weight(gpu, &mut bwd, &tdw, &tdb, &to_ref, &tdo, &ti, &p).unwrap();
+    layers::dense_backward_input(gpu, &mut bwd, &tdi, &to_ref, &tdo, &tw, &p).unwrap();
     gpu.run(&fwd.iter().chain(&bwd).collect::<Vec<_>>())
         .unwrap();
     check(&format!("{name} forward"), &read(gpu, &to), &out);

@@ -3,8 +3,10 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::trainer::{self, GpuTrainer, Metrics, Progress};
+use crate::gpu::trainer::GpuTrainer;
 use crate::layers::Adam;
+use crate::metrics::{Metrics, Progress};
+use crate::plan;
 use crate::reference::CpuNet;
 
 pub trait Backend {
@@ -76,7 +78,7 @@ impl CpuTrainer {
         let batch = if training {
             self.batch
         } else {
-            trainer::eval_batch(self.batch, d.len(), self.net.max_batch)
+            plan::eval_batch(self.batch, d.len(), self.net.max_batch)
         };
         let mut m = Metrics {
             n: d.len(),

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::checkpoint::load_saved;
 use crate::data::folder::{Color, FolderOptions};
 use crate::data::{self, DataOptions, Dataset, DatasetName};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterOptions;
 use crate::infer::{argmax, logits, softmax};
-use crate::model::load_saved;
 
 #[derive(Clone, Debug)]
 pub struct EvaluateOptions {

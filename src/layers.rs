@@ -1,5 +1,5 @@
 //! Per-pass parameter structs: `#[repr(C)]` mirrors of each shader's `Params` uniform, shared by
-//! the GPU launchers (`gpu::passes`) and the CPU reference (`reference`), so one set of dimension
+//! the GPU launchers (`gpu::layers`) and the CPU reference (`reference`), so one set of dimension
 //! names describes a pass everywhere.
 //!
 //! The shapes are u32, as in WGSL. The `new` functions cast from usize without checks: every
@@ -52,7 +52,7 @@ pub struct Conv2dParams {
     pub chunk: u32,
     /// 1: channel-last kernels (`conv2d_forward_subgroup`,
     /// `conv2d_backward.backward_weight_channel_last`); needs c_in % 4 == 0 and a device with
-    /// subgroups. `new` leaves it 0 (portable kernels); `gpu::passes::conv2d_select` sets it.
+    /// subgroups. `new` leaves it 0 (portable kernels); `gpu::layers::conv2d_select` sets it.
     pub channel_last: u32,
 }
 

@@ -2,13 +2,16 @@
 //!
 //! - `shaders/`: one WGSL file per layer pass; `shaders` embeds them.
 //! - `layers`: the `Params` structs shared by the GPU launchers and the CPU reference.
-//! - `gpu`: adapter/device, launchers (`gpu::passes`), the epoch recorder (`gpu::trainer`).
-//! - `reference`: the CPU oracle for every pass, and a whole-network CPU trainer.
+//! - `plan`: the stage plan (which passes run each layer, fused or not), read by both sides.
+//! - `gpu`: adapter/device, one module per layer kind (`gpu::layers`: launchers, buffers,
+//!   recording), the epoch recorder (`gpu::trainer`).
+//! - `reference`: the CPU oracle, one module per layer kind as on the GPU, and `CpuNet`.
 //! - `model`: the layer sequence and checkpoints; `data`: datasets, where they come from, IDX and
 //!   image folders; `files`: atomic writes.
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod data;
 pub mod datasets;
 pub mod devices;
@@ -16,10 +19,13 @@ pub mod error;
 pub mod evaluate;
 pub mod files;
 pub mod gpu;
+pub mod history;
 pub mod infer;
 pub mod layers;
+pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod plot;
 pub mod predict;
 pub mod reference;

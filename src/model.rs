@@ -2,10 +2,8 @@
 //! checkpoint I/O (safetensors, PyTorch layouts and names).
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
 use crate::rng::Rng;
 
 /// Floats between tensor starts in the flat parameter buffer: 256 bytes, the largest
@@ -178,6 +176,135 @@ impl Layer {
     }
 }
 
+/// Whether a per-image shape fits `MAX_TENSOR` (and `usize`).
+fn fits_tensor(s: Shape) -> bool {
+    s.c.checked_mul(s.h)
+        .and_then(|v| v.checked_mul(s.w))
+        .is_some_and(|n| n <= MAX_TENSOR)
+}
+
+/// The flat parameter buffer being laid out: tensors in order, each 256-byte aligned.
+#[derive(Default)]
+struct Layout {
+    params: Vec<ParamTensor>,
+    flat_len: usize,
+}
+
+impl Layout {
+    /// Adds a tensor; returns its index.
+    fn add(&mut self, name: String, dims: Vec<usize>, init: Init) -> Result<usize> {
+        let len = dims.iter().product();
+        if len > MAX_TENSOR {
+            return Err(Error::Model(format!(
+                "tensor {name} {dims:?} has {len} values, more than {MAX_TENSOR}"
+            )));
+        }
+        self.params.push(ParamTensor {
+            trainable: !name.contains(".running_"),
+            name,
+            shape: dims,
+            offset: self.flat_len,
+            len,
+            init,
+        });
+        self.flat_len += usize::div_ceil(len, PARAM_ALIGN) * PARAM_ALIGN;
+        Ok(self.params.len() - 1)
+    }
+}
+
+impl Layer {
+    /// The prefix of the layer's tensor names, numbered per prefix (`conv1`, `pool2`, `fc1`).
+    fn name_prefix(&self) -> &'static str {
+        match self {
+            Layer::Conv2d { .. } => "conv",
+            Layer::MaxPool2d { .. } | Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => "pool",
+            Layer::Dense { .. } => "fc",
+            Layer::Dropout { .. } => "dropout",
+            Layer::BatchNorm { .. } => "bn",
+            Layer::Relu => "relu",
+        }
+    }
+
+    /// Layer `i`, named `name`, on `input`: its output shape, and its tensors added to `layout`.
+    /// Errors name the layer.
+    fn plan(self, i: usize, name: String, input: Shape, layout: &mut Layout) -> Result<LayerPlan> {
+        let at = |e: String| Error::Model(format!("layer {}: {e}", i + 1));
+        let mut p = LayerPlan {
+            layer: self,
+            name,
+            input,
+            output: input,
+            weight: None,
+            bias: None,
+            stats: None,
+        };
+        let tensor = |what: &str| format!("{}.{what}", p.name);
+        match self {
+            Layer::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                bias,
+                ..
+            } => {
+                let g =
+                    ConvGeometry::of(input, out_channels, kernel, stride, padding).map_err(at)?;
+                for (what, s) in [
+                    ("padded input", g.padded),
+                    ("output before the stride", g.full),
+                ] {
+                    if !fits_tensor(s) {
+                        return Err(at(format!(
+                            "the conv's {what} {s} per image is larger than {MAX_TENSOR} values"
+                        )));
+                    }
+                }
+                let dims = vec![out_channels, input.c, kernel, kernel];
+                p.weight = Some(layout.add(tensor("weight"), dims, Init::Glorot)?);
+                if bias {
+                    p.bias = Some(layout.add(tensor("bias"), vec![out_channels], Init::Zeros)?);
+                }
+                p.output = g.out;
+            }
+            Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => {
+                if size == 0 || stride == 0 || size > input.h || size > input.w {
+                    let kind = match self {
+                        Layer::MaxPool2d { .. } => "max-pool",
+                        _ => "average pool",
+                    };
+                    return Err(at(format!(
+                        "{kind} {size}x{size} stride {stride} does not fit input {input}"
+                    )));
+                }
+                let out = |n: usize| (n - size) / stride + 1;
+                p.output = Shape::new(input.c, out(input.h), out(input.w));
+            }
+            Layer::Dense { out, .. } => {
+                if out == 0 {
+                    return Err(at("dense layer with 0 outputs".into()));
+                }
+                let dims = vec![out, input.len()];
+                p.weight = Some(layout.add(tensor("weight"), dims, Init::Glorot)?);
+                p.bias = Some(layout.add(tensor("bias"), vec![out], Init::Zeros)?);
+                p.output = Shape::new(out, 1, 1);
+            }
+            Layer::GlobalAvgPool2d => p.output = Shape::new(input.c, 1, 1),
+            Layer::Relu => {}
+            Layer::Dropout { rate } => Layer::check_rate(rate).map_err(at)?,
+            Layer::BatchNorm { momentum, epsilon } => {
+                Layer::check_batchnorm(momentum, epsilon).map_err(at)?;
+                let c = vec![input.c];
+                p.weight = Some(layout.add(tensor("weight"), c.clone(), Init::Ones)?);
+                p.bias = Some(layout.add(tensor("bias"), c.clone(), Init::Zeros)?);
+                p.stats = Some(layout.add(tensor("running_mean"), c.clone(), Init::Zeros)?);
+                layout.add(tensor("running_var"), c, Init::Ones)?;
+            }
+        }
+        Ok(p)
+    }
+}
+
 /// How a parameter tensor starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
@@ -232,185 +359,31 @@ impl Model {
         if input.is_empty() {
             return Err(Error::Model(format!("input shape {input} is empty")));
         }
-        if input
-            .c
-            .checked_mul(input.h)
-            .and_then(|v| v.checked_mul(input.w))
-            .is_none_or(|n| n > MAX_TENSOR)
-        {
+        if !fits_tensor(input) {
             return Err(Error::Model(format!(
                 "input shape {input} is larger than {MAX_TENSOR} values"
             )));
         }
+        let mut layout = Layout::default();
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
         let mut plans = Vec::new();
-        let mut params = Vec::new();
-        let mut flat_len = 0;
-        let (mut n_conv, mut n_pool, mut n_dense) = (0, 0, 0);
-        let (mut n_bn, mut n_drop, mut n_relu) = (0, 0, 0);
         let mut shape = input;
-        let mut add =
-            |params: &mut Vec<ParamTensor>, name: String, dims: Vec<usize>, init: Init| {
-                let len = dims.iter().product();
-                if len > MAX_TENSOR {
-                    return Err(Error::Model(format!(
-                        "tensor {name} {dims:?} has {len} values, more than {MAX_TENSOR}"
-                    )));
-                }
-                params.push(ParamTensor {
-                    trainable: !name.contains(".running_"),
-                    name,
-                    shape: dims,
-                    offset: flat_len,
-                    len,
-                    init,
-                });
-                flat_len += usize::div_ceil(len, PARAM_ALIGN) * PARAM_ALIGN;
-                Ok(params.len() - 1)
-            };
         for (i, &layer) in layers.iter().enumerate() {
-            let mut stats = None;
-            let (name, output, weight, bias) = match layer {
-                Layer::Conv2d {
-                    out_channels,
-                    kernel,
-                    stride,
-                    padding,
-                    bias,
-                    ..
-                } => {
-                    let g = ConvGeometry::of(shape, out_channels, kernel, stride, padding)
-                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
-                    for (what, s) in [
-                        ("padded input", g.padded),
-                        ("output before the stride", g.full),
-                    ] {
-                        if s.c
-                            .checked_mul(s.h)
-                            .and_then(|v| v.checked_mul(s.w))
-                            .is_none_or(|n| n > MAX_TENSOR)
-                        {
-                            return Err(Error::Model(format!(
-                                "layer {}: the conv's {what} {s} per image is larger than {MAX_TENSOR} values",
-                                i + 1
-                            )));
-                        }
-                    }
-                    n_conv += 1;
-                    let name = format!("conv{n_conv}");
-                    let w = add(
-                        &mut params,
-                        format!("{name}.weight"),
-                        vec![out_channels, shape.c, kernel, kernel],
-                        Init::Glorot,
-                    )?;
-                    let b = if bias {
-                        Some(add(
-                            &mut params,
-                            format!("{name}.bias"),
-                            vec![out_channels],
-                            Init::Zeros,
-                        )?)
-                    } else {
-                        None
-                    };
-                    (name, g.out, Some(w), b)
-                }
-                Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => {
-                    if size == 0 || stride == 0 || size > shape.h || size > shape.w {
-                        let kind = if matches!(layer, Layer::MaxPool2d { .. }) {
-                            "max-pool"
-                        } else {
-                            "average pool"
-                        };
-                        return Err(Error::Model(format!(
-                            "layer {}: {kind} {size}x{size} stride {stride} does not fit input {shape}",
-                            i + 1
-                        )));
-                    }
-                    let out = Shape::new(
-                        shape.c,
-                        (shape.h - size) / stride + 1,
-                        (shape.w - size) / stride + 1,
-                    );
-                    n_pool += 1;
-                    (format!("pool{n_pool}"), out, None, None)
-                }
-                Layer::Dense { out, .. } => {
-                    if out == 0 {
-                        return Err(Error::Model(format!(
-                            "layer {}: dense layer with 0 outputs",
-                            i + 1
-                        )));
-                    }
-                    n_dense += 1;
-                    let name = format!("fc{n_dense}");
-                    let w = add(
-                        &mut params,
-                        format!("{name}.weight"),
-                        vec![out, shape.len()],
-                        Init::Glorot,
-                    )?;
-                    let b = add(&mut params, format!("{name}.bias"), vec![out], Init::Zeros)?;
-                    (name, Shape::new(out, 1, 1), Some(w), Some(b))
-                }
-                Layer::GlobalAvgPool2d => {
-                    n_pool += 1;
-                    (
-                        format!("pool{n_pool}"),
-                        Shape::new(shape.c, 1, 1),
-                        None,
-                        None,
-                    )
-                }
-                Layer::Relu => {
-                    n_relu += 1;
-                    (format!("relu{n_relu}"), shape, None, None)
-                }
-                Layer::Dropout { rate } => {
-                    Layer::check_rate(rate)
-                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
-                    n_drop += 1;
-                    (format!("dropout{n_drop}"), shape, None, None)
-                }
-                Layer::BatchNorm { momentum, epsilon } => {
-                    Layer::check_batchnorm(momentum, epsilon)
-                        .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
-                    n_bn += 1;
-                    let name = format!("bn{n_bn}");
-                    let c = vec![shape.c];
-                    let w = add(&mut params, format!("{name}.weight"), c.clone(), Init::Ones)?;
-                    let b = add(&mut params, format!("{name}.bias"), c.clone(), Init::Zeros)?;
-                    stats = Some(add(
-                        &mut params,
-                        format!("{name}.running_mean"),
-                        c.clone(),
-                        Init::Zeros,
-                    )?);
-                    add(&mut params, format!("{name}.running_var"), c, Init::Ones)?;
-                    (name, shape, Some(w), Some(b))
-                }
-            };
-            if output
-                .c
-                .checked_mul(output.h)
-                .and_then(|v| v.checked_mul(output.w))
-                .is_none_or(|n| n > MAX_TENSOR)
-            {
+            let kind = layer.name_prefix();
+            let n = counts.entry(kind).or_default();
+            *n += 1;
+            let name = format!("{kind}{n}");
+            let plan = layer.plan(i, name, shape, &mut layout)?;
+            if !fits_tensor(plan.output) {
                 return Err(Error::Model(format!(
-                    "layer {} ({name}): output {output} per image is larger than {MAX_TENSOR} values",
-                    i + 1
+                    "layer {} ({}): output {} per image is larger than {MAX_TENSOR} values",
+                    i + 1,
+                    plan.name,
+                    plan.output
                 )));
             }
-            plans.push(LayerPlan {
-                layer,
-                name,
-                input: shape,
-                output,
-                weight,
-                bias,
-                stats,
-            });
-            shape = output;
+            shape = plan.output;
+            plans.push(plan);
         }
         let classes = match layers.last() {
             Some(Layer::Dense { out, relu: false }) => *out,
@@ -424,8 +397,8 @@ impl Model {
             input,
             classes,
             layers: plans,
-            params,
-            flat_len,
+            params: layout.params,
+            flat_len: layout.flat_len,
         })
     }
 
@@ -458,21 +431,6 @@ impl Model {
     /// The seed model on MNIST's 1x28x28 images and 10 classes.
     pub fn keras_mnist() -> Model {
         Model::seed(Shape::new(1, 28, 28), 10).expect("the built-in model is valid")
-    }
-
-    /// The layers in the one-line text form (`spec`): `conv2d(32,3,relu) maxpool(2) ... flatten
-    /// dense(128,relu) dense(10)`.
-    pub fn describe(&self) -> String {
-        use crate::spec::LayerSpec;
-        let mut specs = Vec::new();
-        let at = self.flatten_at();
-        for (i, l) in self.layers.iter().enumerate() {
-            if at == Some(i) {
-                specs.push(LayerSpec::Flatten);
-            }
-            specs.push(LayerSpec::Layer(l.layer));
-        }
-        crate::spec::to_text(&specs)
     }
 
     /// Where Keras' Flatten goes: before layer `i`, after the last spatial layer that precedes the
@@ -574,218 +532,4 @@ impl Model {
         }
         flat
     }
-
-    /// Writes the parameters as f32 safetensors under their PyTorch names, atomically
-    /// (a temporary file renamed into place), so a failure never leaves a torn checkpoint.
-    /// `meta` adds string entries to the header's metadata (class names, dataset, ...); the
-    /// model's input shape (`input`, CxHxW) and layers (`architecture`) are always recorded.
-    pub fn save_safetensors(
-        &self,
-        flat: &[f32],
-        path: &Path,
-        meta: &[(&str, String)],
-    ) -> Result<()> {
-        if flat.len() != self.flat_len {
-            return Err(Error::Checkpoint {
-                path: path.into(),
-                msg: format!(
-                    "{} parameters given, the model has {}",
-                    flat.len(),
-                    self.flat_len
-                ),
-            });
-        }
-        let bytes: Vec<Vec<u8>> = self
-            .params
-            .iter()
-            .map(|p| {
-                flat[p.offset..p.offset + p.len]
-                    .iter()
-                    .flat_map(|x| x.to_le_bytes())
-                    .collect()
-            })
-            .collect();
-        let mut views = Vec::new();
-        for (p, b) in self.params.iter().zip(&bytes) {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, p.shape.clone(), b)
-                    .map_err(|e| Error::Checkpoint {
-                    path: path.into(),
-                    msg: e.to_string(),
-                })?;
-            views.push((p.name.clone(), view));
-        }
-        let extra = meta;
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), "pt".to_string());
-        meta.insert("input".to_string(), self.input.to_string());
-        meta.insert("architecture".to_string(), self.describe());
-        for (k, v) in extra {
-            meta.insert(k.to_string(), v.clone());
-        }
-        let data = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint {
-            path: path.into(),
-            msg: e.to_string(),
-        })?;
-        write_atomic(path, &data)
-    }
-
-    /// Reads a checkpoint written by `save_safetensors` (or by PyTorch for an equivalent module):
-    /// every tensor must be present with this model's name, shape and dtype f32.
-    pub fn load_safetensors(&self, path: &Path) -> Result<Vec<f32>> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let err = |msg: String| Error::Checkpoint {
-            path: path.into(),
-            msg,
-        };
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| err(format!("not a safetensors file: {e}")))?;
-        let mut extra: Vec<String> = st
-            .names()
-            .into_iter()
-            .filter(|n| !self.params.iter().any(|p| p.name == **n))
-            .map(|n| n.to_string())
-            .collect();
-        if !extra.is_empty() {
-            extra.sort();
-            let expected: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
-            return Err(err(format!(
-                "tensors [{}] are not part of this model, which has [{}]",
-                extra.join(", "),
-                expected.join(", ")
-            )));
-        }
-        let mut flat = vec![0.0f32; self.flat_len];
-        for p in &self.params {
-            let t = st.tensor(&p.name).map_err(|_| {
-                let expected: Vec<String> = self
-                    .params
-                    .iter()
-                    .map(|p| format!("{} {:?}", p.name, p.shape))
-                    .collect();
-                err(format!(
-                    "missing tensor `{}`; this model needs [{}]",
-                    p.name,
-                    expected.join(", ")
-                ))
-            })?;
-            if t.dtype() != safetensors::Dtype::F32 {
-                return Err(err(format!(
-                    "tensor `{}` has dtype {:?}, expected F32",
-                    p.name,
-                    t.dtype()
-                )));
-            }
-            if t.shape() != p.shape.as_slice() {
-                return Err(err(format!(
-                    "tensor `{}` has shape {:?}, this model needs {:?}",
-                    p.name,
-                    t.shape(),
-                    p.shape
-                )));
-            }
-            let dst = &mut flat[p.offset..p.offset + p.len];
-            for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-            if let Some(i) = dst.iter().position(|x| !x.is_finite()) {
-                return Err(err(format!(
-                    "tensor `{}` holds a non-finite value at {i}",
-                    p.name
-                )));
-            }
-        }
-        Ok(flat)
-    }
-}
-
-/// A model file as `train` writes it, with everything needed to use it alone.
-#[derive(Clone, Debug)]
-pub struct SavedModel {
-    pub model: Model,
-    pub weights: Vec<f32>,
-    pub classes: Vec<String>,
-    /// The dataset it was trained on (`mnist`, `fashion-mnist`, `folder`), if recorded.
-    pub dataset: Option<String>,
-}
-
-/// Parses `CxHxW`.
-fn parse_shape(s: &str) -> Option<Shape> {
-    let v: Vec<usize> = s
-        .split('x')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match v[..] {
-        [c, h, w] => Some(Shape::new(c, h, w)),
-        _ => None,
-    }
-}
-
-/// Rebuilds the model of a `model.safetensors` from its metadata (input shape, layers, class
-/// names) and loads its weights. A file without that metadata (written by an older gpu-cnn or by
-/// PyTorch) is taken for the MNIST seed model, with a note.
-pub fn load_saved(path: &Path) -> Result<SavedModel> {
-    let (_, meta) = read_safetensors(path)?;
-    let err = |msg: String| Error::Checkpoint {
-        path: path.into(),
-        msg,
-    };
-    let (input, classes) = match (meta.get("input"), meta.get("classes")) {
-        (Some(i), Some(c)) => {
-            let input = parse_shape(i)
-                .ok_or_else(|| err(format!("metadata `input` is `{i}`, expected CxHxW")))?;
-            let classes: Vec<String> = serde_json::from_str(c)
-                .map_err(|e| err(format!("metadata `classes` is not a list of names: {e}")))?;
-            (input, classes)
-        }
-        _ => {
-            crate::output::note(format!(
-                "{} has no gpu-cnn metadata; taking it for the MNIST seed model",
-                path.display()
-            ));
-            (
-                Shape::new(1, 28, 28),
-                (0..10).map(|d| d.to_string()).collect(),
-            )
-        }
-    };
-    if classes.is_empty() || classes.len() > 256 {
-        return Err(err(format!(
-            "{} classes recorded (1 to 256 supported)",
-            classes.len()
-        )));
-    }
-    let model = match meta.get("architecture") {
-        Some(arch) => crate::spec::build(arch, input, classes.len(), true)
-            .map_err(|e| err(format!("its layers `{arch}` do not rebuild: {e}")))?,
-        None => Model::seed(input, classes.len()).map_err(|e| err(e.to_string()))?,
-    };
-    let weights =
-        model
-            .load_safetensors(path)
-            .map_err(|e| match (e, meta.get("architecture")) {
-                (Error::Checkpoint { path, msg }, Some(arch)) => Error::Checkpoint {
-                    path,
-                    msg: format!("its tensors do not match its recorded layers `{arch}`: {msg}"),
-                },
-                (e, _) => e,
-            })?;
-    Ok(SavedModel {
-        model,
-        weights,
-        classes,
-        dataset: meta.get("dataset").cloned(),
-    })
-}
-
-/// The bytes of a safetensors file and the string metadata of its header (empty if none).
-pub fn read_safetensors(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, header) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
-            path: path.into(),
-            msg: format!("not a safetensors file: {e}"),
-        })?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    Ok((bytes, meta))
 }

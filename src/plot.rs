@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::train::EpochRecord;
+use crate::history::EpochRecord;
 
 /// The embedded font, registered with plotters once.
 fn font() -> Result<()> {

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::checkpoint::load_saved;
 use crate::data::folder::{self, Color};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::AdapterOptions;
 use crate::infer::{logits, softmax};
-use crate::model::load_saved;
 
 #[derive(Clone, Debug)]
 pub struct PredictOptions {

@@ -20,8 +20,8 @@ use crate::data::folder::Color;
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
+use crate::history::{EpochRecord, History};
 use crate::model::Model;
-use crate::train::{EpochRecord, History};
 
 pub const MODEL: &str = "model.safetensors";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -180,7 +180,7 @@ pub fn write_checkpoint(
 /// Reads `checkpoint.safetensors` for `model`: every tensor and number present, the model's
 /// size, finite.
 pub fn read_checkpoint(model: &Model, path: &Path) -> Result<TrainState> {
-    let (bytes, meta) = crate::model::read_safetensors(path)?;
+    let (bytes, meta) = crate::checkpoint::read_safetensors(path)?;
     let err = |msg: String| Error::Checkpoint {
         path: path.into(),
         msg,

@@ -6,6 +6,8 @@
 //! maxpool and avgpool (any stride), globalavgpool, dropout, batchnorm, relu, flatten and dense
 //! layers.
 
+use serde_json::Value;
+
 use crate::error::{Error, Result};
 use crate::model::{Layer, Model, Padding, Shape};
 
@@ -155,7 +157,7 @@ fn calls(line: &str) -> Result<Vec<Call>> {
     Ok(out)
 }
 
-/// Parses the one-line text form (or a preset's name) into layers.
+/// Parses the one-line text form (or a preset's name) into layers: one small reader per layer.
 pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
     let line = PRESETS
         .iter()
@@ -163,196 +165,274 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
         .map_or(line, |(_, text)| *text);
     let mut out = Vec::new();
     for c in calls(line)? {
-        let number = |t: &Token, what: &str| -> Result<usize> {
-            t.text
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    caret(
-                        line,
-                        t.at,
-                        &format!("{what} must be a whole number of at least 1"),
-                    )
-                })
-        };
-        let arity = |n: usize| -> Result<()> {
-            if c.args.len() > n {
-                return Err(caret(
-                    line,
-                    c.args[n].at,
-                    &format!("{} takes at most {n} values", c.name.text),
-                ));
-            }
-            Ok(())
-        };
-        let activation = |t: &Token, softmax_ok: bool| -> Result<bool> {
-            match t.text.as_str() {
-                "relu" => Ok(true),
-                "linear" | "none" => Ok(false),
-                "softmax" if softmax_ok => Ok(false),
-                other => Err(caret(
-                    line,
-                    t.at,
-                    &format!(
-                        "activation `{other}` is not supported (relu or linear{})",
-                        if softmax_ok {
-                            ", softmax on the last layer"
-                        } else {
-                            ""
-                        }
-                    ),
-                )),
-            }
-        };
-        let real = |t: &Token, what: &str| -> Result<f32> {
-            t.text
-                .parse::<f32>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| caret(line, t.at, &format!("{what} must be a number")))
-        };
-        let spec = match c.name.text.as_str() {
-            "conv2d" => {
-                arity(3)?;
-                let (Some(f), Some(k)) = (c.args.first(), c.args.get(1)) else {
-                    return Err(caret(line, c.name.at, "conv2d needs (filters, kernel size)"));
-                };
-                let mut relu = match c.args.get(2) {
-                    Some(a) => activation(a, false)?,
-                    None => false,
-                };
-                let (mut stride, mut padding, mut bias) = (1, Padding::Valid, true);
-                for (key, v) in &c.kwargs {
-                    match (key.text.as_str(), v.text.as_str()) {
-                        ("activation", _) => relu = activation(v, false)?,
-                        ("stride" | "strides", _) => stride = number(v, "the stride")?,
-                        ("padding", "valid") => padding = Padding::Valid,
-                        ("padding", "same") => padding = Padding::Same,
-                        ("padding", _) => {
-                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid or same)", v.text)))
-                        }
-                        ("use_bias", "true") => bias = true,
-                        ("use_bias", "false") => bias = false,
-                        ("use_bias", _) => {
-                            return Err(caret(line, v.at, "use_bias is true or false"))
-                        }
-                        _ => return Err(caret(line, key.at, &format!("conv2d has no option `{}` (activation, stride, padding, use_bias)", key.text))),
-                    }
-                }
-                LayerSpec::Layer(Layer::Conv2d {
-                    out_channels: number(f, "filters")?,
-                    kernel: number(k, "the kernel size")?,
-                    stride,
-                    padding,
-                    bias,
-                    relu,
-                })
-            }
-            "maxpool" | "avgpool" => {
-                let kind = c.name.text.as_str();
-                arity(1)?;
-                let Some(s) = c.args.first() else {
-                    return Err(caret(line, c.name.at, &format!("{kind} needs (pool size)")));
-                };
-                let size = number(s, "the pool size")?;
-                let mut stride = size;
-                for (key, v) in &c.kwargs {
-                    match key.text.as_str() {
-                        "stride" | "strides" => stride = number(v, "the stride")?,
-                        "padding" if v.text == "valid" => {}
-                        "padding" => {
-                            return Err(caret(line, v.at, &format!("padding={} is not supported (valid)", v.text)))
-                        }
-                        _ => return Err(caret(line, key.at, &format!("{kind} has no option `{}`", key.text))),
-                    }
-                }
-                LayerSpec::Layer(if kind == "maxpool" {
-                    Layer::MaxPool2d { size, stride }
-                } else {
-                    Layer::AvgPool2d { size, stride }
-                })
-            }
-            "dense" => {
-                arity(2)?;
-                let Some(u) = c.args.first() else {
-                    return Err(caret(line, c.name.at, "dense needs (units)"));
-                };
-                let mut relu = match c.args.get(1) {
-                    Some(a) => activation(a, true)?,
-                    None => false,
-                };
-                for (key, v) in &c.kwargs {
-                    match key.text.as_str() {
-                        "activation" => relu = activation(v, true)?,
-                        _ => return Err(caret(line, key.at, &format!("dense has no option `{}`", key.text))),
-                    }
-                }
-                LayerSpec::Layer(Layer::Dense {
-                    out: number(u, "units")?,
-                    relu,
-                })
-            }
-            "flatten" => {
-                arity(0)?;
-                LayerSpec::Flatten
-            }
-            "globalavgpool" => {
-                arity(0)?;
-                if let Some((key, _)) = c.kwargs.first() {
-                    return Err(caret(line, key.at, "globalavgpool has no options"));
-                }
-                LayerSpec::Layer(Layer::GlobalAvgPool2d)
-            }
-            "dropout" => {
-                arity(1)?;
-                let mut rate = None;
-                if let Some(r) = c.args.first() {
-                    rate = Some((real(r, "the rate")?, r.at));
-                }
-                for (key, v) in &c.kwargs {
-                    match key.text.as_str() {
-                        "rate" => rate = Some((real(v, "the rate")?, v.at)),
-                        _ => return Err(caret(line, key.at, &format!("dropout has no option `{}`", key.text))),
-                    }
-                }
-                let Some((rate, at)) = rate else {
-                    return Err(caret(line, c.name.at, "dropout needs (rate)"));
-                };
-                Layer::check_rate(rate).map_err(|e| caret(line, at, &e))?;
-                LayerSpec::Layer(Layer::Dropout { rate })
-            }
-            "batchnorm" => {
-                arity(0)?;
-                let (mut momentum, mut epsilon) = (0.99f32, 0.001f32);
-                for (key, v) in &c.kwargs {
-                    match key.text.as_str() {
-                        "momentum" => momentum = real(v, "momentum")?,
-                        "epsilon" => epsilon = real(v, "epsilon")?,
-                        _ => return Err(caret(line, key.at, &format!("batchnorm has no option `{}` (momentum, epsilon)", key.text))),
-                    }
-                }
-                Layer::check_batchnorm(momentum, epsilon).map_err(|e| caret(line, c.name.at, &e))?;
-                LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon })
-            }
-            "relu" => {
-                arity(0)?;
-                if let Some((key, _)) = c.kwargs.first() {
-                    return Err(caret(line, key.at, "relu has no options"));
-                }
-                LayerSpec::Layer(Layer::Relu)
-            }
-            other => {
-                return Err(caret(
-                    line,
-                    c.name.at,
-                    &format!("unknown layer `{other}` (conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense; presets: {})", PRESETS.map(|p| p.0).join(", ")),
-                ))
-            }
-        };
-        out.push(spec);
+        let r = CallReader { line, c: &c };
+        out.push(match c.name.text.as_str() {
+            "conv2d" => text_conv2d(&r)?,
+            "maxpool" | "avgpool" => text_pool(&r)?,
+            "dense" => text_dense(&r)?,
+            "flatten" => text_flatten(&r)?,
+            "globalavgpool" => text_globalavgpool(&r)?,
+            "dropout" => text_dropout(&r)?,
+            "batchnorm" => text_batchnorm(&r)?,
+            "relu" => text_relu(&r)?,
+            other => unknown(line, &c, other)?,
+        });
     }
     Ok(out)
+}
+
+/// One call of the text form being read: its line (for carets) and the call.
+struct CallReader<'a> {
+    line: &'a str,
+    c: &'a Call,
+}
+
+impl CallReader<'_> {
+    fn number(&self, t: &Token, what: &str) -> Result<usize> {
+        t.text
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                caret(
+                    self.line,
+                    t.at,
+                    &format!("{what} must be a whole number of at least 1"),
+                )
+            })
+    }
+    fn arity(&self, n: usize) -> Result<()> {
+        if self.c.args.len() > n {
+            return Err(caret(
+                self.line,
+                self.c.args[n].at,
+                &format!("{} takes at most {n} values", self.c.name.text),
+            ));
+        }
+        Ok(())
+    }
+    fn activation(&self, t: &Token, softmax_ok: bool) -> Result<bool> {
+        match t.text.as_str() {
+            "relu" => Ok(true),
+            "linear" | "none" => Ok(false),
+            "softmax" if softmax_ok => Ok(false),
+            other => Err(caret(
+                self.line,
+                t.at,
+                &format!(
+                    "activation `{other}` is not supported (relu or linear{})",
+                    if softmax_ok {
+                        ", softmax on the last layer"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+        }
+    }
+    fn real(&self, t: &Token, what: &str) -> Result<f32> {
+        t.text
+            .parse::<f32>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| caret(self.line, t.at, &format!("{what} must be a number")))
+    }
+}
+
+fn text_conv2d(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(3)?;
+    let (Some(f), Some(k)) = (c.args.first(), c.args.get(1)) else {
+        return Err(caret(
+            line,
+            c.name.at,
+            "conv2d needs (filters, kernel size)",
+        ));
+    };
+    let mut relu = match c.args.get(2) {
+        Some(a) => r.activation(a, false)?,
+        None => false,
+    };
+    let (mut stride, mut padding, mut bias) = (1, Padding::Valid, true);
+    for (key, v) in &c.kwargs {
+        match (key.text.as_str(), v.text.as_str()) {
+            ("activation", _) => relu = r.activation(v, false)?,
+            ("stride" | "strides", _) => stride = r.number(v, "the stride")?,
+            ("padding", "valid") => padding = Padding::Valid,
+            ("padding", "same") => padding = Padding::Same,
+            ("padding", _) => {
+                return Err(caret(
+                    line,
+                    v.at,
+                    &format!("padding={} is not supported (valid or same)", v.text),
+                ))
+            }
+            ("use_bias", "true") => bias = true,
+            ("use_bias", "false") => bias = false,
+            ("use_bias", _) => return Err(caret(line, v.at, "use_bias is true or false")),
+            _ => {
+                return Err(caret(
+                    line,
+                    key.at,
+                    &format!(
+                        "conv2d has no option `{}` (activation, stride, padding, use_bias)",
+                        key.text
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(LayerSpec::Layer(Layer::Conv2d {
+        out_channels: r.number(f, "filters")?,
+        kernel: r.number(k, "the kernel size")?,
+        stride,
+        padding,
+        bias,
+        relu,
+    }))
+}
+
+fn text_pool(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    let kind = c.name.text.as_str();
+    r.arity(1)?;
+    let Some(s) = c.args.first() else {
+        return Err(caret(line, c.name.at, &format!("{kind} needs (pool size)")));
+    };
+    let size = r.number(s, "the pool size")?;
+    let mut stride = size;
+    for (key, v) in &c.kwargs {
+        match key.text.as_str() {
+            "stride" | "strides" => stride = r.number(v, "the stride")?,
+            "padding" if v.text == "valid" => {}
+            "padding" => {
+                return Err(caret(
+                    line,
+                    v.at,
+                    &format!("padding={} is not supported (valid)", v.text),
+                ))
+            }
+            _ => {
+                return Err(caret(
+                    line,
+                    key.at,
+                    &format!("{kind} has no option `{}`", key.text),
+                ))
+            }
+        }
+    }
+    Ok(LayerSpec::Layer(if kind == "maxpool" {
+        Layer::MaxPool2d { size, stride }
+    } else {
+        Layer::AvgPool2d { size, stride }
+    }))
+}
+
+fn text_dense(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(2)?;
+    let Some(u) = c.args.first() else {
+        return Err(caret(line, c.name.at, "dense needs (units)"));
+    };
+    let mut relu = match c.args.get(1) {
+        Some(a) => r.activation(a, true)?,
+        None => false,
+    };
+    for (key, v) in &c.kwargs {
+        match key.text.as_str() {
+            "activation" => relu = r.activation(v, true)?,
+            _ => {
+                return Err(caret(
+                    line,
+                    key.at,
+                    &format!("dense has no option `{}`", key.text),
+                ))
+            }
+        }
+    }
+    Ok(LayerSpec::Layer(Layer::Dense {
+        out: r.number(u, "units")?,
+        relu,
+    }))
+}
+
+fn text_flatten(r: &CallReader) -> Result<LayerSpec> {
+    r.arity(0)?;
+    Ok(LayerSpec::Flatten)
+}
+
+fn text_globalavgpool(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(0)?;
+    if let Some((key, _)) = c.kwargs.first() {
+        return Err(caret(line, key.at, "globalavgpool has no options"));
+    }
+    Ok(LayerSpec::Layer(Layer::GlobalAvgPool2d))
+}
+
+fn text_dropout(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(1)?;
+    let mut rate = None;
+    if let Some(t) = c.args.first() {
+        rate = Some((r.real(t, "the rate")?, t.at));
+    }
+    for (key, v) in &c.kwargs {
+        match key.text.as_str() {
+            "rate" => rate = Some((r.real(v, "the rate")?, v.at)),
+            _ => {
+                return Err(caret(
+                    line,
+                    key.at,
+                    &format!("dropout has no option `{}`", key.text),
+                ))
+            }
+        }
+    }
+    let Some((rate, at)) = rate else {
+        return Err(caret(line, c.name.at, "dropout needs (rate)"));
+    };
+    Layer::check_rate(rate).map_err(|e| caret(line, at, &e))?;
+    Ok(LayerSpec::Layer(Layer::Dropout { rate }))
+}
+
+fn text_batchnorm(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(0)?;
+    let (mut momentum, mut epsilon) = (0.99f32, 0.001f32);
+    for (key, v) in &c.kwargs {
+        match key.text.as_str() {
+            "momentum" => momentum = r.real(v, "momentum")?,
+            "epsilon" => epsilon = r.real(v, "epsilon")?,
+            _ => {
+                return Err(caret(
+                    line,
+                    key.at,
+                    &format!("batchnorm has no option `{}` (momentum, epsilon)", key.text),
+                ))
+            }
+        }
+    }
+    Layer::check_batchnorm(momentum, epsilon).map_err(|e| caret(line, c.name.at, &e))?;
+    Ok(LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon }))
+}
+
+fn text_relu(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    r.arity(0)?;
+    if let Some((key, _)) = c.kwargs.first() {
+        return Err(caret(line, key.at, "relu has no options"));
+    }
+    Ok(LayerSpec::Layer(Layer::Relu))
+}
+
+/// An unknown layer name, with the names there are.
+fn unknown(line: &str, c: &Call, other: &str) -> Result<LayerSpec> {
+    Err(caret(
+            line,
+            c.name.at,
+            &format!("unknown layer `{other}` (conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense; presets: {})", PRESETS.map(|p| p.0).join(", ")),
+        ))
 }
 
 /// The model of `text` on `input` with `classes` outputs. As in Keras, a dense layer after a
@@ -428,7 +508,6 @@ pub fn parse_keras_json(
     text: &str,
     path: &std::path::Path,
 ) -> Result<(Vec<LayerSpec>, Option<Shape>)> {
-    use serde_json::Value;
     let bad = |msg: String| Error::bad_file(path, msg);
     let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
     if v["class_name"] != "Sequential" {
@@ -442,192 +521,277 @@ pub fn parse_keras_json(
     };
     let mut out = Vec::new();
     let mut input = None;
-    let n = layers.len();
     for (i, l) in layers.iter().enumerate() {
         let class = l["class_name"].as_str().unwrap_or("");
         let c = &l["config"];
-        let name = c["name"].as_str().unwrap_or(class).to_string();
-        let err = |msg: String| bad(format!("layer `{name}` ({class}): {msg}"));
-        // A square size or stride from an int or a [h, w] pair.
-        let square = |key: &str| -> Result<Option<usize>> {
-            match &c[key] {
-                Value::Null => Ok(None),
-                Value::Number(x) => x
-                    .as_u64()
-                    .filter(|&x| x >= 1)
-                    .map(|x| Some(x as usize))
-                    .ok_or_else(|| err(format!("{key} {x} is not a size"))),
-                Value::Array(a)
-                    if a.len() == 2 && a[0] == a[1] && a[0].as_u64().is_some_and(|x| x >= 1) =>
-                {
-                    Ok(a[0].as_u64().map(|x| x as usize))
-                }
-                other => Err(err(format!(
-                    "{key} {other} is not supported (square sizes only)"
-                ))),
-            }
+        let k = KerasLayer {
+            path,
+            class,
+            name: c["name"].as_str().unwrap_or(class),
+            c,
+            last: i + 1 == layers.len(),
         };
-        let activation = |last: bool| -> Result<bool> {
-            match c["activation"].as_str() {
-                None | Some("linear") => Ok(false),
-                Some("relu") => Ok(true),
-                Some("softmax") if last => Ok(false),
-                Some(a) => Err(err(format!(
-                    "activation `{a}` is not supported (relu, linear{})",
-                    if last { ", softmax" } else { "" }
-                ))),
-            }
-        };
-        let require = |key: &str, ok: &dyn Fn(&Value) -> bool, supported: &str| -> Result<()> {
-            if c[key].is_null() || ok(&c[key]) {
-                Ok(())
-            } else {
-                Err(err(format!(
-                    "{key} {} is not supported ({supported})",
-                    c[key]
-                )))
-            }
-        };
-        let channels_last = |v: &Value| v == "channels_last";
-        let ones = |v: &Value| v == 1 || *v == serde_json::json!([1, 1]);
-        for key in [
+        k.no_regularisers(&[
             "kernel_regularizer",
             "bias_regularizer",
             "activity_regularizer",
             "kernel_constraint",
             "bias_constraint",
-        ] {
-            if !c[key].is_null() {
-                return Err(err(format!("{key} is not supported")));
-            }
-        }
+        ])?;
         let spec = match class {
             "InputLayer" => {
-                let shape = c.get("batch_shape").or_else(|| c.get("batch_input_shape"));
-                if let Some(Value::Array(s)) = shape {
-                    let dims: Vec<usize> = s[1..].iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect();
-                    match dims[..] {
-                        [h, w, ch] if s.len() == 4 => input = Some(Shape::new(ch, h, w)),
-                        _ => return Err(err(format!("input shape {} is not (height, width, channels)", Value::Array(s.clone())))),
-                    }
-                }
-                continue;
+                input = keras_input(&k)?.or(input);
+                None
             }
-            "Conv2D" => {
-                require("data_format", &channels_last, "channels_last")?;
-                require("dilation_rate", &ones, "1")?;
-                require("groups", &|v| v == 1, "1")?;
-                let padding = match c["padding"].as_str() {
-                    None | Some("valid") => Padding::Valid,
-                    Some("same") => Padding::Same,
-                    Some(other) => return Err(err(format!("padding \"{other}\" is not supported (valid, same)"))),
-                };
-                let bias = match &c["use_bias"] {
-                    Value::Null => true,
-                    Value::Bool(b) => *b,
-                    other => return Err(err(format!("use_bias {other} is not true or false"))),
-                };
-                let filters = c["filters"].as_u64().filter(|&f| f >= 1).ok_or_else(|| err("filters is missing".into()))?;
-                let kernel = square("kernel_size")?.ok_or_else(|| err("kernel_size is missing".into()))?;
-                LayerSpec::Layer(Layer::Conv2d {
-                    out_channels: filters as usize,
-                    kernel,
-                    stride: square("strides")?.unwrap_or(1),
-                    padding,
-                    bias,
-                    relu: activation(false)?,
-                })
-            }
-            "MaxPooling2D" => {
-                require("data_format", &channels_last, "channels_last")?;
-                require("padding", &|v| v == "valid", "valid")?;
-                let size = square("pool_size")?.ok_or_else(|| err("pool_size is missing".into()))?;
-                // Keras: strides None means the pool size.
-                let stride = square("strides")?.unwrap_or(size);
-                LayerSpec::Layer(Layer::MaxPool2d { size, stride })
-            }
+            "Conv2D" => Some(keras_conv2d(&k)?),
+            "MaxPooling2D" | "AveragePooling2D" => Some(keras_pool(&k)?),
             "Flatten" => {
-                require("data_format", &channels_last, "channels_last")?;
-                LayerSpec::Flatten
+                k.require("data_format", &channels_last, "channels_last")?;
+                Some(LayerSpec::Flatten)
             }
-            "Dense" => {
-                require("use_bias", &|v| v == true, "true")?;
-                let units = c["units"].as_u64().filter(|&u| u >= 1).ok_or_else(|| err("units is missing".into()))?;
-                LayerSpec::Layer(Layer::Dense {
-                    out: units as usize,
-                    relu: activation(i + 1 == n)?,
-                })
-            }
-            "AveragePooling2D" => {
-                require("data_format", &channels_last, "channels_last")?;
-                require("padding", &|v| v == "valid", "valid")?;
-                let size = square("pool_size")?.ok_or_else(|| err("pool_size is missing".into()))?;
-                let stride = square("strides")?.unwrap_or(size);
-                LayerSpec::Layer(Layer::AvgPool2d { size, stride })
-            }
+            "Dense" => Some(keras_dense(&k)?),
             "GlobalAveragePooling2D" => {
-                require("data_format", &channels_last, "channels_last")?;
-                require("keepdims", &|v| v == false, "false")?;
-                LayerSpec::Layer(Layer::GlobalAvgPool2d)
+                k.require("data_format", &channels_last, "channels_last")?;
+                k.require("keepdims", &|v| v == false, "false")?;
+                Some(LayerSpec::Layer(Layer::GlobalAvgPool2d))
             }
-            "Dropout" => {
-                require("noise_shape", &|_| false, "null")?;
-                let rate = c["rate"].as_f64().ok_or_else(|| err("rate is missing".into()))? as f32;
-                Layer::check_rate(rate).map_err(|e| err(e))?;
-                LayerSpec::Layer(Layer::Dropout { rate })
-            }
-            "BatchNormalization" => {
-                require("axis", &|v| v == -1 || v == 3 || *v == serde_json::json!([-1]) || *v == serde_json::json!([3]), "-1, the channels")?;
-                require("center", &|v| v == true, "true")?;
-                require("scale", &|v| v == true, "true")?;
-                require("renorm", &|v| v == false, "false")?;
-                require("synchronized", &|v| v == false, "false")?;
-                for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] {
-                    if !c[key].is_null() {
-                        return Err(err(format!("{key} is not supported")));
-                    }
-                }
-                let get = |key: &str, default: f64| -> Result<f32> {
-                    match &c[key] {
-                        Value::Null => Ok(default as f32),
-                        v => v.as_f64().map(|x| x as f32).ok_or_else(|| err(format!("{key} {v} is not a number"))),
-                    }
-                };
-                let (momentum, epsilon) = (get("momentum", 0.99)?, get("epsilon", 0.001)?);
-                Layer::check_batchnorm(momentum, epsilon).map_err(|e| err(e))?;
-                LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon })
-            }
-            "Activation" => match c["activation"].as_str() {
-                Some("relu") => LayerSpec::Layer(Layer::Relu),
-                Some("linear") => continue,
-                Some("softmax") if i + 1 == n => continue,
-                other => {
-                    return Err(err(format!(
-                        "activation {} is not supported (relu, linear, softmax last)",
-                        other.unwrap_or("(none)")
-                    )))
-                }
-            },
-            "ReLU" => {
-                for (key, plain) in [("max_value", Value::Null), ("negative_slope", serde_json::json!(0.0)), ("threshold", serde_json::json!(0.0))] {
-                    if !c[key].is_null() && c[key] != plain {
-                        return Err(err(format!("{key} {} is not supported (a plain ReLU)", c[key])));
-                    }
-                }
-                LayerSpec::Layer(Layer::Relu)
-            }
+            "Dropout" => Some(keras_dropout(&k)?),
+            "BatchNormalization" => Some(keras_batchnorm(&k)?),
+            "Activation" => keras_activation(&k)?,
+            "ReLU" => Some(keras_relu(&k)?),
             other => {
-                return Err(err(format!(
+                return Err(k.err(format!(
                     "class `{other}` is not supported (InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense)"
                 )))
             }
         };
-        out.push(spec);
+        out.extend(spec);
     }
     if out.is_empty() {
         return Err(bad("the model has no layers".into()));
     }
     Ok((out, input))
+}
+
+/// One layer of a Keras file being read: its class, name and config, and whether it is last.
+struct KerasLayer<'a> {
+    path: &'a std::path::Path,
+    class: &'a str,
+    name: &'a str,
+    c: &'a Value,
+    last: bool,
+}
+
+fn channels_last(v: &Value) -> bool {
+    v == "channels_last"
+}
+
+impl KerasLayer<'_> {
+    /// An error naming the file and the layer.
+    fn err(&self, msg: String) -> Error {
+        Error::bad_file(
+            self.path,
+            format!("layer `{}` ({}): {msg}", self.name, self.class),
+        )
+    }
+    /// A square size or stride from an int or a [h, w] pair.
+    fn square(&self, key: &str) -> Result<Option<usize>> {
+        match &self.c[key] {
+            Value::Null => Ok(None),
+            Value::Number(x) => x
+                .as_u64()
+                .filter(|&x| x >= 1)
+                .map(|x| Some(x as usize))
+                .ok_or_else(|| self.err(format!("{key} {x} is not a size"))),
+            Value::Array(a)
+                if a.len() == 2 && a[0] == a[1] && a[0].as_u64().is_some_and(|x| x >= 1) =>
+            {
+                Ok(a[0].as_u64().map(|x| x as usize))
+            }
+            other => Err(self.err(format!(
+                "{key} {other} is not supported (square sizes only)"
+            ))),
+        }
+    }
+    /// A size that must be there.
+    fn required_square(&self, key: &str) -> Result<usize> {
+        self.square(key)?
+            .ok_or_else(|| self.err(format!("{key} is missing")))
+    }
+    /// Whether the layer's `activation` is relu (softmax allowed on the last layer).
+    fn activation(&self, last: bool) -> Result<bool> {
+        match self.c["activation"].as_str() {
+            None | Some("linear") => Ok(false),
+            Some("relu") => Ok(true),
+            Some("softmax") if last => Ok(false),
+            Some(a) => Err(self.err(format!(
+                "activation `{a}` is not supported (relu, linear{})",
+                if last { ", softmax" } else { "" }
+            ))),
+        }
+    }
+    /// `key` absent or `ok`; else an error saying what is `supported`.
+    fn require(&self, key: &str, ok: &dyn Fn(&Value) -> bool, supported: &str) -> Result<()> {
+        let v = &self.c[key];
+        if v.is_null() || ok(v) {
+            Ok(())
+        } else {
+            Err(self.err(format!("{key} {v} is not supported ({supported})")))
+        }
+    }
+    fn no_regularisers(&self, keys: &[&str]) -> Result<()> {
+        match keys.iter().find(|k| !self.c[**k].is_null()) {
+            Some(key) => Err(self.err(format!("{key} is not supported"))),
+            None => Ok(()),
+        }
+    }
+    /// A whole number of at least 1 that must be there.
+    fn count(&self, key: &str) -> Result<usize> {
+        self.c[key]
+            .as_u64()
+            .filter(|&u| u >= 1)
+            .map(|u| u as usize)
+            .ok_or_else(|| self.err(format!("{key} is missing")))
+    }
+}
+
+/// `InputLayer`: the data's shape, (height, width, channels), if given.
+fn keras_input(k: &KerasLayer) -> Result<Option<Shape>> {
+    let shape =
+        k.c.get("batch_shape")
+            .or_else(|| k.c.get("batch_input_shape"));
+    let Some(Value::Array(s)) = shape else {
+        return Ok(None);
+    };
+    let dims: Vec<usize> = s[1..]
+        .iter()
+        .filter_map(|d| d.as_u64().map(|d| d as usize))
+        .collect();
+    match dims[..] {
+        [h, w, ch] if s.len() == 4 => Ok(Some(Shape::new(ch, h, w))),
+        _ => Err(k.err(format!(
+            "input shape {} is not (height, width, channels)",
+            Value::Array(s.clone())
+        ))),
+    }
+}
+
+fn keras_conv2d(k: &KerasLayer) -> Result<LayerSpec> {
+    let ones = |v: &Value| v == 1 || *v == serde_json::json!([1, 1]);
+    k.require("data_format", &channels_last, "channels_last")?;
+    k.require("dilation_rate", &ones, "1")?;
+    k.require("groups", &|v| v == 1, "1")?;
+    let padding = match k.c["padding"].as_str() {
+        None | Some("valid") => Padding::Valid,
+        Some("same") => Padding::Same,
+        Some(other) => {
+            return Err(k.err(format!(
+                "padding \"{other}\" is not supported (valid, same)"
+            )))
+        }
+    };
+    let bias = match &k.c["use_bias"] {
+        Value::Null => true,
+        Value::Bool(b) => *b,
+        other => return Err(k.err(format!("use_bias {other} is not true or false"))),
+    };
+    Ok(LayerSpec::Layer(Layer::Conv2d {
+        out_channels: k.count("filters")?,
+        kernel: k.required_square("kernel_size")?,
+        stride: k.square("strides")?.unwrap_or(1),
+        padding,
+        bias,
+        relu: k.activation(false)?,
+    }))
+}
+
+/// `MaxPooling2D` and `AveragePooling2D`.
+fn keras_pool(k: &KerasLayer) -> Result<LayerSpec> {
+    k.require("data_format", &channels_last, "channels_last")?;
+    k.require("padding", &|v| v == "valid", "valid")?;
+    let size = k.required_square("pool_size")?;
+    // Keras: strides None means the pool size.
+    let stride = k.square("strides")?.unwrap_or(size);
+    Ok(LayerSpec::Layer(match k.class {
+        "MaxPooling2D" => Layer::MaxPool2d { size, stride },
+        _ => Layer::AvgPool2d { size, stride },
+    }))
+}
+
+fn keras_dense(k: &KerasLayer) -> Result<LayerSpec> {
+    k.require("use_bias", &|v| v == true, "true")?;
+    Ok(LayerSpec::Layer(Layer::Dense {
+        out: k.count("units")?,
+        relu: k.activation(k.last)?,
+    }))
+}
+
+fn keras_dropout(k: &KerasLayer) -> Result<LayerSpec> {
+    k.require("noise_shape", &|_| false, "null")?;
+    let rate = k.c["rate"]
+        .as_f64()
+        .ok_or_else(|| k.err("rate is missing".into()))? as f32;
+    Layer::check_rate(rate).map_err(|e| k.err(e))?;
+    Ok(LayerSpec::Layer(Layer::Dropout { rate }))
+}
+
+fn keras_batchnorm(k: &KerasLayer) -> Result<LayerSpec> {
+    let axis = |v: &Value| {
+        v == -1 || v == 3 || *v == serde_json::json!([-1]) || *v == serde_json::json!([3])
+    };
+    k.require("axis", &axis, "-1, the channels")?;
+    k.require("center", &|v| v == true, "true")?;
+    k.require("scale", &|v| v == true, "true")?;
+    k.require("renorm", &|v| v == false, "false")?;
+    k.require("synchronized", &|v| v == false, "false")?;
+    k.no_regularisers(&[
+        "beta_regularizer",
+        "gamma_regularizer",
+        "beta_constraint",
+        "gamma_constraint",
+    ])?;
+    let get = |key: &str, default: f64| -> Result<f32> {
+        match &k.c[key] {
+            Value::Null => Ok(default as f32),
+            v => v
+                .as_f64()
+                .map(|x| x as f32)
+                .ok_or_else(|| k.err(format!("{key} {v} is not a number"))),
+        }
+    };
+    let (momentum, epsilon) = (get("momentum", 0.99)?, get("epsilon", 0.001)?);
+    Layer::check_batchnorm(momentum, epsilon).map_err(|e| k.err(e))?;
+    Ok(LayerSpec::Layer(Layer::BatchNorm { momentum, epsilon }))
+}
+
+/// `Activation`: relu is a layer; linear, and softmax on the last layer, are nothing.
+fn keras_activation(k: &KerasLayer) -> Result<Option<LayerSpec>> {
+    match k.c["activation"].as_str() {
+        Some("relu") => Ok(Some(LayerSpec::Layer(Layer::Relu))),
+        Some("linear") => Ok(None),
+        Some("softmax") if k.last => Ok(None),
+        other => Err(k.err(format!(
+            "activation {} is not supported (relu, linear, softmax last)",
+            other.unwrap_or("(none)")
+        ))),
+    }
+}
+
+fn keras_relu(k: &KerasLayer) -> Result<LayerSpec> {
+    let plain = [
+        ("max_value", Value::Null),
+        ("negative_slope", serde_json::json!(0.0)),
+        ("threshold", serde_json::json!(0.0)),
+    ];
+    for (key, plain) in plain {
+        if !k.c[key].is_null() && k.c[key] != plain {
+            return Err(k.err(format!(
+                "{key} {} is not supported (a plain ReLU)",
+                k.c[key]
+            )));
+        }
+    }
+    Ok(LayerSpec::Layer(Layer::Relu))
 }
 
 /// The text form of parsed layers.
@@ -718,4 +882,20 @@ pub fn resolve(spec: &str, input: Option<Shape>) -> Result<String> {
         }
     }
     Ok(to_text(&specs))
+}
+
+impl Model {
+    /// The layers in the one-line text form (`spec`): `conv2d(32,3,relu) maxpool(2) ... flatten
+    /// dense(128,relu) dense(10)`.
+    pub fn describe(&self) -> String {
+        let mut specs = Vec::new();
+        let at = self.flatten_at();
+        for (i, l) in self.layers.iter().enumerate() {
+            if at == Some(i) {
+                specs.push(LayerSpec::Flatten);
+            }
+            specs.push(LayerSpec::Layer(l.layer));
+        }
+        to_text(&specs)
+    }
 }

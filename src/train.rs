@@ -6,17 +6,18 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use crate::backend::{Backend, CpuTrainer};
 use crate::data::{self, DataOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::files::ensure_writable_dir;
-use crate::gpu::trainer::{self, GpuTrainer, Metrics, Progress};
+use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
+use crate::history::{EpochRecord, History};
 use crate::layers::Adam;
+use crate::metrics::{Metrics, Progress};
 use crate::model::{Model, Shape};
 use crate::output;
+use crate::plan;
 use crate::reference::CpuNet;
 use crate::rng::Rng;
 use crate::run_dir::{self, RunInfo, TrainState};
@@ -75,31 +76,6 @@ impl Default for TrainConfig {
             command: Vec::new(),
         }
     }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub loss: f64,
-    pub accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub seconds: f64,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct History {
-    pub dataset: String,
-    /// The folder the data was read from.
-    pub data_dir: PathBuf,
-    /// The run folder.
-    pub run_dir: PathBuf,
-    pub epochs: Vec<EpochRecord>,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
-    pub adapter: String,
-    pub backend: String,
-    pub device_type: String,
 }
 
 /// Checks the options that need no data: each error names the option.
@@ -256,31 +232,19 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
             println!("{line}");
         }
     };
-    let data = data::load(&cfg.data)?;
+    let mut data = data::load(&cfg.data)?;
     say(data.describe());
-    let mut train = data.train;
     if let Some(n) = cfg.limit {
-        if n > train.len() {
+        if n > data.train.len() {
             return Err(Error::Usage(format!(
                 "--limit {n} is more than the {} training images of {}",
-                train.len(),
+                data.train.len(),
                 data.name
             )));
         }
-        train.truncate(n);
+        data.train.truncate(n);
     }
-    let test = data.test;
-    let input = Shape::new(train.channels, train.rows, train.cols);
-    let model = match &cfg.model {
-        // A resumed run's text may predate `flatten` being spelled out.
-        Some(text) => crate::spec::build(
-            &crate::spec::resolve(text, Some(input))?,
-            input,
-            data.classes.len(),
-            cfg.resume.is_some(),
-        )?,
-        None => Model::seed(input, data.classes.len())?,
-    };
+    let model = build_model(cfg, &data)?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs)?),
         None => None,
@@ -291,19 +255,23 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
         (None, None) => model.init_glorot(cfg.seed),
     };
     // As Keras does, a batch larger than the training set trains the whole set in one step.
-    let batch = cfg.batch.min(train.len());
+    let batch = cfg.batch.min(data.train.len());
     if batch < cfg.batch {
         output::note(format!(
             "--batch {} is more than the {} training images; training in batches of {batch}",
             cfg.batch,
-            train.len()
+            data.train.len()
         ));
     }
     let adam = Adam {
         lr: cfg.lr,
         ..Adam::default()
     };
-    let (n_train, n_test) = (train.len(), test.len());
+    let (n_train, n_test) = (data.train.len(), data.test.len());
+    let (train, test) = (
+        std::mem::take(&mut data.train),
+        std::mem::take(&mut data.test),
+    );
     let mut backend = make_backend(cfg, &model, &weights, train, test, batch, adam)?;
     if let Some((state, _)) = &resumed {
         backend.set_state(&state.weights, &state.m, &state.v, state.t)?;
@@ -321,28 +289,7 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
         "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
-    let info = RunInfo {
-        command: cfg.command.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        dataset: cfg.data.dataset,
-        data_dir: cfg.data.data_dir.clone(),
-        data_read: data.dir.clone(),
-        color: cfg.data.folder.color,
-        image_size: cfg.data.folder.size,
-        validation_split: cfg.data.folder.validation_split,
-        skip_bad_images: cfg.data.folder.skip_bad_images,
-        limit: cfg.limit,
-        batch: cfg.batch,
-        lr: cfg.lr,
-        seed: cfg.seed,
-        shuffle: cfg.shuffle,
-        init: cfg.init.clone(),
-        model: model.describe(),
-        epochs: cfg.epochs,
-        cpu: cfg.cpu,
-        adapter: adapter.clone(),
-        backend: backend_name.clone(),
-    };
+    let info = run_info(cfg, &data, &model, &adapter, &backend_name);
     run_dir::write_run_info(&out, &info)?;
     let (start, rng) = match &resumed {
         Some((state, epochs)) => {
@@ -392,6 +339,18 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
     let test_m = run.epochs(&mut history)?;
     history.test_loss = test_m.loss();
     history.test_accuracy = test_m.accuracy();
+    finish(cfg, &saver, &history)?;
+    Ok(history)
+}
+
+/// The end of a run: the test line, the text chart, the history files, what was written.
+fn finish(cfg: &TrainConfig, saver: &Saver, history: &History) -> Result<()> {
+    let say = |line: String| {
+        if !cfg.quiet {
+            println!("{line}");
+        }
+    };
+    let out = saver.dir;
     say(format!(
         "Test loss: {:.4} - test accuracy: {:.4}",
         history.test_loss, history.test_accuracy
@@ -399,7 +358,7 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
     if !cfg.quiet && !history.epochs.is_empty() {
         print!("{}", crate::plot::text_chart(&history.epochs, 8));
     }
-    saver.save_history(&history)?;
+    saver.save_history(history)?;
     say(format!(
         "Wrote {} ({}, {}, {}, {}, {}, {})",
         out.display(),
@@ -410,7 +369,55 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
         run_dir::HISTORY_PNG,
         run_dir::RUN_JSON
     ));
-    Ok(history)
+    Ok(())
+}
+
+/// The model of `--model` (or the seed CNN) on the data's shape and classes. A resumed run's
+/// text may predate `flatten` being spelled out.
+fn build_model(cfg: &TrainConfig, data: &data::Data) -> Result<Model> {
+    let t = &data.train;
+    let input = Shape::new(t.channels, t.rows, t.cols);
+    match &cfg.model {
+        Some(text) => crate::spec::build(
+            &crate::spec::resolve(text, Some(input))?,
+            input,
+            data.classes.len(),
+            cfg.resume.is_some(),
+        ),
+        None => Model::seed(input, data.classes.len()),
+    }
+}
+
+/// What `run.json` records of a run.
+fn run_info(
+    cfg: &TrainConfig,
+    data: &data::Data,
+    model: &Model,
+    adapter: &str,
+    backend_name: &str,
+) -> RunInfo {
+    RunInfo {
+        command: cfg.command.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        dataset: cfg.data.dataset,
+        data_dir: cfg.data.data_dir.clone(),
+        data_read: data.dir.clone(),
+        color: cfg.data.folder.color,
+        image_size: cfg.data.folder.size,
+        validation_split: cfg.data.folder.validation_split,
+        skip_bad_images: cfg.data.folder.skip_bad_images,
+        limit: cfg.limit,
+        batch: cfg.batch,
+        lr: cfg.lr,
+        seed: cfg.seed,
+        shuffle: cfg.shuffle,
+        init: cfg.init.clone(),
+        model: model.describe(),
+        epochs: cfg.epochs,
+        cpu: cfg.cpu,
+        adapter: adapter.to_string(),
+        backend: backend_name.to_string(),
+    }
 }
 
 /// The checkpoint and history of the run in `dir`, checked against `epochs` (the total asked).
@@ -461,7 +468,7 @@ fn make_backend(
     }
     model.check_data("training", &train)?;
     model.check_data("test", &test)?;
-    let fits = trainer::max_batch(model, CPU_BUFFER_LIMIT);
+    let fits = plan::max_batch(model, CPU_BUFFER_LIMIT);
     if batch > fits {
         return Err(Error::Usage(format!(
             "--batch {} with --cpu: a batch of {batch} images needs more than {CPU_BUFFER_LIMIT} bytes per activation buffer; the largest batch for this model is {fits}",
@@ -471,7 +478,7 @@ fn make_backend(
     let mut net = CpuNet::new(
         model,
         weights,
-        batch.max(trainer::eval_batch(batch, test.len(), fits)),
+        batch.max(plan::eval_batch(batch, test.len(), fits)),
     );
     net.dropout.seed = cfg.seed as u32;
     Ok(Box::new(CpuTrainer {

@@ -329,7 +329,7 @@ fn with_metadata(path: &std::path::Path, key: &str, value: &str) {
 /// names the file and says what was expected.
 #[test]
 fn architecture_metadata_that_disagrees_with_the_tensors_is_an_error() {
-    use gpu_cnn::model::load_saved;
+    use gpu_cnn::checkpoint::load_saved;
     let dir = temp_dir("model-arch");
     let m = gpu_cnn::spec::build(
         "conv2d(4,3,relu,padding=same) batchnorm globalavgpool dense(10)",

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use gpu_cnn::gpu::trainer::pack_bytes;
-use gpu_cnn::gpu::{passes, Gpu, Tensor};
+use gpu_cnn::gpu::{layers, Gpu, Tensor};
 use gpu_cnn::layers::*;
 use gpu_cnn::reference;
 
@@ -52,7 +52,7 @@ fn conv_variants(gpu: &Gpu, p: Conv2dParams) -> Vec<(bool, Conv2dParams)> {
     let mut v = vec![(false, p)];
     if gpu.subgroups {
         v.push((true, p));
-        let fast = passes::conv2d_select(gpu, p);
+        let fast = layers::conv2d_select(gpu, p);
         assert_eq!(fast.channel_last, p.c_in.is_multiple_of(4) as u32);
         if fast.channel_last != 0 {
             v.push((true, fast));
@@ -79,9 +79,9 @@ fn conv2d_forward_matches_reference() {
                     gpu.upload("b", &b).unwrap(),
                 );
                 let out = nan_filled(&gpu, p.out_len());
-                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
                 let mut prog = Vec::new();
-                passes::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &scratch, &p).unwrap();
+                layers::conv2d_forward(&gpu, &mut prog, &out, &ti, &tw, &tb, &scratch, &p).unwrap();
                 run(&gpu, &prog);
                 assert_close(
                     &format!("conv2d_forward subgroups {sg} {p:?}"),
@@ -132,7 +132,7 @@ fn conv2d_backward_matches_reference() {
                     nan_filled(&gpu, dw.len()),
                     nan_filled(&gpu, oc),
                 );
-                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
                 // With gpu.fuse the weight and input passes share a dispatch when one file has
                 // both (portable, or subgroup with channel-last); the same bits either way.
                 let mut runs = Vec::new();
@@ -141,10 +141,10 @@ fn conv2d_backward_matches_reference() {
                     let mut prog = Vec::new();
                     // The forward pass fills the channel-last input copy the weight gradient reads.
                     let gout = gpu.zeros("out", p.out_len()).unwrap();
-                    passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                    layers::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
                         .unwrap();
                     let forward = prog.len();
-                    passes::conv2d_backward(
+                    layers::conv2d_backward(
                         &gpu,
                         &mut prog,
                         Some(&gdinp),
@@ -187,11 +187,11 @@ fn conv2d_transpose_weight_matches_reference() {
     for (c, oc, k) in [(3, 5, 3), (2, 8, 2), (1, 32, 3)] {
         let p = Conv2dParams::new(1, c, 6, 6, oc, k, true);
         let w = rand_vec(5, p.weight_len(), -1.0, 1.0);
-        let mut want = vec![f32::NAN; passes::conv2d_wt_len(&p)];
+        let mut want = vec![f32::NAN; layers::conv2d_wt_len(&p)];
         reference::conv2d_transpose_weight(&mut want, &w, &p);
         let gw = nan_filled(&gpu, want.len());
         let mut prog = Vec::new();
-        passes::conv2d_transpose_weight(&gpu, &mut prog, &gw, &gpu.upload("w", &w).unwrap(), &p)
+        layers::conv2d_transpose_weight(&gpu, &mut prog, &gw, &gpu.upload("w", &w).unwrap(), &p)
             .unwrap();
         run(&gpu, &prog);
         assert_eq!(read(&gpu, &gw), want, "conv2d_transpose_weight {p:?}");
@@ -240,8 +240,8 @@ fn maxpool2d_matches_reference() {
             nan_filled(&gpu, dinp.len()),
         );
         let mut prog = Vec::new();
-        passes::maxpool2d_forward(&gpu, &mut prog, &gout, &gam, &ti, &p).unwrap();
-        passes::maxpool2d_backward(&gpu, &mut prog, &gdinp, &gam, &tdo, &p).unwrap();
+        layers::maxpool2d_forward(&gpu, &mut prog, &gout, &gam, &ti, &p).unwrap();
+        layers::maxpool2d_backward(&gpu, &mut prog, &gdinp, &gam, &tdo, &p).unwrap();
         run(&gpu, &prog);
         assert_close(
             &format!("maxpool2d out {p:?}"),
@@ -296,7 +296,7 @@ fn dense_matches_reference() {
                 let (ti, tw, tb, tdo) = (t(&inp), t(&wt), t(&b), t(&dout));
                 let gout = nan_filled(&gpu, out.len());
                 let mut prog = Vec::new();
-                passes::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
+                layers::dense_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &p).unwrap();
                 assert_eq!(
                     prog[0].label.contains("_subgroup"),
                     sg && o == 260,
@@ -319,8 +319,8 @@ fn dense_matches_reference() {
                     nan_filled(&gpu, o),
                 );
                 let mut prog = Vec::new();
-                passes::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
-                passes::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p)
+                layers::dense_backward_input(&gpu, &mut prog, &gdinp, &to, &tdo, &tw, &p).unwrap();
+                layers::dense_backward_weight(&gpu, &mut prog, &gdw, &gdb, &to, &tdo, &ti, &p)
                     .unwrap();
                 run(&gpu, &prog);
                 // The joined pass (one dispatch): the reference's composition, and the bits of
@@ -343,7 +343,7 @@ fn dense_matches_reference() {
                     nan_filled(&gpu, o),
                 );
                 let mut joined = Vec::new();
-                passes::dense_backward(
+                layers::dense_backward(
                     &gpu,
                     &mut joined,
                     Some(&jdinp),
@@ -421,8 +421,8 @@ fn softmax_xent_matches_reference() {
         let gm = nan_filled(&gpu, 8);
         let gd = nan_filled(&gpu, n * k);
         let mut prog = Vec::new();
-        passes::softmax_xent_forward(&gpu, &mut prog, &gm, &tl, &ty, &state, &p).unwrap();
-        passes::softmax_xent_backward(&gpu, &mut prog, &gd, &tl, &ty, &p).unwrap();
+        layers::softmax_xent_forward(&gpu, &mut prog, &gm, &tl, &ty, &state, &p).unwrap();
+        layers::softmax_xent_backward(&gpu, &mut prog, &gd, &tl, &ty, &p).unwrap();
         run(&gpu, &prog);
         let m = read(&gpu, &gm);
         assert_close("softmax_xent_forward metrics", &m[4..6], &metrics, PASS);
@@ -440,7 +440,7 @@ fn softmax_xent_matches_reference() {
         assert_eq!((fm, &fd), (metrics, &d));
         let (fgm, fgd) = (nan_filled(&gpu, 8), nan_filled(&gpu, n * k));
         let mut prog = Vec::new();
-        passes::softmax_xent(&gpu, &mut prog, &fgm, &fgd, &tl, &ty, &state, &p).unwrap();
+        layers::softmax_xent(&gpu, &mut prog, &fgm, &fgd, &tl, &ty, &state, &p).unwrap();
         run(&gpu, &prog);
         let fused = read(&gpu, &fgm);
         assert_eq!(fused[4..6], m[4..6], "fused metrics, bit for bit");
@@ -484,8 +484,8 @@ fn avgpool2d_matches_reference() {
         );
         let (gout, gdinp) = (nan_filled(&gpu, out.len()), nan_filled(&gpu, dinp.len()));
         let mut prog = Vec::new();
-        passes::avgpool2d_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
-        passes::avgpool2d_backward(&gpu, &mut prog, &gdinp, &tdo, &p).unwrap();
+        layers::avgpool2d_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
+        layers::avgpool2d_backward(&gpu, &mut prog, &gdinp, &tdo, &p).unwrap();
         run(&gpu, &prog);
         assert_close(
             &format!("avgpool2d out {p:?}"),
@@ -533,10 +533,10 @@ fn pad2d_and_subsample2d_match_reference() {
             nan_filled(&gpu, dinp.len()),
         );
         let mut prog = Vec::new();
-        passes::pad2d_forward(&gpu, &mut prog, &gp, &ti, &pp).unwrap();
-        passes::subsample2d_forward(&gpu, &mut prog, &gs, &gp, &sp).unwrap();
-        passes::subsample2d_backward(&gpu, &mut prog, &gdp, &tds, &sp).unwrap();
-        passes::pad2d_backward(&gpu, &mut prog, &gdi, &gdp, &pp).unwrap();
+        layers::pad2d_forward(&gpu, &mut prog, &gp, &ti, &pp).unwrap();
+        layers::subsample2d_forward(&gpu, &mut prog, &gs, &gp, &sp).unwrap();
+        layers::subsample2d_backward(&gpu, &mut prog, &gdp, &tds, &sp).unwrap();
+        layers::pad2d_backward(&gpu, &mut prog, &gdi, &gdp, &pp).unwrap();
         run(&gpu, &prog);
         assert_eq!(read(&gpu, &gp), padded, "pad2d out {pp:?}");
         assert_eq!(read(&gpu, &gs), sub, "subsample2d out {sp:?}");
@@ -564,8 +564,8 @@ fn relu_matches_reference() {
     );
     let (gout, gdinp) = (nan_filled(&gpu, 1001), nan_filled(&gpu, 1001));
     let mut prog = Vec::new();
-    passes::relu_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
-    passes::relu_backward(&gpu, &mut prog, &gdinp, &gout, &tdo, &p).unwrap();
+    layers::relu_forward(&gpu, &mut prog, &gout, &ti, &p).unwrap();
+    layers::relu_backward(&gpu, &mut prog, &gdinp, &gout, &tdo, &p).unwrap();
     run(&gpu, &prog);
     assert_eq!(read(&gpu, &gout), out);
     assert_eq!(read(&gpu, &gdinp), dinp);
@@ -607,8 +607,8 @@ fn dropout_matches_reference_and_keeps_one_minus_rate() {
         let state = gpu.upload("state", &[1u32, 1]).unwrap();
         let (gout, gdinp) = (nan_filled(&gpu, n), nan_filled(&gpu, n));
         let mut prog = Vec::new();
-        passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
-        passes::dropout_backward(&gpu, &mut prog, &gdinp, &tdo, &steps, &state, &p).unwrap();
+        layers::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
+        layers::dropout_backward(&gpu, &mut prog, &gdinp, &tdo, &steps, &state, &p).unwrap();
         run(&gpu, &prog);
         let (go, gd) = (read(&gpu, &gout), read(&gpu, &gdinp));
         assert_eq!(go, out, "dropout out, rate {rate} t {t} seed {seed}");
@@ -641,7 +641,7 @@ fn dropout_matches_reference_and_keeps_one_minus_rate() {
     let state = gpu.zeros("state", 2).unwrap();
     let gout = nan_filled(&gpu, n);
     let mut prog = Vec::new();
-    passes::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
+    layers::dropout_forward(&gpu, &mut prog, &gout, &ti, &steps, &state, &p).unwrap();
     run(&gpu, &prog);
     assert_eq!(read(&gpu, &gout), inp);
 }
@@ -690,12 +690,12 @@ fn batchnorm_matches_reference() {
                 nan_filled(&gpu, c),
             );
             let mut prog = Vec::new();
-            passes::batchnorm_forward(
+            layers::batchnorm_forward(
                 &gpu, &mut prog, &gout, &gsaved, &tmm, &tmv, &ti, &tg, &tb, &p,
             )
             .unwrap();
             if training {
-                passes::batchnorm_backward(
+                layers::batchnorm_backward(
                     &gpu,
                     &mut prog,
                     Some(&gdinp),
@@ -781,11 +781,11 @@ fn gather_batch_and_adam_match_reference() {
     let (gw, gm, gv, gg) = (t(&w0), t(&m0), t(&v0), t(&g));
 
     let mut prog = Vec::new();
-    passes::gather_batch(
+    layers::gather_batch(
         &gpu, &mut prog, &gx, &gy, &ti, &tl, &tidx, &tsteps, &state, &p,
     )
     .unwrap();
-    passes::adam_update(
+    layers::adam_update(
         &gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap, None,
     )
     .unwrap();
@@ -819,7 +819,7 @@ fn gather_batch_and_adam_match_reference() {
             c4: c.c_out.div_ceil(4),
             _pad: [0; 2],
         });
-        at += passes::conv2d_wt_len(c).div_ceil(64) * 64;
+        at += layers::conv2d_wt_len(c).div_ceil(64) * 64;
     }
     let (gw2, gm2, gv2) = (t(&w0), t(&m0), t(&v0));
     let wt = nan_filled(&gpu, at);
@@ -828,7 +828,7 @@ fn gather_batch_and_adam_match_reference() {
     let ap2 = ap.with_copies(&table);
     let mut prog = Vec::new();
     let copies = Some(&wt);
-    passes::adam_update(
+    layers::adam_update(
         &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, copies,
     )
     .unwrap();
@@ -837,12 +837,12 @@ fn gather_batch_and_adam_match_reference() {
     assert_eq!(new_w, read(&gpu, &gw), "the same weights with copies");
     let got = read(&gpu, &wt);
     for ((offset, c), e) in convs.iter().zip(&table) {
-        let mut want = vec![0.0f32; passes::conv2d_wt_len(c)];
+        let mut want = vec![0.0f32; layers::conv2d_wt_len(c)];
         reference::conv2d_transpose_weight(&mut want, &new_w[*offset..offset + c.weight_len()], c);
         let o = e.wt_offset as usize;
         assert_eq!(got[o..o + want.len()], want[..], "copy of {c:?}");
     }
-    let err = passes::adam_update(
+    let err = layers::adam_update(
         &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, None,
     )
     .unwrap_err();
@@ -856,9 +856,9 @@ fn launchers_reject_undersized_tensors() {
     let small = gpu.zeros("small", 3).unwrap();
     let ok = gpu.zeros("ok", 1000).unwrap();
     let mut prog = Vec::new();
-    let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+    let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
     let err =
-        passes::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &scratch, &p).unwrap_err();
+        layers::conv2d_forward(&gpu, &mut prog, &small, &ok, &ok, &ok, &scratch, &p).unwrap_err();
     assert!(
         err.to_string().contains("conv2d_forward") && err.to_string().contains("out"),
         "{err}"
@@ -869,7 +869,7 @@ fn launchers_reject_undersized_tensors() {
         ..p
     };
     let err =
-        passes::conv2d_forward(&gpu, &mut prog, &ok, &ok, &ok, &ok, &scratch, &cl).unwrap_err();
+        layers::conv2d_forward(&gpu, &mut prog, &ok, &ok, &ok, &ok, &scratch, &cl).unwrap_err();
     assert!(err.to_string().contains("c_in % 4"), "{err}");
     assert!(prog.is_empty());
 }
@@ -942,7 +942,7 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                 let (ti, tw, tb, to, tdp) = (t(&inp), t(&wt), t(&b), t(&out), t(&dpool));
                 let tam = gpu.upload("am", &am).unwrap();
                 let tpooled = t(&pooled);
-                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
                 let results: Vec<Vec<Vec<f32>>> = [true, false]
                     .iter()
                     .map(|&fused| {
@@ -953,10 +953,10 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                         );
                         let gout = gpu.zeros("out", p.out_len()).unwrap();
                         let mut prog = Vec::new();
-                        passes::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
+                        layers::conv2d_forward(&gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p)
                             .unwrap();
                         if fused {
-                            passes::conv2d_backward_pooled(
+                            layers::conv2d_backward_pooled(
                                 &gpu,
                                 &mut prog,
                                 Some(&gdinp),
@@ -973,9 +973,9 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                             .unwrap();
                         } else {
                             let dout = nan_filled(&gpu, p.out_len());
-                            passes::maxpool2d_backward(&gpu, &mut prog, &dout, &tam, &tdp, &pool)
+                            layers::maxpool2d_backward(&gpu, &mut prog, &dout, &tam, &tdp, &pool)
                                 .unwrap();
-                            passes::conv2d_backward(
+                            layers::conv2d_backward(
                                 &gpu,
                                 &mut prog,
                                 Some(&gdinp),
@@ -1044,7 +1044,7 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
                 }
                 let t = |d: &[f32]| gpu.upload("t", d).unwrap();
                 let (ti, tw, tb) = (t(&inp), t(&wt), t(&b));
-                let scratch = passes::conv2d_scratch(&gpu, &p).unwrap();
+                let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
                 let results: Vec<(Vec<f32>, Vec<u32>)> = [true, false]
                     .iter()
                     .map(|&fused| {
@@ -1054,17 +1054,17 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
                         );
                         let mut prog = Vec::new();
                         if fused {
-                            passes::conv2d_forward_pooled(
+                            layers::conv2d_forward_pooled(
                                 &gpu, &mut prog, &gp, &gam, &ti, &tw, &tb, &scratch, &pp,
                             )
                             .unwrap();
                         } else {
                             let gout = nan_filled(&gpu, p.out_len());
-                            passes::conv2d_forward(
+                            layers::conv2d_forward(
                                 &gpu, &mut prog, &gout, &ti, &tw, &tb, &scratch, &p,
                             )
                             .unwrap();
-                            passes::maxpool2d_forward(&gpu, &mut prog, &gp, &gam, &gout, &pool)
+                            layers::maxpool2d_forward(&gpu, &mut prog, &gp, &gam, &gout, &pool)
                                 .unwrap();
                         }
                         run(&gpu, &prog);
@@ -1160,15 +1160,15 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
                         let (gh, go) = (nan_filled(&gpu, n * m), nan_filled(&gpu, n * o));
                         let mut prog = Vec::new();
                         if chained {
-                            passes::dense_forward_chain(
+                            layers::dense_forward_chain(
                                 &gpu, &mut prog, &gh, &go, &ti, &tw1, &tb1, &tw2, &tb2, &p,
                             )
                             .unwrap();
                             assert_eq!(prog.len(), 1);
                         } else {
-                            passes::dense_forward(&gpu, &mut prog, &gh, &ti, &tw1, &tb1, &p.first)
+                            layers::dense_forward(&gpu, &mut prog, &gh, &ti, &tw1, &tb1, &p.first)
                                 .unwrap();
-                            passes::dense_forward(&gpu, &mut prog, &go, &gh, &tw2, &tb2, &p.second)
+                            layers::dense_forward(&gpu, &mut prog, &go, &gh, &tw2, &tb2, &p.second)
                                 .unwrap();
                         }
                         run(&gpu, &prog);

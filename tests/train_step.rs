@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use gpu_cnn::bench::synthetic;
-use gpu_cnn::gpu::trainer::{self, GpuTrainer};
+use gpu_cnn::gpu::trainer::GpuTrainer;
 use gpu_cnn::layers::{Adam, GatherParams};
 use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
@@ -180,7 +180,7 @@ fn steps_per_submit_change_no_number() {
             t.set_steps_per_submit(false, c);
         }
         let submits0 = t.submits;
-        let mut last = gpu_cnn::gpu::trainer::Progress::default();
+        let mut last = gpu_cnn::metrics::Progress::default();
         let (m, e) = t
             .epoch(&order, &mut |p| {
                 last = *p;
@@ -453,14 +453,15 @@ fn a_lost_device_is_an_error() {
 fn the_evaluation_batch_is_the_largest_that_fits() {
     let model = Model::keras_mnist();
     let written = [false, true, false, true, true, true];
-    let ((name, largest), sum) = trainer::forward_buffers(&model, &written);
+    let ((name, largest), sum) = gpu_cnn::plan::forward_buffers(&model, &written);
     assert_eq!((name.as_str(), largest, sum), ("pool1", 21_632, 84_520));
-    let eval = |batch, len, limit| trainer::gpu_eval_batch(&model, &written, batch, len, limit);
+    let eval =
+        |batch, len, limit| gpu_cnn::plan::gpu_eval_batch(&model, &written, batch, len, limit);
     assert_eq!(eval(32, 10_000, 16 << 20), 775);
     assert_eq!(eval(32, 10_000, 4 << 30), 1_587);
     assert_eq!(eval(32, 100, 4 << 30), 100);
     assert_eq!(eval(8_000, 10_000, 4 << 30), 8_000);
     // Unfused, conv1's 26x26x32 output is the largest.
-    let ((name, largest), _) = trainer::forward_buffers(&model, &[true; 6]);
+    let ((name, largest), _) = gpu_cnn::plan::forward_buffers(&model, &[true; 6]);
     assert_eq!((name.as_str(), largest), ("conv1", 26 * 26 * 32 * 4));
 }

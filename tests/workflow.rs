@@ -8,8 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use gpu_cnn::checkpoint::load_saved;
 use gpu_cnn::data::Dataset;
-use gpu_cnn::model::{load_saved, Model};
+use gpu_cnn::model::Model;
 use gpu_cnn::run_dir;
 
 fn bin() -> Command {

@@ -24,7 +24,7 @@ use registry::{Format, KnownDataset};
 
 /// A labelled image set: `images` is n * channels * rows * cols bytes, one channel-major
 /// (C, H, W) image after another.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dataset {
     pub images: Vec<u8>,
     pub labels: Vec<u8>,

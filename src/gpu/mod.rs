@@ -1,7 +1,7 @@
 //! The GPU context: adapter choice, device, pipelines built once and cached, buffers, dispatches
-//! and readback. `passes` has one launcher per shader pass; `trainer` records whole epochs.
+//! and readback. `layers` holds each layer kind's launchers, buffers and recording; `trainer` records whole epochs.
 
-pub mod passes;
+pub mod layers;
 pub mod trainer;
 
 use std::collections::HashMap;

@@ -8,19 +8,17 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::passes::*;
+use super::layers::adam::{self, AdamCopies};
+use super::layers::{
+    gather_batch, label, loss, record_backward, record_forward, NetBuffers, Recorder,
+};
 use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::layers::{
-    Adam, AdamCopy, Conv2dPooledParams, DenseChainParams, GatherParams, ReluParams,
-    SoftmaxXentParams, StepRecord, MAX_ADAM_COPIES,
-};
-use crate::model::{Layer, Model};
-use crate::reference::net::{
-    avgpool_params, batchnorm_params, conv_geometry, conv_params, dense_params, dropout_params,
-    pad_params, pool_params, subsample_params,
-};
+use crate::layers::{Adam, GatherParams, StepRecord};
+use crate::metrics::{Metrics, Progress};
+use crate::model::Model;
+use crate::plan::{gpu_eval_batch, largest_activation, max_batch, plan, written, Stage};
 
 /// Most steps recorded into one command buffer (one compute pass, one submit).
 pub const MAX_STEPS_PER_SUBMIT: usize = 256;
@@ -41,168 +39,6 @@ pub fn chunk_steps(step_seconds: f64) -> usize {
     }
     ((SUBMIT_SECONDS / step_seconds).floor() as usize).clamp(1, MAX_STEPS_PER_SUBMIT)
 }
-/// Smallest batch used for evaluation (forward only, so larger batches are cheap).
-pub const MIN_EVAL_BATCH: usize = 256;
-
-/// The evaluation batch: forward only, so larger than the training batch (at least
-/// `MIN_EVAL_BATCH`), but no larger than the evaluation set or than `fits`.
-pub fn eval_batch(batch: usize, eval_len: usize, fits: usize) -> usize {
-    batch.max(MIN_EVAL_BATCH).min(eval_len).min(fits).max(1)
-}
-
-/// When layer `i` is an unstrided conv followed by a max-pool with disjoint windows (and
-/// `gpu.fuse`), the shapes of the fused backward pass of the two.
-fn pooled(gpu: &Gpu, model: &Model, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-    if !gpu.fuse {
-        return None;
-    }
-    let (conv, pool) = (model.layers.get(i)?, model.layers.get(i + 1)?);
-    if !matches!(conv.layer, Layer::Conv2d { stride: 1, .. })
-        || !matches!(pool.layer, Layer::MaxPool2d { .. })
-    {
-        return None;
-    }
-    let (c, p) = (
-        conv2d_select(gpu, conv_params(conv, batch)),
-        pool_params(pool, batch),
-    );
-    Conv2dPooledParams::fits(&c, &p).then(|| Conv2dPooledParams::new(c, &p))
-}
-
-/// `pooled` when the pool also fuses into the conv's forward pass (2x2, stride 2): then the
-/// conv's output and its gradient are never written (nor allocated).
-fn pooled_forward(gpu: &Gpu, model: &Model, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-    pooled(gpu, model, i, batch)
-        .filter(|p| Conv2dPooledParams::fits_forward(&p.conv, &p.pool_params()))
-}
-
-/// Bytes of forward buffers an evaluation batch may take in all (activations, pool winners, the
-/// channel-last conv inputs): evaluation takes the largest batch that fits in them (and in the
-/// storage binding limit), up to the whole set. Bounded so that one evaluation step stays a
-/// short submit on a slow adapter (1,587 images for the seed model).
-pub const EVAL_BYTES: usize = 128 << 20;
-
-/// The forward pass's buffers per image (`written[i]`: layer i's output is stored; a conv fused
-/// with its pool is not): the largest (name, bytes) and the sum of bytes. Every conv's input is
-/// counted twice (its channel-last copy), an upper bound where the portable kernels run.
-pub fn forward_buffers(model: &Model, written: &[bool]) -> ((String, usize), usize) {
-    let mut sizes = vec![("input".to_string(), model.input)];
-    for (l, &w) in model.layers.iter().zip(written) {
-        if w {
-            sizes.push((l.name.clone(), l.output));
-        }
-        match l.layer {
-            Layer::Conv2d { .. } => {
-                let g = conv_geometry(l);
-                // The channel-last copy of the stride-1 conv's input.
-                let xin = if g.padded_input() { g.padded } else { l.input };
-                sizes.push((format!("{}.input", l.name), xin));
-                if g.padded_input() {
-                    sizes.push((format!("{}.padded", l.name), g.padded));
-                }
-                if g.strided() {
-                    sizes.push((format!("{}.full", l.name), g.full));
-                }
-            }
-            Layer::MaxPool2d { .. } => sizes.push((format!("{}.argmax", l.name), l.output)),
-            _ => {}
-        }
-    }
-    let sum = sizes.iter().map(|(_, s)| s.len() * 4).sum();
-    let largest =
-        sizes
-            .into_iter()
-            .map(|(n, s)| (n, s.len() * 4))
-            .fold(
-                ("input".to_string(), 0),
-                |a, b| if b.1 > a.1 { b } else { a },
-            );
-    (largest, sum)
-}
-
-/// The evaluation batch on the GPU: the largest that fits the binding `limit` and `EVAL_BYTES`,
-/// up to the whole set of `eval_len`, and no smaller than the training batch.
-pub fn gpu_eval_batch(
-    model: &Model,
-    written: &[bool],
-    batch: usize,
-    eval_len: usize,
-    limit: u64,
-) -> usize {
-    let ((_, largest), sum) = forward_buffers(model, written);
-    let fits = usize::try_from(limit / largest.max(1) as u64).unwrap_or(usize::MAX);
-    fits.min(EVAL_BYTES / sum.max(1))
-        .min(eval_len)
-        .max(batch)
-        .max(1)
-}
-
-/// The largest per-batch buffer for one image: its name and bytes (activations and their
-/// gradients; the conv scratch buffers are no larger, output channels padded to 4).
-pub fn largest_activation(model: &Model) -> (String, usize) {
-    let mut best = ("input".to_string(), model.input.len() * 4);
-    for l in &model.layers {
-        let mut sizes = vec![(l.name.clone(), l.output)];
-        if let Layer::Conv2d { .. } = l.layer {
-            // A padded or strided conv's padded input and output before the stride.
-            let g = conv_geometry(l);
-            sizes.push((format!("{}.padded", l.name), g.padded));
-            sizes.push((format!("{}.full", l.name), g.full));
-        }
-        for (name, s) in sizes {
-            let bytes = s.c.div_ceil(4) * 4 * s.h * s.w * 4;
-            if bytes > best.1 {
-                best = (name, bytes);
-            }
-        }
-    }
-    best
-}
-
-/// The largest batch whose buffers each fit in `limit` bytes.
-pub fn max_batch(model: &Model, limit: u64) -> usize {
-    let per_image = largest_activation(model).1.max(1) as u64;
-    usize::try_from(limit / per_image).unwrap_or(usize::MAX)
-}
-
-/// Summed loss and correct count over `n` samples.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Metrics {
-    pub loss_sum: f64,
-    pub correct: f64,
-    pub n: usize,
-}
-
-impl Metrics {
-    pub fn loss(&self) -> f64 {
-        self.loss_sum / self.n.max(1) as f64
-    }
-    pub fn accuracy(&self) -> f64 {
-        self.correct / self.n.max(1) as f64
-    }
-    /// Sums `(loss, correct)` slots read back from a metrics buffer.
-    pub fn from_slots(slots: &[f32], n: usize) -> Metrics {
-        let mut m = Metrics {
-            n,
-            ..Default::default()
-        };
-        for s in slots.chunks_exact(2) {
-            m.loss_sum += s[0] as f64;
-            m.correct += s[1] as f64;
-        }
-        m
-    }
-}
-
-/// Where an epoch stands: training steps finished of `total`, and the summed metrics of the
-/// submits whose results are back (`running.n` images).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Progress {
-    pub done: usize,
-    pub total: usize,
-    pub running: Metrics,
-}
-
 /// The metric slots of one training submit (steps `first..end`), mapped once it completes.
 struct ChunkRead {
     first: usize,
@@ -246,47 +82,6 @@ impl Split {
     }
 }
 
-/// Names the dispatches `prog[first..]` of one layer for the profiler: `conv2 fwd`,
-/// `conv2 bwd weight`, `conv2 bwd weight+input`, `pool1 bwd`, `adam adam_update`, whichever shader variant ran.
-fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
-    for d in &mut prog[first..] {
-        let (shader, entry) = d.label.split_once("::").unwrap_or((&d.label, "main"));
-        let base = shader.trim_end_matches("_subgroup");
-        let dir = if base.ends_with("_forward") {
-            "fwd"
-        } else if base.ends_with("_backward") {
-            "bwd"
-        } else {
-            ""
-        };
-        // A conv layer's padding and stride passes, beside its own.
-        let dir = match base {
-            "pad2d_forward" => "fwd pad",
-            "pad2d_backward" => "bwd pad",
-            "subsample2d_forward" => "fwd stride",
-            "subsample2d_backward" => "bwd stride",
-            "conv2d_backward_pooled" => "bwd pooled",
-            "conv2d_forward_pooled" => "fwd pooled",
-            "dense_forward_chain" => "fwd chain",
-            _ => dir,
-        };
-        let pass = match (dir, entry) {
-            ("", "main") => base.to_string(),
-            ("", e) => format!("{base} {e}"),
-            (d, "main" | "main_channel_last" | "main_2x2" | "disjoint") => d.to_string(),
-            // The weight and input gradients in one dispatch.
-            (d, "backward") => format!("{d} weight+input"),
-            (d, e) => format!(
-                "{d} {}",
-                e.trim_start_matches("backward_")
-                    .trim_end_matches("_channel_last")
-                    .trim_end_matches("_vec4")
-            ),
-        };
-        d.label = format!("{layer} {pass}");
-    }
-}
-
 /// Rows of `pixels` bytes per dataset part of at most `limit` bytes: a multiple of four, so that
 /// each part starts on a whole u32. `None` when not even four rows fit.
 pub fn dataset_part_rows(pixels: usize, limit: u64) -> Option<usize> {
@@ -305,41 +100,19 @@ pub fn pack_bytes(b: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// Scratch of one conv layer (`None` where it neither pads nor strides).
-struct ConvTensors {
-    padded: Option<Tensor>,
-    dpadded: Option<Tensor>,
-    full: Option<Tensor>,
-    dfull: Option<Tensor>,
-    zero_bias: Tensor,
-    dbias: Tensor,
-}
-
 pub struct GpuTrainer {
     pub gpu: Gpu,
     pub model: Model,
     pub adam: Adam,
     pub batch: usize,
-    pub weights: Tensor,
-    pub grads: Tensor,
+    /// The stage plan the steps were recorded from (`plan::plan` with `gpu.fuse`).
+    pub stages: Vec<Stage>,
+    /// Parameters, gradients, activations and each layer's own buffers.
+    pub net: NetBuffers,
     m: Tensor,
     v: Tensor,
-    /// acts[0] is the gathered input, acts[i + 1] the output of layer i; dacts are their gradients.
-    acts: Vec<Tensor>,
-    dacts: Vec<Tensor>,
-    argmax: Vec<Option<Tensor>>,
-    scratch: Vec<Option<Conv2dScratch>>,
-    /// Batch norm layers' per-channel (mean, 1 / std) of the forward pass.
-    saved: Vec<Option<Tensor>>,
-    /// Conv layers' padded input, output before the stride, their gradients, and the zero bias
-    /// (with a gradient nobody reads) of a conv without one.
-    conv: Vec<Option<ConvTensors>>,
-    labels: Tensor,
-    /// With `gpu.fuse`: the conv weights' channel-last copies (the `scratch.wt` of each conv in
-    /// the table is a slice of the buffer) and the `AdamCopy` table with which Adam keeps them
-    /// in step; `refresh` transposes them anew after the host writes the weights.
-    copies: Option<(Tensor, Vec<AdamCopy>)>,
-    refresh: Vec<Dispatch>,
+    /// With `gpu.fuse`: the conv weights' channel-last copies Adam keeps in step.
+    copies: Option<AdamCopies>,
     train: Split,
     eval: Option<Split>,
     /// Adam steps taken so far.
@@ -353,6 +126,43 @@ pub struct GpuTrainer {
     chunks: Vec<ChunkRead>,
 }
 
+/// Checks a trainer's inputs: the batch, the weights' length, the data's shapes and labels, and
+/// that one batch's largest buffer fits the adapter's storage binding limit.
+fn check_inputs(
+    gpu: &Gpu,
+    model: &Model,
+    weights: &[f32],
+    sets: [Option<&Dataset>; 2],
+    batch: usize,
+) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::Usage("batch size must be at least 1".into()));
+    }
+    if weights.len() != model.flat_len {
+        return Err(Error::Model(format!(
+            "{} parameters given, layout needs {}",
+            weights.len(),
+            model.flat_len
+        )));
+    }
+    for (what, d) in ["training", "evaluation"].into_iter().zip(sets) {
+        if let Some(d) = d {
+            model.check_data(what, d)?;
+        }
+    }
+    let limit = gpu.limits.max_storage_buffer_binding_size;
+    let fits = max_batch(model, limit);
+    if batch > fits {
+        let (name, per_image) = largest_activation(model);
+        return Err(Error::Gpu(format!(
+            "batch {batch} needs {} bytes for `{name}`, over {}'s storage binding limit of {limit} bytes; the largest batch it takes for this model is {fits} (use --batch {fits} or less)",
+            (per_image as u64).saturating_mul(batch as u64),
+            gpu.info.name
+        )));
+    }
+    Ok(())
+}
+
 impl GpuTrainer {
     pub fn new(
         gpu: Gpu,
@@ -363,174 +173,29 @@ impl GpuTrainer {
         batch: usize,
         adam: Adam,
     ) -> Result<GpuTrainer> {
-        if batch == 0 {
-            return Err(Error::Usage("batch size must be at least 1".into()));
-        }
-        if weights.len() != model.flat_len {
-            return Err(Error::Model(format!(
-                "{} parameters given, layout needs {}",
-                weights.len(),
-                model.flat_len
-            )));
-        }
-        model.check_data("training", train)?;
-        if let Some(e) = eval {
-            model.check_data("evaluation", e)?;
-        }
+        check_inputs(&gpu, model, weights, [Some(train), eval], batch)?;
+        let stages = plan(model, gpu.fuse);
+        let written = written(&stages, model.layers.len());
         let limit = gpu.limits.max_storage_buffer_binding_size;
-        let fits = max_batch(model, limit);
-        if batch > fits {
-            let (name, per_image) = largest_activation(model);
-            return Err(Error::Gpu(format!(
-                "batch {batch} needs {} bytes for `{name}`, over {}'s storage binding limit of {limit} bytes; the largest batch it takes for this model is {fits} (use --batch {fits} or less)",
-                (per_image as u64).saturating_mul(batch as u64),
-                gpu.info.name
-            )));
-        }
-        // Layers whose output is stored (not a conv fused with its pool).
-        let written: Vec<bool> = (0..model.layers.len())
-            .map(|i| pooled_forward(&gpu, model, i, 1).is_none())
-            .collect();
         let eval_batch = eval
             .map(|e| gpu_eval_batch(model, &written, batch, e.len(), limit))
             .unwrap_or(0);
         let max_batch = batch.max(eval_batch);
-
-        let zeros = |label: &str, n: usize| gpu.zeros(label, n);
-        let weights_t = gpu.upload("weights", weights)?;
-        let grads = zeros("grads", model.flat_len)?;
-        let m = zeros("adam.m", model.flat_len)?;
-        let v = zeros("adam.v", model.flat_len)?;
-        let mut acts = vec![zeros("input", max_batch * model.input.len())?];
-        // The input's gradient is never needed: dacts[0] is a placeholder.
-        let mut dacts = vec![zeros("dinput", 1)?];
-        let mut argmax = vec![None];
-        let mut scratch = vec![None];
-        let mut saved = vec![None];
-        let mut conv = vec![None];
-        for (l, &w) in model.layers.iter().zip(&written) {
-            // A conv fused with its pool: neither its output nor that output's gradient is
-            // ever stored (placeholders).
-            let (n, dn) = if w {
-                (max_batch * l.output.len(), batch * l.output.len())
-            } else {
-                (1, 1)
-            };
-            acts.push(zeros(&l.name, n)?);
-            dacts.push(zeros(&format!("d{}", l.name), dn)?);
-            argmax.push(match l.layer {
-                Layer::MaxPool2d { .. } => Some(zeros(
-                    &format!("{}.argmax", l.name),
-                    max_batch * l.output.len(),
-                )?),
-                _ => None,
-            });
-            scratch.push(match l.layer {
-                // Sized for the training batch (the backward pass's), except the channel-last
-                // input copy: the forward pass of the (larger) evaluation batch writes it too.
-                Layer::Conv2d { .. } => {
-                    let p = conv2d_select(&gpu, conv_params(l, batch));
-                    let mut s = conv2d_scratch(&gpu, &p)?;
-                    if p.channel_last != 0 {
-                        s.xt = zeros("conv2d.xt", conv_params(l, max_batch).inp_len())?;
-                    }
-                    Some(s)
-                }
-                _ => None,
-            });
-            conv.push(match l.layer {
-                Layer::Conv2d { .. } => {
-                    let g = conv_geometry(l);
-                    let z = |on: bool, what: &str, n: usize| -> Result<Option<Tensor>> {
-                        Ok(if on {
-                            Some(zeros(&format!("{}.{what}", l.name), n)?)
-                        } else {
-                            None
-                        })
-                    };
-                    Some(ConvTensors {
-                        padded: z(g.padded_input(), "padded", max_batch * g.padded.len())?,
-                        dpadded: z(g.padded_input(), "dpadded", batch * g.padded.len())?,
-                        full: z(g.strided(), "full", max_batch * g.full.len())?,
-                        dfull: z(g.strided(), "dfull", batch * g.full.len())?,
-                        zero_bias: zeros(&format!("{}.zero_bias", l.name), g.out.c)?,
-                        dbias: zeros(&format!("{}.dbias", l.name), g.out.c)?,
-                    })
-                }
-                _ => None,
-            });
-            saved.push(match l.layer {
-                Layer::BatchNorm { .. } => {
-                    Some(zeros(&format!("{}.saved", l.name), 2 * l.input.c)?)
-                }
-                _ => None,
-            });
-        }
-        let labels = zeros("labels", max_batch)?;
-        // Adam keeps the channel-last weight copies of (the first MAX_ADAM_COPIES) conv passes,
-        // so the steps need no transposition passes: one buffer holds them all, 256-byte
-        // aligned slices.
-        let mut copies = None;
-        let mut refresh = Vec::new();
-        if gpu.fuse {
-            // The conv layers (index, weight tensor) whose copies Adam keeps.
-            let kept: Vec<(usize, usize)> = model
-                .layers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| Some((i, l.weight?)).filter(|_| scratch[i + 1].is_some()))
-                .take(MAX_ADAM_COPIES)
-                .collect();
-            let mut table = Vec::new();
-            let mut at = 0;
-            for &(i, w) in &kept {
-                if let Some(s) = &scratch[i + 1] {
-                    let p = conv_params(&model.layers[i], max_batch);
-                    table.push(AdamCopy {
-                        offset: model.params[w].offset as u32,
-                        c_out: p.c_out,
-                        c_in: p.c_in,
-                        taps: p.kh * p.kw,
-                        wt_offset: at as u32,
-                        c4: p.c_out.div_ceil(4),
-                        _pad: [0; 2],
-                    });
-                    at += s.wt.len.div_ceil(64) * 64;
-                }
-            }
-            if !table.is_empty() {
-                let wt = zeros("conv.wt", at)?;
-                for (&(i, w), c) in kept.iter().zip(&table) {
-                    if let Some(s) = &mut scratch[i + 1] {
-                        s.wt = wt.slice(c.wt_offset as usize, s.wt.len);
-                        s.wt_kept = true;
-                        let p = &model.params[w];
-                        let weight = weights_t.slice(p.offset, p.len);
-                        let cp = conv2d_select(&gpu, conv_params(&model.layers[i], max_batch));
-                        conv2d_transpose_weight(&gpu, &mut refresh, &s.wt, &weight, &cp)?;
-                    }
-                }
-                copies = Some((wt, table));
-            }
-        }
-
+        let weights = gpu.upload("weights", weights)?;
+        let mut net = NetBuffers::new(&gpu, model, weights, &written, batch, max_batch)?;
+        let copies = match gpu.fuse {
+            true => AdamCopies::new(&gpu, model, &mut net, max_batch)?,
+            false => None,
+        };
         let mut me = GpuTrainer {
             model: model.clone(),
             adam,
             batch,
-            weights: weights_t,
-            grads,
-            m,
-            v,
-            acts,
-            dacts,
-            argmax,
-            scratch,
-            saved,
-            conv,
-            labels,
+            stages,
+            m: gpu.zeros("adam.m", model.flat_len)?,
+            v: gpu.zeros("adam.v", model.flat_len)?,
+            net,
             copies,
-            refresh,
             train: Self::split_buffers(&gpu, train, batch, "train")?,
             eval: match eval {
                 Some(e) => Some(Self::split_buffers(&gpu, e, eval_batch, "eval")?),
@@ -548,31 +213,37 @@ impl GpuTrainer {
         if tail != 0 {
             me.train.tail = Some((tail, me.build_step(&me.train, tail, true)?));
         }
-        if let Some(e) = &me.eval {
-            let full = me.build_step(e, e.batch, false)?;
-            let tail_n = e.n % e.batch;
-            let tail = if tail_n != 0 {
-                Some((tail_n, me.build_step(e, tail_n, false)?))
-            } else {
-                None
-            };
-            let e = me.eval.as_mut().expect("eval split");
-            e.full = full;
-            e.tail = tail;
-            // Evaluation walks the set in order, so its indices and records never change.
-            let ident: Vec<u32> = (0..e.n as u32).collect();
-            me.gpu.write(&e.indices, &ident);
-            let recs: Vec<StepRecord> = (0..e.num_steps())
-                .map(|s| StepRecord {
-                    offset: (s * e.batch) as u32,
-                    ..Default::default()
-                })
-                .collect();
-            me.gpu.write(&e.steps, &recs);
-        }
+        me.prepare_eval()?;
         me.refresh_copies()?;
         me.gpu.check("creating the trainer")?;
         Ok(me)
+    }
+
+    /// Records the evaluation steps and writes their fixed row order and step records: evaluation
+    /// walks the set in order, so they never change.
+    fn prepare_eval(&mut self) -> Result<()> {
+        let Some(e) = &self.eval else { return Ok(()) };
+        let full = self.build_step(e, e.batch, false)?;
+        let tail_n = e.n % e.batch;
+        let tail = match tail_n {
+            0 => None,
+            _ => Some((tail_n, self.build_step(e, tail_n, false)?)),
+        };
+        let Some(e) = self.eval.as_mut() else {
+            return Ok(());
+        };
+        e.full = full;
+        e.tail = tail;
+        let ident: Vec<u32> = (0..e.n as u32).collect();
+        self.gpu.write(&e.indices, &ident);
+        let recs: Vec<StepRecord> = (0..e.num_steps())
+            .map(|s| StepRecord {
+                offset: (s * e.batch) as u32,
+                ..Default::default()
+            })
+            .collect();
+        self.gpu.write(&e.steps, &recs);
+        Ok(())
     }
 
     fn split_buffers(gpu: &Gpu, d: &Dataset, batch: usize, name: &str) -> Result<Split> {
@@ -610,330 +281,60 @@ impl GpuTrainer {
         })
     }
 
-    fn pooled(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-        pooled(&self.gpu, &self.model, i, batch)
-    }
-
-    fn pooled_forward(&self, i: usize, batch: usize) -> Option<Conv2dPooledParams> {
-        pooled_forward(&self.gpu, &self.model, i, batch)
-    }
-
-    /// Whether dense layer `i` computes the next one too (`dense_forward_chain`): with
-    /// `gpu.fuse`, when the next layer is dense, both fit, and layer `i` is not itself the
-    /// second of a chain.
-    fn chain_start(&self, i: usize, batch: usize) -> bool {
-        let (Some(a), Some(b)) = (self.model.layers.get(i), self.model.layers.get(i + 1)) else {
-            return false;
-        };
-        self.gpu.fuse
-            && matches!(a.layer, Layer::Dense { .. })
-            && matches!(b.layer, Layer::Dense { .. })
-            && DenseChainParams::fits(&dense_params(a, batch), &dense_params(b, batch))
-            && !(i > 0 && self.chain_start(i - 1, batch))
-    }
-
-    fn param(&self, t: &Tensor, index: Option<usize>) -> Tensor {
-        let p = &self.model.params[index.expect("layer has parameters")];
-        t.slice(p.offset, p.len)
-    }
-
-    /// The dispatches of one step over `split` with `batch` rows: gather, forward, loss metrics and,
-    /// when training, backward and Adam; then advance the step counter.
+    /// The dispatches of one step over `split` with `batch` rows, as the stage plan says: gather,
+    /// forward, loss metrics and, when training, backward and Adam. The loss pass advances the
+    /// step counter.
     fn build_step(&self, split: &Split, batch: usize, training: bool) -> Result<Vec<Dispatch>> {
-        let gpu = &self.gpu;
-        let mut prog = Vec::new();
+        let mut r = Recorder {
+            gpu: &self.gpu,
+            model: &self.model,
+            net: &self.net,
+            steps: &split.steps,
+            state: &split.state,
+            batch,
+            training,
+            prog: Vec::new(),
+        };
         for (first, rows, images) in &split.images {
             let gp = GatherParams {
                 first: *first as u32,
                 rows: *rows as u32,
                 ..GatherParams::new(batch, self.model.input.len())
             };
+            let (x, y) = (&self.net.acts[0], &self.net.labels);
+            let (labels, indices) = (&split.labels, &split.indices);
+            let (steps, state) = (&split.steps, &split.state);
             gather_batch(
-                gpu,
-                &mut prog,
-                &self.acts[0],
-                &self.labels,
+                r.gpu,
+                &mut r.prog,
+                x,
+                y,
                 images,
-                &split.labels,
-                &split.indices,
-                &split.steps,
-                &split.state,
+                labels,
+                indices,
+                steps,
+                state,
                 &gp,
             )?;
         }
-        label(&mut prog, 0, "input");
-        for (i, l) in self.model.layers.iter().enumerate() {
-            let first = prog.len();
-            let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
-            match l.layer {
-                Layer::Conv2d { .. } => {
-                    let c = self.conv[i + 1].as_ref().expect("conv tensors");
-                    let w = self.param(&self.weights, l.weight);
-                    let b = match l.bias {
-                        Some(_) => self.param(&self.weights, l.bias),
-                        None => c.zero_bias.clone(),
-                    };
-                    let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
-                    let p = conv2d_select(gpu, conv_params(l, batch));
-                    let src = match (pad_params(l, batch), &c.padded) {
-                        (Some(pp), Some(padded)) => {
-                            pad2d_forward(gpu, &mut prog, padded, inp, &pp)?;
-                            padded
-                        }
-                        _ => inp,
-                    };
-                    match (subsample_params(l, batch), &c.full) {
-                        (Some(sp), Some(full)) => {
-                            conv2d_forward(gpu, &mut prog, full, src, &w, &b, scratch, &p)?;
-                            subsample2d_forward(gpu, &mut prog, out, full, &sp)?;
-                        }
-                        // The max-pool after this conv, in this one's pass: its output and
-                        // winners; the conv's own output is never written.
-                        _ => match self.pooled_forward(i, batch) {
-                            Some(pp) => {
-                                let am = self.argmax[i + 2].as_ref().expect("pool argmax");
-                                let pooled = &self.acts[i + 2];
-                                conv2d_forward_pooled(
-                                    gpu, &mut prog, pooled, am, src, &w, &b, scratch, &pp,
-                                )?;
-                            }
-                            None => conv2d_forward(gpu, &mut prog, out, src, &w, &b, scratch, &p)?,
-                        },
-                    }
-                }
-                // Fused into the conv before it (conv2d_forward_pooled).
-                Layer::MaxPool2d { .. } if i > 0 && self.pooled_forward(i - 1, batch).is_some() => {
-                }
-                Layer::MaxPool2d { .. } => {
-                    let am = self.argmax[i + 1].as_ref().expect("pool argmax");
-                    maxpool2d_forward(gpu, &mut prog, out, am, inp, &pool_params(l, batch))?;
-                }
-                // Chained into the dense layer before it (dense_forward_chain).
-                Layer::Dense { .. } if i > 0 && self.chain_start(i - 1, batch) => {}
-                Layer::Dense { .. } => {
-                    let (w, b) = (
-                        self.param(&self.weights, l.weight),
-                        self.param(&self.weights, l.bias),
-                    );
-                    let p = dense_params(l, batch);
-                    if self.chain_start(i, batch) {
-                        // The next dense layer, in this one's pass.
-                        let next = &self.model.layers[i + 1];
-                        let (w2, b2) = (
-                            self.param(&self.weights, next.weight),
-                            self.param(&self.weights, next.bias),
-                        );
-                        let cp = DenseChainParams {
-                            first: p,
-                            second: dense_params(next, batch),
-                        };
-                        let out2 = &self.acts[i + 2];
-                        dense_forward_chain(gpu, &mut prog, out, out2, inp, &w, &b, &w2, &b2, &cp)?;
-                    } else {
-                        dense_forward(gpu, &mut prog, out, inp, &w, &b, &p)?;
-                    }
-                }
-                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
-                    avgpool2d_forward(gpu, &mut prog, out, inp, &avgpool_params(l, batch))?;
-                }
-                Layer::Dropout { .. } => {
-                    let p = dropout_params(l, batch, i, training);
-                    dropout_forward(gpu, &mut prog, out, inp, &split.steps, &split.state, &p)?;
-                }
-                Layer::Relu => {
-                    let p = ReluParams::new(batch * l.input.len());
-                    relu_forward(gpu, &mut prog, out, inp, &p)?;
-                }
-                Layer::BatchNorm { .. } => {
-                    let saved = self.saved[i + 1].as_ref().expect("batch norm statistics");
-                    let p = batchnorm_params(l, batch, training);
-                    batchnorm_forward(
-                        gpu,
-                        &mut prog,
-                        out,
-                        saved,
-                        &self.param(&self.weights, l.stats),
-                        &self.param(&self.weights, l.stats.map(|s| s + 1)),
-                        inp,
-                        &self.param(&self.weights, l.weight),
-                        &self.param(&self.weights, l.bias),
-                        &p,
-                    )?;
-                }
-            }
-            label(&mut prog, first, &l.name);
+        label(&mut r.prog, 0, "input");
+        for &stage in &self.stages {
+            record_forward(&mut r, stage)?;
         }
-        let mut first = prog.len();
-        let nl = self.model.layers.len();
-        let xp = SoftmaxXentParams::new(batch, self.model.classes);
-        if training && gpu.fuse {
-            // The loss, the correct count and the logits' gradient in one pass.
-            softmax_xent(
-                gpu,
-                &mut prog,
-                &split.metrics,
-                &self.dacts[nl],
-                &self.acts[nl],
-                &self.labels,
-                &split.state,
-                &xp,
-            )?;
-        } else {
-            softmax_xent_forward(
-                gpu,
-                &mut prog,
-                &split.metrics,
-                &self.acts[nl],
-                &self.labels,
-                &split.state,
-                &xp,
-            )?;
-            if training {
-                softmax_xent_backward(
-                    gpu,
-                    &mut prog,
-                    &self.dacts[nl],
-                    &self.acts[nl],
-                    &self.labels,
-                    &xp,
-                )?;
-            }
-        }
+        let first = r.prog.len();
+        loss::record(&mut r, &split.metrics)?;
         if training {
-            label(&mut prog, first, "loss");
-            for (i, l) in self.model.layers.iter().enumerate().rev() {
-                let first = prog.len();
-                let (inp, out, dinp, dout) = (
-                    &self.acts[i],
-                    &self.acts[i + 1],
-                    &self.dacts[i],
-                    &self.dacts[i + 1],
-                );
-                match l.layer {
-                    Layer::Conv2d { .. } => {
-                        let p = conv2d_select(gpu, conv_params(l, batch));
-                        let c = self.conv[i + 1].as_ref().expect("conv tensors");
-                        let dw = self.param(&self.grads, l.weight);
-                        let db = match l.bias {
-                            Some(_) => self.param(&self.grads, l.bias),
-                            None => c.dbias.clone(),
-                        };
-                        let scratch = self.scratch[i + 1].as_ref().expect("conv scratch");
-                        let w = self.param(&self.weights, l.weight);
-                        // The stride-1 convolution's output and its gradient.
-                        let (out, dout) = match (subsample_params(l, batch), &c.full, &c.dfull) {
-                            (Some(sp), Some(full), Some(dfull)) => {
-                                subsample2d_backward(gpu, &mut prog, dfull, dout, &sp)?;
-                                (full, dfull)
-                            }
-                            _ => (out, dout),
-                        };
-                        let pp = pad_params(l, batch);
-                        let (src, dsrc) = match (&pp, &c.padded, &c.dpadded) {
-                            (Some(_), Some(padded), Some(dpadded)) => (padded, dpadded),
-                            _ => (inp, dinp),
-                        };
-                        let dsrc = if i > 0 { Some(dsrc) } else { None };
-                        match self.pooled(i, batch) {
-                            // The max-pool after this conv: its backward pass in this one's.
-                            Some(pp) => {
-                                let am = self.argmax[i + 2].as_ref().expect("pool argmax");
-                                let (pooled, dpool) = (&self.acts[i + 2], &self.dacts[i + 2]);
-                                conv2d_backward_pooled(
-                                    gpu, &mut prog, dsrc, &dw, &db, pooled, am, dpool, src, &w,
-                                    scratch, &pp,
-                                )?;
-                            }
-                            None => conv2d_backward(
-                                gpu, &mut prog, dsrc, &dw, &db, out, dout, src, &w, scratch, &p,
-                            )?,
-                        }
-                        if let (true, Some(pp), Some(dpadded)) = (i > 0, pp, &c.dpadded) {
-                            pad2d_backward(gpu, &mut prog, dinp, dpadded, &pp)?;
-                        }
-                    }
-                    // Fused into the conv before it (conv2d_backward_pooled).
-                    Layer::MaxPool2d { .. } if i > 0 && self.pooled(i - 1, batch).is_some() => {}
-                    Layer::MaxPool2d { .. } => {
-                        if i > 0 {
-                            let am = self.argmax[i + 1].as_ref().expect("pool argmax");
-                            maxpool2d_backward(
-                                gpu,
-                                &mut prog,
-                                dinp,
-                                am,
-                                dout,
-                                &pool_params(l, batch),
-                            )?;
-                        }
-                    }
-                    Layer::Dense { .. } => {
-                        let p = dense_params(l, batch);
-                        let (dw, db) = (
-                            self.param(&self.grads, l.weight),
-                            self.param(&self.grads, l.bias),
-                        );
-                        let w = self.param(&self.weights, l.weight);
-                        let dinp = if i > 0 { Some(dinp) } else { None };
-                        dense_backward(gpu, &mut prog, dinp, &dw, &db, out, dout, inp, &w, &p)?;
-                    }
-                    Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
-                        if i > 0 {
-                            let p = avgpool_params(l, batch);
-                            avgpool2d_backward(gpu, &mut prog, dinp, dout, &p)?;
-                        }
-                    }
-                    Layer::Relu => {
-                        if i > 0 {
-                            let p = ReluParams::new(batch * l.input.len());
-                            relu_backward(gpu, &mut prog, dinp, out, dout, &p)?;
-                        }
-                    }
-                    Layer::Dropout { .. } => {
-                        if i > 0 {
-                            let p = dropout_params(l, batch, i, true);
-                            let (steps, state) = (&split.steps, &split.state);
-                            dropout_backward(gpu, &mut prog, dinp, dout, steps, state, &p)?;
-                        }
-                    }
-                    Layer::BatchNorm { .. } => {
-                        let saved = self.saved[i + 1].as_ref().expect("batch norm statistics");
-                        batchnorm_backward(
-                            gpu,
-                            &mut prog,
-                            if i > 0 { Some(dinp) } else { None },
-                            &self.param(&self.grads, l.weight),
-                            &self.param(&self.grads, l.bias),
-                            dout,
-                            inp,
-                            saved,
-                            &self.param(&self.weights, l.weight),
-                            &batchnorm_params(l, batch, true),
-                        )?;
-                    }
-                }
-                label(&mut prog, first, &l.name);
+            label(&mut r.prog, first, "loss");
+            for &stage in self.stages.iter().rev() {
+                record_backward(&mut r, stage)?;
             }
-            first = prog.len();
-            let ap = match &self.copies {
-                Some((_, table)) => self.adam.params(self.model.flat_len).with_copies(table),
-                None => self.adam.params(self.model.flat_len),
-            };
-            adam_update(
-                gpu,
-                &mut prog,
-                &self.weights,
-                &self.m,
-                &self.v,
-                &self.grads,
-                &split.steps,
-                &split.state,
-                &ap,
-                self.copies.as_ref().map(|(wt, _)| wt),
-            )?;
+            let first = r.prog.len();
+            adam::record(&mut r, &self.adam, &self.m, &self.v, self.copies.as_ref())?;
+            label(&mut r.prog, first, "adam");
+        } else {
+            label(&mut r.prog, first, "loss");
         }
-        label(&mut prog, first, if training { "adam" } else { "loss" });
-        Ok(prog)
+        Ok(r.prog)
     }
 
     pub fn train_len(&self) -> usize {
@@ -1230,12 +631,12 @@ impl GpuTrainer {
         let (steps, batch, n) = (e.num_steps(), e.batch, e.n);
         self.gpu.write(&e.state, &[0u32]);
         let classes = self.model.classes;
-        let last = self.acts.len() - 1;
+        let last = self.net.acts.len() - 1;
         let mut out = Vec::with_capacity(n * classes);
         for s in 0..steps {
             self.submit_range(false, s, s + 1)?;
             let rows = batch.min(n - s * batch);
-            let logits = self.gpu.read::<f32>(&[&self.acts[last]])?.remove(0);
+            let logits = self.gpu.read::<f32>(&[&self.net.acts[last]])?.remove(0);
             out.extend_from_slice(&logits[..rows * classes]);
         }
         self.gpu.check("evaluation")?;
@@ -1305,7 +706,7 @@ impl GpuTrainer {
                 v.len()
             )));
         }
-        self.gpu.write(&self.weights, weights);
+        self.gpu.write(&self.net.weights, weights);
         self.gpu.write(&self.m, m);
         self.gpu.write(&self.v, v);
         self.t = t;
@@ -1315,15 +716,15 @@ impl GpuTrainer {
 
     /// Transposes the conv weights into the copies Adam keeps (after the host writes them).
     fn refresh_copies(&self) -> Result<()> {
-        if !self.refresh.is_empty() {
-            self.gpu.run(&self.refresh.iter().collect::<Vec<_>>())?;
+        if let Some(c) = &self.copies {
+            self.gpu.run(&c.refresh.iter().collect::<Vec<_>>())?;
         }
         Ok(())
     }
 
     /// The flat parameters (padding included).
     pub fn read_weights(&self) -> Result<Vec<f32>> {
-        Ok(self.gpu.read::<f32>(&[&self.weights])?.remove(0))
+        Ok(self.gpu.read::<f32>(&[&self.net.weights])?.remove(0))
     }
 
     /// The per-step (loss sum, correct) slots of the last training run.
@@ -1333,6 +734,6 @@ impl GpuTrainer {
 
     /// The gradients of the last step (padding included).
     pub fn read_grads(&self) -> Result<Vec<f32>> {
-        Ok(self.gpu.read::<f32>(&[&self.grads])?.remove(0))
+        Ok(self.gpu.read::<f32>(&[&self.net.grads])?.remove(0))
     }
 }

@@ -1,0 +1,721 @@
+//! Convolution on the GPU: the stride-1 conv passes (portable, subgroup and channel-last
+//! variants, fused with a following max-pool where the plan says so), the zero padding and
+//! subsampling passes of `same` and strided convs, the layer's scratch buffers, and how a conv
+//! layer records its forward and backward passes.
+
+use super::{check_len, grid, grid_1d, one_to_one, Recorder, TILE, WG};
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::{Conv2dParams, Conv2dPooledParams, Pad2dParams, Subsample2dParams};
+use crate::model::LayerPlan;
+use crate::plan::{conv_geometry, conv_params, pad_params, pool_params, subsample_params};
+use crate::shaders::Shader;
+
+/// Length of the channel-last weight copy (`wt`) the conv passes use: kh * kw * c_in * c_out
+/// rounded up to whole vec4s.
+pub fn conv2d_wt_len(p: &Conv2dParams) -> usize {
+    (p.kh * p.kw * p.c_in) as usize * c_out_padded(p)
+}
+
+/// wt is (KH*KW, C, ceil(OC/4)*4): `weight` (OC, C, KH, KW) with the output channel innermost.
+pub fn conv2d_transpose_weight(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    wt: &Tensor,
+    weight: &Tensor,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len("conv2d_transpose_weight", "weight", weight, p.weight_len())?;
+    check_len("conv2d_transpose_weight", "wt", wt, conv2d_wt_len(p))?;
+    prog.push(gpu.dispatch(
+        Shader::Conv2dTransposeWeight,
+        "main",
+        &[(0, weight), (1, wt)],
+        Some((2, p)),
+        grid_1d(conv2d_wt_len(p) / 4),
+    )?);
+    Ok(())
+}
+
+/// `p` with the fastest kernels this device runs: channel-last (`p.channel_last = 1`) when
+/// c_in % 4 == 0 and the device has subgroups, else the portable ones.
+pub fn conv2d_select(gpu: &Gpu, p: Conv2dParams) -> Conv2dParams {
+    Conv2dParams {
+        channel_last: (p.c_in.is_multiple_of(4) && gpu.subgroups) as u32,
+        ..p
+    }
+}
+
+/// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
+/// Records conv2d_transpose_weight (into `scratch.wt`, unless `scratch.wt_kept`), then conv2d_forward's main; or, when
+/// `p.channel_last`, conv2d_forward_subgroup's prepare_input (into `scratch.xt`) and
+/// main_channel_last.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let op = "conv2d_forward";
+    check_len(op, "out", out, p.out_len())?;
+    conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, p)?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    let grid_tiles = [
+        grid(npix.div_ceil(TILE * WG)),
+        grid((p.c_out as usize).div_ceil(TILE)),
+        1,
+    ];
+    if p.channel_last != 0 {
+        // 16 output channels per invocation here.
+        let groups = [
+            grid_tiles[0],
+            grid((p.c_out as usize).div_ceil(2 * TILE)),
+            1,
+        ];
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardSubgroup,
+            "main_channel_last",
+            &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
+            Some((4, p)),
+            groups,
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForward,
+            "main",
+            &[(0, inp), (2, bias), (3, out), (5, &scratch.wt)],
+            Some((4, p)),
+            grid_tiles,
+        )?);
+    }
+    Ok(())
+}
+
+/// What both conv forward launchers record before their main pass, after checking the shapes
+/// they share: the channel-last weights (unless `scratch.wt_kept`) and, with `p.channel_last`,
+/// the channel-last input `scratch.xt` (conv2d_forward_subgroup's prepare_input).
+#[allow(clippy::too_many_arguments)]
+fn conv2d_forward_prepare(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    op: &'static str,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    check_len(op, "bias", bias, p.c_out as usize)?;
+    check_channel_last(op, p)?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
+    if !scratch.wt_kept {
+        conv2d_transpose_weight(gpu, prog, &scratch.wt, weight, p)?;
+    }
+    if p.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardSubgroup,
+            "prepare_input",
+            &[(0, inp), (6, &scratch.xt)],
+            Some((4, p)),
+            grid_1d(p.inp_len() / 4),
+        )?);
+    }
+    Ok(())
+}
+
+fn check_channel_last(op: &'static str, p: &Conv2dParams) -> Result<()> {
+    if p.channel_last != 0 && !p.c_in.is_multiple_of(4) {
+        return Err(Error::Shape {
+            op,
+            msg: format!("channel_last needs c_in % 4 == 0, c_in is {}", p.c_in),
+        });
+    }
+    Ok(())
+}
+
+/// Scratch buffers of `conv2d_forward` and `conv2d_backward`: the weights (`wt`) and, with
+/// `channel_last`, the input (`xt`, written by the forward pass, read by the backward weight
+/// pass) in channel-last layouts; the pre-activation gradient (`g`, output channels padded to a
+/// multiple of 4) and the split-K partial sums of the weight gradient.
+pub struct Conv2dScratch {
+    pub g: Tensor,
+    pub wt: Tensor,
+    /// `wt` is kept equal to the weights by someone else (the trainer's Adam, `AdamCopy`):
+    /// conv2d_forward records no transposition.
+    pub wt_kept: bool,
+    pub xt: Tensor,
+    pub partial: Tensor,
+}
+
+/// Output channels rounded up to whole vec4s.
+fn c_out_padded(p: &Conv2dParams) -> usize {
+    (p.c_out as usize).div_ceil(4) * 4
+}
+
+/// Scratch for batches up to `p.batch`.
+pub fn conv2d_scratch(gpu: &Gpu, p: &Conv2dParams) -> Result<Conv2dScratch> {
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    Ok(Conv2dScratch {
+        g: gpu.zeros("conv2d_backward.g", npix * c_out_padded(p))?,
+        wt: gpu.zeros("conv2d.wt", conv2d_wt_len(p))?,
+        wt_kept: false,
+        xt: gpu.zeros(
+            "conv2d.xt",
+            if p.channel_last != 0 { p.inp_len() } else { 4 },
+        )?,
+        partial: gpu.zeros(
+            "conv2d_backward.partial",
+            p.chunks() * p.c_out as usize * (p.ksize() + 1),
+        )?,
+    })
+}
+
+/// dinp (optional: the first layer needs none) is (N, C, H, W); dweight is (OC, C, KH, KW),
+/// dbias is (OC); out and dout are (N, OC, OH, OW); inp is (N, C, H, W); weight is (OC, C, KH, KW).
+/// `scratch` must hold what `conv2d_forward` of the same `weight` (and, with `p.channel_last`,
+/// the same `inp`) left in it: the channel-last weights `wt` (and input `xt`). The forward pass
+/// of the same step records them, so the backward pass does not copy them again.
+/// Records prepare_grad, then the weight gradient's partial sums and the input gradient (one
+/// dispatch with `gpu.fuse` when one file has both), then reduce_weight.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    out: &Tensor,
+    dout: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let op = "conv2d_backward";
+    check_conv2d_backward(op, dweight, dbias, inp, weight, scratch, p)?;
+    check_len(op, "out", out, p.out_len())?;
+    check_len(op, "dout", dout, p.out_len())?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    if (p.h_out * p.w_out).is_multiple_of(4) {
+        // Whole vec4s of pixels in every channel plane.
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "prepare_grad_vec4",
+            &[(12, out), (13, dout), (9, &scratch.g)],
+            Some((8, p)),
+            grid_1d(npix / 4 * c_out_padded(p) / 4),
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dBackward,
+            "prepare_grad",
+            &[(2, out), (3, dout), (9, &scratch.g)],
+            Some((8, p)),
+            grid_1d(npix * c_out_padded(p) / 4),
+        )?);
+    }
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, p)
+}
+
+/// conv2d_forward and the 2x2, stride-2 max-pool after it in one pass
+/// (`conv2d_forward_pooled.wgsl`): `pooled` and `argmax` (N, OC, OH / 2, OW / 2) from inp
+/// (N, C, H, W), weight (OC, C, KH, KW) and bias (OC); the conv's output is never written. As
+/// conv2d_forward, it first records conv2d_transpose_weight (unless `scratch.wt_kept`) and,
+/// when `p.conv.channel_last`, prepare_input (into `scratch.xt`, which the backward weight pass
+/// reads).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_pooled(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    pooled: &Tensor,
+    argmax: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dPooledParams,
+) -> Result<()> {
+    let op = "conv2d_forward_pooled";
+    let c = &p.conv;
+    check_len(op, "pooled", pooled, p.pool_len())?;
+    check_len(op, "argmax", argmax, p.pool_len())?;
+    if !Conv2dPooledParams::fits_forward(c, &p.pool_params()) {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "pool {}x{} stride {} over {}x{}: only 2x2 stride 2 over the conv's output fuses",
+                p.pool_size, p.pool_size, p.pool_stride, p.h_pool, p.w_pool
+            ),
+        });
+    }
+    conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, c)?;
+    let cells = (c.batch * p.h_pool * p.w_pool) as usize;
+    if c.channel_last != 0 {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardPooledSubgroup,
+            "main_channel_last",
+            &[
+                (6, &scratch.xt),
+                (2, bias),
+                (3, pooled),
+                (5, &scratch.wt),
+                (7, argmax),
+            ],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(2 * TILE)),
+                1,
+            ],
+        )?);
+    } else {
+        prog.push(gpu.dispatch(
+            Shader::Conv2dForwardPooled,
+            "main",
+            &[
+                (0, inp),
+                (2, bias),
+                (3, pooled),
+                (5, &scratch.wt),
+                (7, argmax),
+            ],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(TILE)),
+                1,
+            ],
+        )?);
+    }
+    Ok(())
+}
+
+/// conv2d_backward for a conv whose output feeds a max-pool with disjoint windows: the pool's
+/// backward pass and the conv's pre-activation gradient in one dispatch (`conv2d_backward_pooled.wgsl`)
+/// from the pool's output `pooled`, gradient `dpool` and winners `argmax`, then
+/// conv2d_backward's weight and input passes. Neither the conv's output nor the pool's input
+/// gradient is read or written.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_pooled(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    pooled: &Tensor,
+    argmax: &Tensor,
+    dpool: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dPooledParams,
+) -> Result<()> {
+    let op = "conv2d_backward_pooled";
+    let c = &p.conv;
+    check_conv2d_backward(op, dweight, dbias, inp, weight, scratch, c)?;
+    check_len(op, "pooled", pooled, p.pool_len())?;
+    check_len(op, "argmax", argmax, p.pool_len())?;
+    check_len(op, "dpool", dpool, p.pool_len())?;
+    if p.pool_stride < p.pool_size {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "pool {}x{} stride {} overlaps; only disjoint windows fuse",
+                p.pool_size, p.pool_size, p.pool_stride
+            ),
+        });
+    }
+    let s = p.pool_stride as usize;
+    let cells = c.batch as usize * (c.h_out as usize).div_ceil(s) * (c.w_out as usize).div_ceil(s);
+    prog.push(gpu.dispatch(
+        Shader::Conv2dBackwardPooled,
+        "main",
+        &[(0, pooled), (1, argmax), (2, dpool), (3, &scratch.g)],
+        Some((4, p)),
+        grid_1d(cells * c_out_padded(c) / 4),
+    )?);
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c)
+}
+
+/// The checks both conv backward launchers share.
+#[allow(clippy::too_many_arguments)]
+fn check_conv2d_backward(
+    op: &'static str,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    inp: &Tensor,
+    weight: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    check_len(op, "inp", inp, p.inp_len())?;
+    check_channel_last(op, p)?;
+    check_len(op, "weight", weight, p.weight_len())?;
+    check_len(op, "dweight", dweight, p.weight_len())?;
+    check_len(op, "dbias", dbias, p.c_out as usize)?;
+    let npix = (p.batch * p.h_out * p.w_out) as usize;
+    check_len(op, "scratch.g", &scratch.g, npix * c_out_padded(p))?;
+    check_len(op, "scratch.wt", &scratch.wt, conv2d_wt_len(p))?;
+    check_len(
+        op,
+        "scratch.partial",
+        &scratch.partial,
+        p.chunks() * p.c_out as usize * (p.ksize() + 1),
+    )
+}
+
+/// After the pre-activation gradient is in `scratch.g`: the weight gradient (split-K, then
+/// reduced) and, when asked, the input gradient.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_backward_rest(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    op: &'static str,
+    dinp: Option<&Tensor>,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    inp: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<()> {
+    let cols = p.ksize() + 1;
+    let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
+    if let Some(dinp) = dinp {
+        check_len(op, "dinp", dinp, p.inp_len())?;
+    }
+    let npix_in = (p.batch * p.h_in * p.w_in) as usize;
+    // Same role and bindings in both files; the subgroup one shares the weights by broadcast
+    // and takes 16 input channels per invocation.
+    let (input_shader, c_tile) = if gpu.subgroups {
+        (Shader::Conv2dBackwardSubgroup, 2 * TILE)
+    } else {
+        (Shader::Conv2dBackward, TILE)
+    };
+    let input_groups = [
+        grid(npix_in.div_ceil(TILE * WG)),
+        grid((p.c_in as usize).div_ceil(c_tile)),
+        1,
+    ];
+    let (shader, entry, x, groups) = if p.channel_last != 0 {
+        check_len(op, "scratch.xt", &scratch.xt, p.inp_len())?;
+        (
+            Shader::Conv2dBackwardSubgroup,
+            "backward_weight_channel_last",
+            (11, &scratch.xt),
+            // 16 output channels per invocation here.
+            [
+                grid(cols.div_ceil(TILE * WG)),
+                grid((p.c_out as usize).div_ceil(2 * TILE)),
+                grid(p.chunks()),
+            ],
+        )
+    } else {
+        let pairs = cols.div_ceil(TILE) * p.chunks();
+        (
+            Shader::Conv2dBackward,
+            "backward_weight",
+            (0, inp),
+            [grid(pairs.div_ceil(WG)), co_tiles, 1],
+        )
+    };
+    let reduce = gpu.dispatch(
+        Shader::Conv2dBackward,
+        "reduce_weight",
+        &[(4, &scratch.partial), (6, dweight), (7, dbias)],
+        Some((8, p)),
+        [grid((p.c_out as usize * cols).div_ceil(WG)), 1, 1],
+    )?;
+    let volume = |g: [u32; 3]| g.iter().map(|&v| v as usize).product::<usize>();
+    let joined = volume(groups) + volume(input_groups);
+    match dinp {
+        // Both passes are in one file: one dispatch runs the weight tiles and the input tiles,
+        // interleaved (the same code per tile, so the same bits).
+        Some(dinp)
+            if gpu.fuse
+                && shader == input_shader
+                && joined <= gpu.limits.max_compute_workgroups_per_dimension as usize =>
+        {
+            prog.push(gpu.dispatch(
+                shader,
+                "backward",
+                &[
+                    x,
+                    (9, &scratch.g),
+                    (4, &scratch.partial),
+                    (10, &scratch.wt),
+                    (5, dinp),
+                ],
+                Some((8, p)),
+                [grid(joined), 1, 1],
+            )?);
+            prog.push(reduce);
+        }
+        _ => {
+            prog.push(gpu.dispatch(
+                shader,
+                entry,
+                &[x, (9, &scratch.g), (4, &scratch.partial)],
+                Some((8, p)),
+                groups,
+            )?);
+            prog.push(reduce);
+            if let Some(dinp) = dinp {
+                prog.push(gpu.dispatch(
+                    input_shader,
+                    "backward_input",
+                    &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
+                    Some((8, p)),
+                    input_groups,
+                )?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// out (N, C, OH, OW): inp (N, C, H, W) placed at (top, left), zero around it.
+pub fn pad2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &Pad2dParams,
+) -> Result<()> {
+    one_to_one(
+        gpu,
+        prog,
+        Shader::Pad2dForward,
+        ("out", out, p.out_len()),
+        ("inp", inp, p.inp_len()),
+        p,
+        p.out_len(),
+    )
+}
+
+/// dinp (N, C, H, W): dout (N, C, OH, OW) cropped at (top, left).
+pub fn pad2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    p: &Pad2dParams,
+) -> Result<()> {
+    one_to_one(
+        gpu,
+        prog,
+        Shader::Pad2dBackward,
+        ("dinp", dinp, p.inp_len()),
+        ("dout", dout, p.out_len()),
+        p,
+        p.inp_len(),
+    )
+}
+
+/// out: every `stride`-th pixel of inp.
+pub fn subsample2d_forward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    out: &Tensor,
+    inp: &Tensor,
+    p: &Subsample2dParams,
+) -> Result<()> {
+    one_to_one(
+        gpu,
+        prog,
+        Shader::Subsample2dForward,
+        ("out", out, p.out_len()),
+        ("inp", inp, p.inp_len()),
+        p,
+        p.out_len(),
+    )
+}
+
+/// dinp: dout at the sampled pixels, zero elsewhere.
+pub fn subsample2d_backward(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    dinp: &Tensor,
+    dout: &Tensor,
+    p: &Subsample2dParams,
+) -> Result<()> {
+    one_to_one(
+        gpu,
+        prog,
+        Shader::Subsample2dBackward,
+        ("dinp", dinp, p.inp_len()),
+        ("dout", dout, p.out_len()),
+        p,
+        p.inp_len(),
+    )
+}
+
+/// What a conv layer keeps besides its output: the conv passes' scratch, its padded input and
+/// output before the stride with their gradients (`None` where it neither pads nor strides), and
+/// a zero bias (with a gradient nobody reads) for a conv without one.
+pub struct Conv2dBuffers {
+    pub scratch: Conv2dScratch,
+    pub padded: Option<Tensor>,
+    pub dpadded: Option<Tensor>,
+    pub full: Option<Tensor>,
+    pub dfull: Option<Tensor>,
+    pub zero_bias: Tensor,
+    pub dbias: Tensor,
+}
+
+impl Conv2dBuffers {
+    /// Forward buffers for `max_batch` images, backward ones for `batch`. The scratch is sized
+    /// for the training batch (the backward pass's), except the channel-last input copy: the
+    /// forward pass of the (larger) evaluation batch writes it too.
+    pub fn new(gpu: &Gpu, l: &LayerPlan, batch: usize, max_batch: usize) -> Result<Self> {
+        let p = conv2d_select(gpu, conv_params(l, batch));
+        let mut scratch = conv2d_scratch(gpu, &p)?;
+        if p.channel_last != 0 {
+            scratch.xt = gpu.zeros("conv2d.xt", conv_params(l, max_batch).inp_len())?;
+        }
+        let g = conv_geometry(l);
+        let z = |on: bool, what: &str, n: usize| -> Result<Option<Tensor>> {
+            Ok(if on {
+                Some(gpu.zeros(&format!("{}.{what}", l.name), n)?)
+            } else {
+                None
+            })
+        };
+        Ok(Conv2dBuffers {
+            scratch,
+            padded: z(g.padded_input(), "padded", max_batch * g.padded.len())?,
+            dpadded: z(g.padded_input(), "dpadded", batch * g.padded.len())?,
+            full: z(g.strided(), "full", max_batch * g.full.len())?,
+            dfull: z(g.strided(), "dfull", batch * g.full.len())?,
+            zero_bias: gpu.zeros(&format!("{}.zero_bias", l.name), g.out.c)?,
+            dbias: gpu.zeros(&format!("{}.dbias", l.name), g.out.c)?,
+        })
+    }
+}
+
+/// Conv `i`'s weight, its bias (or the zero bias) and the input its stride-1 pass reads (the
+/// padded copy, recorded here, where the layer pads).
+fn forward_inputs<'a>(
+    r: &mut Recorder<'a>,
+    i: usize,
+) -> Result<(Tensor, Tensor, &'a Tensor, &'a Conv2dBuffers)> {
+    let (l, net) = (&r.model.layers[i], r.net);
+    let c = net.conv(i)?;
+    let w = r.weight(l.weight)?;
+    let b = match l.bias {
+        Some(_) => r.weight(l.bias)?,
+        None => c.zero_bias.clone(),
+    };
+    let inp = &net.acts[i];
+    let src = match (pad_params(l, r.batch), &c.padded) {
+        (Some(pp), Some(padded)) => {
+            pad2d_forward(r.gpu, &mut r.prog, padded, inp, &pp)?;
+            padded
+        }
+        _ => inp,
+    };
+    Ok((w, b, src, c))
+}
+
+/// Conv layer `i`'s forward pass: padding, the stride-1 conv, subsampling, as the layer needs.
+pub fn record_forward(r: &mut Recorder, i: usize) -> Result<()> {
+    let l = &r.model.layers[i];
+    let out = &r.net.acts[i + 1];
+    let p = conv2d_select(r.gpu, conv_params(l, r.batch));
+    let sp = subsample_params(l, r.batch);
+    let (w, b, src, c) = forward_inputs(r, i)?;
+    match (sp, &c.full) {
+        (Some(sp), Some(full)) => {
+            conv2d_forward(r.gpu, &mut r.prog, full, src, &w, &b, &c.scratch, &p)?;
+            subsample2d_forward(r.gpu, &mut r.prog, out, full, &sp)
+        }
+        _ => conv2d_forward(r.gpu, &mut r.prog, out, src, &w, &b, &c.scratch, &p),
+    }
+}
+
+/// The shapes of conv `i` fused with the max-pool `i + 1` after it.
+fn pooled_params(r: &Recorder, i: usize) -> Conv2dPooledParams {
+    let (conv, pool) = (&r.model.layers[i], &r.model.layers[i + 1]);
+    let c = conv2d_select(r.gpu, conv_params(conv, r.batch));
+    Conv2dPooledParams::new(c, &pool_params(pool, r.batch))
+}
+
+/// Conv layer `i` and the max-pool after it in one pass (`Stage::ConvPool` with `forward`): the
+/// pool's output and winners; the conv's own output is never written.
+pub fn record_forward_pooled(r: &mut Recorder, i: usize) -> Result<()> {
+    let pp = pooled_params(r, i);
+    let (pooled, am) = (&r.net.acts[i + 2], r.net.argmax(i + 1)?);
+    let (w, b, src, c) = forward_inputs(r, i)?;
+    conv2d_forward_pooled(r.gpu, &mut r.prog, pooled, am, src, &w, &b, &c.scratch, &pp)
+}
+
+/// Conv layer `i`'s backward pass; with `pooled`, the backward pass of the max-pool after it too
+/// (`conv2d_backward_pooled`).
+pub fn record_backward(r: &mut Recorder, i: usize, pooled: bool) -> Result<()> {
+    let (l, net) = (&r.model.layers[i], r.net);
+    let c = net.conv(i)?;
+    let dw = r.grad(l.weight)?;
+    let db = match l.bias {
+        Some(_) => r.grad(l.bias)?,
+        None => c.dbias.clone(),
+    };
+    let w = r.weight(l.weight)?;
+    // The stride-1 convolution's output and its gradient.
+    let (out, dout) = match (subsample_params(l, r.batch), &c.full, &c.dfull) {
+        (Some(sp), Some(full), Some(dfull)) => {
+            subsample2d_backward(r.gpu, &mut r.prog, dfull, &net.dacts[i + 1], &sp)?;
+            (full, dfull)
+        }
+        _ => (&net.acts[i + 1], &net.dacts[i + 1]),
+    };
+    let pp = pad_params(l, r.batch);
+    let (src, dsrc) = match (&pp, &c.padded, &c.dpadded) {
+        (Some(_), Some(padded), Some(dpadded)) => (padded, dpadded),
+        _ => (&net.acts[i], &net.dacts[i]),
+    };
+    let dsrc = (i > 0).then_some(dsrc);
+    if pooled {
+        let p = pooled_params(r, i);
+        let (pool, am, dpool) = (&net.acts[i + 2], net.argmax(i + 1)?, &net.dacts[i + 2]);
+        conv2d_backward_pooled(
+            r.gpu,
+            &mut r.prog,
+            dsrc,
+            &dw,
+            &db,
+            pool,
+            am,
+            dpool,
+            src,
+            &w,
+            &c.scratch,
+            &p,
+        )?;
+    } else {
+        let p = conv2d_select(r.gpu, conv_params(l, r.batch));
+        conv2d_backward(
+            r.gpu,
+            &mut r.prog,
+            dsrc,
+            &dw,
+            &db,
+            out,
+            dout,
+            src,
+            &w,
+            &c.scratch,
+            &p,
+        )?;
+    }
+    if let (Some(dinp), Some(pp), Some(dpadded)) = (r.dinp(i), pp, &c.dpadded) {
+        pad2d_backward(r.gpu, &mut r.prog, dinp, dpadded, &pp)?;
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@ struct Params {
     kw: u32,
     relu: u32,
     chunk: u32, // pixels per split-K chunk in conv2d_backward (unused here)
-    _pad: u32,
+    channel_last: u32, // which conv kernels run (unused here)
 }
 
 @group(0) @binding(0) var<storage, read> weight: array<f32>;

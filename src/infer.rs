@@ -5,7 +5,6 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
-use crate::layers::Adam;
 use crate::model::Model;
 use crate::reference::CpuNet;
 
@@ -25,10 +24,7 @@ pub fn logits(
     }
     let gpu = Gpu::new(adapter)?;
     let name = gpu.info.name.clone();
-    // The trainer needs a training set: the first batch of images, never trained on here.
-    let mut first = d.clone();
-    first.truncate(batch);
-    let mut t = GpuTrainer::new(gpu, model, weights, &first, Some(d), batch, Adam::default())?;
+    let mut t = GpuTrainer::inference(gpu, model, weights, d, batch)?;
     Ok((t.eval_logits()?, name))
 }
 

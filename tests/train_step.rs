@@ -465,3 +465,52 @@ fn the_evaluation_batch_is_the_largest_that_fits() {
     let ((name, largest), _) = gpu_cnn::plan::forward_buffers(&model, &[true; 6]);
     assert_eq!((name.as_str(), largest), ("conv1", 26 * 26 * 32 * 4));
 }
+
+/// `GpuTrainer::inference` (forward buffers only, what `evaluate` and `predict` use) computes the
+/// training program's evaluation logits bit for bit, fused and unfused, for a model with every
+/// layer kind after an epoch (moving statistics moved, dropout inactive); it refuses to train.
+#[test]
+fn the_inference_program_gives_the_trainers_logits_and_cannot_train() {
+    let Some(_) = gpu() else { return };
+    let model = gpu_cnn::spec::build(
+        "conv2d(8,3,relu) batchnorm maxpool(2) conv2d(8,3,stride=2,padding=same,use_bias=false) batchnorm relu dropout(0.25) flatten dense(16,relu) dense(10)",
+        gpu_cnn::model::Shape::new(1, 28, 28),
+        10,
+        false,
+    )
+    .unwrap();
+    let data = learnable(24, 31);
+    let eval = learnable(37, 32);
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    for fuse in [true, false] {
+        let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+        g.fuse = fuse;
+        let w0 = model.init_glorot(7);
+        let mut t =
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+        t.epoch(&order, &mut |_| true).unwrap();
+        let weights = t.read_weights().unwrap();
+        assert_ne!(weights, w0, "the epoch moved the weights and statistics");
+        let want = t.eval_logits().unwrap();
+
+        let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+        g.fuse = fuse;
+        let mut inf = GpuTrainer::inference(g, &model, &weights, &eval, 4).unwrap();
+        let got = inf.eval_logits().unwrap();
+        assert_eq!(got.len(), 37 * 10);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&got),
+            bits(&want),
+            "fuse {fuse}: inference against the trainer"
+        );
+        assert_eq!(
+            inf.evaluate().unwrap(),
+            t.evaluate().unwrap(),
+            "fuse {fuse}: metrics"
+        );
+        assert_eq!((inf.train_len(), inf.dispatches_per_step()), (0, 0));
+        let err = inf.epoch(&[], &mut |_| true).err().expect("no training");
+        assert!(err.to_string().contains("inference only"), "{err}");
+    }
+}

@@ -71,6 +71,23 @@ struct Split {
 }
 
 impl Split {
+    /// No set: the training side of an inference-only trainer.
+    fn empty(gpu: &Gpu) -> Result<Split> {
+        let z = |what: &str| gpu.zeros(&format!("none.{what}"), 0);
+        Ok(Split {
+            n: 0,
+            batch: 1,
+            images: Vec::new(),
+            labels: z("labels")?,
+            indices: z("indices")?,
+            steps: z("steps")?,
+            state: z("state")?,
+            metrics: z("metrics")?,
+            full: Vec::new(),
+            tail: None,
+            chunk: None,
+        })
+    }
     fn num_steps(&self) -> usize {
         self.n.div_ceil(self.batch)
     }
@@ -164,6 +181,8 @@ fn check_inputs(
 }
 
 impl GpuTrainer {
+    /// A trainer of `model` from `weights` on `train` in batches of `batch`, evaluating on
+    /// `eval` (in the largest batches that fit, see `plan::gpu_eval_batch`).
     pub fn new(
         gpu: Gpu,
         model: &Model,
@@ -173,7 +192,33 @@ impl GpuTrainer {
         batch: usize,
         adam: Adam,
     ) -> Result<GpuTrainer> {
-        check_inputs(&gpu, model, weights, [Some(train), eval], batch)?;
+        Self::build(gpu, model, weights, Some(train), eval, batch, adam)
+    }
+
+    /// Forward passes only, over `set` (at least `batch` images a step): no gradients, no Adam
+    /// state, no backward scratch; `eval_logits` and `evaluate` work, training does not. For
+    /// `evaluate` and `predict`.
+    pub fn inference(
+        gpu: Gpu,
+        model: &Model,
+        weights: &[f32],
+        set: &Dataset,
+        batch: usize,
+    ) -> Result<GpuTrainer> {
+        let batch = batch.clamp(1, set.len().max(1));
+        Self::build(gpu, model, weights, None, Some(set), batch, Adam::default())
+    }
+
+    fn build(
+        gpu: Gpu,
+        model: &Model,
+        weights: &[f32],
+        train: Option<&Dataset>,
+        eval: Option<&Dataset>,
+        batch: usize,
+        adam: Adam,
+    ) -> Result<GpuTrainer> {
+        check_inputs(&gpu, model, weights, [train, eval], batch)?;
         let stages = plan(model, gpu.fuse);
         let written = written(&stages, model.layers.len());
         let limit = gpu.limits.max_storage_buffer_binding_size;
@@ -181,8 +226,10 @@ impl GpuTrainer {
             .map(|e| gpu_eval_batch(model, &written, batch, e.len(), limit))
             .unwrap_or(0);
         let max_batch = batch.max(eval_batch);
+        // What the backward passes need, for a training batch (inference: none).
+        let backward = if train.is_some() { batch } else { 0 };
         let weights = gpu.upload("weights", weights)?;
-        let mut net = NetBuffers::new(&gpu, model, weights, &written, batch, max_batch)?;
+        let mut net = NetBuffers::new(&gpu, model, weights, &written, backward, max_batch)?;
         let copies = match gpu.fuse {
             true => AdamCopies::new(&gpu, model, &mut net, max_batch)?,
             false => None,
@@ -192,11 +239,14 @@ impl GpuTrainer {
             adam,
             batch,
             stages,
-            m: gpu.zeros("adam.m", model.flat_len)?,
-            v: gpu.zeros("adam.v", model.flat_len)?,
+            m: gpu.zeros("adam.m", if backward > 0 { model.flat_len } else { 0 })?,
+            v: gpu.zeros("adam.v", if backward > 0 { model.flat_len } else { 0 })?,
             net,
             copies,
-            train: Self::split_buffers(&gpu, train, batch, "train")?,
+            train: match train {
+                Some(d) => Self::split_buffers(&gpu, d, batch, "train")?,
+                None => Split::empty(&gpu)?,
+            },
             eval: match eval {
                 Some(e) => Some(Self::split_buffers(&gpu, e, eval_batch, "eval")?),
                 None => None,
@@ -208,7 +258,9 @@ impl GpuTrainer {
             done: Arc::new(AtomicUsize::new(0)),
             chunks: Vec::new(),
         };
-        me.train.full = me.build_step(&me.train, batch, true)?;
+        if me.train.n > 0 {
+            me.train.full = me.build_step(&me.train, batch, true)?;
+        }
         let tail = me.train.n % batch;
         if tail != 0 {
             me.train.tail = Some((tail, me.build_step(&me.train, tail, true)?));
@@ -356,7 +408,11 @@ impl GpuTrainer {
     }
 
     fn split(&self, training: bool) -> Result<&Split> {
-        if training {
+        if training && self.train.n == 0 {
+            Err(Error::Usage(
+                "this GPU program was built for inference only: it cannot train".into(),
+            ))
+        } else if training {
             Ok(&self.train)
         } else {
             self.eval
@@ -480,6 +536,7 @@ impl GpuTrainer {
     /// Writes the epoch's row order and step records and resets the step counter, for the first
     /// `steps` steps (counted into Adam's step count `t`); returns how many steps that is.
     fn prepare_train(&mut self, order: &[u32], steps: usize) -> Result<usize> {
+        self.split(true)?;
         if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
             return Err(Error::Usage(format!(
                 "epoch order must hold {} row indices below {}",

@@ -126,8 +126,9 @@ pub enum LayerBuffers {
 
 impl NetBuffers {
     /// Allocates them for `model`: outputs for `max_batch` images (the evaluation batch may be
-    /// larger), gradients and backward scratch for `batch`; `written[i]`: layer i's output is
-    /// stored (see `plan::written`).
+    /// larger), gradients and backward scratch for `batch` (0: forward passes only, the
+    /// backward buffers are placeholders); `written[i]`: layer i's output is stored (see
+    /// `plan::written`).
     pub fn new(
         gpu: &Gpu,
         model: &Model,
@@ -161,7 +162,7 @@ impl NetBuffers {
             });
         }
         Ok(NetBuffers {
-            grads: gpu.zeros("grads", model.flat_len)?,
+            grads: gpu.zeros("grads", if batch > 0 { model.flat_len } else { 0 })?,
             weights,
             acts,
             dacts,

@@ -33,12 +33,7 @@ struct Copy {
     _pad1: u32,
 }
 
-struct Step {
-    offset: u32,
-    alpha: f32,
-    t: u32,
-    seed: u32,
-}
+#include "step"
 
 @group(0) @binding(0) var<storage, read> grads: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> steps: array<Step>;

@@ -5,20 +5,7 @@
 //   [ceil((y - kh + 1) / stride), floor(y / stride)] clipped to [0, h_out).
 // Dispatch: one invocation per input element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+#include "avgpool2d_params"
 
 @group(0) @binding(0) var<storage, read> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
@@ -36,14 +23,7 @@ fn windows(v: u32, k: u32, s: u32, n: u32) -> vec2<u32> {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_in * params.w_in;
-    if (i >= params.batch * params.channels * plane) {
-        return;
-    }
-    let nc = i / plane;
-    let y = (i % plane) / params.w_in;
-    let x = i % params.w_in;
+    #include "each_input_pixel"
     let wy = windows(y, params.kh, params.stride, params.h_out);
     let wx = windows(x, params.kw, params.stride, params.w_out);
     let base = nc * params.h_out * params.w_out;

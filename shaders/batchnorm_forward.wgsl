@@ -9,16 +9,7 @@
 //   normalize: one invocation per element.
 // Dispatch: stats x = channels; stats_eval and normalize 1-D = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    plane: u32,
-    training: u32,
-    momentum: f32,
-    epsilon: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
+#include "batchnorm_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> saved: array<f32>;

@@ -16,24 +16,7 @@
 // Dispatch: 1-D index over batch * cells_h * cells_w * c4 = gid.x + gid.y * 64 * num_workgroups.x,
 // cells_h = ceil(h_out / stride).
 
-struct Params {
-    batch: u32,
-    c_in: u32,
-    h_in: u32,
-    w_in: u32,
-    c_out: u32,
-    h_out: u32,
-    w_out: u32,
-    kh: u32,
-    kw: u32,
-    relu: u32,
-    chunk: u32,
-    channel_last: u32,
-    pool_size: u32,
-    pool_stride: u32,
-    h_pool: u32,
-    w_pool: u32,
-}
+#include "conv2d_params"
 
 @group(0) @binding(0) var<storage, read> pooled: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<u32>;

@@ -8,46 +8,45 @@
 //   layout), bias (c_out); pooled and argmax (batch, c_out, h_pool, w_pool), h_pool =
 //   floor(h_out / 2) (floor mode: a last odd row or column of the conv's output is in no window
 //   and not computed).
-// Each invocation computes 2 pool cells (the 8 pixels of their windows) for 8 output channels,
-// every pixel with the same loop and the same arithmetic as conv2d_forward's main, so the
-// values and the winners are those of the two unfused passes, bit for bit.
-// conv2d_forward_pooled_subgroup.wgsl is the channel-last variant (params.channel_last = 1).
-// Dispatch: x = ceil(ceil(batch * h_pool * w_pool / 2) / 64), y = ceil(c_out / 8).
+// Each invocation computes 2 pool cells (the 8 pixels of their windows) with conv2d_forward's
+// own accumulation (the parts conv2d_acc and conv2d_acc_channel_last), then adds the bias,
+// applies act and pools (pool_store): the values and the winners are those of the two unfused
+// passes, bit for bit. Variants (src/shaders.rs), both with POOLED (the pool's members in
+// Params):
+//   conv2d_forward_pooled, main: 8 output channels per invocation.
+//     Dispatch: x = ceil(ceil(batch * h_pool * w_pool / 2) / 64), y = ceil(c_out / 8).
+//   conv2d_forward_pooled_subgroup (SUBGROUP), main_channel_last, for c_in % 4 == 0
+//     (params.channel_last = 1): 16 output channels per invocation, from the channel-last input
+//     xt that conv2d_forward_subgroup's prepare_input writes (recorded just before).
+//     Dispatch: x = ceil(ceil(batch * h_pool * w_pool / 2) / 64), y = ceil(c_out / 16).
+// SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
+// `enable subgroups;` (naga, wgpu 30, rejects the directive and takes the subgroup builtins
+// when the device has wgpu::Features::SUBGROUP).
 
-struct Params {
-    batch: u32,
-    c_in: u32,
-    h_in: u32,
-    w_in: u32,
-    c_out: u32,
-    h_out: u32,
-    w_out: u32,
-    kh: u32,
-    kw: u32,
-    relu: u32,
-    chunk: u32,
-    channel_last: u32,
-    pool_size: u32,
-    pool_stride: u32,
-    h_pool: u32,
-    w_pool: u32,
-}
+#include "conv2d_params"
 
+#if !SUBGROUP
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
+#endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> pooled: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read> wt: array<vec4<f32>>;
+#if SUBGROUP
+@group(0) @binding(6) var<storage, read> xt: array<vec4<f32>>;
+#endif
 @group(0) @binding(7) var<storage, read_write> argmax: array<u32>;
 
 fn c4() -> u32 {
     return (params.c_out + 3u) / 4u;
 }
 
+#if !SUBGROUP
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
+#endif
 // The conv output pixels (flattened over batch, y, x) of pool cell `cell`'s window, in scan
 // order.
 fn window(cell: u32) -> vec4<u32> {
@@ -109,58 +108,81 @@ fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>) {
     }
 }
 
+#if SUBGROUP
+// acc += x.x * w0 + x.y * w1 + x.z * w2 + x.w * w3: 4 input channels into 4 output channels.
+fn fma4(acc: vec4<f32>, x: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+    return acc + x.x * w0 + x.y * w1 + x.z * w2 + x.w * w3;
+}
+
+#endif
 @compute @workgroup_size(64)
+#if !SUBGROUP
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+#else
+fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
+                     @builtin(workgroup_id) wid: vec3<u32>,
+                     @builtin(subgroup_invocation_id) lane: u32) {
+    let plane_out = params.h_out * params.w_out;
+#endif
     let cells = params.batch * params.h_pool * params.w_pool;
     let cell0 = gid.x * 2u;
+#if !SUBGROUP
     let c0 = gid.y * 8u;
     if (cell0 >= cells || c0 >= params.c_out) {
+#else
+    let c0 = wid.y * 16u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last cell stay (clamped, storing nothing): the broadcasts need every
+    // lane.
+    if (c0 >= params.c_out) {
+#endif
         return;
     }
+#if !SUBGROUP
     let plane_out = params.h_out * params.w_out;
+#endif
     let plane_in = params.h_in * params.w_in;
+#if SUBGROUP
+    let ci4 = params.c_in / 4u;
+#endif
     let nc4 = c4();
+#if !SUBGROUP
     let q_lo = min(c0 / 4u, nc4 - 1u);
     let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
 
     // The window pixels of cells cell0 (*a) and cell0 + 1 (*b, clamped past the end, not
     // stored): offsets of their top-left input tap.
     let ma = window(cell0);
+#else
+    // This lane's share of the 16 weight vec4s of a step: k = lane % 8 and k + 8, where vec4 k
+    // holds input channel 4q + k / 4 for output channels c0 + 4 (k % 4) .. + 3.
+    let wl = (lane % 8u) / 4u;
+    let wq = min(c0 / 4u + lane % 4u, nc4 - 1u);
+
+    // xt rows of the top-left input tap of the window pixels of cells cell0 (*a) and cell0 + 1
+    // (*b), clamped past the end (not stored).
+    let ma = window(min(cell0, cells - 1u));
+#endif
     let mb = window(min(cell0 + 1u, cells - 1u));
     let ra = ma % plane_out;
     let rb = mb % plane_out;
+#if !SUBGROUP
     let iba = (ma / plane_out) * params.c_in * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out;
     let ibb = (mb / plane_out) * params.c_in * plane_in + (rb / params.w_out) * params.w_in + rb % params.w_out;
+#else
+    let ia = ((ma / plane_out) * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out) * ci4;
+    let ib = ((mb / plane_out) * plane_in + (rb / params.w_out) * params.w_in + rb % params.w_out) * ci4;
+#endif
 
+#if !SUBGROUP
     // accJ{a,b}: output channel c0 + J for the pixels of cells a and b.
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
-    for (var ci = 0u; ci < params.c_in; ci++) {
-        for (var ky = 0u; ky < params.kh; ky++) {
-            for (var kx = 0u; kx < params.kw; kx++) {
-                let o = vec4<u32>(ci * plane_in + ky * params.w_in + kx);
-                let xa = inp4(iba + o);
-                let xb = inp4(ibb + o);
-                let row = ((ky * params.kw + kx) * params.c_in + ci) * nc4;
-                let w_lo = wt[row + q_lo];
-                let w_hi = wt[row + q_hi];
-                acc0a += w_lo.x * xa; acc0b += w_lo.x * xb;
-                acc1a += w_lo.y * xa; acc1b += w_lo.y * xb;
-                acc2a += w_lo.z * xa; acc2b += w_lo.z * xb;
-                acc3a += w_lo.w * xa; acc3b += w_lo.w * xb;
-                acc4a += w_hi.x * xa; acc4b += w_hi.x * xb;
-                acc5a += w_hi.y * xa; acc5b += w_hi.y * xb;
-                acc6a += w_hi.z * xa; acc6b += w_hi.z * xb;
-                acc7a += w_hi.w * xa; acc7b += w_hi.w * xb;
-            }
-        }
-    }
+#include "conv2d_acc"
     pool_store(c0, cell0, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
                                                 acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+#else
+    // accTC: window pixel T (cell cell0 + T / 4), output channels c0 + 4C .. c0 + 4C + 3.
+#include "conv2d_acc_channel_last"
+    pool_store(c0 + 0u, cell0, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]));
+    pool_store(c0 + 8u, cell0, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
+#endif
 }

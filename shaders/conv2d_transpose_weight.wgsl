@@ -4,20 +4,7 @@
 //   weight (c_out, c_in, kh, kw), wt (kh * kw, c_in, c4) vec4
 // Dispatch: 1-D index = gid.x + gid.y * 64 * num_workgroups.x over kh * kw * c_in * c4.
 
-struct Params {
-    batch: u32,
-    c_in: u32,
-    h_in: u32,
-    w_in: u32,
-    c_out: u32,
-    h_out: u32,
-    w_out: u32,
-    kh: u32,
-    kw: u32,
-    relu: u32,
-    chunk: u32, // pixels per split-K chunk in conv2d_backward (unused here)
-    channel_last: u32, // which conv kernels run (unused here)
-}
+#include "conv2d_params"
 
 @group(0) @binding(0) var<storage, read> weight: array<f32>;
 @group(0) @binding(1) var<storage, read_write> wt: array<vec4<f32>>;

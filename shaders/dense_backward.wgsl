@@ -10,13 +10,16 @@
 //   backward:        backward_weight and backward_input in one dispatch (the same code per
 //                    tile, so the same bits): x = the weight grid's workgroups and the
 //                    input grid's, interleaved; y = 1.
+// Variants (src/shaders.rs): dense_backward, and dense_backward_subgroup (SUBGROUP), the same
+// bindings, params, entry points and results: in both tile kinds the 8 gradient values a step
+// needs are the same for every invocation of the workgroup (one row or output tile per
+// workgroup), so each of 8 lanes loads one (dout, and out for the ReLU mask) and
+// subgroupBroadcast shares them, instead of every lane loading all 8 twice.
+// SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
+// `enable subgroups;` (naga, wgpu 30, rejects the directive and takes the subgroup builtins
+// when the device has wgpu::Features::SUBGROUP).
 
-struct Params {
-    batch: u32,
-    n_in: u32,
-    n_out: u32,
-    relu: u32,
-}
+#include "dense_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -27,18 +30,30 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
-const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
+#include "lanes"
 
+#if !SUBGROUP
 // Gradient at the pre-activation for 4 output elements.
 fn grad4(i: vec4<u32>) -> vec4<f32> {
     let g = vec4<f32>(dout[i.x], dout[i.y], dout[i.z], dout[i.w]);
+#else
+// Gradient at the pre-activation for one output element.
+fn grad1(i: u32) -> f32 {
+    let g = dout[i];
+#endif
     if (params.relu == 0u) {
         return g;
     }
+#if !SUBGROUP
     let o = vec4<f32>(out[i.x], out[i.y], out[i.z], out[i.w]);
     return select(vec4<f32>(0.0), g, o > vec4<f32>(0.0));
 }
+#else
+    return select(0.0, g, out[i] > 0.0);
+}
+
+#include "share8"
+#endif
 
 fn weight4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(weight[i.x], weight[i.y], weight[i.z], weight[i.w]);
@@ -48,30 +63,46 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
+#if !SUBGROUP
 fn input_tile(gid: vec3<u32>) {
+#else
+fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
+#endif
     let i0 = gid.x * 8u;
+#if !SUBGROUP
     let n0 = gid.y * 8u;
     if (i0 >= params.n_in || n0 >= params.batch) {
+#else
+    let n0 = wid.y * 8u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last input stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (n0 >= params.batch) {
+#endif
         return;
     }
+#if !SUBGROUP
     let ga = min(vec4<u32>(n0) + LANES_A, vec4<u32>(params.batch - 1u)) * params.n_out;
     let gb = min(vec4<u32>(n0) + LANES_B, vec4<u32>(params.batch - 1u)) * params.n_out;
+#else
+    // This lane's gradient row: n0 + lane % 8.
+    let gl = min(n0 + lane % 8u, params.batch - 1u) * params.n_out;
+#endif
     let ia = min(vec4<u32>(i0) + LANES_A, vec4<u32>(params.n_in - 1u));
     let ib = min(vec4<u32>(i0) + LANES_B, vec4<u32>(params.n_in - 1u));
     // accR{a,b}: row n0 + R for inputs a (i0..i0+3) and b (i0+4..i0+7).
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
+    #include "acc8x2_zero"
     for (var o = 0u; o < params.n_out; o++) {
         let w_a = weight4(ia + vec4<u32>(o * params.n_in));
         let w_b = weight4(ib + vec4<u32>(o * params.n_in));
+#if !SUBGROUP
         let g_lo = grad4(ga + vec4<u32>(o));
         let g_hi = grad4(gb + vec4<u32>(o));
+#else
+        let g = share8(grad1(gl + o));
+        let g_lo = g[0];
+        let g_hi = g[1];
+#endif
         acc0a += g_lo.x * w_a; acc0b += g_lo.x * w_b;
         acc1a += g_lo.y * w_a; acc1b += g_lo.y * w_b;
         acc2a += g_lo.z * w_a; acc2b += g_lo.z * w_b;
@@ -81,8 +112,7 @@ fn input_tile(gid: vec3<u32>) {
         acc6a += g_hi.z * w_a; acc6b += g_hi.z * w_b;
         acc7a += g_hi.w * w_a; acc7b += g_hi.w * w_b;
     }
-    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    #include "acc8x2_array"
     for (var r = 0u; r < 8u; r++) {
         let n = n0 + r;
         if (n >= params.batch) {
@@ -98,35 +128,52 @@ fn input_tile(gid: vec3<u32>) {
     }
 }
 
+#if !SUBGROUP
 fn weight_tile(gid: vec3<u32>) {
+#else
+fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
+#endif
     let cols = params.n_in + 1u;
     let j0 = gid.x * 8u;
+#if !SUBGROUP
     let o0 = gid.y * 8u;
     if (j0 >= cols || o0 >= params.n_out) {
+#else
+    let o0 = wid.y * 8u;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (o0 >= params.n_out) {
+#endif
         return;
     }
+#if SUBGROUP
+    // This lane's gradient column: output o0 + lane % 8.
+    let gl = min(o0 + lane % 8u, params.n_out - 1u);
+#endif
     let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(params.n_in));
     let jb = min(vec4<u32>(j0) + LANES_B, vec4<u32>(params.n_in));
     let bias_a = ja == vec4<u32>(params.n_in);
     let bias_b = jb == vec4<u32>(params.n_in);
     let xa = min(ja, vec4<u32>(params.n_in - 1u));
     let xb = min(jb, vec4<u32>(params.n_in - 1u));
+#if !SUBGROUP
     let oa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(params.n_out - 1u));
     let ob = min(vec4<u32>(o0) + LANES_B, vec4<u32>(params.n_out - 1u));
+#endif
     // accR{a,b}: output o0 + R for columns a and b.
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
+    #include "acc8x2_zero"
     for (var n = 0u; n < params.batch; n++) {
         let x_a = select(inp4(xa + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_a);
         let x_b = select(inp4(xb + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_b);
+#if !SUBGROUP
         let g_lo = grad4(oa + vec4<u32>(n * params.n_out));
         let g_hi = grad4(ob + vec4<u32>(n * params.n_out));
+#else
+        let g = share8(grad1(n * params.n_out + gl));
+        let g_lo = g[0];
+        let g_hi = g[1];
+#endif
         acc0a += g_lo.x * x_a; acc0b += g_lo.x * x_b;
         acc1a += g_lo.y * x_a; acc1b += g_lo.y * x_b;
         acc2a += g_lo.z * x_a; acc2b += g_lo.z * x_b;
@@ -136,8 +183,7 @@ fn weight_tile(gid: vec3<u32>) {
         acc6a += g_hi.z * x_a; acc6b += g_hi.z * x_b;
         acc7a += g_hi.w * x_a; acc7b += g_hi.w * x_b;
     }
-    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    #include "acc8x2_array"
     for (var r = 0u; r < 8u; r++) {
         let o = o0 + r;
         if (o >= params.n_out) {
@@ -157,22 +203,37 @@ fn weight_tile(gid: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
-    input_tile(gid);
-}
+#include "backward_input_entry"
 
 @compute @workgroup_size(64)
+#if !SUBGROUP
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     weight_tile(gid);
+#else
+fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
+                   @builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(subgroup_invocation_id) lane: u32) {
+    weight_tile(gid, wid, lane);
+#endif
 }
 
+#if !SUBGROUP
 // backward_weight's and backward_input's workgroups in one 1-D grid, the input tiles spread
 // evenly among the weight tiles (a CPU adapter that hands each thread a contiguous range of
 // workgroups then gets an even share of both): workgroup k is input tile a(k) when
 // a(k + 1) > a(k), a(k) = floor(k * ni / (nw + ni)), else weight tile k - a(k).
+#else
+// backward_weight's and backward_input's workgroups in one 1-D grid, interleaved as in
+// dense_backward.wgsl (the branch is uniform over each workgroup).
+#endif
 @compute @workgroup_size(64)
+#if !SUBGROUP
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+#else
+fn backward(@builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(subgroup_invocation_id) lane: u32) {
+#endif
     let wx = (params.n_in + 1u + 511u) / 512u;
     let nw = wx * ((params.n_out + 7u) / 8u);
     let ix = (params.n_in + 511u) / 512u;
@@ -180,8 +241,18 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     let a = (wid.x * ni) / (nw + ni);
     if ((wid.x + 1u) * ni / (nw + ni) == a) {
         let k = wid.x - a;
+#if !SUBGROUP
         weight_tile(vec3<u32>((k % wx) * 64u + lid.x, k / wx, 0u));
+#else
+        let w = vec3<u32>(k % wx, k / wx, 0u);
+        weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+#endif
     } else {
+#if !SUBGROUP
         input_tile(vec3<u32>((a % ix) * 64u + lid.x, a / ix, 0u));
+#else
+        let w = vec3<u32>(a % ix, a / ix, 0u);
+        input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+#endif
     }
 }

@@ -29,8 +29,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const LANES_A = vec4<u32>(0u, 1u, 2u, 3u);
-const LANES_B = vec4<u32>(4u, 5u, 6u, 7u);
+#include "lanes"
 
 // The workgroup's 8 rows of the hidden layer (rows past the batch hold a clamped row's values).
 var<workgroup> hid_sh: array<f32, 4096>;
@@ -64,30 +63,15 @@ fn first_tile(n0: u32, o0: u32) {
     let xb = min(vec4<u32>(n0) + LANES_B, vec4<u32>(l.batch - 1u)) * l.n_in;
     let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(l.n_out - 1u)) * l.n_in;
     let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(l.n_out - 1u)) * l.n_in;
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
+    #include "acc8x2_zero"
     for (var i = 0u; i < l.n_in; i++) {
         let w_a = w1_4(wa + vec4<u32>(i));
         let w_b = w1_4(wb + vec4<u32>(i));
         let x_lo = inp4(xa + vec4<u32>(i));
         let x_hi = inp4(xb + vec4<u32>(i));
-        acc0a += x_lo.x * w_a; acc0b += x_lo.x * w_b;
-        acc1a += x_lo.y * w_a; acc1b += x_lo.y * w_b;
-        acc2a += x_lo.z * w_a; acc2b += x_lo.z * w_b;
-        acc3a += x_lo.w * w_a; acc3b += x_lo.w * w_b;
-        acc4a += x_hi.x * w_a; acc4b += x_hi.x * w_b;
-        acc5a += x_hi.y * w_a; acc5b += x_hi.y * w_b;
-        acc6a += x_hi.z * w_a; acc6b += x_hi.z * w_b;
-        acc7a += x_hi.w * w_a; acc7b += x_hi.w * w_b;
+        #include "dense_acc8x2"
     }
-    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    #include "acc8x2_array"
     for (var r = 0u; r < 8u; r++) {
         let n = n0 + r;
         for (var t = 0u; t < 8u; t++) {
@@ -111,30 +95,15 @@ fn second_tile(n0: u32, o0: u32) {
     let xb = LANES_B * l.n_in;
     let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(l.n_out - 1u)) * l.n_in;
     let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(l.n_out - 1u)) * l.n_in;
-    var acc0a = vec4<f32>(0.0); var acc0b = vec4<f32>(0.0);
-    var acc1a = vec4<f32>(0.0); var acc1b = vec4<f32>(0.0);
-    var acc2a = vec4<f32>(0.0); var acc2b = vec4<f32>(0.0);
-    var acc3a = vec4<f32>(0.0); var acc3b = vec4<f32>(0.0);
-    var acc4a = vec4<f32>(0.0); var acc4b = vec4<f32>(0.0);
-    var acc5a = vec4<f32>(0.0); var acc5b = vec4<f32>(0.0);
-    var acc6a = vec4<f32>(0.0); var acc6b = vec4<f32>(0.0);
-    var acc7a = vec4<f32>(0.0); var acc7b = vec4<f32>(0.0);
+    #include "acc8x2_zero"
     for (var i = 0u; i < l.n_in; i++) {
         let w_a = w2_4(wa + vec4<u32>(i));
         let w_b = w2_4(wb + vec4<u32>(i));
         let x_lo = sh4(xa + vec4<u32>(i));
         let x_hi = sh4(xb + vec4<u32>(i));
-        acc0a += x_lo.x * w_a; acc0b += x_lo.x * w_b;
-        acc1a += x_lo.y * w_a; acc1b += x_lo.y * w_b;
-        acc2a += x_lo.z * w_a; acc2b += x_lo.z * w_b;
-        acc3a += x_lo.w * w_a; acc3b += x_lo.w * w_b;
-        acc4a += x_hi.x * w_a; acc4b += x_hi.x * w_b;
-        acc5a += x_hi.y * w_a; acc5b += x_hi.y * w_b;
-        acc6a += x_hi.z * w_a; acc6b += x_hi.z * w_b;
-        acc7a += x_hi.w * w_a; acc7b += x_hi.w * w_b;
+        #include "dense_acc8x2"
     }
-    var acc = array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                   acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b);
+    #include "acc8x2_array"
     for (var r = 0u; r < 8u; r++) {
         let n = n0 + r;
         if (n >= l.batch) {

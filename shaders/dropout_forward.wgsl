@@ -6,23 +6,9 @@
 // The hash is layers::dropout_hash on the CPU.
 // Dispatch: one invocation per value, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    len: u32,
-    threshold: u32,
-    scale: f32,
-    salt: u32,
-    training: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+#include "dropout_params"
 
-struct Step {
-    offset: u32,
-    alpha: f32,
-    t: u32,
-    seed: u32,
-}
+#include "step"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read> steps: array<Step>;
@@ -30,15 +16,7 @@ struct Step {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-fn mix(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    x ^= x >> 16u;
-    return x;
-}
+#include "dropout_hash"
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -16,12 +16,7 @@ struct Params {
     rows: u32,  // rows in `images`
 }
 
-struct Step {
-    offset: u32, // first entry of `indices` this step reads
-    alpha: f32,  // Adam step size for this step (unused here)
-    t: u32,      // training step number, for dropout (unused here)
-    seed: u32,   // run seed, for dropout (unused here)
-}
+#include "step"
 
 @group(0) @binding(0) var<storage, read> images: array<u32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

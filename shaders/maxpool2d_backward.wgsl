@@ -11,16 +11,7 @@
 //             input element. 1-D index over batch * channels * h_out * w_out.
 // Dispatch: 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    size: u32,
-    stride: u32,
-}
+#include "maxpool2d_params"
 
 @group(0) @binding(0) var<storage, read> argmax: array<u32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;

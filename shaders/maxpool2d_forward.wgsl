@@ -6,16 +6,7 @@
 // row is one vec2 load from inp bound again as inp2).
 // Dispatch: one invocation per output element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    size: u32,
-    stride: u32,
-}
+#include "maxpool2d_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -25,16 +16,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane_out = params.h_out * params.w_out;
-    if (i >= params.batch * params.channels * plane_out) {
-        return;
-    }
-    let nc = i / plane_out;
-    let r = i % plane_out;
-    let y0 = (r / params.w_out) * params.stride;
-    let x0 = (r % params.w_out) * params.stride;
-    let base = nc * params.h_in * params.w_in;
+    #include "each_pool_window"
     var best_at = y0 * params.w_in + x0;
     var best = inp[base + best_at];
     for (var ky = 0u; ky < params.size; ky++) {

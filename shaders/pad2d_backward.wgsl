@@ -2,16 +2,7 @@
 //   (batch, channels, h_out, w_out) cropped at (top, left).
 // Dispatch: one invocation per input element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    top: u32,
-    left: u32,
-}
+#include "pad2d_params"
 
 @group(0) @binding(0) var<storage, read> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
@@ -19,13 +10,6 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_in * params.w_in;
-    if (i >= params.batch * params.channels * plane) {
-        return;
-    }
-    let nc = i / plane;
-    let y = (i % plane) / params.w_in;
-    let x = i % params.w_in;
+    #include "each_input_pixel"
     dinp[i] = dout[(nc * params.h_out + y + params.top) * params.w_out + x + params.left];
 }

@@ -2,16 +2,7 @@
 //   for inp (batch, channels, h_in, w_in) placed at (top, left).
 // Dispatch: one invocation per output element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    top: u32,
-    left: u32,
-}
+#include "pad2d_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -19,12 +10,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_out * params.w_out;
-    if (i >= params.batch * params.channels * plane) {
-        return;
-    }
-    let nc = i / plane;
+    #include "each_output_pixel"
     let y = (i % plane) / params.w_out;
     let x = i % params.w_out;
     var v = 0.0;

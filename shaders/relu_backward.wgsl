@@ -1,12 +1,7 @@
 // relu_backward: dinp[i] = dout[i] where the forward output out[i] > 0, else 0. len values.
 // Dispatch: one invocation per value, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    len: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+#include "relu_params"
 
 @group(0) @binding(0) var<storage, read> out: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;

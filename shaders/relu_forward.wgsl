@@ -2,12 +2,7 @@
 //   apply theirs in their own pass). len values.
 // Dispatch: one invocation per value, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    len: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+#include "relu_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;

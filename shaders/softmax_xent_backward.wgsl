@@ -3,12 +3,7 @@
 //   dlogits[n, c] = (softmax(logits[n])[c] - (c == labels[n])) / batch   (overwrites)
 // Dispatch: x = ceil(batch / 64), one invocation per row.
 
-struct Params {
-    batch: u32,
-    classes: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+#include "softmax_xent_params"
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

@@ -3,16 +3,7 @@
 //   input element, so every element is written).
 // Dispatch: one invocation per input element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    stride: u32,
-    _pad0: u32,
-}
+#include "subsample2d_params"
 
 @group(0) @binding(0) var<storage, read> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
@@ -20,14 +11,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_in * params.w_in;
-    if (i >= params.batch * params.channels * plane) {
-        return;
-    }
-    let nc = i / plane;
-    let y = (i % plane) / params.w_in;
-    let x = i % params.w_in;
+    #include "each_input_pixel"
     var v = 0.0;
     if (y % params.stride == 0u && x % params.stride == 0u) {
         v = dout[(nc * params.h_out + y / params.stride) * params.w_out + x / params.stride];

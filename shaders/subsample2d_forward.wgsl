@@ -3,16 +3,7 @@
 //   inp (batch, channels, h_in, w_in), out (batch, channels, (h_in - 1) / stride + 1, ...).
 // Dispatch: one invocation per output element, 1-D index = gid.x + gid.y * 64 * num_workgroups.x.
 
-struct Params {
-    batch: u32,
-    channels: u32,
-    h_in: u32,
-    w_in: u32,
-    h_out: u32,
-    w_out: u32,
-    stride: u32,
-    _pad0: u32,
-}
+#include "subsample2d_params"
 
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -20,12 +11,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    let plane = params.h_out * params.w_out;
-    if (i >= params.batch * params.channels * plane) {
-        return;
-    }
-    let nc = i / plane;
+    #include "each_output_pixel"
     let oy = (i % plane) / params.w_out;
     let ox = i % params.w_out;
     out[i] = inp[(nc * params.h_in + oy * params.stride) * params.w_in + ox * params.stride];

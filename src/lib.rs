@@ -35,5 +35,6 @@ pub mod shaders;
 pub mod spec;
 pub mod summary;
 pub mod train;
+pub mod wgsl;
 
 pub use error::{Error, Result};

@@ -16,8 +16,9 @@ use naga::TypeInner;
 /// The uniform's named leaf members (struct members expanded, arrays kept whole) with their
 /// byte offsets, and the struct's size.
 fn wgsl_params(shader: Shader) -> (Vec<(String, usize)>, usize) {
-    let module = naga::front::wgsl::parse_str(shader.source())
-        .unwrap_or_else(|e| panic!("{}: {e}", shader.name()));
+    let source = shader.source().unwrap();
+    let module =
+        naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{}: {e}", shader.name()));
     let mut layouter = naga::proc::Layouter::default();
     layouter
         .update(module.to_ctx())
@@ -335,7 +336,7 @@ fn every_params_uniform_matches_its_rust_struct() {
     }
     // Every shader with a uniform is in the table.
     for s in Shader::ALL {
-        let has_uniform = s.source().contains("var<uniform>");
+        let has_uniform = s.source().unwrap().contains("var<uniform>");
         assert_eq!(
             has_uniform,
             seen.contains(&s.name()),

@@ -1,7 +1,9 @@
-//! Every file in shaders/ parses and validates with naga (no GPU needed), and the shader table
-//! lists exactly the files on disk.
+//! Every shader variant, composed from its file and the shared parts, parses and validates with
+//! naga (no GPU needed); the shader table lists exactly the files on disk; the composer's
+//! directives work and their mistakes are named.
 
-use gpu_cnn::shaders::Shader;
+use gpu_cnn::shaders::{Shader, PARTS};
+use gpu_cnn::wgsl::compose;
 
 fn validate(name: &str, src: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(src)
@@ -22,55 +24,71 @@ fn validate(name: &str, src: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn every_shader_file_validates() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("shaders/ exists")
+/// The `.wgsl` files of `dir`, sorted, as names without the extension.
+fn wgsl_files(dir: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the folder exists")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    files.sort();
-    assert!(
-        files.len() >= 11,
-        "expected the 11 pass shaders, found {}",
-        files.len()
-    );
+    names.sort();
+    names
+}
+
+/// Every variant in the table, composed from its file and parts, parses and validates.
+#[test]
+fn every_composed_shader_validates() {
     let mut errors = Vec::new();
-    for f in &files {
-        let src = std::fs::read_to_string(f).expect("readable shader");
-        if let Err(e) = validate(&f.display().to_string(), &src) {
+    for s in Shader::ALL {
+        let src = s.source().unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+        if let Err(e) = validate(s.name(), &src) {
             errors.push(e);
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-    let mut table: Vec<String> = Shader::ALL
-        .iter()
-        .map(|s| format!("{}.wgsl", s.name()))
-        .collect();
-    table.sort();
-    let on_disk: Vec<String> = files
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        table, on_disk,
-        "src/shaders.rs must list every file in shaders/"
-    );
+    assert!(Shader::ALL.len() >= 33, "{} variants", Shader::ALL.len());
 }
 
+/// The table names exactly the files in shaders/ and the parts in shaders/parts/, and embeds
+/// them as they are on disk.
 #[test]
-fn embedded_sources_match_files() {
+fn the_table_lists_every_file_and_part_as_on_disk() {
+    let mut files: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
+    files.sort();
+    files.dedup();
+    assert_eq!(
+        files,
+        wgsl_files("shaders"),
+        "src/shaders.rs against shaders/"
+    );
+    let mut parts: Vec<String> = PARTS.iter().map(|(n, _)| n.to_string()).collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        wgsl_files("shaders/parts"),
+        "PARTS against shaders/parts/"
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     for s in Shader::ALL {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("shaders")
-            .join(format!("{}.wgsl", s.name()));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            s.source(),
-            "{}",
-            path.display()
-        );
+        let disk = std::fs::read_to_string(root.join(format!("{}.wgsl", s.file()))).unwrap();
+        assert_eq!(disk, s.file_source(), "{}", s.file());
+    }
+    for (name, text) in PARTS {
+        let disk = std::fs::read_to_string(root.join(format!("parts/{name}.wgsl"))).unwrap();
+        assert_eq!(disk, *text, "parts/{name}");
+    }
+}
+
+/// Each file is used: a variant's flags change its text, so no two variants compose the same.
+#[test]
+fn variants_differ() {
+    let mut seen = std::collections::HashMap::new();
+    for s in Shader::ALL {
+        if let Some(other) = seen.insert(s.source().unwrap(), s.name()) {
+            panic!("{} and {other} compose to the same text", s.name());
+        }
     }
 }
 
@@ -98,8 +116,8 @@ fn subgroup_kernels_return_only_on_workgroup_uniform_conditions() {
     let mut problems = Vec::new();
     let mut checked = 0;
     for s in Shader::ALL.iter().filter(|s| s.needs_subgroups()) {
-        let src = s.source();
-        let mut rest = src;
+        let src = s.source().unwrap();
+        let mut rest = src.as_str();
         while let Some(at) = rest.find("@compute") {
             let after = &rest[at..];
             let name = after
@@ -187,4 +205,130 @@ fn subgroup_kernels_return_only_on_workgroup_uniform_conditions() {
         "only {checked} conditions checked: the parser lost its way"
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// The composer (src/wgsl.rs) on made-up parts.
+
+fn test_parts(name: &str) -> Option<&'static str> {
+    match name {
+        "a" => Some("part a\n#include \"b\"\n"),
+        "b" => Some("#if X\npart b with X\n#else\npart b without X\n#endif\n"),
+        "loop" => Some("#include \"loop\"\n"),
+        _ => None,
+    }
+}
+
+#[test]
+fn includes_and_conditions_compose() {
+    let src = "top\n#include \"a\"\n#if !X\nnot X\n#if Y\nY\n#endif\n#endif\nend\n";
+    assert_eq!(
+        compose("f", src, &["X"], &test_parts).unwrap(),
+        "top\npart a\npart b with X\nend\n"
+    );
+    assert_eq!(
+        compose("f", src, &["Y"], &test_parts).unwrap(),
+        "top\npart a\npart b without X\nnot X\nY\nend\n"
+    );
+    assert_eq!(
+        compose("f", "plain\n", &[], &test_parts).unwrap(),
+        "plain\n"
+    );
+    // A part of statements may stand twice (in two functions, say).
+    assert_eq!(
+        compose("f", "#include \"b\"\n#include \"b\"\n", &[], &test_parts).unwrap(),
+        "part b without X\npart b without X\n"
+    );
+}
+
+#[test]
+fn mistakes_name_the_file_and_line() {
+    let e = |src: &str| compose("f.wgsl", src, &[], &test_parts).unwrap_err().0;
+    assert_eq!(e("#if X\nx\n"), "f.wgsl:1: `#if` without `#endif`");
+    assert_eq!(e("x\n#endif\n"), "f.wgsl:2: `#endif` without `#if`");
+    assert_eq!(e("#else\n"), "f.wgsl:1: `#else` without `#if`");
+    assert_eq!(
+        e("#if X\n#else\n#else\n#endif\n"),
+        "f.wgsl:3: a second `#else` for the `#if` of line 1"
+    );
+    assert_eq!(e("#include \"nope\"\n"), "f.wgsl:1: no part `nope`");
+    assert_eq!(
+        e("#include nope\n"),
+        "f.wgsl:1: `#include nope`: expected a quoted name"
+    );
+    assert_eq!(e("#define X\n"), "f.wgsl:1: unknown directive `#define X`");
+    assert_eq!(
+        e("#if a b\n#endif\n"),
+        "f.wgsl:1: `#if a b`: expected a flag name"
+    );
+    assert_eq!(
+        e("#include \"loop\"\n"),
+        "parts/loop:1: part `loop` includes itself"
+    );
+}
+
+#[test]
+fn a_skipped_include_is_not_read() {
+    let src = "#if X\n#include \"nope\"\n#endif\nok\n";
+    assert_eq!(compose("f", src, &[], &test_parts).unwrap(), "ok\n");
+}
+
+/// The shaders are composed from shared parts, not kept in sync by hand: under 15 % of the WGSL
+/// lines (files and parts) stand in a run of 6 or more code lines (comments and blank lines
+/// aside, whitespace trimmed) that is repeated somewhere else.
+#[test]
+fn repeated_runs_stay_under_15_percent_of_the_shader_lines() {
+    const RUN: usize = 6;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<(String, String)> = Vec::new();
+    for dir in ["", "parts"] {
+        for name in wgsl_files(&format!("shaders/{dir}")) {
+            let path = root.join(dir).join(format!("{name}.wgsl"));
+            let label = format!("{dir}/{name}").trim_start_matches('/').to_string();
+            files.push((label, std::fs::read_to_string(path).unwrap()));
+        }
+    }
+    // Per file: (line number, code) of each code line.
+    let code: Vec<Vec<(usize, &str)>> = files
+        .iter()
+        .map(|(_, text)| {
+            text.split('\n')
+                .enumerate()
+                .map(|(i, l)| (i, l.split("//").next().unwrap_or("").trim()))
+                .filter(|(_, l)| !l.is_empty())
+                .collect()
+        })
+        .collect();
+    let mut runs: std::collections::HashMap<Vec<&str>, Vec<(usize, usize)>> = Default::default();
+    for (f, lines) in code.iter().enumerate() {
+        for s in 0..lines.len().saturating_sub(RUN - 1) {
+            let key = lines[s..s + RUN].iter().map(|(_, l)| *l).collect();
+            runs.entry(key).or_default().push((f, s));
+        }
+    }
+    let mut marked = std::collections::HashSet::new();
+    for at in runs.values().filter(|at| at.len() > 1) {
+        for &(f, s) in at {
+            for line in code[f][s].0..=code[f][s + RUN - 1].0 {
+                marked.insert((f, line));
+            }
+        }
+    }
+    let total: usize = files.iter().map(|(_, t)| t.split('\n').count()).sum();
+    let mut per_file = vec![0; files.len()];
+    for &(f, _) in &marked {
+        per_file[f] += 1;
+    }
+    let mut worst: Vec<(usize, &str)> = per_file
+        .iter()
+        .zip(&files)
+        .map(|(&n, (name, _))| (n, name.as_str()))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    worst.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(
+        marked.len() * 100 < 15 * total,
+        "{} of {total} shader lines stand in repeated runs of {RUN}+ lines; most in {:?}",
+        marked.len(),
+        &worst[..worst.len().min(8)]
+    );
 }

@@ -336,12 +336,18 @@ impl Gpu {
                 .modules
                 .lock()
                 .map_err(|_| Error::Gpu("module cache poisoned".into()))?;
+            let source = match modules.contains_key(&shader) {
+                true => String::new(),
+                false => shader
+                    .source()
+                    .map_err(|e| Error::Gpu(format!("composing {}: {e}", shader.name())))?,
+            };
             modules
                 .entry(shader)
                 .or_insert_with(|| {
                     let desc = wgpu::ShaderModuleDescriptor {
                         label: Some(shader.name()),
-                        source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
                     };
                     if std::env::var("GPU_CNN_UNCHECKED").is_ok() {
                         unsafe {

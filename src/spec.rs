@@ -30,6 +30,64 @@ pub enum LayerSpec {
     Flatten,
 }
 
+/// A model description, read once from what `--model` holds (a preset, a Keras `.json` file or
+/// the text form) and used from then on: its layers as written, the input shape a Keras file
+/// declares, and the text its errors quote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub layers: Vec<LayerSpec>,
+    /// A Keras file's `InputLayer` shape, checked against the data's by `build`.
+    pub input: Option<Shape>,
+    /// What was given (the preset's name, the file's path or the text).
+    pub given: String,
+}
+
+impl ModelSpec {
+    /// Reads `--model`: a `.json` file (Keras' `model.to_json()`), a preset's name or the text.
+    pub fn parse(given: &str) -> Result<ModelSpec> {
+        let (layers, input) = if given.trim().ends_with(".json") {
+            let path = std::path::Path::new(given.trim());
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            parse_keras_json(&text, path)?
+        } else {
+            (parse(given)?, None)
+        };
+        Ok(ModelSpec {
+            layers,
+            input,
+            given: given.to_string(),
+        })
+    }
+
+    fn input_mismatch(&self, declared: Shape, data: Shape) -> Error {
+        Error::bad_file(
+            std::path::Path::new(self.given.trim()),
+            format!(
+                "the model's InputLayer takes {declared} (channels x height x width), the data is {data}"
+            ),
+        )
+    }
+
+    /// The layers in the text form.
+    pub fn text(&self) -> String {
+        to_text(&self.layers)
+    }
+
+    /// The model on `input` images with `classes` outputs (see `build`). A Keras file's declared
+    /// input shape other than `input` is an error.
+    pub fn build(&self, input: Shape, classes: usize, lenient: bool) -> Result<Model> {
+        if let Some(d) = self.input.filter(|&d| d != input) {
+            return Err(self.input_mismatch(d, input));
+        }
+        // Errors quote the text as given, or a Keras file's layers in the text form.
+        let quoted = match self.given.trim().ends_with(".json") {
+            true => self.text(),
+            false => self.given.clone(),
+        };
+        build_layers(&self.layers, &quoted, input, classes, lenient)
+    }
+}
+
 /// A word or symbol of the text, with its byte offset.
 #[derive(Clone, Debug, PartialEq)]
 struct Token {
@@ -440,12 +498,22 @@ fn unknown(line: &str, c: &Call, other: &str) -> Result<LayerSpec> {
 /// class. `lenient` accepts a dense layer right after a spatial one (model files written before
 /// flatten was spelled out).
 pub fn build(text: &str, input: Shape, classes: usize, lenient: bool) -> Result<Model> {
-    let specs = parse(text)?;
+    build_layers(&parse(text)?, text, input, classes, lenient)
+}
+
+/// `build` of parsed layers; `text` is what errors quote.
+fn build_layers(
+    specs: &[LayerSpec],
+    text: &str,
+    input: Shape,
+    classes: usize,
+    lenient: bool,
+) -> Result<Model> {
     let mut layers = Vec::new();
     let mut flat = false;
     // A flatten whose input is still spatial (no dense or global pooling since).
     let mut flattened_spatial = false;
-    for s in &specs {
+    for s in specs {
         match s {
             LayerSpec::Flatten => {
                 flattened_spatial |= !flat;
@@ -862,26 +930,20 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
         .join(" ")
 }
 
-/// `--model` as given: a `.json` file (Keras' `model.to_json()`) becomes the text form; a
-/// preset or text stays as it is. A Keras input shape other than `input` is an error.
+/// `--model` as given in the text form: a `.json` file (Keras' `model.to_json()`) becomes the
+/// text form; a preset or text stays as it is. A Keras input shape other than `input` is an
+/// error.
 pub fn resolve(spec: &str, input: Option<Shape>) -> Result<String> {
-    let path = std::path::Path::new(spec.trim());
     if !spec.trim().ends_with(".json") {
         return Ok(spec.to_string());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let (specs, declared) = parse_keras_json(&text, path)?;
-    if let (Some(d), Some(i)) = (declared, input) {
+    let m = ModelSpec::parse(spec)?;
+    if let (Some(d), Some(i)) = (m.input, input) {
         if d != i {
-            return Err(Error::bad_file(
-                path,
-                format!(
-                    "the model's InputLayer takes {d} (channels x height x width), the data is {i}"
-                ),
-            ));
+            return Err(m.input_mismatch(d, i));
         }
     }
-    Ok(to_text(&specs))
+    Ok(m.text())
 }
 
 impl Model {

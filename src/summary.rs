@@ -224,9 +224,7 @@ pub fn build(
         }
     };
     match spec {
-        Some(text) => {
-            crate::spec::build(&crate::spec::resolve(text, Some(shape))?, shape, n, false)
-        }
+        Some(text) => crate::spec::ModelSpec::parse(text)?.build(shape, n, false),
         None => Model::seed(shape, n),
     }
 }

@@ -21,6 +21,7 @@ use crate::plan;
 use crate::reference::CpuNet;
 use crate::rng::Rng;
 use crate::run_dir::{self, RunInfo, TrainState};
+use crate::spec::ModelSpec;
 
 /// Most epochs one run may ask for.
 pub const MAX_EPOCHS: usize = 100_000;
@@ -105,9 +106,6 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             "--cpu trains on the CPU reference; --backend and --adapter choose a GPU: pass one or the other".into(),
         ));
     }
-    if let Some(text) = &cfg.model {
-        crate::spec::parse(&crate::spec::resolve(text, None)?)?;
-    }
     if cfg.resume.is_some() && cfg.init.is_some() {
         return Err(Error::Usage(
             "--resume continues from the run's checkpoint; --init cannot be used with it".into(),
@@ -147,9 +145,7 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         format!("shuffle {}", info.shuffle),
     );
     let same_model = match (&given.model, crate::spec::parse(&info.model)) {
-        (Some(g), Ok(recorded)) => crate::spec::resolve(g, None)
-            .and_then(|t| crate::spec::parse(&t))
-            .is_ok_and(|p| p == recorded),
+        (Some(g), Ok(recorded)) => ModelSpec::parse(g).is_ok_and(|p| p.layers == recorded),
         _ => false,
     };
     check("--model", same_model, format!("`{}`", info.model));
@@ -205,6 +201,8 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
 /// Trains as configured; prints the Keras-style lines to stdout; returns the history.
 pub fn run(cfg: &TrainConfig) -> Result<History> {
     validate(cfg)?;
+    // `--model`, read once for the whole run.
+    let spec = cfg.model.as_deref().map(ModelSpec::parse).transpose()?;
     let say = |line: String| {
         if !cfg.quiet {
             println!("{line}");
@@ -218,7 +216,7 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     ensure_writable_dir(&out)?;
     crate::files::remove_stale_temps(&out);
     say(format!("Run folder: {}", out.display()));
-    let result = run_in(cfg, &out);
+    let result = run_in(cfg, spec.as_ref(), &out);
     // A run that failed before writing anything leaves no empty folder behind.
     if result.is_err() && !existed {
         let _ = std::fs::remove_dir(&out);
@@ -226,7 +224,7 @@ pub fn run(cfg: &TrainConfig) -> Result<History> {
     result
 }
 
-fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
+fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<History> {
     let say = |line: String| {
         if !cfg.quiet {
             println!("{line}");
@@ -244,7 +242,7 @@ fn run_in(cfg: &TrainConfig, out: &Path) -> Result<History> {
         }
         data.train.truncate(n);
     }
-    let model = build_model(cfg, &data)?;
+    let model = build_model(cfg, spec, &data)?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs)?),
         None => None,
@@ -374,16 +372,11 @@ fn finish(cfg: &TrainConfig, saver: &Saver, history: &History) -> Result<()> {
 
 /// The model of `--model` (or the seed CNN) on the data's shape and classes. A resumed run's
 /// text may predate `flatten` being spelled out.
-fn build_model(cfg: &TrainConfig, data: &data::Data) -> Result<Model> {
+fn build_model(cfg: &TrainConfig, spec: Option<&ModelSpec>, data: &data::Data) -> Result<Model> {
     let t = &data.train;
     let input = Shape::new(t.channels, t.rows, t.cols);
-    match &cfg.model {
-        Some(text) => crate::spec::build(
-            &crate::spec::resolve(text, Some(input))?,
-            input,
-            data.classes.len(),
-            cfg.resume.is_some(),
-        ),
+    match spec {
+        Some(s) => s.build(input, data.classes.len(), cfg.resume.is_some()),
         None => Model::seed(input, data.classes.len()),
     }
 }

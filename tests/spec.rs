@@ -413,3 +413,37 @@ fn keras_options_gpu_cnn_cannot_train_are_named() {
         assert!(err.contains(file) && err.contains(want), "{file}: {err}");
     }
 }
+
+/// `--model` is read once into a `ModelSpec`: the same layers from a preset's name, its text and
+/// the Keras file of the same model; the file's declared input is checked when the model is
+/// built; errors quote what was given.
+#[test]
+fn a_model_spec_reads_presets_text_and_keras_files_alike() {
+    use gpu_cnn::spec::ModelSpec;
+    let input = Shape::new(1, 28, 28);
+    let preset = ModelSpec::parse("keras-mnist").unwrap();
+    let text = ModelSpec::parse(PRESETS[0].1).unwrap();
+    let path = keras_file("mnist_tutorial");
+    let keras = ModelSpec::parse(path.to_str().unwrap()).unwrap();
+    assert_eq!(preset.layers, text.layers);
+    assert_eq!(keras.layers, text.layers);
+    assert_eq!((preset.input, keras.input), (None, Some(input)));
+    assert_eq!(keras.text(), PRESETS[0].1);
+    let model = keras.build(input, 10, false).unwrap();
+    assert_eq!(model, gpu_cnn::model::Model::keras_mnist());
+    assert_eq!(preset.build(input, 10, false).unwrap(), model);
+    let err = keras
+        .build(Shape::new(3, 32, 32), 10, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("InputLayer takes 1x28x28"), "{err}");
+    let err = preset.build(input, 7, false).unwrap_err().to_string();
+    assert!(
+        err.contains("--model `keras-mnist`: the last layer has 10 units, the data has 7"),
+        "{err}"
+    );
+    let err = ModelSpec::parse("/nonexistent/model.json")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/model.json"), "{err}");
+}

@@ -1,13 +1,15 @@
 //! gpu-cnn: trains convolutional image classifiers on the GPU through WGSL compute shaders.
 //!
-//! - `shaders/`: one WGSL file per layer pass; `shaders` embeds them.
-//! - `layers`: the `Params` structs shared by the GPU launchers and the CPU reference.
+//! - `shaders/`: the WGSL files and their shared parts; `shaders` is their table, `wgsl` the
+//!   composer that puts each variant together.
+//! - `layers`: what each layer kind is, one module per kind (options, shapes, tensors, text form,
+//!   Keras class, the `Params` of its passes), the same for the GPU and the CPU.
 //! - `plan`: the stage plan (which passes run each layer, fused or not), read by both sides.
 //! - `gpu`: adapter/device, one module per layer kind (`gpu::layers`: launchers, buffers,
 //!   recording), the epoch recorder (`gpu::trainer`).
 //! - `reference`: the CPU oracle, one module per layer kind as on the GPU, and `CpuNet`.
-//! - `model`: the layer sequence and checkpoints; `data`: datasets, where they come from, IDX and
-//!   image folders; `files`: atomic writes.
+//! - `model`: the placed layer sequence; `spec`: model descriptions; `checkpoint`: model files;
+//!   `data`: datasets, where they come from, IDX and image folders; `files`: atomic writes.
 
 pub mod backend;
 pub mod bench;

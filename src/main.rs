@@ -11,6 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gpu_cnn::data::folder::{self, Color, FolderOptions};
 use gpu_cnn::data::{DataOptions, DatasetName, Env};
 use gpu_cnn::gpu::{AdapterOptions, BackendName};
+use gpu_cnn::layers::MODEL_HELP;
 use gpu_cnn::train::{self, TrainConfig};
 
 #[derive(Parser)]
@@ -94,8 +95,7 @@ enum Command {
     },
     /// Print a model's layers, output shapes and parameter counts, as Keras' model.summary()
     Summary {
-        /// A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense, e.g. "conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)" [default: the seed CNN]
-        #[arg(long, value_name = "SPEC")]
+        #[arg(long, value_name = "SPEC", help = format!("{MODEL_HELP} [default: the seed CNN]"))]
         model: Option<String>,
         /// Take the input shape and classes from this dataset [default: mnist]
         #[arg(long, value_enum)]
@@ -142,8 +142,7 @@ struct TrainArgs {
     /// Start from this safetensors checkpoint instead of random init
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
-    /// The model: a preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense, e.g. "conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)" [default: the seed CNN on the data's shape]
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", help = format!("The model: {} [default: the seed CNN on the data's shape]", MODEL_HELP.replacen('A', "a", 1)))]
     model: Option<String>,
     /// The run folder: model, checkpoint, history (json, csv, png), run.json, rewritten after every epoch [default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]
     #[arg(long, value_name = "DIR")]

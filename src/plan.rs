@@ -1,15 +1,13 @@
 //! The stage plan: which passes run each layer, fused or not, decided once per model and read
-//! by the GPU trainer, the CPU network, bench's pass labels and the dispatch count. Also the
-//! `Params` of each layer's passes, derived from its `LayerPlan`, and the batch-size rules both
-//! trainers follow.
+//! by the GPU trainer, the CPU network, bench's pass labels and the dispatch count; and the
+//! batch-size rules both trainers follow.
 
 use std::ops::Range;
 
 use crate::layers::{
-    Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams, DenseChainParams,
-    DenseParams, DropoutParams, Maxpool2dParams, Pad2dParams, ReluParams, Subsample2dParams,
+    conv_geometry, conv_params, dense_params, pool_params, Conv2dPooledParams, DenseChainParams,
 };
-use crate::model::{ConvGeometry, Layer, LayerPlan, Model};
+use crate::model::{Layer, Model};
 
 /// How one layer, or a fused pair of layers, runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,112 +83,6 @@ pub fn written(stages: &[Stage], layers: usize) -> Vec<bool> {
         }
     }
     w
-}
-
-/// The geometry of a conv layer: padding, the stride-1 convolution's output, the stride.
-pub fn conv_geometry(l: &LayerPlan) -> ConvGeometry {
-    match l.layer {
-        Layer::Conv2d {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-            ..
-        } => ConvGeometry::of(l.input, out_channels, kernel, stride, padding)
-            .expect("Model::new checked the geometry"),
-        _ => unreachable!("conv_geometry on {:?}", l.layer),
-    }
-}
-
-/// The stride-1, unpadded convolution at the heart of a conv layer: over the padded input, to
-/// the output before the stride.
-pub fn conv_params(l: &LayerPlan, batch: usize) -> Conv2dParams {
-    let g = conv_geometry(l);
-    match l.layer {
-        Layer::Conv2d {
-            out_channels,
-            kernel,
-            relu,
-            ..
-        } => Conv2dParams::new(
-            batch,
-            g.padded.c,
-            g.padded.h,
-            g.padded.w,
-            out_channels,
-            kernel,
-            relu,
-        ),
-        _ => unreachable!("conv_params on {:?}", l.layer),
-    }
-}
-
-/// The zero padding of a `same` conv layer, if it pads.
-pub fn pad_params(l: &LayerPlan, batch: usize) -> Option<Pad2dParams> {
-    let g = conv_geometry(l);
-    g.padded_input()
-        .then(|| Pad2dParams::new(batch, l.input.c, l.input.h, l.input.w, g.pad))
-}
-
-/// The stride of a strided conv layer, if it strides.
-pub fn subsample_params(l: &LayerPlan, batch: usize) -> Option<Subsample2dParams> {
-    let g = conv_geometry(l);
-    g.strided()
-        .then(|| Subsample2dParams::new(batch, g.full.c, g.full.h, g.full.w, g.stride))
-}
-
-pub fn pool_params(l: &LayerPlan, batch: usize) -> Maxpool2dParams {
-    match l.layer {
-        Layer::MaxPool2d { size, stride } => {
-            Maxpool2dParams::new(batch, l.input.c, l.input.h, l.input.w, size, stride)
-        }
-        _ => unreachable!("pool_params on {:?}", l.layer),
-    }
-}
-
-pub fn avgpool_params(l: &LayerPlan, batch: usize) -> Avgpool2dParams {
-    let (c, h, w) = (l.input.c, l.input.h, l.input.w);
-    match l.layer {
-        Layer::AvgPool2d { size, stride } => {
-            Avgpool2dParams::new(batch, c, h, w, size, size, stride)
-        }
-        Layer::GlobalAvgPool2d => Avgpool2dParams::new(batch, c, h, w, h, w, 1),
-        _ => unreachable!("avgpool_params on {:?}", l.layer),
-    }
-}
-
-/// `salt` tells the dropout layers apart: the layer's index in the model.
-pub fn dropout_params(l: &LayerPlan, batch: usize, salt: usize, training: bool) -> DropoutParams {
-    match l.layer {
-        Layer::Dropout { rate } => DropoutParams::new(batch, l.input.len(), rate, salt, training),
-        _ => unreachable!("dropout_params on {:?}", l.layer),
-    }
-}
-
-pub fn batchnorm_params(l: &LayerPlan, batch: usize, training: bool) -> BatchnormParams {
-    match l.layer {
-        Layer::BatchNorm { momentum, epsilon } => BatchnormParams::new(
-            batch,
-            l.input.c,
-            l.input.h * l.input.w,
-            momentum,
-            epsilon,
-            training,
-        ),
-        _ => unreachable!("batchnorm_params on {:?}", l.layer),
-    }
-}
-
-pub fn dense_params(l: &LayerPlan, batch: usize) -> DenseParams {
-    match l.layer {
-        Layer::Dense { out, relu } => DenseParams::new(batch, l.input.len(), out, relu),
-        _ => unreachable!("dense_params on {:?}", l.layer),
-    }
-}
-
-/// A separate ReLU layer's shapes.
-pub fn relu_params(l: &LayerPlan, batch: usize) -> ReluParams {
-    ReluParams::new(batch * l.input.len())
 }
 
 /// Smallest batch used for evaluation (forward only, so larger batches are cheap).

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::model::{Layer, Model};
+use crate::layers::Placement;
+use crate::model::Model;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SummaryLayer {
@@ -41,7 +42,6 @@ pub fn summary(model: &Model) -> Summary {
     let flatten_at = model.flatten_at();
     let mut flat = false;
     for (i, l) in model.layers.iter().enumerate() {
-        let params = |i: Option<usize>| i.map_or(0, |i| model.params[i].len);
         if flatten_at == Some(i) {
             flat = true;
             layers.push(SummaryLayer {
@@ -52,26 +52,15 @@ pub fn summary(model: &Model) -> Summary {
             });
         }
         let o = l.output;
-        let (base, kind, n) = match l.layer {
-            Layer::Conv2d { .. } => ("conv2d", "Conv2D", params(l.weight) + params(l.bias)),
-            Layer::MaxPool2d { .. } => ("max_pooling2d", "MaxPooling2D", 0),
-            Layer::AvgPool2d { .. } => ("average_pooling2d", "AveragePooling2D", 0),
-            Layer::GlobalAvgPool2d => {
-                flat = true;
-                ("global_average_pooling2d", "GlobalAveragePooling2D", 0)
-            }
-            Layer::Dense { .. } => {
-                flat = true;
-                ("dense", "Dense", params(l.weight) + params(l.bias))
-            }
-            Layer::Dropout { .. } => ("dropout", "Dropout", 0),
-            Layer::Relu => ("activation", "Activation", 0),
-            Layer::BatchNorm { .. } => (
-                "batch_normalization",
-                "BatchNormalization",
-                params(l.weight) + params(l.bias) + 2 * params(l.stats),
-            ),
-        };
+        let (base, kind) = l.layer.keras_names();
+        // Every tensor the layer owns, trainable or not (batch norm's moving statistics too).
+        let n: usize = model
+            .params
+            .iter()
+            .filter(|p| p.name.starts_with(&format!("{}.", l.name)))
+            .map(|p| p.len)
+            .sum();
+        flat |= matches!(l.layer.placement(), Placement::Flattening | Placement::Flat);
         layers.push(SummaryLayer {
             name: name(base),
             kind: kind.into(),

@@ -3,8 +3,8 @@
 
 use super::net::{range, split};
 use super::{CpuNet, Real};
+use crate::layers::batchnorm_params;
 use crate::layers::BatchnormParams;
-use crate::plan::batchnorm_params;
 
 /// inp and out are (N, C, H, W); saved is (C, 2): each channel's mean and 1 / sqrt(var + eps).
 /// Training: the batch's mean and biased variance over (N, H, W), and the moving statistics

@@ -4,9 +4,9 @@
 
 use super::net::{range, split};
 use super::{maxpool2d_backward, maxpool2d_forward, relu_grad, CpuNet, Real};
+use crate::layers::{conv_geometry, conv_params, pad_params, subsample_params};
 use crate::layers::{Conv2dParams, Conv2dPooledParams, Pad2dParams, Subsample2dParams};
 use crate::model::LayerPlan;
-use crate::plan::{conv_geometry, conv_params, pad_params, subsample_params};
 
 /// inp is (N, C, H, W), weight is (OC, C, KH, KW), bias is (OC), out is (N, OC, OH, OW).
 pub fn conv2d_forward<T: Real>(

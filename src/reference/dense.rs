@@ -3,8 +3,8 @@
 
 use super::net::{range, split};
 use super::{relu_grad, CpuNet, Real};
+use crate::layers::dense_params;
 use crate::layers::{DenseChainParams, DenseParams};
-use crate::plan::dense_params;
 
 /// inp is (N, I), weight is (O, I), bias is (O), out is (N, O).
 pub fn dense_forward<T: Real>(out: &mut [T], inp: &[T], weight: &[T], bias: &[T], p: &DenseParams) {

@@ -4,7 +4,7 @@
 use super::net::split;
 use super::{CpuNet, Real};
 use crate::layers::{dropout_hash, DropoutParams, ReluParams, StepRecord};
-use crate::plan::{dropout_params, relu_params};
+use crate::layers::{dropout_params, relu_params};
 
 /// out = max(inp, 0).
 pub fn relu_forward<T: Real>(out: &mut [T], inp: &[T], p: &ReluParams) {

@@ -3,8 +3,8 @@
 
 use super::net::split;
 use super::{CpuNet, Real};
+use crate::layers::{avgpool_params, pool_params};
 use crate::layers::{Avgpool2dParams, Maxpool2dParams};
-use crate::plan::{avgpool_params, pool_params};
 
 /// inp is (N, C, H, W); out and argmax are (N, C, OH, OW); argmax indexes the input plane (y*W + x).
 pub fn maxpool2d_forward<T: Real>(

@@ -6,9 +6,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::conv_params;
 use crate::layers::{Adam, AdamCopy, AdamParams, MAX_ADAM_COPIES};
 use crate::model::Model;
-use crate::plan::conv_params;
 use crate::shaders::Shader;
 
 /// One Adam step over `p.len` elements; alpha comes from steps[state[1]].alpha (the step the

@@ -5,8 +5,8 @@
 use super::{check_len, grid, grid_1d, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::batchnorm_params;
 use crate::layers::BatchnormParams;
-use crate::plan::batchnorm_params;
 use crate::shaders::Shader;
 
 /// inp and out are (N, C, H*W); saved is (C, 2); gamma, beta and the moving statistics are (C).

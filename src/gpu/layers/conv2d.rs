@@ -6,9 +6,9 @@
 use super::{check_len, grid, grid_1d, one_to_one, Recorder, TILE, WG};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::{conv_geometry, conv_params, pad_params, pool_params, subsample_params};
 use crate::layers::{Conv2dParams, Conv2dPooledParams, Pad2dParams, Subsample2dParams};
 use crate::model::LayerPlan;
-use crate::plan::{conv_geometry, conv_params, pad_params, pool_params, subsample_params};
 use crate::shaders::Shader;
 
 /// Length of the channel-last weight copy (`wt`) the conv passes use: kh * kw * c_in * c_out

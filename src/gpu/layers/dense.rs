@@ -4,8 +4,8 @@
 use super::{check_len, grid, Recorder, TILE, WG};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::dense_params;
 use crate::layers::{DenseChainParams, DenseParams};
-use crate::plan::dense_params;
 use crate::shaders::Shader;
 
 /// The subgroup variant shares the gradient values by broadcast; same entry points and bindings.

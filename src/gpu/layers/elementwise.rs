@@ -5,8 +5,8 @@
 use super::{check_len, grid_1d, one_to_one, per_step, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::{dropout_params, relu_params};
 use crate::layers::{DropoutParams, ReluParams};
-use crate::plan::{dropout_params, relu_params};
 use crate::shaders::Shader;
 
 /// out = max(inp, 0) over `p.len` values.

@@ -4,8 +4,8 @@
 use super::{check_len, grid_1d, one_to_one, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::layers::{avgpool_params, pool_params};
 use crate::layers::{Avgpool2dParams, Maxpool2dParams};
-use crate::plan::{avgpool_params, pool_params};
 use crate::shaders::Shader;
 
 /// inp is (N, C, H, W); out and argmax are (N, C, OH, OW).

@@ -1,6 +1,6 @@
 //! Batch normalisation (Keras' `BatchNormalization`, axis -1, center and scale): what the
-//! layer is (its options, shape, tensors, text form, Keras class, summary row) and the shapes of
-//! its passes. Its GPU side is `gpu::layers::batchnorm`, its CPU side `reference::batchnorm`.
+//! layer is (its options, tensors, text form and Keras class) and the shapes of its passes.
+//! Its GPU side is `gpu::layers::batchnorm`, its CPU side `reference::batchnorm`.
 
 use bytemuck::{Pod, Zeroable};
 use serde_json::Value;
@@ -32,6 +32,7 @@ pub fn tensors(input: Shape) -> Vec<TensorSpec> {
     ]
 }
 
+/// `batchnorm[(momentum=…, epsilon=…)]` in the text form.
 pub fn read_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(0)?;
@@ -69,6 +70,7 @@ pub fn to_text(momentum: f32, epsilon: f32) -> String {
     }
 }
 
+/// Keras' `BatchNormalization`, every option checked.
 pub fn read_keras(k: &KerasLayer) -> Result<Layer> {
     let axis = |v: &Value| {
         v == -1 || v == 3 || *v == serde_json::json!([-1]) || *v == serde_json::json!([3])

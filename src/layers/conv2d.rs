@@ -65,6 +65,7 @@ pub fn tensors(input: Shape, out_channels: usize, kernel: usize, bias: bool) -> 
     t
 }
 
+/// `conv2d(filters, kernel[, relu], stride=, padding=, use_bias=)` in the text form.
 pub fn read_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(3)?;
@@ -143,6 +144,7 @@ pub fn to_text(
     t + ")"
 }
 
+/// Keras' `Conv2D`, every option checked.
 pub fn read_keras(k: &KerasLayer) -> Result<Layer> {
     let ones = |v: &Value| v == 1 || *v == serde_json::json!([1, 1]);
     k.require("data_format", &channels_last, "channels_last")?;

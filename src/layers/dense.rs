@@ -25,6 +25,7 @@ pub fn tensors(input: Shape, out: usize) -> Vec<TensorSpec> {
     ]
 }
 
+/// `dense(units[, relu])` in the text form.
 pub fn read_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(2)?;
@@ -58,6 +59,7 @@ pub fn to_text(out: usize, relu: bool) -> String {
     format!("dense({out}{})", if relu { ",relu" } else { "" })
 }
 
+/// Keras' `Dense`, every option checked.
 pub fn read_keras(k: &KerasLayer) -> Result<Layer> {
     k.require("use_bias", &|v| v == true, "true")?;
     Ok(Layer::Dense {

@@ -19,6 +19,7 @@ pub fn check_rate(rate: f32) -> std::result::Result<(), String> {
     }
 }
 
+/// `dropout(rate)` in the text form.
 pub fn read_dropout_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(1)?;
@@ -45,6 +46,7 @@ pub fn read_dropout_text(r: &CallReader) -> Result<Layer> {
     Ok(Layer::Dropout { rate })
 }
 
+/// `relu` in the text form.
 pub fn read_relu_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(0)?;
@@ -54,6 +56,7 @@ pub fn read_relu_text(r: &CallReader) -> Result<Layer> {
     Ok(Layer::Relu)
 }
 
+/// Keras' `Dropout`, every option checked.
 pub fn read_dropout_keras(k: &KerasLayer) -> Result<Layer> {
     k.require("noise_shape", &|_| false, "null")?;
     let rate = k.c["rate"]
@@ -76,6 +79,7 @@ pub fn read_activation_keras(k: &KerasLayer) -> Result<Option<Layer>> {
     }
 }
 
+/// Keras' `ReLU`: a plain one only.
 pub fn read_relu_keras(k: &KerasLayer) -> Result<Layer> {
     let plain = [
         ("max_value", Value::Null),

@@ -26,6 +26,7 @@ pub fn output(
     Ok(Shape::new(input.c, out(input.h), out(input.w)))
 }
 
+/// `maxpool(size[, stride=])` or `avgpool(size[, stride=])` in the text form.
 pub fn read_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     let kind = c.name.text.as_str();
@@ -62,6 +63,7 @@ pub fn read_text(r: &CallReader) -> Result<Layer> {
     })
 }
 
+/// `globalavgpool` in the text form.
 pub fn read_global_text(r: &CallReader) -> Result<Layer> {
     let (line, c) = (r.line, r.c);
     r.arity(0)?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::layers::layer::{Role, TensorSpec};
+use crate::layers::layer::{Placement, Role, TensorSpec};
 use crate::layers::shape::fits_tensor;
 pub use crate::layers::{
     ConvGeometry, Init, Layer, LayerPlan, Padding, Shape, MAX_TENSOR, PARAM_ALIGN,
@@ -171,23 +171,13 @@ impl Model {
     /// first dense one (element-wise dropout and relu layers in between come after it, as in
     /// `flatten dropout(0.5) dense(10)`). `None` when global pooling already made the output flat.
     pub fn flatten_at(&self) -> Option<usize> {
-        let first_dense = self
-            .layers
-            .iter()
-            .position(|l| matches!(l.layer, Layer::Dense { .. }))?;
-        if self.layers[..first_dense]
-            .iter()
-            .any(|l| l.layer == Layer::GlobalAvgPool2d)
-        {
+        let place = |i: usize| self.layers[i].layer.placement();
+        let first_flat = (0..self.layers.len()).find(|&i| place(i) == Placement::Flat)?;
+        if (0..first_flat).any(|i| place(i) == Placement::Flattening) {
             return None;
         }
-        let mut at = first_dense;
-        while at > 0
-            && matches!(
-                self.layers[at - 1].layer,
-                Layer::Dropout { .. } | Layer::Relu
-            )
-        {
+        let mut at = first_flat;
+        while at > 0 && place(at - 1) == Placement::Elementwise {
             at -= 1;
         }
         Some(at)

@@ -52,9 +52,12 @@ fn wgsl_params(shader: Shader) -> (Vec<(String, usize)>, usize) {
     (leaves, layouter[uniform.ty].size as usize)
 }
 
+/// Shaders sharing a Params struct, the struct's size, and its (member, byte offset) leaves.
+type Entry = (&'static [&'static str], usize, Vec<(&'static str, usize)>);
+
 #[test]
 fn every_params_uniform_matches_its_rust_struct() {
-    let table: Vec<(&[&str], usize, Vec<(&str, usize)>)> = vec![
+    let table: Vec<Entry> = vec![
         (
             &["gather_batch"][..],
             size_of::<GatherParams>(),

@@ -119,7 +119,7 @@ pub struct NetBuffers {
 /// its statistics.
 pub enum LayerBuffers {
     None,
-    Conv2d(conv2d::Conv2dBuffers),
+    Conv2d(Box<conv2d::Conv2dBuffers>),
     MaxPool2d { argmax: Tensor },
     BatchNorm { saved: Tensor },
 }
@@ -149,9 +149,9 @@ impl NetBuffers {
             acts.push(gpu.zeros(&l.name, n)?);
             dacts.push(gpu.zeros(&format!("d{}", l.name), dn)?);
             layers.push(match l.layer {
-                Layer::Conv2d { .. } => {
-                    LayerBuffers::Conv2d(conv2d::Conv2dBuffers::new(gpu, l, batch, max_batch)?)
-                }
+                Layer::Conv2d { .. } => LayerBuffers::Conv2d(Box::new(conv2d::Conv2dBuffers::new(
+                    gpu, l, batch, max_batch,
+                )?)),
                 Layer::MaxPool2d { .. } => LayerBuffers::MaxPool2d {
                     argmax: gpu.zeros(&format!("{}.argmax", l.name), max_batch * l.output.len())?,
                 },

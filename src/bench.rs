@@ -65,6 +65,9 @@ pub struct BenchReport {
     /// The fused passes were in use (no `--unfused`).
     pub fused: bool,
     pub submits_per_epoch: usize,
+    /// Each dispatch of a training step, in order, with the workgroups it launches (a GPU needs
+    /// hundreds per dispatch to fill its multiprocessors).
+    pub workgroups: Vec<(String, u64)>,
     /// Milliseconds per pass, each timed alone (median-free best of 2, `pass_reps` copies per submit).
     pub passes: Vec<(String, f64)>,
 }
@@ -198,12 +201,13 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         fused: !cfg.unfused,
         // Training chunks plus the one readback of the epoch's metrics.
         submits_per_epoch: epoch_steps.div_ceil(t.steps_per_submit(true)) + 1,
+        workgroups: t.step_workgroups(),
         passes,
     })
 }
 
 impl BenchReport {
-    /// The report as one JSON object, passes as {name: ms}.
+    /// The report as one JSON object, passes as {name: ms}, workgroups as [[name, count], ...].
     pub fn json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         let passes: serde_json::Map<String, serde_json::Value> = self
@@ -243,6 +247,15 @@ impl BenchReport {
             self.bytes_per_step as f64 / 1e6,
             self.submits_per_epoch
         );
+        if let Some((name, fewest)) = self.workgroups.iter().min_by_key(|w| w.1) {
+            let mut counts: Vec<u64> = self.workgroups.iter().map(|w| w.1).collect();
+            counts.sort_unstable();
+            println!(
+                "workgroups per dispatch: fewest {fewest} ({name}), median {}, most {}",
+                counts[counts.len() / 2],
+                counts[counts.len() - 1]
+            );
+        }
         if !self.passes.is_empty() {
             let total: f64 = self.passes.iter().map(|p| p.1).sum();
             println!("{:<24} {:>10} {:>6}", "pass (timed alone)", "ms", "%");

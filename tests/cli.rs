@@ -957,6 +957,20 @@ fn bench_reports_throughput_as_json() {
     }
     assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
     assert_eq!(j["dispatches_per_step"], 15, "the seed model's step");
+    // Each dispatch with its workgroups: conv1's pooled forward at batch 8 covers 8 * 13 * 13 pool
+    // cells, 2 per invocation, 64 invocations per workgroup, and 32 channels, 8 per workgroup row
+    // (conv1 has one input channel, so its portable kernel runs).
+    let wg = j["workgroups"].as_array().unwrap();
+    assert_eq!(wg.len(), 15, "{j}");
+    assert!(
+        wg.iter().all(|w| w[1].as_u64().is_some_and(|n| n > 0)),
+        "{j}"
+    );
+    let conv1 = wg.iter().find(|w| w[0] == "conv1 fwd pooled").unwrap();
+    assert_eq!(
+        conv1[1],
+        ((8 * 13 * 13usize).div_ceil(2).div_ceil(64) * 32 / 8) as u64
+    );
     for pass in [
         "pool1 fwd",
         "pool1 bwd",

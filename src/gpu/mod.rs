@@ -101,6 +101,11 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// Workgroups the dispatch launches (x * y * z).
+    pub fn workgroup_count(&self) -> u64 {
+        self.workgroups.iter().map(|&n| n as u64).product()
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);

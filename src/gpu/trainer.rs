@@ -401,6 +401,14 @@ impl GpuTrainer {
     pub fn dispatches_per_step(&self) -> usize {
         self.train.full.len()
     }
+    /// Each dispatch of one training step with the workgroups it launches, in order.
+    pub fn step_workgroups(&self) -> Vec<(String, u64)> {
+        self.train
+            .full
+            .iter()
+            .map(|d| (d.label.clone(), d.workgroup_count()))
+            .collect()
+    }
     /// Bytes bound by the dispatches of one training step (an upper bound of what it reads and
     /// writes).
     pub fn bytes_per_step(&self) -> u64 {

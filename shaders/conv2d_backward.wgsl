@@ -40,6 +40,11 @@
 //                     broadcast. Dispatch: x = ceil((K + 1) / 8 / 64), y = ceil(c_out / 16),
 //                     z = chunks.
 //   backward:         backward_weight_channel_last and backward_input in one dispatch.
+// Tiling (WGSL override constants, set per pipeline by src/gpu/tuning.rs; none changes what an
+// output sums or the order): WG invocations per workgroup replaces the 64 in the dispatch sizes
+// above; in the SUBGROUP variant CO_GROUPS x 16 output channels per weight invocation (y =
+// ceil(c_out / (16 CO_GROUPS))) and CI_GROUPS x 16 input channels per input invocation (y =
+// ceil(c_in / (16 CI_GROUPS))).
 // Gather formulation throughout: no atomics. Register tiles and vec4 loads along channels keep
 // storage loads (the expensive part on CPU adapters such as lavapipe) few per multiply-add.
 // SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
@@ -74,6 +79,16 @@
 #endif
 
 #include "lanes"
+
+// Tiling, set per pipeline (src/gpu/tuning.rs); none changes what one output sums, or in
+// which order. WG: invocations per workgroup of backward_input, backward_weight* and backward.
+override WG: u32 = 64u;
+#if SUBGROUP
+// 16-channel groups of output channels per invocation of the weight tile (1 to 4).
+override CO_GROUPS: u32 = 1u;
+// 16-channel groups of input channels per invocation of the input tile (1 or 2).
+override CI_GROUPS: u32 = 1u;
+#endif
 
 fn c4() -> u32 {
     return (params.c_out + 3u) / 4u;
@@ -151,7 +166,7 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let c0 = gid.y * 8u;
     if (p0 >= npix || c0 >= params.c_in) {
 #else
-    let c0 = wid.y * 16u;
+    let c0 = wid.y * 16u * CI_GROUPS;
     // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow). Invocations past the last pixel stay (clamped, storing
     // nothing): the broadcasts need every lane.
     if (c0 >= params.c_in) {
@@ -186,14 +201,10 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     var acc6a = z4; var acc6b = z4;
     var acc7a = z4; var acc7b = z4;
 #if SUBGROUP
-    var acc8a = z4; var acc8b = z4;
-    var acc9a = z4; var acc9b = z4;
-    var acc10a = z4; var acc10b = z4;
-    var acc11a = z4; var acc11b = z4;
-    var acc12a = z4; var acc12b = z4;
-    var acc13a = z4; var acc13b = z4;
-    var acc14a = z4; var acc14b = z4;
-    var acc15a = z4; var acc15b = z4;
+    // acc0 (channels c0 ..), acc1 (c0 + 16 ..): channel J of the group for pixels a and b at
+    // 2J and 2J + 1.
+    var acc0: array<vec4<f32>, 32>;
+    var acc1: array<vec4<f32>, 32>;
 #endif
     for (var ky = 0u; ky < params.kh; ky++) {
         for (var kx = 0u; kx < params.kw; kx++) {
@@ -218,89 +229,62 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
                 let g7 = select(z4, gv[ob.w + q], vb.w);
 #if !SUBGROUP
                 var w = wt[(wrow + min(c0, cm)) * nc4 + q];
-#else
-                // Lane k % 8 loads input channels c0 + k and c0 + 8 + k; broadcasts share them.
-                let mine0 = wt[(wrow + min(c0 + lane % 8u, cm)) * nc4 + q];
-                let mine1 = wt[(wrow + min(c0 + 8u + lane % 8u, cm)) * nc4 + q];
-                var w = subgroupBroadcast(mine0, 0u);
-#endif
                 acc0a += dots(w, g0, g1, g2, g3); acc0b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 1u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 1u);
-#endif
                 acc1a += dots(w, g0, g1, g2, g3); acc1b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 2u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 2u);
-#endif
                 acc2a += dots(w, g0, g1, g2, g3); acc2b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 3u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 3u);
-#endif
                 acc3a += dots(w, g0, g1, g2, g3); acc3b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 4u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 4u);
-#endif
                 acc4a += dots(w, g0, g1, g2, g3); acc4b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 5u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 5u);
-#endif
                 acc5a += dots(w, g0, g1, g2, g3); acc5b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 6u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 6u);
-#endif
                 acc6a += dots(w, g0, g1, g2, g3); acc6b += dots(w, g4, g5, g6, g7);
-#if !SUBGROUP
                 w = wt[(wrow + min(c0 + 7u, cm)) * nc4 + q];
-#else
-                w = subgroupBroadcast(mine0, 7u);
-#endif
                 acc7a += dots(w, g0, g1, g2, g3); acc7b += dots(w, g4, g5, g6, g7);
-#if SUBGROUP
-                w = subgroupBroadcast(mine1, 0u);
-                acc8a += dots(w, g0, g1, g2, g3); acc8b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 1u);
-                acc9a += dots(w, g0, g1, g2, g3); acc9b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 2u);
-                acc10a += dots(w, g0, g1, g2, g3); acc10b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 3u);
-                acc11a += dots(w, g0, g1, g2, g3); acc11b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 4u);
-                acc12a += dots(w, g0, g1, g2, g3); acc12b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 5u);
-                acc13a += dots(w, g0, g1, g2, g3); acc13b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 6u);
-                acc14a += dots(w, g0, g1, g2, g3); acc14b += dots(w, g4, g5, g6, g7);
-                w = subgroupBroadcast(mine1, 7u);
-                acc15a += dots(w, g0, g1, g2, g3); acc15b += dots(w, g4, g5, g6, g7);
+#else
+                // Lane k % 8 loads input channels c0 + k and c0 + 8 + k of each group;
+                // broadcasts share them.
+                let wl = lane % 8u;
+                input_group(&acc0, wt[(wrow + min(c0 + wl, cm)) * nc4 + q],
+                            wt[(wrow + min(c0 + 8u + wl, cm)) * nc4 + q], g0, g1, g2, g3, g4, g5, g6, g7);
+                if (CI_GROUPS > 1u) {
+                    input_group(&acc1, wt[(wrow + min(c0 + 16u + wl, cm)) * nc4 + q],
+                                wt[(wrow + min(c0 + 24u + wl, cm)) * nc4 + q], g0, g1, g2, g3, g4, g5, g6, g7);
+                }
 #endif
             }
         }
     }
 
-#if !SUBGROUP
-    #include "acc8x2_array"
-#else
-    var acc = array<vec4<f32>, 32>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b, acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b, acc8a, acc8b, acc9a, acc9b, acc10a, acc10b, acc11a, acc11b, acc12a, acc12b, acc13a, acc13b, acc14a, acc14b, acc15a, acc15b);
-#endif
     var ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
                                  (mb / plane_in) * params.c_in * plane_in + rb);
 #if !SUBGROUP
-    for (var j = 0u; j < 8u; j++) {
+    #include "acc8x2_array"
+    store_input(p0, npix, c0, 8u, plane_in, ib, acc);
 #else
-    for (var j = 0u; j < 16u; j++) {
+    store_input(p0, npix, c0, 16u, plane_in, ib, acc0);
+    if (CI_GROUPS > 1u) {
+        store_input(p0, npix, c0 + 16u, 16u, plane_in, ib, acc1);
+    }
 #endif
+}
+
+// dinp for channels c0 .. c0 + count - 1 and the 8 pixels p0 .. (in range) from a tile laid
+// out as acc[2 * j + t / 4][t % 4] (channel j, pixel t); ib: each pixel's channel-0 offset.
+#if !SUBGROUP
+fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
+               tile: array<vec4<f32>, 16>) {
+#else
+fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
+               tile: array<vec4<f32>, 32>) {
+#endif
+    // Indexed through variables: indexing a value array dynamically makes naga copy it each time.
+    var acc = tile;
+    var rows = ib;
+    for (var j = 0u; j < count; j++) {
         let ci = c0 + j;
         if (ci >= params.c_in) {
             break;
@@ -309,10 +293,35 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
             if (p0 + t >= npix) {
                 break;
             }
-            dinp[ib[t / 4u][t % 4u] + ci * plane_in] = acc[2u * j + t / 4u][t % 4u];
+            dinp[rows[t / 4u][t % 4u] + ci * plane_in] = acc[2u * j + t / 4u][t % 4u];
         }
     }
 }
+
+#if SUBGROUP
+// One step of 4 output channels into a 16-input-channel group's tile: channel J's weights are
+// lane J % 8's mine0 (J < 8) or mine1, shared by broadcast; g0..g7 the 8 pixels' gradients.
+fn input_group(acc: ptr<function, array<vec4<f32>, 32>>, mine0: vec4<f32>, mine1: vec4<f32>,
+               g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>,
+               g4: vec4<f32>, g5: vec4<f32>, g6: vec4<f32>, g7: vec4<f32>) {
+    { let w = subgroupBroadcast(mine0, 0u); (*acc)[0] += dots(w, g0, g1, g2, g3); (*acc)[1] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 1u); (*acc)[2] += dots(w, g0, g1, g2, g3); (*acc)[3] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 2u); (*acc)[4] += dots(w, g0, g1, g2, g3); (*acc)[5] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 3u); (*acc)[6] += dots(w, g0, g1, g2, g3); (*acc)[7] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 4u); (*acc)[8] += dots(w, g0, g1, g2, g3); (*acc)[9] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 5u); (*acc)[10] += dots(w, g0, g1, g2, g3); (*acc)[11] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 6u); (*acc)[12] += dots(w, g0, g1, g2, g3); (*acc)[13] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine0, 7u); (*acc)[14] += dots(w, g0, g1, g2, g3); (*acc)[15] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 0u); (*acc)[16] += dots(w, g0, g1, g2, g3); (*acc)[17] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 1u); (*acc)[18] += dots(w, g0, g1, g2, g3); (*acc)[19] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 2u); (*acc)[20] += dots(w, g0, g1, g2, g3); (*acc)[21] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 3u); (*acc)[22] += dots(w, g0, g1, g2, g3); (*acc)[23] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 4u); (*acc)[24] += dots(w, g0, g1, g2, g3); (*acc)[25] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 5u); (*acc)[26] += dots(w, g0, g1, g2, g3); (*acc)[27] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 6u); (*acc)[28] += dots(w, g0, g1, g2, g3); (*acc)[29] += dots(w, g4, g5, g6, g7); }
+    { let w = subgroupBroadcast(mine1, 7u); (*acc)[30] += dots(w, g0, g1, g2, g3); (*acc)[31] += dots(w, g4, g5, g6, g7); }
+}
+#endif
 
 #if !SUBGROUP
 fn weight_tile(gid: vec3<u32>) {
@@ -400,23 +409,25 @@ fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>
     }
 }
 
+#if SUBGROUP
+// The 16 channels c0 .. c0 + 15 of a weight tile (in range) into partial.
+fn store_group(z: u32, c0: u32, j0: u32, cols: u32, acc: ptr<function, array<vec4<f32>, 32>>) {
+    store_partial(z, c0, j0, cols, array<vec4<f32>, 16>((*acc)[0], (*acc)[1], (*acc)[2], (*acc)[3], (*acc)[4], (*acc)[5], (*acc)[6], (*acc)[7], (*acc)[8], (*acc)[9], (*acc)[10], (*acc)[11], (*acc)[12], (*acc)[13], (*acc)[14], (*acc)[15]));
+    store_partial(z, c0 + 8u, j0, cols, array<vec4<f32>, 16>((*acc)[16], (*acc)[17], (*acc)[18], (*acc)[19], (*acc)[20], (*acc)[21], (*acc)[22], (*acc)[23], (*acc)[24], (*acc)[25], (*acc)[26], (*acc)[27], (*acc)[28], (*acc)[29], (*acc)[30], (*acc)[31]));
+}
+
+#endif
 #if !SUBGROUP
 @compute @workgroup_size(64)
 fn reduce_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ksize = params.c_in * params.kh * params.kw;
 #else
-// One pixel of the weight-gradient GEMM: acc[2 * i + h] += g[c0 + i] * x(column group h) for
-// the 16 output channels i (g0..g3: channels c0 + 4C .. + 3), with the xt rows of the current
-// pixel (n, oy, ox), which it then advances by one.
-fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
+// 16 output channels of one pixel of the weight-gradient GEMM: acc[2 * i + h] += g[i] * x_h
+// for the channels i of g0..g3 (channels 4C .. 4C + 3 of the group in gC) and the column
+// groups h (xa, xb).
+fn weight_group(acc: ptr<function, array<vec4<f32>, 32>>,
                 g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>,
-                n: ptr<function, u32>, oy: ptr<function, u32>, ox: ptr<function, u32>,
-                oa: u32, ob: u32, bias_a: bool, bias_b: bool) {
-    let ci4 = params.c_in / 4u;
-    let ib = ((*n * params.h_in + *oy) * params.w_in + *ox) * ci4;
-    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
-    let xa = select(xt[ib + oa], e0, bias_a);
-    let xb = select(xt[ib + ob], e0, bias_b);
+                xa: vec4<f32>, xb: vec4<f32>) {
     (*acc)[0] += g0.x * xa; (*acc)[1] += g0.x * xb;
     (*acc)[2] += g0.y * xa; (*acc)[3] += g0.y * xb;
     (*acc)[4] += g0.z * xa; (*acc)[5] += g0.z * xb;
@@ -433,6 +444,25 @@ fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
     (*acc)[26] += g3.y * xa; (*acc)[27] += g3.y * xb;
     (*acc)[28] += g3.z * xa; (*acc)[29] += g3.z * xb;
     (*acc)[30] += g3.w * xa; (*acc)[31] += g3.w * xb;
+}
+
+// Two pixels (xt columns xa0, xb0 and xa1, xb1) into one 16-channel group's tile: lane
+// k % 8 of the subgroup loaded `mine`, gradient vec4 k % 4 of pixel (k % 8) / 4.
+fn weight_pair(acc: ptr<function, array<vec4<f32>, 32>>, mine: vec4<f32>,
+               xa0: vec4<f32>, xb0: vec4<f32>, xa1: vec4<f32>, xb1: vec4<f32>) {
+    weight_group(acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u),
+                 subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), xa0, xb0);
+    weight_group(acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u),
+                 subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), xa1, xb1);
+}
+
+// The xt columns (a, b) of pixel m = (n, oy, ox), which it then advances by one.
+fn weight_columns(n: ptr<function, u32>, oy: ptr<function, u32>, ox: ptr<function, u32>,
+                  oa: u32, ob: u32, bias_a: bool, bias_b: bool) -> array<vec4<f32>, 2> {
+    let ci4 = params.c_in / 4u;
+    let ib = ((*n * params.h_in + *oy) * params.w_in + *ox) * ci4;
+    let e0 = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+    let x = array<vec4<f32>, 2>(select(xt[ib + oa], e0, bias_a), select(xt[ib + ob], e0, bias_b));
     *ox += 1u;
     if (*ox == params.w_out) {
         *ox = 0u;
@@ -442,6 +472,7 @@ fn weight_pixel(acc: ptr<function, array<vec4<f32>, 32>>,
             *n += 1u;
         }
     }
+    return x;
 }
 
 fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
@@ -454,7 +485,7 @@ fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     if (i >= params.c_out * cols) {
 #else
     let j0 = gid.x * 8u;
-    let c0 = wid.y * 16u;
+    let c0 = wid.y * 16u * CO_GROUPS;
     // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
     // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
     // every lane.
@@ -495,45 +526,74 @@ fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     let oa = (((ta / params.c_in) / params.kw) * params.w_in + (ta / params.c_in) % params.kw) * ci4 + (ta % params.c_in) / 4u;
     let ob = (((tb / params.c_in) / params.kw) * params.w_in + (tb / params.c_in) % params.kw) * ci4 + (tb % params.c_in) / 4u;
 
-    var acc: array<vec4<f32>, 32>;
+    var acc0: array<vec4<f32>, 32>;
+    var acc1: array<vec4<f32>, 32>;
+    var acc2: array<vec4<f32>, 32>;
+    var acc3: array<vec4<f32>, 32>;
     var n = m_begin / plane_out;
     var r = m_begin % plane_out;
     var oy = r / params.w_out;
     var ox = r % params.w_out;
-    // 2 pixels per step: lane k % 8 loads gradient vec4 k % 4 (channels c0 + 4 (k % 4) .. + 3)
-    // of pixel m + (k % 8) / 4, and broadcasts share them; the gradient rows are the same for
-    // the whole workgroup (one chunk and channel tile per workgroup).
+    // 2 pixels per step: lane k % 8 loads gradient vec4 k % 4 of a group (channels
+    // 4 (k % 4) .. + 3 of it) of pixel m + (k % 8) / 4, and broadcasts share them; the gradient
+    // rows are the same for the whole workgroup (one chunk and channel tile per workgroup).
+    // Channels past c_out read the last vec4 (clamped) and are not stored.
     let gi = (lane % 8u) / 4u;
-    let gq = min(c0 / 4u + lane % 4u, nc4 - 1u);
-    let q0 = min(c0 / 4u, nc4 - 1u);
-    let q1 = min(c0 / 4u + 1u, nc4 - 1u);
-    let q2 = min(c0 / 4u + 2u, nc4 - 1u);
-    let q3 = min(c0 / 4u + 3u, nc4 - 1u);
+    let gq = c0 / 4u + lane % 4u;
+    let last = nc4 - 1u;
     var m = m_begin;
     for (; m + 2u <= m_end; m += 2u) {
-        let mine = gv[(m + gi) * nc4 + gq];
-        weight_pixel(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u),
-                     subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
-                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
-        weight_pixel(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u),
-                     subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u),
-                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        let x0 = weight_columns(&n, &oy, &ox, oa, ob, bias_a, bias_b);
+        let x1 = weight_columns(&n, &oy, &ox, oa, ob, bias_a, bias_b);
+        let row = (m + gi) * nc4;
+        weight_pair(&acc0, gv[row + min(gq, last)], x0[0], x0[1], x1[0], x1[1]);
+        if (CO_GROUPS > 1u) {
+            weight_pair(&acc1, gv[row + min(gq + 4u, last)], x0[0], x0[1], x1[0], x1[1]);
+        }
+        if (CO_GROUPS > 2u) {
+            weight_pair(&acc2, gv[row + min(gq + 8u, last)], x0[0], x0[1], x1[0], x1[1]);
+        }
+        if (CO_GROUPS > 3u) {
+            weight_pair(&acc3, gv[row + min(gq + 12u, last)], x0[0], x0[1], x1[0], x1[1]);
+        }
     }
     if (m < m_end) {
+        let x = weight_columns(&n, &oy, &ox, oa, ob, bias_a, bias_b);
         let row = m * nc4;
-        weight_pixel(&acc, gv[row + q0], gv[row + q1], gv[row + q2], gv[row + q3],
-                     &n, &oy, &ox, oa, ob, bias_a, bias_b);
+        let q = c0 / 4u;
+        weight_group(&acc0, gv[row + min(q, last)], gv[row + min(q + 1u, last)],
+                     gv[row + min(q + 2u, last)], gv[row + min(q + 3u, last)], x[0], x[1]);
+        if (CO_GROUPS > 1u) {
+            weight_group(&acc1, gv[row + min(q + 4u, last)], gv[row + min(q + 5u, last)],
+                         gv[row + min(q + 6u, last)], gv[row + min(q + 7u, last)], x[0], x[1]);
+        }
+        if (CO_GROUPS > 2u) {
+            weight_group(&acc2, gv[row + min(q + 8u, last)], gv[row + min(q + 9u, last)],
+                         gv[row + min(q + 10u, last)], gv[row + min(q + 11u, last)], x[0], x[1]);
+        }
+        if (CO_GROUPS > 3u) {
+            weight_group(&acc3, gv[row + min(q + 12u, last)], gv[row + min(q + 13u, last)],
+                         gv[row + min(q + 14u, last)], gv[row + min(q + 15u, last)], x[0], x[1]);
+        }
 #endif
     }
 #if SUBGROUP
-    store_partial(wid.z, c0, j0, cols, array<vec4<f32>, 16>(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7], acc[8], acc[9], acc[10], acc[11], acc[12], acc[13], acc[14], acc[15]));
-    store_partial(wid.z, c0 + 8u, j0, cols, array<vec4<f32>, 16>(acc[16], acc[17], acc[18], acc[19], acc[20], acc[21], acc[22], acc[23], acc[24], acc[25], acc[26], acc[27], acc[28], acc[29], acc[30], acc[31]));
+    store_group(wid.z, c0, j0, cols, &acc0);
+    if (CO_GROUPS > 1u) {
+        store_group(wid.z, c0 + 16u, j0, cols, &acc1);
+    }
+    if (CO_GROUPS > 2u) {
+        store_group(wid.z, c0 + 32u, j0, cols, &acc2);
+    }
+    if (CO_GROUPS > 3u) {
+        store_group(wid.z, c0 + 48u, j0, cols, &acc3);
+    }
 #endif
 }
 
 #include "backward_input_entry"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 #if !SUBGROUP
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     weight_tile(gid);
@@ -554,7 +614,7 @@ fn backward_weight_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
 // backward_weight_channel_last's and backward_input's workgroups in one 1-D grid, interleaved
 // as in conv2d_backward.wgsl (the branch is uniform over each workgroup).
 #endif
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 #if !SUBGROUP
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 #else
@@ -565,34 +625,34 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     let cols = params.c_in * params.kh * params.kw + 1u;
     let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
 #if !SUBGROUP
-    let wx = (((cols + 7u) / 8u) * chunks + 63u) / 64u;
+    let wx = (((cols + 7u) / 8u) * chunks + WG - 1u) / WG;
     let nw = wx * ((params.c_out + 7u) / 8u);
 #else
-    let wx = (cols + 511u) / 512u;
-    let wy = (params.c_out + 15u) / 16u;
+    let wx = (cols + 8u * WG - 1u) / (8u * WG);
+    let wy = (params.c_out + 16u * CO_GROUPS - 1u) / (16u * CO_GROUPS);
     let nw = wx * wy * chunks;
 #endif
-    let ix = (params.batch * params.h_in * params.w_in + 511u) / 512u;
+    let ix = (params.batch * params.h_in * params.w_in + 8u * WG - 1u) / (8u * WG);
 #if !SUBGROUP
     let ni = ix * ((params.c_in + 7u) / 8u);
 #else
-    let ni = ix * ((params.c_in + 15u) / 16u);
+    let ni = ix * ((params.c_in + 16u * CI_GROUPS - 1u) / (16u * CI_GROUPS));
 #endif
     let a = (wid.x * ni) / (nw + ni);
     if ((wid.x + 1u) * ni / (nw + ni) == a) {
         let k = wid.x - a;
 #if !SUBGROUP
-        weight_tile(vec3<u32>((k % wx) * 64u + lid.x, k / wx, 0u));
+        weight_tile(vec3<u32>((k % wx) * WG + lid.x, k / wx, 0u));
 #else
         let w = vec3<u32>(k % wx, (k / wx) % wy, k / (wx * wy));
-        weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, w.z), w, lane);
+        weight_tile(vec3<u32>(w.x * WG + lid.x, w.y, w.z), w, lane);
 #endif
     } else {
 #if !SUBGROUP
-        input_tile(vec3<u32>((a % ix) * 64u + lid.x, a / ix, 0u));
+        input_tile(vec3<u32>((a % ix) * WG + lid.x, a / ix, 0u));
 #else
         let w = vec3<u32>(a % ix, a / ix, 0u);
-        input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+        input_tile(vec3<u32>(w.x * WG + lid.x, w.y, 0u), w, lane);
 #endif
     }
 }

@@ -32,6 +32,9 @@
 
 #include "lanes"
 
+// Invocations per workgroup of backward_input (a pipeline-overridable constant: tiling only).
+override WG: u32 = 64u;
+
 #if !SUBGROUP
 // Gradient at the pre-activation for 4 output elements.
 fn grad4(i: vec4<u32>) -> vec4<f32> {

@@ -70,6 +70,8 @@ pub struct BenchReport {
     pub workgroups: Vec<(String, u64)>,
     /// Milliseconds per pass, each timed alone (median-free best of 2, `pass_reps` copies per submit).
     pub passes: Vec<(String, f64)>,
+    /// The tiling each tunable pass ran: (shape, tiling, "tuned" or "default").
+    pub tilings: Vec<(String, String, String)>,
 }
 
 /// Multiply-adds of one image's forward pass: conv and dense layers.
@@ -179,6 +181,18 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
     let images_per_s = (cfg.steps * cfg.batch) as f64 / best;
     let flop_per_image = 6.0 * forward_macs(&model);
     let epoch_steps = 60_000usize.div_ceil(cfg.batch);
+    let tilings = t
+        .gpu
+        .chosen_tilings()
+        .into_iter()
+        .map(|(key, tiling, source)| {
+            let how = match source {
+                crate::gpu::tuning::Source::Tuned => "tuned",
+                crate::gpu::tuning::Source::Default => "default",
+            };
+            (key, tiling.to_string(), how.to_string())
+        })
+        .collect();
     let passes = if cfg.pass_reps > 0 {
         t.profile_step(cfg.pass_reps)?
     } else {
@@ -203,6 +217,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         submits_per_epoch: epoch_steps.div_ceil(t.steps_per_submit(true)) + 1,
         workgroups: t.step_workgroups(),
         passes,
+        tilings,
     })
 }
 
@@ -255,6 +270,9 @@ impl BenchReport {
                 counts[counts.len() / 2],
                 counts[counts.len() - 1]
             );
+        }
+        for (key, tiling, how) in &self.tilings {
+            println!("tiling: {key}: {tiling} ({how})");
         }
         if !self.passes.is_empty() {
             let total: f64 = self.passes.iter().map(|p| p.1).sum();

@@ -37,6 +37,7 @@ pub mod shaders;
 pub mod spec;
 pub mod summary;
 pub mod train;
+pub mod tune;
 pub mod wgsl;
 
 pub use error::{Error, Result};

@@ -40,9 +40,12 @@ impl AdapterArgs {
         AdapterOptions {
             backend: self.backend,
             adapter: self.adapter.clone(),
+            tune: false,
         }
     }
 }
+
+const NO_TUNE_HELP: &str = "Use each tunable pass's default tiling for this device type: no tuning, no tuning cache (the same numbers, maybe slower)";
 
 #[derive(Subcommand)]
 enum Command {
@@ -81,11 +84,31 @@ enum Command {
         /// Record the unfused passes instead of the fused ones (the same numbers), to compare
         #[arg(long)]
         unfused: bool,
+        #[arg(long, help = NO_TUNE_HELP)]
+        no_tune: bool,
         #[command(flatten)]
         adapter: AdapterArgs,
         /// End stdout with one JSON line of the results
         #[arg(long)]
         json: bool,
+    },
+    /// Time the candidate tilings of the tunable passes for a model and batch size on this
+    /// adapter and cache the fastest ($XDG_CACHE_HOME/gpu-cnn/tuning.json); train and bench
+    /// otherwise tune on first use
+    Tune {
+        /// Images per training step (the tiling is chosen per shape, batch included)
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, value_name = "SPEC", help = format!("{MODEL_HELP} [default: the seed CNN]"))]
+        model: Option<String>,
+        /// Input shape, height x width x channels [default: 28x28x1, MNIST's]
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<String>,
+        /// Time the candidates again even for shapes already in the cache
+        #[arg(long)]
+        again: bool,
+        #[command(flatten)]
+        adapter: AdapterArgs,
     },
     /// List the GPU adapters wgpu can see
     Devices {
@@ -153,6 +176,8 @@ struct TrainArgs {
     /// Train with the CPU reference implementation (slow; for checking)
     #[arg(long)]
     cpu: bool,
+    #[arg(long, help = NO_TUNE_HELP)]
+    no_tune: bool,
     #[command(flatten)]
     adapter: AdapterArgs,
     /// End stdout with one JSON line: per-epoch history, test metrics, adapter
@@ -327,7 +352,10 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         out: a.out,
         resume: None,
         cpu: a.cpu,
-        adapter: a.adapter.options(),
+        adapter: AdapterOptions {
+            tune: !a.no_tune,
+            ..a.adapter.options()
+        },
         bar: !a.json && !a.quiet && std::io::stderr().is_terminal(),
         quiet: a.quiet,
         command: std::env::args().collect(),
@@ -400,6 +428,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             model,
             input,
             unfused,
+            no_tune,
             adapter,
             json,
         } => {
@@ -413,7 +442,10 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
                 model,
                 input,
                 unfused,
-                adapter: adapter.options(),
+                adapter: AdapterOptions {
+                    tune: !no_tune,
+                    ..adapter.options()
+                },
             };
             let report = gpu_cnn::bench::run(&cfg)?;
             report.print();
@@ -437,6 +469,19 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             }
             Ok(())
         }
+        Command::Tune {
+            batch,
+            model,
+            input,
+            again,
+            adapter,
+        } => gpu_cnn::tune::run(&gpu_cnn::tune::TuneConfig {
+            batch,
+            model,
+            input,
+            again,
+            adapter: adapter.options(),
+        }),
         Command::Devices { backend } => {
             gpu_cnn::devices::print(backend.map_or(wgpu::Backends::all(), |b| b.backends()));
             Ok(())

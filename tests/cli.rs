@@ -19,7 +19,10 @@ fn gpu_cnn_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpu-cnn"));
     cmd.args(args)
         .current_dir(&cwd)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        // Default tilings, no tuning cache: tests leave the user's cache alone (the tuning
+        // tests set their own cache file).
+        .env("GPU_CNN_NO_TUNE", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -941,12 +944,29 @@ fn bench_reports_throughput_as_json() {
         assert!(j[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {j}");
     }
     let passes = j["passes"].as_object().unwrap();
+    // The default tiling of a CPU adapter (GPU_CNN_NO_TUNE) runs conv2's weight and input
+    // gradients in two dispatches, a GPU's in one.
+    let cpu = j["device_type"] == "Cpu";
+    let conv2_bwd: &[&str] = match cpu {
+        true => &["conv2 bwd weight", "conv2 bwd input"],
+        false => &["conv2 bwd weight+input"],
+    };
+    let step = if cpu { 16 } else { 15 };
+    let tilings = j["tilings"].as_array().unwrap();
+    assert_eq!(tilings.len(), 2, "one per conv: {j}");
+    assert!(tilings.iter().all(|t| t[2] == "default"), "{j}");
+    let split = tilings
+        .iter()
+        .all(|t| t[1].as_str().unwrap().ends_with(" split"));
+    assert_eq!(split, cpu, "{j}");
+    for pass in conv2_bwd {
+        assert!(passes.contains_key(*pass), "{pass}: {j}");
+    }
     // Named by pass, whichever shader variant ran.
     for pass in [
         "conv1 fwd pooled",
         "conv2 fwd pooled",
         "fc1 fwd chain",
-        "conv2 bwd weight+input",
         "conv1 bwd weight",
         "conv1 bwd pooled",
         "conv2 bwd pooled",
@@ -956,12 +976,12 @@ fn bench_reports_throughput_as_json() {
         assert!(passes.contains_key(pass), "{pass}: {j}");
     }
     assert!(j["adapter"].is_string() && j["backend"].is_string() && j["subgroups"].is_boolean());
-    assert_eq!(j["dispatches_per_step"], 15, "the seed model's step");
+    assert_eq!(j["dispatches_per_step"], step, "the seed model's step");
     // Each dispatch with its workgroups: conv1's pooled forward at batch 8 covers 8 * 13 * 13 pool
     // cells, 2 per invocation, 64 invocations per workgroup, and 32 channels, 8 per workgroup row
     // (conv1 has one input channel, so its portable kernel runs).
     let wg = j["workgroups"].as_array().unwrap();
-    assert_eq!(wg.len(), 15, "{j}");
+    assert_eq!(wg.len(), step, "{j}");
     assert!(
         wg.iter().all(|w| w[1].as_u64().is_some_and(|n| n > 0)),
         "{j}"
@@ -983,7 +1003,7 @@ fn bench_reports_throughput_as_json() {
             "{pass}: fused into the conv's: {j}"
         );
     }
-    // The unfused passes, to compare: eleven dispatches and some bytes more.
+    // The unfused passes, to compare: ten (CPU tiling) or eleven dispatches and some bytes more.
     let u = json_tail(&gpu_cnn(&[
         "bench",
         "--batch",

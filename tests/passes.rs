@@ -106,6 +106,13 @@ fn conv2d_backward_matches_reference() {
             };
             for (sg, p) in conv_variants(&gpu, p0) {
                 gpu.subgroups = sg;
+                // A GPU's tiling, which joins the weight and input passes (tests/tuning.rs
+                // gives a CPU adapter's, two dispatches, the same bits).
+                gpu.conv_backward_tiling =
+                    Some(gpu_cnn::gpu::tuning::ConvBackwardTiling::default_for(
+                        wgpu::DeviceType::DiscreteGpu,
+                        sg,
+                    ));
                 let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
                 let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);
                 let b = rand_vec(200 + si as u64, oc, -0.3, 0.3);

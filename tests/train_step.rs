@@ -6,6 +6,7 @@ use common::*;
 
 use gpu_cnn::bench::synthetic;
 use gpu_cnn::gpu::trainer::GpuTrainer;
+use gpu_cnn::gpu::tuning::ConvBackwardTiling;
 use gpu_cnn::layers::{Adam, GatherParams};
 use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
@@ -332,6 +333,12 @@ fn fused_and_unfused_passes_give_the_same_bits() {
         for fuse in [true, false] {
             let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
             g.fuse = fuse;
+            // A GPU's tiling, which joins a conv's weight and input gradients in one dispatch
+            // (a CPU adapter's default keeps them apart; tests/tuning.rs compares the two).
+            g.conv_backward_tiling = Some(ConvBackwardTiling::default_for(
+                wgpu::DeviceType::DiscreteGpu,
+                g.subgroups,
+            ));
             let mut t =
                 GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
             let shape = (t.dispatches_per_step(), t.bytes_per_step());

@@ -18,7 +18,9 @@ fn bin() -> Command {
     std::fs::create_dir_all(&cwd).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_gpu-cnn"));
     c.current_dir(cwd)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        // Default tilings, no tuning cache: tests leave the user's cache alone.
+        .env("GPU_CNN_NO_TUNE", "1");
     c
 }
 
@@ -644,6 +646,7 @@ fn a_full_disk_keeps_the_previous_files() {
             "2",
         ])
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("GPU_CNN_NO_TUNE", "1")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));

@@ -3,6 +3,7 @@
 
 pub mod layers;
 pub mod trainer;
+pub mod tuning;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,8 @@ use crate::shaders::Shader;
 pub struct AdapterOptions {
     pub backend: Option<BackendName>,
     pub adapter: Option<String>,
+    /// Tune the tunable passes' shapes missing from the tuning cache (`Gpu::tune`).
+    pub tune: bool,
 }
 
 /// A graphics API wgpu drives, as `--backend` names it.
@@ -114,6 +117,9 @@ impl Dispatch {
     }
 }
 
+/// Values of a pipeline's WGSL `override` constants, by name (empty: the shader's defaults).
+pub type Overrides = Vec<(&'static str, u32)>;
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -134,7 +140,17 @@ pub struct Gpu {
     /// buffer size limits. A larger image set is split over several buffers (`GpuTrainer`);
     /// tests lower this to exercise the split.
     pub dataset_part_bytes: u64,
-    pipelines: Mutex<HashMap<(Shader, &'static str), wgpu::ComputePipeline>>,
+    /// Tune a tunable pass's shape missing from the tuning cache on its first use (and cache
+    /// the choice); when clear, untuned shapes take the device type's default tiling
+    /// (`gpu::tuning`). The CLI sets it unless `--no-tune`.
+    pub tune: bool,
+    /// Time the candidates again even for shapes the cache has (`gpu-cnn tune --again`).
+    pub retune: bool,
+    /// Every conv backward pass uses this tiling, tuned or not (tests; `None`: as tuned).
+    pub conv_backward_tiling: Option<tuning::ConvBackwardTiling>,
+    /// The tilings chosen in this process, by shape key, with where they came from.
+    tilings: Mutex<HashMap<String, (tuning::ConvBackwardTiling, tuning::Source)>>,
+    pipelines: Mutex<HashMap<(Shader, &'static str, Overrides), wgpu::ComputePipeline>>,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -191,7 +207,10 @@ impl Gpu {
                 info.name, info.backend
             ));
         }
-        Self::from_adapter(adapter)
+        let mut gpu = Self::from_adapter(adapter)?;
+        // GPU_CNN_NO_TUNE=1 does what --no-tune does, for every command (tests set it).
+        gpu.tune = opts.tune && std::env::var_os("GPU_CNN_NO_TUNE").is_none_or(|v| v == "0");
+        Ok(gpu)
     }
 
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
@@ -250,6 +269,10 @@ impl Gpu {
             limits,
             subgroups: false,
             subgroup_size: 0,
+            tune: false,
+            retune: false,
+            conv_backward_tiling: None,
+            tilings: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
             errors,
@@ -266,7 +289,7 @@ impl Gpu {
     /// theirs), so the subgroup kernels are gated on what a pipeline really gets.
     pub fn probe_subgroup_size(&self) -> Result<u32> {
         let sizes = self.zeros("subgroup probe", 64)?;
-        let pipeline = self.build_pipeline(Shader::ProbeSubgroup, "main")?;
+        let pipeline = self.build_pipeline(Shader::ProbeSubgroup, "main", &Overrides::new())?;
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("subgroup probe"),
             layout: &pipeline.get_bind_group_layout(0),
@@ -306,6 +329,42 @@ impl Gpu {
         Err(Error::Gpu(format!("{what}: {all}")))
     }
 
+    /// What the tuning cache files this adapter under: name, backend, driver and its version.
+    pub fn adapter_key(&self) -> String {
+        let i = &self.info;
+        format!(
+            "{} ({:?}; {} {})",
+            i.name, i.backend, i.driver, i.driver_info
+        )
+    }
+
+    /// The tiling chosen for a shape in this process, if any.
+    pub fn chosen_tiling(&self, key: &str) -> Option<(tuning::ConvBackwardTiling, tuning::Source)> {
+        self.tilings.lock().ok()?.get(key).copied()
+    }
+
+    /// Records the tiling of a shape for the rest of the process.
+    pub fn choose_tiling(
+        &self,
+        key: String,
+        t: tuning::ConvBackwardTiling,
+        source: tuning::Source,
+    ) {
+        if let Ok(mut m) = self.tilings.lock() {
+            m.insert(key, (t, source));
+        }
+    }
+
+    /// Every tiling chosen so far, sorted by shape key.
+    pub fn chosen_tilings(&self) -> Vec<(String, tuning::ConvBackwardTiling, tuning::Source)> {
+        let mut all: Vec<_> = match self.tilings.lock() {
+            Ok(m) => m.iter().map(|(k, (t, s))| (k.clone(), *t, *s)).collect(),
+            Err(_) => Vec::new(),
+        };
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     pub fn backend_name(&self) -> String {
         format!("{:?}", self.info.backend).to_lowercase()
     }
@@ -314,12 +373,18 @@ impl Gpu {
         format!("{:?}", self.info.device_type)
     }
 
-    pub fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+    pub fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &Overrides,
+    ) -> Result<wgpu::ComputePipeline> {
         let mut cache = self
             .pipelines
             .lock()
             .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
-        if let Some(p) = cache.get(&(shader, entry)) {
+        let key = (shader, entry, overrides.clone());
+        if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
         if shader.needs_subgroups() && !self.subgroups {
@@ -329,13 +394,19 @@ impl Gpu {
                 self.info.name
             )));
         }
-        let pipeline = self.build_pipeline(shader, entry)?;
-        cache.insert((shader, entry), pipeline.clone());
+        let pipeline = self.build_pipeline(shader, entry, overrides)?;
+        cache.insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
-    /// Compiles `shader::entry` (its module cached), without the subgroup gate.
-    fn build_pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+    /// Compiles `shader::entry` (its module cached) with the given pipeline-overridable
+    /// constants, without the subgroup gate.
+    fn build_pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &Overrides,
+    ) -> Result<wgpu::ComputePipeline> {
         let module = {
             let mut modules = self
                 .modules
@@ -367,6 +438,7 @@ impl Gpu {
                 })
                 .clone()
         };
+        let constants: Vec<(&str, f64)> = overrides.iter().map(|&(k, v)| (k, v as f64)).collect();
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -374,7 +446,10 @@ impl Gpu {
                 layout: None,
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         self.check(&format!("building {}::{entry}", shader.name()))?;
@@ -386,6 +461,26 @@ impl Gpu {
         &self,
         shader: Shader,
         entry: &'static str,
+        storage: &[(u32, &Tensor)],
+        params: Option<(u32, &P)>,
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
+        self.dispatch_tiled(
+            shader,
+            entry,
+            &Overrides::new(),
+            storage,
+            params,
+            workgroups,
+        )
+    }
+
+    /// `dispatch` with values for the shader's `override` constants (its tiling).
+    pub fn dispatch_tiled<P: bytemuck::Pod>(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &Overrides,
         storage: &[(u32, &Tensor)],
         params: Option<(u32, &P)>,
         workgroups: [u32; 3],
@@ -407,7 +502,7 @@ impl Gpu {
                 )));
             }
         }
-        let pipeline = self.pipeline(shader, entry)?;
+        let pipeline = self.pipeline(shader, entry, overrides)?;
         let uniform = params.map(|(_, p)| {
             self.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -5,6 +5,7 @@
 
 use super::{check_len, grid, grid_1d, one_to_one, Recorder, TILE, WG};
 use crate::error::{Error, Result};
+use crate::gpu::tuning::{self, Choice, ConvBackwardTiling, Source, TuningCache};
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::{conv_geometry, conv_params, pad_params, pool_params, subsample_params};
 use crate::layers::{Conv2dParams, Conv2dPooledParams, Pad2dParams, Subsample2dParams};
@@ -222,7 +223,8 @@ pub fn conv2d_backward(
             grid_1d(npix * c_out_padded(p) / 4),
         )?);
     }
-    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, p)
+    let tiling = conv2d_backward_tiling(gpu, p, dinp.is_some())?;
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, p, tiling)
 }
 
 /// conv2d_forward and the 2x2, stride-2 max-pool after it in one pass
@@ -342,7 +344,8 @@ pub fn conv2d_backward_pooled(
         Some((4, p)),
         grid_1d(cells * c_out_padded(c) / 4),
     )?);
-    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c)
+    let tiling = conv2d_backward_tiling(gpu, c, dinp.is_some())?;
+    conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c, tiling)
 }
 
 /// The checks both conv backward launchers share.
@@ -372,6 +375,114 @@ fn check_conv2d_backward(
     )
 }
 
+/// The tiling of conv2d_backward on `p` (with the input gradient or not): the forced one, the
+/// one chosen earlier in this process, the cached one, a newly tuned one (with `gpu.tune`), or
+/// the device type's default.
+pub fn conv2d_backward_tiling(
+    gpu: &Gpu,
+    p: &Conv2dParams,
+    input: bool,
+) -> Result<ConvBackwardTiling> {
+    if let Some(t) = gpu.conv_backward_tiling {
+        t.check(gpu.subgroups)?;
+        return Ok(t);
+    }
+    let key = tuning::shape_key(p, input);
+    if let Some((t, _)) = gpu.chosen_tiling(&key) {
+        return Ok(t);
+    }
+    let default = ConvBackwardTiling::default_for(gpu.info.device_type, gpu.subgroups);
+    if !gpu.tune {
+        gpu.choose_tiling(key, default, Source::Default);
+        return Ok(default);
+    }
+    let path = TuningCache::path();
+    let mut cache = match path.as_deref().map(TuningCache::load).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            // Not ours to overwrite: run untuned and say why.
+            crate::output::note(format!("{e}; using the default tiling"));
+            gpu.choose_tiling(key, default, Source::Default);
+            return Ok(default);
+        }
+    };
+    let adapter = gpu.adapter_key();
+    if let Some(c) = cache.get(&adapter, &key).filter(|_| !gpu.retune) {
+        if c.tiling.check(gpu.subgroups).is_ok() {
+            gpu.choose_tiling(key, c.tiling, Source::Tuned);
+            return Ok(c.tiling);
+        }
+    }
+    let choice = tune_conv2d_backward(gpu, p, input)?;
+    crate::output::note(format!(
+        "tuned {key}: {} ({:.3} ms; default {:.3} ms)",
+        choice.tiling, choice.ms, choice.default_ms
+    ));
+    let tiling = choice.tiling;
+    cache.insert(&adapter, key.clone(), choice);
+    if let Some(path) = path {
+        if let Err(e) = cache.save(&path) {
+            crate::output::note(format!("could not keep the tuning: {e}"));
+        }
+    }
+    gpu.choose_tiling(key, tiling, Source::Tuned);
+    Ok(tiling)
+}
+
+/// Times conv2d_backward's weight and input passes on `p` under each candidate tiling (on
+/// zeros: the arithmetic does not depend on the values) and returns the fastest; ties keep the
+/// default. Each candidate: one untimed run (pipeline compilation), then the median of three
+/// submits of enough copies to take a few milliseconds.
+pub fn tune_conv2d_backward(gpu: &Gpu, p: &Conv2dParams, input: bool) -> Result<Choice> {
+    let scratch = conv2d_scratch(gpu, p)?;
+    let inp = gpu.zeros("tune.inp", p.inp_len())?;
+    let dinp = gpu.zeros("tune.dinp", p.inp_len())?;
+    let dweight = gpu.zeros("tune.dweight", p.weight_len())?;
+    let dbias = gpu.zeros("tune.dbias", p.c_out as usize)?;
+    let default = ConvBackwardTiling::default_for(gpu.info.device_type, gpu.subgroups);
+    let time = |t: ConvBackwardTiling| -> Result<f64> {
+        let mut prog = Vec::new();
+        let di = input.then_some(&dinp);
+        conv2d_backward_rest(
+            gpu, &mut prog, "tune", di, &dweight, &dbias, &inp, &scratch, p, t,
+        )?;
+        let once = |copies: usize| -> Result<f64> {
+            let all: Vec<&Dispatch> = (0..copies).flat_map(|_| prog.iter()).collect();
+            let start = std::time::Instant::now();
+            gpu.run(&all)?;
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            gpu.check("tuning")?;
+            Ok(start.elapsed().as_secs_f64() * 1e3)
+        };
+        let first = once(1)?;
+        let single = once(1)?.min(first).max(1e-3);
+        let copies = ((5.0 / single).ceil() as usize).clamp(1, 50);
+        let mut runs = [once(copies)?, once(copies)?, once(copies)?];
+        runs.sort_by(f64::total_cmp);
+        Ok(runs[1] / copies as f64)
+    };
+    let default_ms = time(default)?;
+    let mut best = (default, default_ms);
+    for t in ConvBackwardTiling::candidates(gpu.info.device_type, gpu.subgroups) {
+        let moot =
+            (!input && (t.joined || t.ci_groups != 1)) || (p.channel_last == 0 && t.co_groups != 1);
+        if t == default || moot {
+            continue;
+        }
+        let ms = time(t)?;
+        if ms < best.1 {
+            best = (t, ms);
+        }
+    }
+    Ok(Choice {
+        tiling: best.0,
+        ms: best.1,
+        default_ms,
+    })
+}
+
 /// After the pre-activation gradient is in `scratch.g`: the weight gradient (split-K, then
 /// reduced) and, when asked, the input gradient.
 #[allow(clippy::too_many_arguments)]
@@ -385,6 +496,7 @@ fn conv2d_backward_rest(
     inp: &Tensor,
     scratch: &Conv2dScratch,
     p: &Conv2dParams,
+    tiling: ConvBackwardTiling,
 ) -> Result<()> {
     let cols = p.ksize() + 1;
     let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
@@ -399,9 +511,20 @@ fn conv2d_backward_rest(
     } else {
         (Shader::Conv2dBackward, TILE)
     };
+    let wg = tiling.wg as usize;
+    let ci_groups = if gpu.subgroups {
+        tiling.ci_groups as usize
+    } else {
+        1
+    };
+    let co_groups = if p.channel_last != 0 {
+        tiling.co_groups as usize
+    } else {
+        1
+    };
     let input_groups = [
-        grid(npix_in.div_ceil(TILE * WG)),
-        grid((p.c_in as usize).div_ceil(c_tile)),
+        grid(npix_in.div_ceil(TILE * wg)),
+        grid((p.c_in as usize).div_ceil(c_tile * ci_groups)),
         1,
     ];
     let (shader, entry, x, groups) = if p.channel_last != 0 {
@@ -412,8 +535,8 @@ fn conv2d_backward_rest(
             (11, &scratch.xt),
             // 16 output channels per invocation here.
             [
-                grid(cols.div_ceil(TILE * WG)),
-                grid((p.c_out as usize).div_ceil(2 * TILE)),
+                grid(cols.div_ceil(TILE * wg)),
+                grid((p.c_out as usize).div_ceil(2 * TILE * co_groups)),
                 grid(p.chunks()),
             ],
         )
@@ -423,7 +546,7 @@ fn conv2d_backward_rest(
             Shader::Conv2dBackward,
             "backward_weight",
             (0, inp),
-            [grid(pairs.div_ceil(WG)), co_tiles, 1],
+            [grid(pairs.div_ceil(wg)), co_tiles, 1],
         )
     };
     let reduce = gpu.dispatch(
@@ -440,12 +563,14 @@ fn conv2d_backward_rest(
         // interleaved (the same code per tile, so the same bits).
         Some(dinp)
             if gpu.fuse
+                && tiling.joined
                 && shader == input_shader
                 && joined <= gpu.limits.max_compute_workgroups_per_dimension as usize =>
         {
-            prog.push(gpu.dispatch(
+            prog.push(gpu.dispatch_tiled(
                 shader,
                 "backward",
+                &tiling.weight_overrides(p.channel_last != 0),
                 &[
                     x,
                     (9, &scratch.g),
@@ -459,18 +584,20 @@ fn conv2d_backward_rest(
             prog.push(reduce);
         }
         _ => {
-            prog.push(gpu.dispatch(
+            prog.push(gpu.dispatch_tiled(
                 shader,
                 entry,
+                &tiling.weight_overrides(p.channel_last != 0),
                 &[x, (9, &scratch.g), (4, &scratch.partial)],
                 Some((8, p)),
                 groups,
             )?);
             prog.push(reduce);
             if let Some(dinp) = dinp {
-                prog.push(gpu.dispatch(
+                prog.push(gpu.dispatch_tiled(
                     input_shader,
                     "backward_input",
+                    &tiling.input_overrides(gpu.subgroups),
                     &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
                     Some((8, p)),
                     input_groups,

@@ -185,13 +185,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         .gpu
         .chosen_tilings()
         .into_iter()
-        .map(|(key, tiling, source)| {
-            let how = match source {
-                crate::gpu::tuning::Source::Tuned => "tuned",
-                crate::gpu::tuning::Source::Default => "default",
-            };
-            (key, tiling.to_string(), how.to_string())
-        })
+        .map(|(key, tiling, source)| (key, tiling.to_string(), source.name().to_string()))
         .collect();
     let passes = if cfg.pass_reps > 0 {
         t.profile_step(cfg.pass_reps)?

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::trainer::GpuTrainer;
-use crate::gpu::tuning::{Source, TuningCache};
+use crate::gpu::tuning::TuningCache;
 use crate::gpu::{AdapterOptions, Gpu};
 use crate::layers::Adam;
 
@@ -54,11 +54,7 @@ pub fn run(cfg: &TuneConfig) -> Result<()> {
             .and_then(|(_, c)| c.get(&t.gpu.adapter_key(), &key))
             .map(|c| format!(": {:.3} ms, default {:.3} ms", c.ms, c.default_ms))
             .unwrap_or_default();
-        let how = match source {
-            Source::Tuned => "tuned",
-            Source::Default => "default",
-        };
-        println!("{key}: {tiling} ({how}{timing})");
+        println!("{key}: {tiling} ({}{timing})", source.name());
     }
     match cache {
         Some((p, _)) => println!("cache: {}", p.display()),

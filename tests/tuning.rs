@@ -147,21 +147,26 @@ fn the_tune_command_caches_its_choices() {
     let (again, err) = run(&args);
     assert!(!err.contains("note: tuned "), "{err}");
     assert_eq!(again, out);
-    let (bench, _) = run(&[
-        "bench",
-        "--model",
-        model,
-        "--input",
-        "8x8x4",
-        "--batch",
-        "2",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--pass-reps",
-        "0",
-    ]);
+    let bench_args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "bench",
+            "--model",
+            model,
+            "--input",
+            "8x8x4",
+            "--batch",
+            "2",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--pass-reps",
+            "0",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let (bench, _) = run(&bench_args(&[]));
     let tiled = shapes
         .iter()
         .find(|(k, _)| k.starts_with(key))
@@ -170,22 +175,7 @@ fn the_tune_command_caches_its_choices() {
         .tiling;
     assert!(bench.contains(&format!("{tiled} (tuned)")), "{bench}");
     // --no-tune: the defaults, whatever the cache says.
-    let (plain, _) = run(&[
-        "bench",
-        "--model",
-        model,
-        "--input",
-        "8x8x4",
-        "--batch",
-        "2",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--pass-reps",
-        "0",
-        "--no-tune",
-    ]);
+    let (plain, _) = run(&bench_args(&["--no-tune"]));
     assert!(
         plain.contains("(default)") && !plain.contains("(tuned)"),
         "{plain}"

@@ -583,6 +583,14 @@ impl Gpu {
         }
     }
 
+    /// Waits until the GPU has finished all submitted work.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check("wait")
+    }
+
     /// Records the dispatches into one compute pass and submits them; does not wait.
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
         let mut enc = self.device.create_command_encoder(&Default::default());

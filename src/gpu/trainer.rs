@@ -653,10 +653,7 @@ impl GpuTrainer {
         }
         let slots = self.gpu.read::<f32>(&tensors)?;
         // Every submit has finished: the last report holds the whole epoch.
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.gpu.wait()?;
         self.collect_chunks(&mut p);
         p.done = p.total;
         progress(&p);
@@ -722,11 +719,7 @@ impl GpuTrainer {
 
     /// Waits until the GPU has finished all submitted work.
     pub fn wait(&self) -> Result<()> {
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        self.gpu.check("wait")
+        self.gpu.wait()
     }
 
     /// Times each dispatch of a full training step in isolation: `reps` copies in one submit,

@@ -87,6 +87,27 @@ impl ConvBackwardTiling {
         all
     }
 
+    /// This tiling with the knobs `p` does not use set to their neutral values: the channel
+    /// groups of the subgroup tiles where the portable kernel runs, the input tile's knobs and
+    /// the joined dispatch when there is no input gradient. Candidates that differ only there
+    /// are the same program.
+    pub fn fitted(self, p: &Conv2dParams, input: bool, subgroups: bool) -> Self {
+        ConvBackwardTiling {
+            co_groups: if p.channel_last != 0 {
+                self.co_groups
+            } else {
+                1
+            },
+            ci_groups: if input && subgroups {
+                self.ci_groups
+            } else {
+                1
+            },
+            joined: input && self.joined,
+            ..self
+        }
+    }
+
     /// Checks a tiling read from a file or a flag.
     pub fn check(&self, subgroups: bool) -> Result<()> {
         let ok = [8, 16, 32, 64, 128, 256].contains(&self.wg)
@@ -143,6 +164,16 @@ pub enum Source {
     Default,
     /// Measured on this adapter (now or earlier, from the cache).
     Tuned,
+}
+
+impl Source {
+    /// How `bench` and `tune` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::Tuned => "tuned",
+        }
+    }
 }
 
 /// The key of one tuned shape: the conv's backward at one batch size, with or without the

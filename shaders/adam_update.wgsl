@@ -44,6 +44,8 @@ struct Copy {
 @group(0) @binding(6) var<uniform> params: Params;
 @group(0) @binding(7) var<storage, read_write> wt: array<f32>;
 
+#include "divmod"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
@@ -68,14 +70,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         if (4u * i + 3u < c.offset || 4u * i >= end) {
             continue;
         }
-        for (var l = 0u; l < 4u; l++) {
-            let k = 4u * i + l;
-            if (k >= c.offset && k < end) {
-                let local = k - c.offset;
-                let co = local / per;
-                let ci = (local % per) / c.taps;
-                let tap = local % c.taps;
-                wt[c.wt_offset + (tap * c.c_in + ci) * c.c4 * 4u + co] = w[l];
+        // The first element of the 4 in this conv, as (co, ci, tap), then step through the rest.
+        let k0 = max(4u * i, c.offset);
+        let k1 = min(4u * i + 4u, end);
+        let co_rest = divmod(k0 - c.offset, per);
+        let ci_tap = divmod(co_rest.y, c.taps);
+        var co = co_rest.x;
+        var ci = ci_tap.x;
+        var tap = ci_tap.y;
+        for (var k = k0; k < k1; k++) {
+            wt[c.wt_offset + (tap * c.c_in + ci) * c.c4 * 4u + co] = w[k - 4u * i];
+            tap++;
+            if (tap == c.taps) {
+                tap = 0u;
+                ci++;
+                if (ci == c.c_in) {
+                    ci = 0u;
+                    co++;
+                }
             }
         }
     }

@@ -259,11 +259,11 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
         }
     }
 
-    var ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
+    let ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
                                  (mb / plane_in) * params.c_in * plane_in + rb);
 #if !SUBGROUP
-    #include "acc8x2_array"
-    store_input(p0, npix, c0, 8u, plane_in, ib, acc);
+    store_input(p0, npix, c0, 8u, plane_in, ib, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                                                      acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 #else
     store_input(p0, npix, c0, 16u, plane_in, ib, acc0);
     if (CI_GROUPS > 1u) {
@@ -272,8 +272,9 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
 #endif
 }
 
-// dinp for channels c0 .. c0 + count - 1 and the 8 pixels p0 .. (in range) from a tile laid
-// out as acc[2 * j + t / 4][t % 4] (channel j, pixel t); ib: each pixel's channel-0 offset.
+// dinp for channels c0 .. c0 + count - 1 (count 8 or 16) and the 8 pixels p0 .. (in range)
+// from a tile laid out as tile[2 * j + t / 4][t % 4] (channel j, pixel t); ib: each pixel's
+// channel-0 offset. Unrolled over the channels: indexing a tile dynamically puts it in memory.
 #if !SUBGROUP
 fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
                tile: array<vec4<f32>, 16>) {
@@ -281,20 +282,38 @@ fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array
 fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
                tile: array<vec4<f32>, 32>) {
 #endif
-    // Indexed through variables: indexing a value array dynamically makes naga copy it each time.
-    var acc = tile;
-    var rows = ib;
-    for (var j = 0u; j < count; j++) {
-        let ci = c0 + j;
-        if (ci >= params.c_in) {
-            break;
-        }
-        for (var t = 0u; t < 8u; t++) {
-            if (p0 + t >= npix) {
-                break;
-            }
-            dinp[rows[t / 4u][t % 4u] + ci * plane_in] = acc[2u * j + t / 4u][t % 4u];
-        }
+    let n = select(0u, min(npix - p0, 8u), p0 < npix);
+    input_row(c0 + 0u, n, plane_in, ib[0], ib[1], tile[0], tile[1]);
+    input_row(c0 + 1u, n, plane_in, ib[0], ib[1], tile[2], tile[3]);
+    input_row(c0 + 2u, n, plane_in, ib[0], ib[1], tile[4], tile[5]);
+    input_row(c0 + 3u, n, plane_in, ib[0], ib[1], tile[6], tile[7]);
+    input_row(c0 + 4u, n, plane_in, ib[0], ib[1], tile[8], tile[9]);
+    input_row(c0 + 5u, n, plane_in, ib[0], ib[1], tile[10], tile[11]);
+    input_row(c0 + 6u, n, plane_in, ib[0], ib[1], tile[12], tile[13]);
+    input_row(c0 + 7u, n, plane_in, ib[0], ib[1], tile[14], tile[15]);
+#if SUBGROUP
+    if (count > 8u) {
+        input_row(c0 + 8u, n, plane_in, ib[0], ib[1], tile[16], tile[17]);
+        input_row(c0 + 9u, n, plane_in, ib[0], ib[1], tile[18], tile[19]);
+        input_row(c0 + 10u, n, plane_in, ib[0], ib[1], tile[20], tile[21]);
+        input_row(c0 + 11u, n, plane_in, ib[0], ib[1], tile[22], tile[23]);
+        input_row(c0 + 12u, n, plane_in, ib[0], ib[1], tile[24], tile[25]);
+        input_row(c0 + 13u, n, plane_in, ib[0], ib[1], tile[26], tile[27]);
+        input_row(c0 + 14u, n, plane_in, ib[0], ib[1], tile[28], tile[29]);
+        input_row(c0 + 15u, n, plane_in, ib[0], ib[1], tile[30], tile[31]);
+    }
+#endif
+}
+
+// Channel ci (if in range) of the first n of the 8 pixels at offsets ia, ib: values a, b.
+fn input_row(ci: u32, n: u32, plane_in: u32, ia: vec4<u32>, ib: vec4<u32>, a: vec4<f32>, b: vec4<f32>) {
+    if (ci >= params.c_in) {
+        return;
+    }
+    let o = ci * plane_in;
+    for (var t = 0u; t < n; t++) {
+        let i = t % 4u;
+        dinp[select(ib[i], ia[i], t < 4u) + o] = select(b[i], a[i], t < 4u);
     }
 }
 
@@ -391,21 +410,28 @@ fn weight_tile(gid: vec3<u32>) {
 }
 
 #endif
-// partial[z, c0 + i, j0 + t] = acc[2 * i + t / 4][t % 4], in range.
+// partial[z, c0 + i, j0 + t] = tile[2 * i + t / 4][t % 4], in range. Unrolled over the
+// channels: indexing a tile dynamically puts it in memory.
 fn store_partial(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 16>) {
-    // Indexed through a variable: indexing a value array dynamically makes naga copy it each time.
-    var acc = tile;
-    for (var i = 0u; i < 8u; i++) {
-        let co = c0 + i;
-        if (co >= params.c_out) {
-            break;
-        }
-        for (var t = 0u; t < 8u; t++) {
-            if (j0 + t >= cols) {
-                break;
-            }
-            partial[(z * params.c_out + co) * cols + j0 + t] = acc[2u * i + t / 4u][t % 4u];
-        }
+    let n = select(0u, min(cols - j0, 8u), j0 < cols);
+    partial_row(z, c0 + 0u, j0, cols, n, tile[0], tile[1]);
+    partial_row(z, c0 + 1u, j0, cols, n, tile[2], tile[3]);
+    partial_row(z, c0 + 2u, j0, cols, n, tile[4], tile[5]);
+    partial_row(z, c0 + 3u, j0, cols, n, tile[6], tile[7]);
+    partial_row(z, c0 + 4u, j0, cols, n, tile[8], tile[9]);
+    partial_row(z, c0 + 5u, j0, cols, n, tile[10], tile[11]);
+    partial_row(z, c0 + 6u, j0, cols, n, tile[12], tile[13]);
+    partial_row(z, c0 + 7u, j0, cols, n, tile[14], tile[15]);
+}
+
+// partial[z, co, j0 + t] for the first n of the 8 columns (values a, b), if co is in range.
+fn partial_row(z: u32, co: u32, j0: u32, cols: u32, n: u32, a: vec4<f32>, b: vec4<f32>) {
+    if (co >= params.c_out) {
+        return;
+    }
+    let o = (z * params.c_out + co) * cols + j0;
+    for (var t = 0u; t < n; t++) {
+        partial[o + t] = select(b[t % 4u], a[t % 4u], t < 4u);
     }
 }
 

@@ -17,6 +17,7 @@
 // cells_h = ceil(h_out / stride).
 
 #include "conv2d_params"
+#include "divmod"
 
 @group(0) @binding(0) var<storage, read> pooled: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<u32>;
@@ -34,11 +35,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= params.batch * cells_h * cells_w * nc4) {
         return;
     }
-    let q = i % nc4;
-    let cell = i / nc4;
-    let n = cell / (cells_h * cells_w);
-    let cy = (cell / cells_w) % cells_h;
-    let cx = cell % cells_w;
+    let cq = divmod(i, nc4);
+    let q = cq.y;
+    let nr = divmod(cq.x, cells_h * cells_w);
+    let n = nr.x;
+    let yx = divmod(nr.y, cells_w);
+    let cy = yx.x;
+    let cx = yx.y;
     let plane = params.h_out * params.w_out;
     let pool_plane = params.h_pool * params.w_pool;
     // Each channel's winner in the cell's window (none: past the plane) and its gradient.

@@ -43,6 +43,38 @@ fn c4() -> u32 {
     return (params.c_out + 3u) / 4u;
 }
 
+// out[pixel p0 + t, channel c0 + j] = act(tile[2 * j + t / 4][t % 4] + bias[c0 + j]), in
+// range; ob: each pixel's channel-0 offset in out. Row by row, with the tile's rows passed as
+// values: indexing the tile dynamically would put it in memory.
+fn store_tile(p0: u32, c0: u32, npix: u32, ob: array<vec4<u32>, 2>, tile: array<vec4<f32>, 16>) {
+    let n = select(0u, min(npix - p0, 8u), p0 < npix);
+    out_row(c0 + 0u, n, ob[0], ob[1], tile[0], tile[1]);
+    out_row(c0 + 1u, n, ob[0], ob[1], tile[2], tile[3]);
+    out_row(c0 + 2u, n, ob[0], ob[1], tile[4], tile[5]);
+    out_row(c0 + 3u, n, ob[0], ob[1], tile[6], tile[7]);
+    out_row(c0 + 4u, n, ob[0], ob[1], tile[8], tile[9]);
+    out_row(c0 + 5u, n, ob[0], ob[1], tile[10], tile[11]);
+    out_row(c0 + 6u, n, ob[0], ob[1], tile[12], tile[13]);
+    out_row(c0 + 7u, n, ob[0], ob[1], tile[14], tile[15]);
+}
+
+// Channel co (if in range) of the first n of the 8 pixels at offsets oa, ob: values a, b.
+fn out_row(co: u32, n: u32, oa: vec4<u32>, ob: vec4<u32>, a: vec4<f32>, b: vec4<f32>) {
+    if (co >= params.c_out) {
+        return;
+    }
+    let o = co * params.h_out * params.w_out;
+    let bias_co = bias[co];
+    for (var t = 0u; t < n; t++) {
+        let i = t % 4u;
+        var v = select(b[i], a[i], t < 4u) + bias_co;
+        if (params.relu != 0u) {
+            v = max(v, 0.0);
+        }
+        out[select(ob[i], oa[i], t < 4u) + o] = v;
+    }
+}
+
 #if !SUBGROUP
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
@@ -50,14 +82,7 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-#else
-// out[pixel p0 + t, channel c0 + j] = act(acc[2 * j + t / 4][t % 4] + bias[c0 + j]), in range.
-fn store_tile(p0: u32, c0: u32, npix: u32, tile: array<vec4<f32>, 16>) {
-    // Indexed through a variable: indexing a value array dynamically makes naga copy it each time.
-    var acc = tile;
-#endif
     let plane_out = params.h_out * params.w_out;
-#if !SUBGROUP
     let npix = params.batch * plane_out;
     let p0 = gid.x * 8u;
     let c0 = gid.y * 8u;
@@ -70,11 +95,9 @@ fn store_tile(p0: u32, c0: u32, npix: u32, tile: array<vec4<f32>, 16>) {
     let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
 
     // Pixels p0..p0+3 in the lanes of *a, p0+4..p0+7 in *b (clamped past the end, not stored):
-    // offsets of their top-left input tap (ib*) and of their output (ob*).
-#endif
+    // offsets of their top-left input tap (ib*) and of their output (ob).
     let ma = min(vec4<u32>(p0) + LANES_A, vec4<u32>(npix - 1u));
     let mb = min(vec4<u32>(p0) + LANES_B, vec4<u32>(npix - 1u));
-#if !SUBGROUP
     let ra = ma % plane_out;
     let rb = mb % plane_out;
     let iba = (ma / plane_out) * params.c_in * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out;
@@ -83,33 +106,12 @@ fn store_tile(p0: u32, c0: u32, npix: u32, tile: array<vec4<f32>, 16>) {
     // accJ{a,b}: output channel c0 + J for pixels a and b.
 #include "conv2d_acc"
 
-    #include "acc8x2_array"
-    var ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ra,
+    let ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ra,
                                  (mb / plane_out) * params.c_out * plane_out + rb);
-#else
-    let ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ma % plane_out,
-                                 (mb / plane_out) * params.c_out * plane_out + mb % plane_out);
-#endif
-    for (var j = 0u; j < 8u; j++) {
-        let co = c0 + j;
-        if (co >= params.c_out) {
-            break;
-        }
-        let b = bias[co];
-        for (var t = 0u; t < 8u; t++) {
-            if (p0 + t >= npix) {
-                break;
-            }
-            var v = acc[2u * j + t / 4u][t % 4u] + b;
-            if (params.relu != 0u) {
-                v = max(v, 0.0);
-            }
-            out[ob[t / 4u][t % 4u] + co * plane_out] = v;
-        }
-    }
-#if SUBGROUP
+    store_tile(p0, c0, npix, ob, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                                      acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 }
-
+#else
 @compute @workgroup_size(64)
 fn prepare_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
@@ -160,7 +162,9 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
 
     // accTC: pixel p0 + T, output channels c0 + 4C .. c0 + 4C + 3.
 #include "conv2d_acc_channel_last"
-    store_tile(p0, c0 + 0u, npix, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]));
-    store_tile(p0, c0 + 8u, npix, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
-#endif
+    let ob = array<vec4<u32>, 2>((ma / plane_out) * params.c_out * plane_out + ra,
+                                 (mb / plane_out) * params.c_out * plane_out + rb);
+    store_tile(p0, c0 + 0u, npix, ob, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]));
+    store_tile(p0, c0 + 8u, npix, ob, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
 }
+#endif

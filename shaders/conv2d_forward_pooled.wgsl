@@ -24,6 +24,7 @@
 // when the device has wgpu::Features::SUBGROUP).
 
 #include "conv2d_params"
+#include "divmod"
 
 #if !SUBGROUP
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
@@ -47,14 +48,19 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
 }
 
 #endif
-// The conv output pixels (flattened over batch, y, x) of pool cell `cell`'s window, in scan
-// order.
-fn window(cell: u32) -> vec4<u32> {
-    let pool_plane = params.h_pool * params.w_pool;
-    let r = cell % pool_plane;
-    let m = (cell / pool_plane) * params.h_out * params.w_out
-        + (r / params.w_pool) * 2u * params.w_out + (r % params.w_pool) * 2u;
-    return vec4<u32>(m, m + 1u, m + params.w_out, m + params.w_out + 1u);
+// Pool cell `cell` as (image, y, x of its window's top-left conv pixel).
+fn cell_pixel(cell: u32) -> vec3<u32> {
+    let nr = divmod(cell, params.h_pool * params.w_pool);
+    let yx = divmod(nr.y, params.w_pool);
+    return vec3<u32>(nr.x, 2u * yx.x, 2u * yx.y);
+}
+
+// The offsets of the top-left input taps of the window pixels of the cell at `c`
+// (cell_pixel), in scan order, in the input's own layout: (batch, c_in, h_in, w_in) for the
+// portable kernel, xt rows (batch, h_in, w_in) for the channel-last one.
+fn window_taps(c: vec3<u32>, image: u32) -> vec4<u32> {
+    let t = c.x * image + c.y * params.w_in + c.z;
+    return vec4<u32>(t, t + 1u, t + params.w_in, t + params.w_in + 1u);
 }
 
 fn act(v: f32) -> f32 {
@@ -64,48 +70,67 @@ fn act(v: f32) -> f32 {
     return v;
 }
 
-// For channels c0 + j and cells cell0 + h (in range): tile[2 * j + h] holds the sums of the
-// cell's 4 window pixels; adds the bias, applies act, pools and stores.
-fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>) {
-    var acc = tile;
-    let cells = params.batch * params.h_pool * params.w_pool;
+// Where a pool cell's results go: `at` its window's top-left conv pixel within the image
+// (the winners are stored relative to it), `o` its index in pooled and argmax for channel 0
+// (channel co adds co * h_pool * w_pool), `ok` whether the cell exists. Computed once per cell:
+// integer division runs lane by lane on CPU adapters.
+struct Cell {
+    at: u32,
+    o: u32,
+    ok: bool,
+}
+
+fn cell_of(cell: u32) -> Cell {
     let pool_plane = params.h_pool * params.w_pool;
-    for (var j = 0u; j < 8u; j++) {
-        let co = c0 + j;
-        if (co >= params.c_out) {
-            break;
-        }
-        let b = bias[co];
-        for (var h = 0u; h < 2u; h++) {
-            let cell = cell0 + h;
-            if (cell >= cells) {
-                break;
-            }
-            let r = cell % pool_plane;
-            let at0 = (r / params.w_pool) * 2u * params.w_out + (r % params.w_pool) * 2u;
-            let s = acc[2u * j + h];
-            var best = act(s.x + b);
-            var best_at = at0;
-            let v1 = act(s.y + b);
-            if (v1 > best) {
-                best = v1;
-                best_at = at0 + 1u;
-            }
-            let v2 = act(s.z + b);
-            if (v2 > best) {
-                best = v2;
-                best_at = at0 + params.w_out;
-            }
-            let v3 = act(s.w + b);
-            if (v3 > best) {
-                best = v3;
-                best_at = at0 + params.w_out + 1u;
-            }
-            let o = ((cell / pool_plane) * params.c_out + co) * pool_plane + r;
-            pooled[o] = best;
-            argmax[o] = best_at;
-        }
+    let c = cell_pixel(cell);
+    let at = c.y * params.w_out + c.z;
+    let o = c.x * params.c_out * pool_plane + (c.y / 2u) * params.w_pool + c.z / 2u;
+    return Cell(at, o, cell < params.batch * pool_plane);
+}
+
+// Pools one cell's window sums s for channel co (if it and the cell exist): adds the bias,
+// applies act, keeps the first maximum in scan order and stores the value and the winner.
+fn pool_one(co: u32, c: Cell, s: vec4<f32>) {
+    if (co >= params.c_out || !c.ok) {
+        return;
     }
+    let b = bias[co];
+    var best = act(s.x + b);
+    var best_at = c.at;
+    let v1 = act(s.y + b);
+    if (v1 > best) {
+        best = v1;
+        best_at = c.at + 1u;
+    }
+    let v2 = act(s.z + b);
+    if (v2 > best) {
+        best = v2;
+        best_at = c.at + params.w_out;
+    }
+    let v3 = act(s.w + b);
+    if (v3 > best) {
+        best = v3;
+        best_at = c.at + params.w_out + 1u;
+    }
+    let o = c.o + co * params.h_pool * params.w_pool;
+    pooled[o] = best;
+    argmax[o] = best_at;
+}
+
+// For channels c0 + j and cells cell0 + h: tile[2 * j + h] holds the sums of the cell's 4
+// window pixels; pools and stores those in range (unrolled: indexing the tile dynamically would
+// put it in memory).
+fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>) {
+    let a = cell_of(cell0);
+    let b = cell_of(cell0 + 1u);
+    pool_one(c0 + 0u, a, tile[0]); pool_one(c0 + 0u, b, tile[1]);
+    pool_one(c0 + 1u, a, tile[2]); pool_one(c0 + 1u, b, tile[3]);
+    pool_one(c0 + 2u, a, tile[4]); pool_one(c0 + 2u, b, tile[5]);
+    pool_one(c0 + 3u, a, tile[6]); pool_one(c0 + 3u, b, tile[7]);
+    pool_one(c0 + 4u, a, tile[8]); pool_one(c0 + 4u, b, tile[9]);
+    pool_one(c0 + 5u, a, tile[10]); pool_one(c0 + 5u, b, tile[11]);
+    pool_one(c0 + 6u, a, tile[12]); pool_one(c0 + 6u, b, tile[13]);
+    pool_one(c0 + 7u, a, tile[14]); pool_one(c0 + 7u, b, tile[15]);
 }
 
 #if SUBGROUP
@@ -122,7 +147,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
                      @builtin(workgroup_id) wid: vec3<u32>,
                      @builtin(subgroup_invocation_id) lane: u32) {
-    let plane_out = params.h_out * params.w_out;
 #endif
     let cells = params.batch * params.h_pool * params.w_pool;
     let cell0 = gid.x * 2u;
@@ -139,7 +163,6 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
 #if !SUBGROUP
-    let plane_out = params.h_out * params.w_out;
 #endif
     let plane_in = params.h_in * params.w_in;
 #if SUBGROUP
@@ -150,9 +173,10 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     let q_lo = min(c0 / 4u, nc4 - 1u);
     let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
 
-    // The window pixels of cells cell0 (*a) and cell0 + 1 (*b, clamped past the end, not
-    // stored): offsets of their top-left input tap.
-    let ma = window(cell0);
+    // Offsets of the top-left input taps of the window pixels of cells cell0 (*a) and
+    // cell0 + 1 (*b, clamped past the end, not stored).
+    let iba = window_taps(cell_pixel(cell0), params.c_in * plane_in);
+    let ibb = window_taps(cell_pixel(min(cell0 + 1u, cells - 1u)), params.c_in * plane_in);
 #else
     // This lane's share of the 16 weight vec4s of a step: k = lane % 8 and k + 8, where vec4 k
     // holds input channel 4q + k / 4 for output channels c0 + 4 (k % 4) .. + 3.
@@ -161,17 +185,8 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
 
     // xt rows of the top-left input tap of the window pixels of cells cell0 (*a) and cell0 + 1
     // (*b), clamped past the end (not stored).
-    let ma = window(min(cell0, cells - 1u));
-#endif
-    let mb = window(min(cell0 + 1u, cells - 1u));
-    let ra = ma % plane_out;
-    let rb = mb % plane_out;
-#if !SUBGROUP
-    let iba = (ma / plane_out) * params.c_in * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out;
-    let ibb = (mb / plane_out) * params.c_in * plane_in + (rb / params.w_out) * params.w_in + rb % params.w_out;
-#else
-    let ia = ((ma / plane_out) * plane_in + (ra / params.w_out) * params.w_in + ra % params.w_out) * ci4;
-    let ib = ((mb / plane_out) * plane_in + (rb / params.w_out) * params.w_in + rb % params.w_out) * ci4;
+    let ia = window_taps(cell_pixel(min(cell0, cells - 1u)), plane_in) * ci4;
+    let ib = window_taps(cell_pixel(min(cell0 + 1u, cells - 1u)), plane_in) * ci4;
 #endif
 
 #if !SUBGROUP

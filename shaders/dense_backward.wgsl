@@ -115,20 +115,14 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
         acc6a += g_hi.z * w_a; acc6b += g_hi.z * w_b;
         acc7a += g_hi.w * w_a; acc7b += g_hi.w * w_b;
     }
-    #include "acc8x2_array"
-    for (var r = 0u; r < 8u; r++) {
-        let n = n0 + r;
-        if (n >= params.batch) {
-            break;
-        }
-        for (var t = 0u; t < 8u; t++) {
-            let i = i0 + t;
-            if (i >= params.n_in) {
-                break;
-            }
-            dinp[n * params.n_in + i] = acc[2u * r + t / 4u][t % 4u];
-        }
-    }
+    input_row(n0 + 0u, i0, acc0a, acc0b);
+    input_row(n0 + 1u, i0, acc1a, acc1b);
+    input_row(n0 + 2u, i0, acc2a, acc2b);
+    input_row(n0 + 3u, i0, acc3a, acc3b);
+    input_row(n0 + 4u, i0, acc4a, acc4b);
+    input_row(n0 + 5u, i0, acc5a, acc5b);
+    input_row(n0 + 6u, i0, acc6a, acc6b);
+    input_row(n0 + 7u, i0, acc7a, acc7b);
 }
 
 #if !SUBGROUP
@@ -186,22 +180,41 @@ fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
         acc6a += g_hi.z * x_a; acc6b += g_hi.z * x_b;
         acc7a += g_hi.w * x_a; acc7b += g_hi.w * x_b;
     }
-    #include "acc8x2_array"
-    for (var r = 0u; r < 8u; r++) {
-        let o = o0 + r;
-        if (o >= params.n_out) {
-            break;
-        }
-        for (var t = 0u; t < 8u; t++) {
-            let j = j0 + t;
-            if (j > params.n_in) {
-                break;
-            }
-            if (j == params.n_in) {
-                dbias[o] = acc[2u * r + t / 4u][t % 4u];
-            } else {
-                dweight[o * params.n_in + j] = acc[2u * r + t / 4u][t % 4u];
-            }
+    weight_row(o0 + 0u, j0, acc0a, acc0b);
+    weight_row(o0 + 1u, j0, acc1a, acc1b);
+    weight_row(o0 + 2u, j0, acc2a, acc2b);
+    weight_row(o0 + 3u, j0, acc3a, acc3b);
+    weight_row(o0 + 4u, j0, acc4a, acc4b);
+    weight_row(o0 + 5u, j0, acc5a, acc5b);
+    weight_row(o0 + 6u, j0, acc6a, acc6b);
+    weight_row(o0 + 7u, j0, acc7a, acc7b);
+}
+
+// dinp[n, i0 + t] = a, b's lane t for the inputs in range, if row n is. Row by row, with the
+// tile's rows passed as values: indexing the tile dynamically would put it in memory.
+fn input_row(n: u32, i0: u32, a: vec4<f32>, b: vec4<f32>) {
+    if (n >= params.batch) {
+        return;
+    }
+    let m = select(0u, min(params.n_in - i0, 8u), i0 < params.n_in);
+    for (var t = 0u; t < m; t++) {
+        dinp[n * params.n_in + i0 + t] = select(b[t % 4u], a[t % 4u], t < 4u);
+    }
+}
+
+// dweight[o, j0 + t] (dbias[o] at column n_in) = a, b's lane t for the columns in range, if
+// output o is.
+fn weight_row(o: u32, j0: u32, a: vec4<f32>, b: vec4<f32>) {
+    if (o >= params.n_out) {
+        return;
+    }
+    let m = select(0u, min(params.n_in + 1u - j0, 8u), j0 <= params.n_in);
+    for (var t = 0u; t < m; t++) {
+        let v = select(b[t % 4u], a[t % 4u], t < 4u);
+        if (j0 + t == params.n_in) {
+            dbias[o] = v;
+        } else {
+            dweight[o * params.n_in + j0 + t] = v;
         }
     }
 }

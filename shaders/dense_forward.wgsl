@@ -80,22 +80,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
 #endif
         #include "dense_acc8x2"
     }
-    #include "acc8x2_array"
-    for (var r = 0u; r < 8u; r++) {
-        let n = n0 + r;
-        if (n >= params.batch) {
-            break;
+    out_row(n0 + 0u, o0, acc0a, acc0b);
+    out_row(n0 + 1u, o0, acc1a, acc1b);
+    out_row(n0 + 2u, o0, acc2a, acc2b);
+    out_row(n0 + 3u, o0, acc3a, acc3b);
+    out_row(n0 + 4u, o0, acc4a, acc4b);
+    out_row(n0 + 5u, o0, acc5a, acc5b);
+    out_row(n0 + 6u, o0, acc6a, acc6b);
+    out_row(n0 + 7u, o0, acc7a, acc7b);
+}
+
+// out[n, o0 + t] = act(a, b's lane t + bias) for the outputs in range, if row n is.
+fn out_row(n: u32, o0: u32, a: vec4<f32>, b: vec4<f32>) {
+    if (n >= params.batch) {
+        return;
+    }
+    let m = select(0u, min(params.n_out - o0, 8u), o0 < params.n_out);
+    for (var t = 0u; t < m; t++) {
+        var v = select(b[t % 4u], a[t % 4u], t < 4u) + bias[o0 + t];
+        if (params.relu != 0u) {
+            v = max(v, 0.0);
         }
-        for (var t = 0u; t < 8u; t++) {
-            let o = o0 + t;
-            if (o >= params.n_out) {
-                break;
-            }
-            var v = acc[2u * r + t / 4u][t % 4u] + bias[o];
-            if (params.relu != 0u) {
-                v = max(v, 0.0);
-            }
-            out[n * params.n_out + o] = v;
-        }
+        out[n * params.n_out + o0 + t] = v;
     }
 }

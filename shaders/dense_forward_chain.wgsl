@@ -71,21 +71,14 @@ fn first_tile(n0: u32, o0: u32) {
         let x_hi = inp4(xb + vec4<u32>(i));
         #include "dense_acc8x2"
     }
-    #include "acc8x2_array"
-    for (var r = 0u; r < 8u; r++) {
-        let n = n0 + r;
-        for (var t = 0u; t < 8u; t++) {
-            let o = o0 + t;
-            if (o >= l.n_out) {
-                break;
-            }
-            let v = act(acc[2u * r + t / 4u][t % 4u] + b1[o], l.relu);
-            hid_sh[r * l.n_out + o] = v;
-            if (n < l.batch) {
-                hid[n * l.n_out + o] = v;
-            }
-        }
-    }
+    first_row(n0, 0u, o0, acc0a, acc0b);
+    first_row(n0, 1u, o0, acc1a, acc1b);
+    first_row(n0, 2u, o0, acc2a, acc2b);
+    first_row(n0, 3u, o0, acc3a, acc3b);
+    first_row(n0, 4u, o0, acc4a, acc4b);
+    first_row(n0, 5u, o0, acc5a, acc5b);
+    first_row(n0, 6u, o0, acc6a, acc6b);
+    first_row(n0, 7u, o0, acc7a, acc7b);
 }
 
 fn second_tile(n0: u32, o0: u32) {
@@ -103,19 +96,44 @@ fn second_tile(n0: u32, o0: u32) {
         let x_hi = sh4(xb + vec4<u32>(i));
         #include "dense_acc8x2"
     }
-    #include "acc8x2_array"
-    for (var r = 0u; r < 8u; r++) {
-        let n = n0 + r;
-        if (n >= l.batch) {
-            break;
+    second_row(n0, 0u, o0, acc0a, acc0b);
+    second_row(n0, 1u, o0, acc1a, acc1b);
+    second_row(n0, 2u, o0, acc2a, acc2b);
+    second_row(n0, 3u, o0, acc3a, acc3b);
+    second_row(n0, 4u, o0, acc4a, acc4b);
+    second_row(n0, 5u, o0, acc5a, acc5b);
+    second_row(n0, 6u, o0, acc6a, acc6b);
+    second_row(n0, 7u, o0, acc7a, acc7b);
+}
+
+// Row r of a first-layer tile (values a, b; outputs o0 .. in range): into hid_sh, and into hid
+// if row n0 + r is in the batch. Row by row, with the tile's rows passed as values: indexing
+// the tile dynamically would put it in memory.
+fn first_row(n0: u32, r: u32, o0: u32, a: vec4<f32>, b: vec4<f32>) {
+    let l = params.first;
+    let n = n0 + r;
+    let m = select(0u, min(l.n_out - o0, 8u), o0 < l.n_out);
+    for (var t = 0u; t < m; t++) {
+        let o = o0 + t;
+        let v = act(select(b[t % 4u], a[t % 4u], t < 4u) + b1[o], l.relu);
+        hid_sh[r * l.n_out + o] = v;
+        if (n < l.batch) {
+            hid[n * l.n_out + o] = v;
         }
-        for (var t = 0u; t < 8u; t++) {
-            let o = o0 + t;
-            if (o >= l.n_out) {
-                break;
-            }
-            out[n * l.n_out + o] = act(acc[2u * r + t / 4u][t % 4u] + b2[o], l.relu);
-        }
+    }
+}
+
+// Row r of a second-layer tile into out, if row n0 + r is in the batch.
+fn second_row(n0: u32, r: u32, o0: u32, a: vec4<f32>, b: vec4<f32>) {
+    let l = params.second;
+    let n = n0 + r;
+    if (n >= l.batch) {
+        return;
+    }
+    let m = select(0u, min(l.n_out - o0, 8u), o0 < l.n_out);
+    for (var t = 0u; t < m; t++) {
+        let o = o0 + t;
+        out[n * l.n_out + o] = act(select(b[t % 4u], a[t % 4u], t < 4u) + b2[o], l.relu);
     }
 }
 

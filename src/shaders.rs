@@ -99,6 +99,7 @@ shader_table! {
     SoftmaxXent => "softmax_xent" if GRADIENT,
     AdamUpdate => "adam_update",
     ProbeSubgroup => "probe_subgroup",
+    DivmodCheck => "divmod_check",
 }
 
 impl Shader {
@@ -122,7 +123,6 @@ impl Shader {
 }
 
 parts_table! {
-    "acc8x2_array",
     "acc8x2_zero",
     "avgpool2d_params",
     "backward_input_entry",
@@ -132,6 +132,7 @@ parts_table! {
     "conv2d_params",
     "dense_acc8x2",
     "dense_params",
+    "divmod",
     "dropout_hash",
     "dropout_params",
     "each_input_pixel",

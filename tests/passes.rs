@@ -894,6 +894,69 @@ fn subgroup_size_is_measured() {
     assert_eq!(gpu.subgroups, size >= 8);
 }
 
+/// The divmod part (index arithmetic by f32 division, shaders/parts/divmod.wgsl) against u32
+/// division over its whole stated range: a < 2^31, 0 < b < 2^24, at and around multiples of b,
+/// at the ends of the range and where f32 stops holding every integer (2^24).
+#[test]
+fn divmod_matches_integer_division() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut divisors: Vec<u32> = (1..=40).collect();
+    divisors.extend([
+        49, 64, 81, 97, 169, 576, 676, 784, 1023, 1024, 1025, 65_535, 65_536,
+    ]);
+    divisors.extend([1 << 22, (1 << 23) + 1, (1 << 24) - 1]);
+    divisors.extend((0..60).map(|_| (next() % ((1 << 24) - 1)) as u32 + 1));
+    let top = (1u32 << 31) - 1;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for &d in &divisors {
+        let mut xs = vec![
+            0,
+            1,
+            d - 1,
+            d,
+            d + 1,
+            top,
+            top - 1,
+            1 << 22,
+            1 << 24,
+            (1 << 24) + 1,
+        ];
+        for _ in 0..40 {
+            let k = (next() % (top / d) as u64) as u32;
+            xs.extend([k * d, (k * d).saturating_sub(1), k * d + 1]);
+        }
+        xs.extend((0..20).map(|_| (next() % top as u64) as u32));
+        for x in xs.into_iter().filter(|&x| x <= top) {
+            a.push(x);
+            b.push(d);
+        }
+    }
+    let (ta, tb) = (gpu.upload("a", &a).unwrap(), gpu.upload("b", &b).unwrap());
+    let out = gpu.zeros("out", a.len() * 6).unwrap();
+    let d = gpu
+        .dispatch::<u32>(
+            gpu_cnn::shaders::Shader::DivmodCheck,
+            "main",
+            &[(0, &ta), (1, &tb), (2, &out)],
+            None,
+            [a.len().div_ceil(64) as u32, 1, 1],
+        )
+        .unwrap();
+    run(&gpu, &[d]);
+    let got = read_u32(&gpu, &out);
+    for (i, (&x, &d)) in a.iter().zip(&b).enumerate() {
+        let want = [x / d, x % d, x / d, x / 2 / d, x / 3 / d, x / 5 / d];
+        assert_eq!(got[6 * i..6 * i + 6], want, "a {x} b {d}");
+    }
+}
+
 /// The fused pool-backward + conv-backward pass against the reference composition
 /// (maxpool2d_backward, then conv2d_backward), and bit for bit against the two unfused GPU
 /// passes, in every kernel variant: pools that leave rows and columns uncovered, pools with

@@ -425,16 +425,7 @@ impl Gpu {
                         label: Some(shader.name()),
                         source: wgpu::ShaderSource::Wgsl(source.into()),
                     };
-                    if std::env::var("GPU_CNN_UNCHECKED").is_ok() {
-                        unsafe {
-                            self.device.create_shader_module_trusted(
-                                desc,
-                                wgpu::ShaderRuntimeChecks::unchecked(),
-                            )
-                        }
-                    } else {
-                        self.device.create_shader_module(desc)
-                    }
+                    self.device.create_shader_module(desc)
                 })
                 .clone()
         };

@@ -30,6 +30,7 @@ impl AdamParams {
     /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
     pub fn with_copies(self, table: &[AdamCopy]) -> AdamParams {
         assert!(table.len() <= MAX_ADAM_COPIES, "{} copies", table.len());
+
         let mut p = AdamParams {
             copies: table.len() as u32,
             lo: table.iter().map(|c| c.offset).min().unwrap_or(0),

@@ -34,6 +34,9 @@
 
 // Invocations per workgroup of backward_input (a pipeline-overridable constant: tiling only).
 override WG: u32 = 64u;
+// SUBGROUP: blocks of 8 rows (input tiles) or outputs (weight tiles) per invocation, 1, 2 or 4
+// (tiling only: each sum runs in the same order).
+override RB: u32 = 1u;
 
 #if !SUBGROUP
 // Gradient at the pre-activation for 4 output elements.
@@ -68,29 +71,13 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
 
 #if !SUBGROUP
 fn input_tile(gid: vec3<u32>) {
-#else
-fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
-#endif
     let i0 = gid.x * 8u;
-#if !SUBGROUP
     let n0 = gid.y * 8u;
     if (i0 >= params.n_in || n0 >= params.batch) {
-#else
-    let n0 = wid.y * 8u;
-    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
-    // Invocations past the last input stay (clamped, storing nothing): the broadcasts need
-    // every lane.
-    if (n0 >= params.batch) {
-#endif
         return;
     }
-#if !SUBGROUP
     let ga = min(vec4<u32>(n0) + LANES_A, vec4<u32>(params.batch - 1u)) * params.n_out;
     let gb = min(vec4<u32>(n0) + LANES_B, vec4<u32>(params.batch - 1u)) * params.n_out;
-#else
-    // This lane's gradient row: n0 + lane % 8.
-    let gl = min(n0 + lane % 8u, params.batch - 1u) * params.n_out;
-#endif
     let ia = min(vec4<u32>(i0) + LANES_A, vec4<u32>(params.n_in - 1u));
     let ib = min(vec4<u32>(i0) + LANES_B, vec4<u32>(params.n_in - 1u));
     // accR{a,b}: row n0 + R for inputs a (i0..i0+3) and b (i0+4..i0+7).
@@ -98,14 +85,8 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     for (var o = 0u; o < params.n_out; o++) {
         let w_a = weight4(ia + vec4<u32>(o * params.n_in));
         let w_b = weight4(ib + vec4<u32>(o * params.n_in));
-#if !SUBGROUP
         let g_lo = grad4(ga + vec4<u32>(o));
         let g_hi = grad4(gb + vec4<u32>(o));
-#else
-        let g = share8(grad1(gl + o));
-        let g_lo = g[0];
-        let g_hi = g[1];
-#endif
         acc0a += g_lo.x * w_a; acc0b += g_lo.x * w_b;
         acc1a += g_lo.y * w_a; acc1b += g_lo.y * w_b;
         acc2a += g_lo.z * w_a; acc2b += g_lo.z * w_b;
@@ -125,52 +106,28 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     input_row(n0 + 7u, i0, acc7a, acc7b);
 }
 
-#if !SUBGROUP
 fn weight_tile(gid: vec3<u32>) {
-#else
-fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
-#endif
     let cols = params.n_in + 1u;
     let j0 = gid.x * 8u;
-#if !SUBGROUP
     let o0 = gid.y * 8u;
     if (j0 >= cols || o0 >= params.n_out) {
-#else
-    let o0 = wid.y * 8u;
-    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
-    // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
-    // every lane.
-    if (o0 >= params.n_out) {
-#endif
         return;
     }
-#if SUBGROUP
-    // This lane's gradient column: output o0 + lane % 8.
-    let gl = min(o0 + lane % 8u, params.n_out - 1u);
-#endif
     let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(params.n_in));
     let jb = min(vec4<u32>(j0) + LANES_B, vec4<u32>(params.n_in));
     let bias_a = ja == vec4<u32>(params.n_in);
     let bias_b = jb == vec4<u32>(params.n_in);
     let xa = min(ja, vec4<u32>(params.n_in - 1u));
     let xb = min(jb, vec4<u32>(params.n_in - 1u));
-#if !SUBGROUP
     let oa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(params.n_out - 1u));
     let ob = min(vec4<u32>(o0) + LANES_B, vec4<u32>(params.n_out - 1u));
-#endif
     // accR{a,b}: output o0 + R for columns a and b.
     #include "acc8x2_zero"
     for (var n = 0u; n < params.batch; n++) {
         let x_a = select(inp4(xa + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_a);
         let x_b = select(inp4(xb + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_b);
-#if !SUBGROUP
         let g_lo = grad4(oa + vec4<u32>(n * params.n_out));
         let g_hi = grad4(ob + vec4<u32>(n * params.n_out));
-#else
-        let g = share8(grad1(n * params.n_out + gl));
-        let g_lo = g[0];
-        let g_hi = g[1];
-#endif
         acc0a += g_lo.x * x_a; acc0b += g_lo.x * x_b;
         acc1a += g_lo.y * x_a; acc1b += g_lo.y * x_b;
         acc2a += g_lo.z * x_a; acc2b += g_lo.z * x_b;
@@ -189,6 +146,133 @@ fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     weight_row(o0 + 6u, j0, acc6a, acc6b);
     weight_row(o0 + 7u, j0, acc7a, acc7b);
 }
+
+#else
+// One step of 8 rows of a tile: row r (vec4s 2r, 2r + 1) += g's lane r times (a, b).
+fn rows8(acc: ptr<function, array<vec4<f32>, 16>>, g: array<vec4<f32>, 2>, a: vec4<f32>, b: vec4<f32>) {
+    (*acc)[0] += g[0].x * a; (*acc)[1] += g[0].x * b;
+    (*acc)[2] += g[0].y * a; (*acc)[3] += g[0].y * b;
+    (*acc)[4] += g[0].z * a; (*acc)[5] += g[0].z * b;
+    (*acc)[6] += g[0].w * a; (*acc)[7] += g[0].w * b;
+    (*acc)[8] += g[1].x * a; (*acc)[9] += g[1].x * b;
+    (*acc)[10] += g[1].y * a; (*acc)[11] += g[1].y * b;
+    (*acc)[12] += g[1].z * a; (*acc)[13] += g[1].z * b;
+    (*acc)[14] += g[1].w * a; (*acc)[15] += g[1].w * b;
+}
+
+// Rows n0 .. n0 + 7 of an input tile into dinp (those in range).
+fn store_input8(n0: u32, i0: u32, t: array<vec4<f32>, 16>) {
+    input_row(n0 + 0u, i0, t[0], t[1]);
+    input_row(n0 + 1u, i0, t[2], t[3]);
+    input_row(n0 + 2u, i0, t[4], t[5]);
+    input_row(n0 + 3u, i0, t[6], t[7]);
+    input_row(n0 + 4u, i0, t[8], t[9]);
+    input_row(n0 + 5u, i0, t[10], t[11]);
+    input_row(n0 + 6u, i0, t[12], t[13]);
+    input_row(n0 + 7u, i0, t[14], t[15]);
+}
+
+// Outputs o0 .. o0 + 7 of a weight tile into dweight and dbias (those in range).
+fn store_weight8(o0: u32, j0: u32, t: array<vec4<f32>, 16>) {
+    weight_row(o0 + 0u, j0, t[0], t[1]);
+    weight_row(o0 + 1u, j0, t[2], t[3]);
+    weight_row(o0 + 2u, j0, t[4], t[5]);
+    weight_row(o0 + 3u, j0, t[6], t[7]);
+    weight_row(o0 + 4u, j0, t[8], t[9]);
+    weight_row(o0 + 5u, j0, t[10], t[11]);
+    weight_row(o0 + 6u, j0, t[12], t[13]);
+    weight_row(o0 + 7u, j0, t[14], t[15]);
+}
+
+// 8 * RB rows x 8 inputs: each weight load serves RB blocks of 8 rows, whose gradient values
+// lanes 0..7 load and share8 hands round.
+fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
+    let i0 = gid.x * 8u;
+    let n0 = wid.y * 8u * RB;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last input stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (n0 >= params.batch) {
+        return;
+    }
+    // This lane's gradient row in each block: n0 + 8 B + lane % 8 (clamped).
+    let gl = min(vec4<u32>(n0 + lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(params.batch - 1u)) * params.n_out;
+    let ia = min(vec4<u32>(i0) + LANES_A, vec4<u32>(params.n_in - 1u));
+    let ib = min(vec4<u32>(i0) + LANES_B, vec4<u32>(params.n_in - 1u));
+    // accB: rows n0 + 8 B .. + 7, row r's inputs i0..i0+3 at 2r and i0+4..i0+7 at 2r + 1.
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
+    for (var o = 0u; o < params.n_out; o++) {
+        let w_a = weight4(ia + vec4<u32>(o * params.n_in));
+        let w_b = weight4(ib + vec4<u32>(o * params.n_in));
+        rows8(&acc0, share8(grad1(gl.x + o)), w_a, w_b);
+        if (RB > 1u) {
+            rows8(&acc1, share8(grad1(gl.y + o)), w_a, w_b);
+        }
+        if (RB > 2u) {
+            rows8(&acc2, share8(grad1(gl.z + o)), w_a, w_b);
+            rows8(&acc3, share8(grad1(gl.w + o)), w_a, w_b);
+        }
+    }
+    store_input8(n0, i0, acc0);
+    if (RB > 1u) {
+        store_input8(n0 + 8u, i0, acc1);
+    }
+    if (RB > 2u) {
+        store_input8(n0 + 16u, i0, acc2);
+        store_input8(n0 + 24u, i0, acc3);
+    }
+}
+
+// 8 * RB outputs x 8 columns: each input load serves RB blocks of 8 outputs, whose gradient
+// values lanes 0..7 load and share8 hands round.
+fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
+    let j0 = gid.x * 8u;
+    let o0 = wid.y * 8u * RB;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last column stay (clamped, storing nothing): the broadcasts need
+    // every lane.
+    if (o0 >= params.n_out) {
+        return;
+    }
+    // This lane's gradient column in each block: output o0 + 8 B + lane % 8 (clamped).
+    let gl = min(vec4<u32>(o0 + lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(params.n_out - 1u));
+    let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(params.n_in));
+    let jb = min(vec4<u32>(j0) + LANES_B, vec4<u32>(params.n_in));
+    let bias_a = ja == vec4<u32>(params.n_in);
+    let bias_b = jb == vec4<u32>(params.n_in);
+    let xa = min(ja, vec4<u32>(params.n_in - 1u));
+    let xb = min(jb, vec4<u32>(params.n_in - 1u));
+    // accB: outputs o0 + 8 B .. + 7, output r's columns j0..j0+3 at 2r and j0+4..j0+7 at 2r + 1.
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
+    for (var n = 0u; n < params.batch; n++) {
+        let x_a = select(inp4(xa + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_a);
+        let x_b = select(inp4(xb + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_b);
+        let row = n * params.n_out;
+        rows8(&acc0, share8(grad1(row + gl.x)), x_a, x_b);
+        if (RB > 1u) {
+            rows8(&acc1, share8(grad1(row + gl.y)), x_a, x_b);
+        }
+        if (RB > 2u) {
+            rows8(&acc2, share8(grad1(row + gl.z)), x_a, x_b);
+            rows8(&acc3, share8(grad1(row + gl.w)), x_a, x_b);
+        }
+    }
+    store_weight8(o0, j0, acc0);
+    if (RB > 1u) {
+        store_weight8(o0 + 8u, j0, acc1);
+    }
+    if (RB > 2u) {
+        store_weight8(o0 + 16u, j0, acc2);
+        store_weight8(o0 + 24u, j0, acc3);
+    }
+}
+#endif
 
 // dinp[n, i0 + t] = a, b's lane t for the inputs in range, if row n is. Row by row, with the
 // tile's rows passed as values: indexing the tile dynamically would put it in memory.
@@ -251,9 +335,14 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
             @builtin(subgroup_invocation_id) lane: u32) {
 #endif
     let wx = (params.n_in + 1u + 511u) / 512u;
-    let nw = wx * ((params.n_out + 7u) / 8u);
     let ix = (params.n_in + 511u) / 512u;
+#if !SUBGROUP
+    let nw = wx * ((params.n_out + 7u) / 8u);
     let ni = ix * ((params.batch + 7u) / 8u);
+#else
+    let nw = wx * ((params.n_out + 8u * RB - 1u) / (8u * RB));
+    let ni = ix * ((params.batch + 8u * RB - 1u) / (8u * RB));
+#endif
     let a = (wid.x * ni) / (nw + ni);
     if ((wid.x + 1u) * ni / (nw + ni) == a) {
         let k = wid.x - a;

@@ -269,14 +269,15 @@ fn maxpool2d_matches_reference() {
 #[test]
 fn dense_matches_reference() {
     let Some(mut gpu) = gpu() else { return };
+    // (subgroups, blocks of 8 rows per invocation of the subgroup backward kernels).
     let variants = if gpu.subgroups {
-        vec![false, true]
+        vec![(false, 1), (true, 1), (true, 2), (true, 4)]
     } else {
-        vec![false]
+        vec![(false, 1)]
     };
     // Batch 11 and 19 outputs span two 8-row and 8-output tiles of the backward kernels. The
     // subgroup kernels run only where at least half of their x grid's tiles are real: 260
-    // outputs and 300 inputs.
+    // outputs and 300 inputs (9 rows and 260 outputs fill blocks of 16 and 32 partly).
     for (n, i, o) in [
         (3, 37, 13),
         (5, 130, 10),
@@ -285,8 +286,11 @@ fn dense_matches_reference() {
         (9, 300, 260),
     ] {
         for relu in [false, true] {
-            for &sg in &variants {
+            // The subgroup backward's results with 1 block: every block count gives these bits.
+            let mut one_block: Option<[Vec<f32>; 3]> = None;
+            for &(sg, rb) in &variants {
                 gpu.subgroups = sg;
+                gpu.dense_row_blocks = rb;
                 let p = DenseParams::new(n, i, o, relu);
                 let inp = rand_vec(1, n * i, -1.0, 1.0);
                 let wt = rand_vec(2, o * i, -0.5, 0.5);
@@ -381,6 +385,13 @@ fn dense_matches_reference() {
                     read(&gpu, &gdb),
                     "joined dbias {sg} {p:?}"
                 );
+                if sg {
+                    let got = [read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)];
+                    match &one_block {
+                        Some(want) => assert_eq!(&got, want, "{rb} row blocks against 1, {p:?}"),
+                        None => one_block = Some(got),
+                    }
+                }
                 assert_close(
                     &format!("dense dinp subgroups {sg} {p:?}"),
                     &read(&gpu, &gdinp),

@@ -148,6 +148,10 @@ pub struct Gpu {
     pub retune: bool,
     /// Every conv backward pass uses this tiling, tuned or not (tests; `None`: as tuned).
     pub conv_backward_tiling: Option<tuning::ConvBackwardTiling>,
+    /// Blocks of 8 rows (outputs) per invocation of the subgroup dense backward kernels: 1, 2
+    /// or 4 (`dense_backward.wgsl`'s RB; the same bits for each). Set from the device type
+    /// (`tuning::dense_row_blocks`); tests change it.
+    pub dense_row_blocks: u32,
     /// The tilings chosen in this process, by shape key, with where they came from.
     tilings: Mutex<HashMap<String, (tuning::ConvBackwardTiling, tuning::Source)>>,
     pipelines: Mutex<HashMap<(Shader, &'static str, Overrides), wgpu::ComputePipeline>>,
@@ -258,6 +262,7 @@ impl Gpu {
                 v.push(format!("device {name} lost ({reason:?}){why}"));
             }
         });
+        let info_type = info.device_type;
         let mut gpu = Gpu {
             device,
             queue,
@@ -272,6 +277,7 @@ impl Gpu {
             tune: false,
             retune: false,
             conv_backward_tiling: None,
+            dense_row_blocks: tuning::dense_row_blocks(info_type),
             tilings: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),

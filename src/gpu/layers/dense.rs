@@ -18,11 +18,13 @@ fn dense_subgroup_fits(gpu: &Gpu, n: u32) -> bool {
     gpu.subgroups && 2 * n.div_ceil(TILE) >= n.div_ceil(TILE * WG) * WG
 }
 
-fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> Shader {
+/// The dense backward kernel for this layer and its overrides: the subgroup variant takes
+/// `gpu.dense_row_blocks` blocks of 8 rows (outputs) per invocation, the portable one 1.
+fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, u32) {
     if dense_subgroup_fits(gpu, p.n_in) {
-        Shader::DenseBackwardSubgroup
+        (Shader::DenseBackwardSubgroup, gpu.dense_row_blocks)
     } else {
-        Shader::DenseBackward
+        (Shader::DenseBackward, 1)
     }
 }
 
@@ -138,14 +140,16 @@ pub fn dense_backward_input(
         dout,
         (p.batch * p.n_out) as usize,
     )?;
-    prog.push(gpu.dispatch(
-        dense_backward_shader(gpu, p),
+    let (shader, rb) = dense_backward_shader(gpu, p);
+    prog.push(gpu.dispatch_tiled(
+        shader,
         "backward_input",
+        &vec![("RB", rb)],
         &[(1, weight), (2, out), (3, dout), (4, dinp)],
         Some((7, p)),
         [
             grid((p.n_in as usize).div_ceil(TILE * WG)),
-            grid((p.batch as usize).div_ceil(TILE)),
+            grid((p.batch as usize).div_ceil(TILE * rb as usize)),
             1,
         ],
     )?);
@@ -172,14 +176,16 @@ pub fn dense_backward_weight(
         (p.batch * p.n_out) as usize,
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
-    prog.push(gpu.dispatch(
-        dense_backward_shader(gpu, p),
+    let (shader, rb) = dense_backward_shader(gpu, p);
+    prog.push(gpu.dispatch_tiled(
+        shader,
         "backward_weight",
+        &vec![("RB", rb)],
         &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
         Some((7, p)),
         [
             grid((p.n_in as usize + 1).div_ceil(TILE * WG)),
-            grid((p.n_out as usize).div_ceil(TILE)),
+            grid((p.n_out as usize).div_ceil(TILE * rb as usize)),
             1,
         ],
     )?);
@@ -203,9 +209,11 @@ pub fn dense_backward(
     weight: &Tensor,
     p: &DenseParams,
 ) -> Result<()> {
+    let (shader, rb) = dense_backward_shader(gpu, p);
+    let rows = TILE * rb as usize;
     let weight_groups =
-        (p.n_in as usize + 1).div_ceil(TILE * WG) * (p.n_out as usize).div_ceil(TILE);
-    let input_groups = (p.n_in as usize).div_ceil(TILE * WG) * (p.batch as usize).div_ceil(TILE);
+        (p.n_in as usize + 1).div_ceil(TILE * WG) * (p.n_out as usize).div_ceil(rows);
+    let input_groups = (p.n_in as usize).div_ceil(TILE * WG) * (p.batch as usize).div_ceil(rows);
     let joined = weight_groups + input_groups;
     match dinp {
         Some(dinp)
@@ -216,9 +224,10 @@ pub fn dense_backward(
             check_len(op, "dinp", dinp, (p.batch * p.n_in) as usize)?;
             check_len(op, "dout", dout, (p.batch * p.n_out) as usize)?;
             check_len(op, "dbias", dbias, p.n_out as usize)?;
-            prog.push(gpu.dispatch(
-                dense_backward_shader(gpu, p),
+            prog.push(gpu.dispatch_tiled(
+                shader,
                 "backward",
+                &vec![("RB", rb)],
                 &[
                     (0, inp),
                     (1, weight),

@@ -7,6 +7,15 @@
 // in workgroup memory as well, and after a barrier the first ceil(n_out / 8) compute the second
 // layer's tiles from there. Hence n_mid, n_out <= 512 (the host checks).
 // Dispatch: x = ceil(batch / 8).
+// Variants (src/shaders.rs): dense_forward_chain, and dense_forward_chain_subgroup (SUBGROUP),
+// the same bindings, params and sums: a workgroup takes 8 * RB rows (RB a pipeline-overridable
+// constant, 1, 2 or 4, with 8 * RB * n_mid <= 4096), each invocation 8 outputs of all of them;
+// the row values a step needs are the same across a subgroup, so lanes 0..7 load them and
+// share8 hands them round, and each weight load serves 8 * RB rows. Dispatch: x =
+// ceil(batch / (8 * RB)).
+// SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
+// `enable subgroups;` (naga, wgpu 30, rejects the directive and takes the subgroup builtins
+// when the device has wgpu::Features::SUBGROUP).
 
 struct Layer {
     batch: u32,
@@ -31,7 +40,11 @@ struct Params {
 
 #include "lanes"
 
-// The workgroup's 8 rows of the hidden layer (rows past the batch hold a clamped row's values).
+// Blocks of 8 rows per workgroup (SUBGROUP; 1 in the portable variant).
+override RB: u32 = 1u;
+
+// The workgroup's 8 * RB rows of the hidden layer (rows past the batch hold a clamped row's
+// values).
 var<workgroup> hid_sh: array<f32, 4096>;
 
 fn w1_4(i: vec4<u32>) -> vec4<f32> {
@@ -57,6 +70,7 @@ fn act(v: f32, relu: u32) -> f32 {
     return v;
 }
 
+#if !SUBGROUP
 fn first_tile(n0: u32, o0: u32) {
     let l = params.first;
     let xa = min(vec4<u32>(n0) + LANES_A, vec4<u32>(l.batch - 1u)) * l.n_in;
@@ -106,6 +120,110 @@ fn second_tile(n0: u32, o0: u32) {
     second_row(n0, 7u, o0, acc7a, acc7b);
 }
 
+#else
+#include "share8"
+
+// One step of 8 rows of a tile: row r (vec4s 2r, 2r + 1) += x's lane r times (w_a, w_b), as
+// dense_acc8x2 does.
+fn rows8(acc: ptr<function, array<vec4<f32>, 16>>, x: array<vec4<f32>, 2>, w_a: vec4<f32>, w_b: vec4<f32>) {
+    (*acc)[0] += x[0].x * w_a; (*acc)[1] += x[0].x * w_b;
+    (*acc)[2] += x[0].y * w_a; (*acc)[3] += x[0].y * w_b;
+    (*acc)[4] += x[0].z * w_a; (*acc)[5] += x[0].z * w_b;
+    (*acc)[6] += x[0].w * w_a; (*acc)[7] += x[0].w * w_b;
+    (*acc)[8] += x[1].x * w_a; (*acc)[9] += x[1].x * w_b;
+    (*acc)[10] += x[1].y * w_a; (*acc)[11] += x[1].y * w_b;
+    (*acc)[12] += x[1].z * w_a; (*acc)[13] += x[1].z * w_b;
+    (*acc)[14] += x[1].w * w_a; (*acc)[15] += x[1].w * w_b;
+}
+
+fn first_rows8(n0: u32, r0: u32, o0: u32, t: array<vec4<f32>, 16>) {
+    first_row(n0, r0 + 0u, o0, t[0], t[1]);
+    first_row(n0, r0 + 1u, o0, t[2], t[3]);
+    first_row(n0, r0 + 2u, o0, t[4], t[5]);
+    first_row(n0, r0 + 3u, o0, t[6], t[7]);
+    first_row(n0, r0 + 4u, o0, t[8], t[9]);
+    first_row(n0, r0 + 5u, o0, t[10], t[11]);
+    first_row(n0, r0 + 6u, o0, t[12], t[13]);
+    first_row(n0, r0 + 7u, o0, t[14], t[15]);
+}
+
+fn second_rows8(n0: u32, r0: u32, o0: u32, t: array<vec4<f32>, 16>) {
+    second_row(n0, r0 + 0u, o0, t[0], t[1]);
+    second_row(n0, r0 + 1u, o0, t[2], t[3]);
+    second_row(n0, r0 + 2u, o0, t[4], t[5]);
+    second_row(n0, r0 + 3u, o0, t[6], t[7]);
+    second_row(n0, r0 + 4u, o0, t[8], t[9]);
+    second_row(n0, r0 + 5u, o0, t[10], t[11]);
+    second_row(n0, r0 + 6u, o0, t[12], t[13]);
+    second_row(n0, r0 + 7u, o0, t[14], t[15]);
+}
+
+// Rows n0 .. n0 + 8 RB - 1, outputs o0 .. o0 + 7 of the first layer: the row values by share8
+// (lane l loads row n0 + 8 B + l % 8 of block B), each weight load serving every row.
+fn first_tile(n0: u32, o0: u32, lane: u32) {
+    let l = params.first;
+    let xl = min(vec4<u32>(n0 + lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(l.batch - 1u)) * l.n_in;
+    let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(l.n_out - 1u)) * l.n_in;
+    let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(l.n_out - 1u)) * l.n_in;
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
+    for (var i = 0u; i < l.n_in; i++) {
+        let w_a = w1_4(wa + vec4<u32>(i));
+        let w_b = w1_4(wb + vec4<u32>(i));
+        rows8(&acc0, share8(inp[xl.x + i]), w_a, w_b);
+        if (RB > 1u) {
+            rows8(&acc1, share8(inp[xl.y + i]), w_a, w_b);
+        }
+        if (RB > 2u) {
+            rows8(&acc2, share8(inp[xl.z + i]), w_a, w_b);
+            rows8(&acc3, share8(inp[xl.w + i]), w_a, w_b);
+        }
+    }
+    first_rows8(n0, 0u, o0, acc0);
+    if (RB > 1u) {
+        first_rows8(n0, 8u, o0, acc1);
+    }
+    if (RB > 2u) {
+        first_rows8(n0, 16u, o0, acc2);
+        first_rows8(n0, 24u, o0, acc3);
+    }
+}
+
+// The second layer's tile from hid_sh, as first_tile.
+fn second_tile(n0: u32, o0: u32, lane: u32) {
+    let l = params.second;
+    let xl = (vec4<u32>(lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u)) * l.n_in;
+    let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(l.n_out - 1u)) * l.n_in;
+    let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(l.n_out - 1u)) * l.n_in;
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
+    for (var i = 0u; i < l.n_in; i++) {
+        let w_a = w2_4(wa + vec4<u32>(i));
+        let w_b = w2_4(wb + vec4<u32>(i));
+        rows8(&acc0, share8(hid_sh[xl.x + i]), w_a, w_b);
+        if (RB > 1u) {
+            rows8(&acc1, share8(hid_sh[xl.y + i]), w_a, w_b);
+        }
+        if (RB > 2u) {
+            rows8(&acc2, share8(hid_sh[xl.z + i]), w_a, w_b);
+            rows8(&acc3, share8(hid_sh[xl.w + i]), w_a, w_b);
+        }
+    }
+    second_rows8(n0, 0u, o0, acc0);
+    if (RB > 1u) {
+        second_rows8(n0, 8u, o0, acc1);
+    }
+    if (RB > 2u) {
+        second_rows8(n0, 16u, o0, acc2);
+        second_rows8(n0, 24u, o0, acc3);
+    }
+}
+#endif
+
 // Row r of a first-layer tile (values a, b; outputs o0 .. in range): into hid_sh, and into hid
 // if row n0 + r is in the batch. Row by row, with the tile's rows passed as values: indexing
 // the tile dynamically would put it in memory.
@@ -137,6 +255,7 @@ fn second_row(n0: u32, r: u32, o0: u32, a: vec4<f32>, b: vec4<f32>) {
     }
 }
 
+#if !SUBGROUP
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let n0 = wid.x * 8u;
@@ -148,3 +267,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         second_tile(n0, lid.x * 8u);
     }
 }
+#else
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let n0 = wid.x * 8u * RB;
+    // A subgroup works if any of its invocations has outputs (the broadcasts need every lane;
+    // the others compute clamped outputs and store nothing).
+    if (subgroupAny(lid.x * 8u < params.first.n_out)) {
+        first_tile(n0, lid.x * 8u, lane);
+    }
+    workgroupBarrier();
+    if (subgroupAny(lid.x * 8u < params.second.n_out)) {
+        second_tile(n0, lid.x * 8u, lane);
+    }
+}
+#endif

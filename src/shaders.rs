@@ -92,6 +92,7 @@ shader_table! {
     DenseForward => "dense_forward",
     DenseForwardSubgroup => "dense_forward_subgroup" from "dense_forward" if SUBGROUP,
     DenseForwardChain => "dense_forward_chain",
+    DenseForwardChainSubgroup => "dense_forward_chain_subgroup" from "dense_forward_chain" if SUBGROUP,
     DenseBackward => "dense_backward",
     DenseBackwardSubgroup => "dense_backward_subgroup" from "dense_backward" if SUBGROUP,
     SoftmaxXentForward => "softmax_xent_forward" from "softmax_xent",

@@ -254,7 +254,7 @@ fn every_params_uniform_matches_its_rust_struct() {
             ],
         ),
         (
-            &["dense_forward_chain"][..],
+            &["dense_forward_chain", "dense_forward_chain_subgroup"][..],
             size_of::<DenseChainParams>(),
             vec![
                 (

@@ -1200,14 +1200,19 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
 #[test]
 fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
     let Some(mut gpu) = gpu() else { return };
+    // (subgroups, most blocks of 8 rows per workgroup of the subgroup kernel); a workgroup per
+    // thread is not asked for, so the blocks are used wherever the hidden rows fit.
     let variants = if gpu.subgroups {
-        vec![false, true]
+        vec![(false, 1), (true, 1), (true, 2), (true, 4)]
     } else {
-        vec![false]
+        vec![(false, 1)]
     };
+    gpu.cpu_threads = 1;
+    // Batch 40 fills one workgroup of 4 blocks and part of a second; 11 rows part of one.
     for (si, &(n, i, m, o)) in [
         (3, 37, 13, 5),
         (11, 70, 19, 10),
+        (40, 70, 100, 10),
         (9, 300, 260, 7),
         (2, 5, 512, 512),
     ]
@@ -1215,8 +1220,9 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
     .enumerate()
     {
         for relu in [false, true] {
-            for &sg in &variants {
+            for &(sg, rb) in &variants {
                 gpu.subgroups = sg;
+                gpu.dense_row_blocks = rb;
                 let p = DenseChainParams {
                     first: DenseParams::new(n, i, m, relu),
                     second: DenseParams::new(n, m, o, !relu),
@@ -1246,6 +1252,7 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
                             )
                             .unwrap();
                             assert_eq!(prog.len(), 1);
+                            assert_eq!(prog[0].label.contains("_subgroup"), sg);
                         } else {
                             layers::dense_forward(&gpu, &mut prog, &gh, &ti, &tw1, &tb1, &p.first)
                                 .unwrap();
@@ -1256,7 +1263,7 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
                         (read(&gpu, &gh), read(&gpu, &go))
                     })
                     .collect();
-                let what = format!("subgroups {sg} {p:?}");
+                let what = format!("subgroups {sg}, up to {rb} blocks, {p:?}");
                 assert_close(&format!("chain hid {what}"), &results[0].0, &hid, PASS);
                 assert_close(&format!("chain out {what}"), &results[0].1, &out, PASS);
                 assert_eq!(results[0], results[1], "chained against unfused, {what}");

@@ -152,6 +152,11 @@ pub struct Gpu {
     /// or 4 (`dense_backward.wgsl`'s RB; the same bits for each). Set from the device type
     /// (`tuning::dense_row_blocks`); tests change it.
     pub dense_row_blocks: u32,
+    /// Threads a CPU adapter runs workgroups on, one workgroup per thread at a time (lavapipe
+    /// starts one per core: the host's available parallelism); 1 on GPUs. Kernels that choose
+    /// between fewer, larger workgroups and more, smaller ones keep at least this many
+    /// (`dense_forward_chain`); tests change it.
+    pub cpu_threads: usize,
     /// The tilings chosen in this process, by shape key, with where they came from.
     tilings: Mutex<HashMap<String, (tuning::ConvBackwardTiling, tuning::Source)>>,
     pipelines: Mutex<HashMap<(Shader, &'static str, Overrides), wgpu::ComputePipeline>>,
@@ -278,6 +283,12 @@ impl Gpu {
             retune: false,
             conv_backward_tiling: None,
             dense_row_blocks: tuning::dense_row_blocks(info_type),
+            cpu_threads: match info_type {
+                wgpu::DeviceType::Cpu => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                }
+                _ => 1,
+            },
             tilings: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// Blocks of 8 rows (input gradient) or outputs (weight gradient) per invocation of the subgroup
 /// dense backward kernels (`dense_backward.wgsl`'s `RB`), by device type, untuned: on CPU
 /// adapters 4, so that each weight or input value loaded serves 32 rows (loads, done lane by
-/// lane, are what costs there: fc1's backward at batch 32 went from 2.55 to about 1.9 ms on
+/// lane, are what costs there: fc1's backward at batch 32 went from 2.55 to 1.64 ms on
 /// lavapipe); on GPUs 1 (8 x 8 register tiles, more workgroups).
 pub fn dense_row_blocks(device: wgpu::DeviceType) -> u32 {
     match device {

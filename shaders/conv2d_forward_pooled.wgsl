@@ -26,9 +26,7 @@
 #include "conv2d_params"
 #include "divmod"
 
-#if !SUBGROUP
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
-#endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> pooled: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
@@ -42,12 +40,10 @@ fn c4() -> u32 {
     return (params.c_out + 3u) / 4u;
 }
 
-#if !SUBGROUP
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
 }
 
-#endif
 // Pool cell `cell` as (image, y, x of its window's top-left conv pixel).
 fn cell_pixel(cell: u32) -> vec3<u32> {
     let nr = divmod(cell, params.h_pool * params.w_pool);
@@ -201,3 +197,79 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     pool_store(c0 + 8u, cell0, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
 #endif
 }
+
+#if SUBGROUP
+// Blocks of 8 output channels per invocation of main_blocks (1 to 4; tiling only).
+override CB: u32 = 1u;
+
+// One tap of 8 output channels (w_lo: the first 4, w_hi: the next) for the 8 window pixels of
+// two cells (xa, xb): conv2d_acc's statements on a tile held as an array (channel j at 2j for
+// cell a, 2j + 1 for cell b).
+fn chan8(acc: ptr<function, array<vec4<f32>, 16>>, w_lo: vec4<f32>, w_hi: vec4<f32>, xa: vec4<f32>, xb: vec4<f32>) {
+    (*acc)[0] += w_lo.x * xa; (*acc)[1] += w_lo.x * xb;
+    (*acc)[2] += w_lo.y * xa; (*acc)[3] += w_lo.y * xb;
+    (*acc)[4] += w_lo.z * xa; (*acc)[5] += w_lo.z * xb;
+    (*acc)[6] += w_lo.w * xa; (*acc)[7] += w_lo.w * xb;
+    (*acc)[8] += w_hi.x * xa; (*acc)[9] += w_hi.x * xb;
+    (*acc)[10] += w_hi.y * xa; (*acc)[11] += w_hi.y * xb;
+    (*acc)[12] += w_hi.z * xa; (*acc)[13] += w_hi.z * xb;
+    (*acc)[14] += w_hi.w * xa; (*acc)[15] += w_hi.w * xb;
+}
+
+// main's sums for any c_in, 8 * CB output channels per invocation: the 2 * CB weight vec4s a
+// step needs are the same for every invocation of the workgroup (one channel tile per
+// workgroup), so lanes 0..7 load one each and subgroupBroadcast shares them, and each input
+// load serves 8 * CB channels. The same terms in the same order as main: the same bits.
+// Dispatch: x = ceil(ceil(batch * h_pool * w_pool / 2) / 64), y = ceil(c_out / (8 * CB)).
+@compute @workgroup_size(64)
+fn main_blocks(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(subgroup_invocation_id) lane: u32) {
+    let cells = params.batch * params.h_pool * params.w_pool;
+    let cell0 = gid.x * 2u;
+    let c0 = wid.y * 8u * CB;
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last cell stay (clamped, storing nothing): the broadcasts need every
+    // lane.
+    if (c0 >= params.c_out) {
+        return;
+    }
+    let plane_in = params.h_in * params.w_in;
+    let nc4 = c4();
+    // Lane k % 8 loads weight vec4 k of a step (output channels c0 + 4k .. + 3, clamped as
+    // main clamps them); block B takes vec4s 2B and 2B + 1.
+    let wq = min(c0 / 4u + lane % 8u, nc4 - 1u);
+    let iba = window_taps(cell_pixel(min(cell0, cells - 1u)), params.c_in * plane_in);
+    let ibb = window_taps(cell_pixel(min(cell0 + 1u, cells - 1u)), params.c_in * plane_in);
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
+    for (var ci = 0u; ci < params.c_in; ci++) {
+        for (var ky = 0u; ky < params.kh; ky++) {
+            for (var kx = 0u; kx < params.kw; kx++) {
+                let o = vec4<u32>(ci * plane_in + ky * params.w_in + kx);
+                let xa = inp4(iba + o);
+                let xb = inp4(ibb + o);
+                let mine = wt[((ky * params.kw + kx) * params.c_in + ci) * nc4 + wq];
+                chan8(&acc0, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), xa, xb);
+                if (CB > 1u) {
+                    chan8(&acc1, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), xa, xb);
+                }
+                if (CB > 2u) {
+                    chan8(&acc2, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), xa, xb);
+                    chan8(&acc3, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), xa, xb);
+                }
+            }
+        }
+    }
+    pool_store(c0, cell0, acc0);
+    if (CB > 1u) {
+        pool_store(c0 + 8u, cell0, acc1);
+    }
+    if (CB > 2u) {
+        pool_store(c0 + 16u, cell0, acc2);
+        pool_store(c0 + 24u, cell0, acc3);
+    }
+}
+#endif

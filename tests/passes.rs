@@ -290,7 +290,7 @@ fn dense_matches_reference() {
             let mut one_block: Option<[Vec<f32>; 3]> = None;
             for &(sg, rb) in &variants {
                 gpu.subgroups = sg;
-                gpu.dense_row_blocks = rb;
+                gpu.tile_blocks = rb;
                 let p = DenseParams::new(n, i, o, relu);
                 let inp = rand_vec(1, n * i, -1.0, 1.0);
                 let wt = rand_vec(2, o * i, -0.5, 0.5);
@@ -1104,13 +1104,26 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
         (1, 8, 9, 9, 17, 3),
         (2, 3, 6, 7, 9, 3),
         (5, 4, 4, 4, 20, 1),
+        (2, 3, 7, 6, 30, 3),
     ]
     .iter()
     .enumerate()
     {
         for relu in [false, true] {
+            // The subgroup kernel for any c_in (main_blocks) with 1, 2 and 4 blocks of 8
+            // channels (30 channels fill 4 blocks partly).
+            let mut variants = Vec::new();
             for (sg, p) in conv_variants(&gpu, Conv2dParams::new(n, c, h, w, oc, k, relu)) {
+                let blocks = if sg && p.channel_last == 0 {
+                    vec![1, 2, 4]
+                } else {
+                    vec![1]
+                };
+                variants.extend(blocks.into_iter().map(|b| (sg, p, b)));
+            }
+            for (sg, p, blocks) in variants {
                 gpu.subgroups = sg;
+                gpu.tile_blocks = blocks;
                 let pool = Maxpool2dParams::new(n, oc, p.h_out as usize, p.w_out as usize, 2, 2);
                 let pp = Conv2dPooledParams::new(p, &pool);
                 assert!(Conv2dPooledParams::fits_forward(&p, &pool));
@@ -1139,6 +1152,12 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
                                 &gpu, &mut prog, &gp, &gam, &ti, &tw, &tb, &scratch, &pp,
                             )
                             .unwrap();
+                            let label = &prog.last().unwrap().label;
+                            assert_eq!(
+                                label.contains("main_blocks"),
+                                sg && p.channel_last == 0,
+                                "{label}"
+                            );
                         } else {
                             let gout = nan_filled(&gpu, p.out_len());
                             layers::conv2d_forward(
@@ -1152,7 +1171,7 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
                         (read(&gpu, &gp), read_u32(&gpu, &gam))
                     })
                     .collect();
-                let what = format!("subgroups {sg} {pp:?}");
+                let what = format!("subgroups {sg}, {blocks} blocks, {pp:?}");
                 assert_close(&format!("pooled {what}"), &results[0].0, &pooled, PASS);
                 assert_eq!(results[0], results[1], "fused against unfused, {what}");
                 // The reference's winners, wherever the window's best value leads the next by
@@ -1222,7 +1241,7 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
         for relu in [false, true] {
             for &(sg, rb) in &variants {
                 gpu.subgroups = sg;
-                gpu.dense_row_blocks = rb;
+                gpu.tile_blocks = rb;
                 let p = DenseChainParams {
                     first: DenseParams::new(n, i, m, relu),
                     second: DenseParams::new(n, m, o, !relu),

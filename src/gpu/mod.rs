@@ -150,8 +150,8 @@ pub struct Gpu {
     pub conv_backward_tiling: Option<tuning::ConvBackwardTiling>,
     /// Blocks of 8 rows (outputs) per invocation of the subgroup dense backward kernels: 1, 2
     /// or 4 (`dense_backward.wgsl`'s RB; the same bits for each). Set from the device type
-    /// (`tuning::dense_row_blocks`); tests change it.
-    pub dense_row_blocks: u32,
+    /// (`tuning::tile_blocks`); tests change it.
+    pub tile_blocks: u32,
     /// Threads a CPU adapter runs workgroups on, one workgroup per thread at a time (lavapipe
     /// starts one per core: the host's available parallelism); 1 on GPUs. Kernels that choose
     /// between fewer, larger workgroups and more, smaller ones keep at least this many
@@ -282,7 +282,7 @@ impl Gpu {
             tune: false,
             retune: false,
             conv_backward_tiling: None,
-            dense_row_blocks: tuning::dense_row_blocks(info_type),
+            tile_blocks: tuning::tile_blocks(info_type),
             cpu_threads: match info_type {
                 wgpu::DeviceType::Cpu => {
                     std::thread::available_parallelism().map_or(1, |n| n.get())

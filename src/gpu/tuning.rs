@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// adapters 4, so that each weight or input value loaded serves 32 rows (loads, done lane by
 /// lane, are what costs there: fc1's backward at batch 32 went from 2.55 to 1.64 ms on
 /// lavapipe); on GPUs 1 (8 x 8 register tiles, more workgroups).
-pub fn dense_row_blocks(device: wgpu::DeviceType) -> u32 {
+pub fn tile_blocks(device: wgpu::DeviceType) -> u32 {
     match device {
         wgpu::DeviceType::Cpu => 4,
         _ => 1,

@@ -278,6 +278,28 @@ pub fn conv2d_forward_pooled(
                 1,
             ],
         )?);
+    } else if gpu.subgroups {
+        // Blocks of 8 output channels per invocation, no more than the channels fill.
+        let cb = gpu.tile_blocks.min(c.c_out.div_ceil(8)).clamp(1, 4);
+        let cb = if cb == 3 { 2 } else { cb };
+        prog.push(gpu.dispatch_tiled(
+            Shader::Conv2dForwardPooledSubgroup,
+            "main_blocks",
+            &vec![("CB", cb)],
+            &[
+                (0, inp),
+                (2, bias),
+                (3, pooled),
+                (5, &scratch.wt),
+                (7, argmax),
+            ],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(TILE * cb as usize)),
+                1,
+            ],
+        )?);
     } else {
         prog.push(gpu.dispatch(
             Shader::Conv2dForwardPooled,

@@ -19,10 +19,10 @@ fn dense_subgroup_fits(gpu: &Gpu, n: u32) -> bool {
 }
 
 /// The dense backward kernel for this layer and its overrides: the subgroup variant takes
-/// `gpu.dense_row_blocks` blocks of 8 rows (outputs) per invocation, the portable one 1.
+/// `gpu.tile_blocks` blocks of 8 rows (outputs) per invocation, the portable one 1.
 fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, u32) {
     if dense_subgroup_fits(gpu, p.n_in) {
-        (Shader::DenseBackwardSubgroup, gpu.dense_row_blocks)
+        (Shader::DenseBackwardSubgroup, gpu.tile_blocks)
     } else {
         (Shader::DenseBackward, 1)
     }
@@ -72,7 +72,7 @@ pub fn dense_forward(
 }
 
 /// The chain kernel and its blocks of 8 rows per workgroup: the subgroup variant on devices
-/// with subgroups, with the most blocks (up to `gpu.dense_row_blocks`) whose hidden rows fit the
+/// with subgroups, with the most blocks (up to `gpu.tile_blocks`) whose hidden rows fit the
 /// workgroup's 4096 floats and that still give each of `gpu.cpu_threads` a workgroup (at batch
 /// 32 on lavapipe with 2 cores, 2 blocks took 0.67 ms, 4 blocks in one workgroup 0.96 ms).
 fn dense_chain_shader(gpu: &Gpu, p: &DenseChainParams) -> (Shader, u32) {
@@ -82,7 +82,7 @@ fn dense_chain_shader(gpu: &Gpu, p: &DenseChainParams) -> (Shader, u32) {
     let rb = [4, 2]
         .into_iter()
         .find(|&rb| {
-            rb <= gpu.dense_row_blocks
+            rb <= gpu.tile_blocks
                 && 8 * rb * p.first.n_out <= 4096
                 && (p.first.batch as usize).div_ceil(8 * rb as usize) >= gpu.cpu_threads
         })

@@ -339,7 +339,9 @@ pub fn label(prog: &mut [Dispatch], first: usize, layer: &str) {
         let pass = match (dir, entry) {
             ("", "main") => base.to_string(),
             ("", e) => format!("{base} {e}"),
-            (d, "main" | "main_channel_last" | "main_2x2" | "disjoint") => d.to_string(),
+            (d, "main" | "main_channel_last" | "main_blocks" | "main_2x2" | "disjoint") => {
+                d.to_string()
+            }
             // The weight and input gradients in one dispatch.
             (d, "backward") => format!("{d} weight+input"),
             (d, e) => format!(

@@ -666,8 +666,11 @@ struct Saver<'a> {
 }
 
 impl Saver<'_> {
-    /// After `epoch`: the model, the history, then the checkpoint. Refuses (`Error::Diverged`)
-    /// weights that are not finite, so the last good files stay.
+    /// After `epoch`: the history (its plot takes longest), then the model and the checkpoint
+    /// one right after the other, so that a kill almost never falls between those two; when
+    /// it does, the model is one epoch ahead of the checkpoint, and a resumed run, starting
+    /// from the checkpoint, computes the same epoch again. Refuses (`Error::Diverged`) weights
+    /// that are not finite, so the last good files stay.
     fn save(&self, backend: &dyn Backend, history: &History, epoch: usize, rng: u64) -> Result<()> {
         let (weights, m, v, t) = backend.state()?;
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
@@ -682,9 +685,9 @@ impl Saver<'_> {
                 weights[i]
             )));
         }
+        self.save_history(history)?;
         self.model
             .save_safetensors(&weights, &self.dir.join(run_dir::MODEL), &self.meta)?;
-        self.save_history(history)?;
         let state = TrainState {
             weights,
             m,

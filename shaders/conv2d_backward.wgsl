@@ -12,8 +12,9 @@
 //   backward_weight:  split-K partial sums over chunks of params.chunk output pixels:
 //                     partial[z, co, j] = sum_{m in chunk z} g[m, co] * col[m, j], j < K = c_in*kh*kw,
 //                     and the extra column j = K holds the bias gradient (col = 1).
-//                     tile: 8 output channels x 8 columns.
-//                     Dispatch: x = ceil(ceil((K + 1) / 8) * chunks / 64), y = ceil(c_out / 8).
+//                     tile: 8 CO_GROUPS output channels x 8 columns.
+//                     Dispatch: x = ceil(ceil((K + 1) / 8) * chunks / 64),
+//                     y = ceil(c_out / (8 CO_GROUPS)).
 //   reduce_weight:    dweight[co, j] = sum_z partial[z, co, j], dbias[co] = sum_z partial[z, co, K]
 //                     (column j mapped back from (ky, kx, ci) order when channel_last)
 //                     Dispatch: x = ceil(c_out * (K + 1) / 64).
@@ -42,9 +43,9 @@
 //   backward:         backward_weight_channel_last and backward_input in one dispatch.
 // Tiling (WGSL override constants, set per pipeline by src/gpu/tuning.rs; none changes what an
 // output sums or the order): WG invocations per workgroup replaces the 64 in the dispatch sizes
-// above; in the SUBGROUP variant CO_GROUPS x 16 output channels per weight invocation (y =
-// ceil(c_out / (16 CO_GROUPS))) and CI_GROUPS x 16 input channels per input invocation (y =
-// ceil(c_in / (16 CI_GROUPS))).
+// above; CO_GROUPS x 8 output channels per weight invocation in the portable variant (above),
+// CO_GROUPS x 16 in the SUBGROUP one (y = ceil(c_out / (16 CO_GROUPS))), and there CI_GROUPS x
+// 16 input channels per input invocation (y = ceil(c_in / (16 CI_GROUPS))).
 // Gather formulation throughout: no atomics. Register tiles and vec4 loads along channels keep
 // storage loads (the expensive part on CPU adapters such as lavapipe) few per multiply-add.
 // SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
@@ -83,9 +84,10 @@
 // Tiling, set per pipeline (src/gpu/tuning.rs); none changes what one output sums, or in
 // which order. WG: invocations per workgroup of backward_input, backward_weight* and backward.
 override WG: u32 = 64u;
-#if SUBGROUP
-// 16-channel groups of output channels per invocation of the weight tile (1 to 4).
+// Groups of output channels per invocation of the weight tile (1 to 4): of 16 channels in the
+// SUBGROUP variant, of 8 in the portable one.
 override CO_GROUPS: u32 = 1u;
+#if SUBGROUP
 // 16-channel groups of input channels per invocation of the input tile (1 or 2).
 override CI_GROUPS: u32 = 1u;
 #endif
@@ -343,6 +345,10 @@ fn input_group(acc: ptr<function, array<vec4<f32>, 32>>, mine0: vec4<f32>, mine1
 #endif
 
 #if !SUBGROUP
+#include "chan8"
+
+// 8 CO_GROUPS output channels x 8 columns over one chunk of pixels: each column load serves
+// every channel.
 fn weight_tile(gid: vec3<u32>) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
@@ -356,15 +362,16 @@ fn weight_tile(gid: vec3<u32>) {
     let chunks = (npix + params.chunk - 1u) / params.chunk;
     let z = gid.x / tiles;
     let j0 = (gid.x % tiles) * 8u;
-    let c0 = gid.y * 8u;
+    let c0 = gid.y * 8u * CO_GROUPS;
     if (z >= chunks || c0 >= params.c_out) {
         return;
     }
     let m_begin = z * params.chunk;
     let m_end = min(m_begin + params.chunk, npix);
     let nc4 = c4();
-    let q_lo = min(c0 / 4u, nc4 - 1u);
-    let q_hi = min(c0 / 4u + 1u, nc4 - 1u);
+    // The gradient vec4s of group G: channels c0 + 8G .. + 3 and + 4 .. + 7 (clamped).
+    let q = min(vec4<u32>(c0 / 4u) + vec4<u32>(0u, 2u, 4u, 6u), vec4<u32>(nc4 - 1u));
+    let q_hi = min(vec4<u32>(c0 / 4u) + vec4<u32>(1u, 3u, 5u, 7u), vec4<u32>(nc4 - 1u));
 
     // Offset of each column's tap from the top-left input pixel; the bias column reads 1.
     let ja = min(vec4<u32>(j0) + LANES_A, vec4<u32>(ksize));
@@ -374,8 +381,11 @@ fn weight_tile(gid: vec3<u32>) {
     let xoa = select((ja / kk) * plane_in + ((ja % kk) / params.kw) * params.w_in + (ja % kk) % params.kw, vec4<u32>(0u), bias_a);
     let xob = select((jb / kk) * plane_in + ((jb % kk) / params.kw) * params.w_in + (jb % kk) % params.kw, vec4<u32>(0u), bias_b);
 
-    // accJ{a,b}: output channel c0 + J for columns a and b.
-    #include "acc8x2_zero"
+    // accG: output channels c0 + 8G .. + 7, channel j's columns a at 2j and b at 2j + 1.
+    var acc0: array<vec4<f32>, 16>;
+    var acc1: array<vec4<f32>, 16>;
+    var acc2: array<vec4<f32>, 16>;
+    var acc3: array<vec4<f32>, 16>;
     var n = m_begin / plane_out;
     var r = m_begin % plane_out;
     var oy = r / params.w_out;
@@ -384,16 +394,16 @@ fn weight_tile(gid: vec3<u32>) {
         let ib = n * params.c_in * plane_in + oy * params.w_in + ox;
         let xa = select(inp4(vec4<u32>(ib) + xoa), vec4<f32>(1.0), bias_a);
         let xb = select(inp4(vec4<u32>(ib) + xob), vec4<f32>(1.0), bias_b);
-        let g_lo = gv[m * nc4 + q_lo];
-        let g_hi = gv[m * nc4 + q_hi];
-        acc0a += g_lo.x * xa; acc0b += g_lo.x * xb;
-        acc1a += g_lo.y * xa; acc1b += g_lo.y * xb;
-        acc2a += g_lo.z * xa; acc2b += g_lo.z * xb;
-        acc3a += g_lo.w * xa; acc3b += g_lo.w * xb;
-        acc4a += g_hi.x * xa; acc4b += g_hi.x * xb;
-        acc5a += g_hi.y * xa; acc5b += g_hi.y * xb;
-        acc6a += g_hi.z * xa; acc6b += g_hi.z * xb;
-        acc7a += g_hi.w * xa; acc7b += g_hi.w * xb;
+        chan8(&acc0, gv[m * nc4 + q.x], gv[m * nc4 + q_hi.x], xa, xb);
+        if (CO_GROUPS > 1u) {
+            chan8(&acc1, gv[m * nc4 + q.y], gv[m * nc4 + q_hi.y], xa, xb);
+        }
+        if (CO_GROUPS > 2u) {
+            chan8(&acc2, gv[m * nc4 + q.z], gv[m * nc4 + q_hi.z], xa, xb);
+        }
+        if (CO_GROUPS > 3u) {
+            chan8(&acc3, gv[m * nc4 + q.w], gv[m * nc4 + q_hi.w], xa, xb);
+        }
         ox++;
         if (ox == params.w_out) {
             ox = 0u;
@@ -405,8 +415,16 @@ fn weight_tile(gid: vec3<u32>) {
         }
     }
 
-    store_partial(z, c0, j0, cols, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                            acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+    store_partial(z, c0, j0, cols, acc0);
+    if (CO_GROUPS > 1u) {
+        store_partial(z, c0 + 8u, j0, cols, acc1);
+    }
+    if (CO_GROUPS > 2u) {
+        store_partial(z, c0 + 16u, j0, cols, acc2);
+    }
+    if (CO_GROUPS > 3u) {
+        store_partial(z, c0 + 24u, j0, cols, acc3);
+    }
 }
 
 #endif
@@ -652,7 +670,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
 #if !SUBGROUP
     let wx = (((cols + 7u) / 8u) * chunks + WG - 1u) / WG;
-    let nw = wx * ((params.c_out + 7u) / 8u);
+    let nw = wx * ((params.c_out + 8u * CO_GROUPS - 1u) / (8u * CO_GROUPS));
 #else
     let wx = (cols + 8u * WG - 1u) / (8u * WG);
     let wy = (params.c_out + 16u * CO_GROUPS - 1u) / (16u * CO_GROUPS);

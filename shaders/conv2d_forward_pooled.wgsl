@@ -202,19 +202,7 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
 // Blocks of 8 output channels per invocation of main_blocks (1 to 4; tiling only).
 override CB: u32 = 1u;
 
-// One tap of 8 output channels (w_lo: the first 4, w_hi: the next) for the 8 window pixels of
-// two cells (xa, xb): conv2d_acc's statements on a tile held as an array (channel j at 2j for
-// cell a, 2j + 1 for cell b).
-fn chan8(acc: ptr<function, array<vec4<f32>, 16>>, w_lo: vec4<f32>, w_hi: vec4<f32>, xa: vec4<f32>, xb: vec4<f32>) {
-    (*acc)[0] += w_lo.x * xa; (*acc)[1] += w_lo.x * xb;
-    (*acc)[2] += w_lo.y * xa; (*acc)[3] += w_lo.y * xb;
-    (*acc)[4] += w_lo.z * xa; (*acc)[5] += w_lo.z * xb;
-    (*acc)[6] += w_lo.w * xa; (*acc)[7] += w_lo.w * xb;
-    (*acc)[8] += w_hi.x * xa; (*acc)[9] += w_hi.x * xb;
-    (*acc)[10] += w_hi.y * xa; (*acc)[11] += w_hi.y * xb;
-    (*acc)[12] += w_hi.z * xa; (*acc)[13] += w_hi.z * xb;
-    (*acc)[14] += w_hi.w * xa; (*acc)[15] += w_hi.w * xb;
-}
+#include "chan8"
 
 // main's sums for any c_in, 8 * CB output channels per invocation: the 2 * CB weight vec4s a
 // step needs are the same for every invocation of the workgroup (one channel tile per

@@ -35,7 +35,7 @@ pub fn print(backends: wgpu::Backends) {
             };
             println!(
                 "  conv backward tiling: {} untuned (the {:?} default); {tuned} shape(s) tuned in the cache",
-                ConvBackwardTiling::default_for(i.device_type, g.subgroups),
+                ConvBackwardTiling::default_for(i.device_type),
                 i.device_type
             );
         }

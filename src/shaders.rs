@@ -127,6 +127,7 @@ parts_table! {
     "acc8x2_zero",
     "avgpool2d_params",
     "backward_input_entry",
+    "chan8",
     "batchnorm_params",
     "conv2d_acc",
     "conv2d_acc_channel_last",

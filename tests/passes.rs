@@ -111,7 +111,6 @@ fn conv2d_backward_matches_reference() {
                 gpu.conv_backward_tiling =
                     Some(gpu_cnn::gpu::tuning::ConvBackwardTiling::default_for(
                         wgpu::DeviceType::DiscreteGpu,
-                        sg,
                     ));
                 let inp = rand_vec(si as u64, p.inp_len(), -1.0, 1.0);
                 let wt = rand_vec(100 + si as u64, p.weight_len(), -0.5, 0.5);

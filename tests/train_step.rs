@@ -335,10 +335,7 @@ fn fused_and_unfused_passes_give_the_same_bits() {
             g.fuse = fuse;
             // A GPU's tiling, which joins a conv's weight and input gradients in one dispatch
             // (a CPU adapter's default keeps them apart; tests/tuning.rs compares the two).
-            g.conv_backward_tiling = Some(ConvBackwardTiling::default_for(
-                wgpu::DeviceType::DiscreteGpu,
-                g.subgroups,
-            ));
+            g.conv_backward_tiling = Some(ConvBackwardTiling::default_for(wgpu::DeviceType::DiscreteGpu));
             let mut t =
                 GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
             let shape = (t.dispatches_per_step(), t.bytes_per_step());

@@ -33,8 +33,9 @@ pub fn tile_blocks(device: wgpu::DeviceType) -> u32 {
 pub struct ConvBackwardTiling {
     /// Invocations per workgroup (`WG`).
     pub wg: u32,
-    /// Output channels per invocation of the weight tile, in groups of 16 (`CO_GROUPS`; subgroup
-    /// kernels only, 1 otherwise).
+    /// Output channels per invocation of the weight tile, in groups (`CO_GROUPS`) of 16 in the
+    /// subgroup kernel, of 8 in the portable one (convs whose c_in is not a multiple of 4, or
+    /// adapters without subgroups).
     pub co_groups: u32,
     /// Input channels per invocation of the input tile, in groups of 16 (`CI_GROUPS`; subgroup
     /// kernels only, 1 otherwise).
@@ -46,14 +47,16 @@ pub struct ConvBackwardTiling {
 impl ConvBackwardTiling {
     /// The tiling a device of this type gets untuned: on CPU adapters (lavapipe, SwiftShader,
     /// WARP) small workgroups, whose invocations all have work, and the wider weight tile that
-    /// loads each input row once for 32 channels, in two dispatches; on GPUs 64-invocation
+    /// loads each input row once for 32 channels (16 in the portable kernel: conv1's weight
+    /// gradient at batch 32 on lavapipe took 1.73 ms with 8, 1.3 ms with 16 and more with
+    /// 32), in two dispatches; on GPUs 64-invocation
     /// workgroups, the narrow tiles (fewer registers) and one dispatch for both (more
     /// workgroups in flight).
-    pub fn default_for(device: wgpu::DeviceType, subgroups: bool) -> Self {
+    pub fn default_for(device: wgpu::DeviceType) -> Self {
         match device {
             wgpu::DeviceType::Cpu => ConvBackwardTiling {
                 wg: 8,
-                co_groups: if subgroups { 2 } else { 1 },
+                co_groups: 2,
                 ci_groups: 1,
                 joined: false,
             },
@@ -82,7 +85,9 @@ impl ConvBackwardTiling {
                     all.push(t(8, co, ci, false));
                 }
             } else {
-                all.push(t(8, 1, 1, false));
+                for co in [1, 2, 4] {
+                    all.push(t(8, co, 1, false));
+                }
             }
             all.push(t(8, 1, 1, true));
             all.push(t(64, 1, 1, true));
@@ -90,26 +95,19 @@ impl ConvBackwardTiling {
             for wg in [32, 64, 128] {
                 for joined in [true, false] {
                     all.push(t(wg, 1, 1, joined));
-                    if subgroups {
-                        all.push(t(wg, 2, 1, joined));
-                    }
+                    all.push(t(wg, 2, 1, joined));
                 }
             }
         }
         all
     }
 
-    /// This tiling with the knobs `p` does not use set to their neutral values: the channel
-    /// groups of the subgroup tiles where the portable kernel runs, the input tile's knobs and
-    /// the joined dispatch when there is no input gradient. Candidates that differ only there
-    /// are the same program.
-    pub fn fitted(self, p: &Conv2dParams, input: bool, subgroups: bool) -> Self {
+    /// This tiling with the knobs a shape does not use set to their neutral values: the input
+    /// tile's knobs and the joined dispatch when there is no input gradient, the input channel
+    /// groups without subgroup kernels. Candidates that differ only there are the same program.
+    pub fn fitted(self, input: bool, subgroups: bool) -> Self {
         ConvBackwardTiling {
-            co_groups: if p.channel_last != 0 {
-                self.co_groups
-            } else {
-                1
-            },
+            co_groups: self.co_groups,
             ci_groups: if input && subgroups {
                 self.ci_groups
             } else {
@@ -125,12 +123,12 @@ impl ConvBackwardTiling {
         let ok = [8, 16, 32, 64, 128, 256].contains(&self.wg)
             && (1..=4).contains(&self.co_groups)
             && (1..=2).contains(&self.ci_groups)
-            && (subgroups || (self.co_groups == 1 && self.ci_groups == 1));
+            && (subgroups || self.ci_groups == 1);
         if ok {
             Ok(())
         } else {
             Err(Error::Usage(format!(
-                "invalid conv backward tiling {self}: wg one of 8, 16, 32, 64, 128, 256; co_groups 1 to 4 and ci_groups 1 or 2 (both 1 without subgroup kernels)"
+                "invalid conv backward tiling {self}: wg one of 8, 16, 32, 64, 128, 256; co_groups 1 to 4; ci_groups 1 or 2 (1 without subgroup kernels)"
             )))
         }
     }
@@ -143,7 +141,7 @@ impl ConvBackwardTiling {
                 ("CO_GROUPS", self.co_groups),
                 ("CI_GROUPS", self.ci_groups),
             ],
-            false => vec![("WG", self.wg)],
+            false => vec![("WG", self.wg), ("CO_GROUPS", self.co_groups)],
         }
     }
 
@@ -227,7 +225,10 @@ pub struct TuningCache {
     pub adapters: BTreeMap<String, BTreeMap<String, Choice>>,
 }
 
-const CACHE_VERSION: u32 = 1;
+/// The cache's format; a file of another version is read as empty (its shapes tune again).
+/// 2: `co_groups` also tiles the portable weight kernel (convs whose c_in is not a multiple of
+/// 4), where version 1 ignored it.
+const CACHE_VERSION: u32 = 2;
 
 impl TuningCache {
     /// `$XDG_CACHE_HOME/gpu-cnn/tuning.json`, else `~/.cache/gpu-cnn/tuning.json`;

@@ -413,11 +413,8 @@ pub fn conv2d_backward_tiling(
     if let Some((t, _)) = gpu.chosen_tiling(&key) {
         return Ok(t);
     }
-    let default = ConvBackwardTiling::default_for(gpu.info.device_type, gpu.subgroups).fitted(
-        p,
-        input,
-        gpu.subgroups,
-    );
+    let default =
+        ConvBackwardTiling::default_for(gpu.info.device_type).fitted(input, gpu.subgroups);
     if !gpu.tune {
         gpu.choose_tiling(key, default, Source::Default);
         return Ok(default);
@@ -465,11 +462,8 @@ pub fn tune_conv2d_backward(gpu: &Gpu, p: &Conv2dParams, input: bool) -> Result<
     let dinp = gpu.zeros("tune.dinp", p.inp_len())?;
     let dweight = gpu.zeros("tune.dweight", p.weight_len())?;
     let dbias = gpu.zeros("tune.dbias", p.c_out as usize)?;
-    let fit = |t: ConvBackwardTiling| t.fitted(p, input, gpu.subgroups);
-    let default = fit(ConvBackwardTiling::default_for(
-        gpu.info.device_type,
-        gpu.subgroups,
-    ));
+    let fit = |t: ConvBackwardTiling| t.fitted(input, gpu.subgroups);
+    let default = fit(ConvBackwardTiling::default_for(gpu.info.device_type));
     let time = |t: ConvBackwardTiling| -> Result<f64> {
         let mut prog = Vec::new();
         let di = input.then_some(&dinp);
@@ -530,7 +524,6 @@ fn conv2d_backward_rest(
     tiling: ConvBackwardTiling,
 ) -> Result<()> {
     let cols = p.ksize() + 1;
-    let co_tiles = grid((p.c_out as usize).div_ceil(TILE));
     if let Some(dinp) = dinp {
         check_len(op, "dinp", dinp, p.inp_len())?;
     }
@@ -548,11 +541,7 @@ fn conv2d_backward_rest(
     } else {
         1
     };
-    let co_groups = if p.channel_last != 0 {
-        tiling.co_groups as usize
-    } else {
-        1
-    };
+    let co_groups = tiling.co_groups as usize;
     let input_groups = [
         grid(npix_in.div_ceil(TILE * wg)),
         grid((p.c_in as usize).div_ceil(c_tile * ci_groups)),
@@ -577,7 +566,12 @@ fn conv2d_backward_rest(
             Shader::Conv2dBackward,
             "backward_weight",
             (0, inp),
-            [grid(pairs.div_ceil(wg)), co_tiles, 1],
+            // 8 output channels per group here.
+            [
+                grid(pairs.div_ceil(wg)),
+                grid((p.c_out as usize).div_ceil(TILE * co_groups)),
+                1,
+            ],
         )
     };
     let reduce = gpu.dispatch(

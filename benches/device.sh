@@ -14,7 +14,8 @@
 # Debian's libvulkan1 .deb files into .gl/ (the run installs them first).
 #
 # The run writes into $OUT (default /tmp/gpu-cnn-device): devices.txt, tests.log (every test
-# binary with GPU_CNN_REQUIRE_GPU=1, so a missing adapter fails instead of skipping),
+# binary with GPU_CNN_REQUIRE_GPU=1, so a missing adapter fails instead of skipping), tune.log
+# and tuning.json (gpu-cnn tune at batch 32, 128 and 512; train and bench then use it),
 # bench.jsonl (gpu-cnn bench at batch 32, 128 and 512, twice each), train.log and train/ (the
 # full default 10-epoch run with its epoch times), torch.log (the replica, eager and CUDA
 # graphs), and summary.txt. DEVICE_QUICK=1 shrinks every step (two test binaries, a few bench
@@ -43,7 +44,8 @@ out="${OUT:-/tmp/gpu-cnn-device}"
 mkdir -p "$out"
 # A fresh record: the logs are appended to below, so an earlier run's would mix in.
 rm -rf "$out/summary.txt" "$out/devices.txt" "$out/tests.log" "$out/bench.log" \
-  "$out/bench.jsonl" "$out/train.log" "$out/train" "$out/torch.log"
+  "$out/bench.jsonl" "$out/train.log" "$out/train" "$out/torch.log" "$out/tune.log" \
+  "$out/tuning.json"
 quick="${DEVICE_QUICK:-0}"
 start=$(date +%s)
 say() { echo "== $* ($(( $(date +%s) - start )) s)" | tee -a "$out/summary.txt"; }
@@ -75,7 +77,13 @@ for t in "${tests[@]}"; do
 done
 say "tests: $(grep -h '^test result' "$out/tests.log" | awk '{p+=$4; f+=$6} END {print p " passed, " f " failed"}'), $failed binaries failed"
 
-# Then fast: bench at three batch sizes, twice each (the per-pass table on the first).
+# Then fast: the conv backward tilings tuned for each batch size (the cache kept in $OUT), then
+# bench at three batch sizes, twice each (the per-pass table on the first).
+export GPU_CNN_TUNING="$out/tuning.json"
+for batch in 32 128 512; do
+  .dev/gpu-cnn tune --batch "$batch" 2>&1 | tee -a "$out/tune.log"
+done
+say "tune: $(grep -c '^note: tuned' "$out/tune.log") shapes tuned"
 steps=1000
 [ "$quick" = 1 ] && steps=10
 for batch in 32 128 512; do

@@ -70,6 +70,11 @@ pub struct BenchReport {
     pub workgroups: Vec<(String, u64)>,
     /// Milliseconds per pass, each timed alone (median-free best of 2, `pass_reps` copies per submit).
     pub passes: Vec<(String, f64)>,
+    /// GFLOP/s of the passes that compute multiply-adds (conv and dense), from the same timings.
+    pub pass_gflops: Vec<(String, f64)>,
+    /// The adapter's multiply-add throughput (`Gpu::probe_fma_gflops`), measured with the
+    /// per-pass table: what the passes' GFLOP/s are a fraction of.
+    pub peak_gflops: Option<f64>,
     /// The tiling each tunable pass ran: (shape, tiling, "tuned" or "default").
     pub tilings: Vec<(String, String, String)>,
 }
@@ -187,11 +192,20 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         .into_iter()
         .map(|(key, tiling, source)| (key, tiling.to_string(), source.name().to_string()))
         .collect();
-    let passes = if cfg.pass_reps > 0 {
-        t.profile_step(cfg.pass_reps)?
+    let (timed, peak_gflops) = if cfg.pass_reps > 0 {
+        (
+            t.profile_step(cfg.pass_reps)?,
+            Some(t.gpu.probe_fma_gflops()?),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
+    let passes = timed.iter().map(|(n, ms, _)| (n.clone(), *ms)).collect();
+    let pass_gflops = timed
+        .iter()
+        .filter(|(_, ms, flops)| *flops > 0.0 && *ms > 0.0)
+        .map(|(n, ms, flops)| (n.clone(), flops / (ms * 1e6)))
+        .collect();
     Ok(BenchReport {
         adapter,
         backend,
@@ -211,6 +225,8 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         submits_per_epoch: epoch_steps.div_ceil(t.steps_per_submit(true)) + 1,
         workgroups: t.step_workgroups(),
         passes,
+        pass_gflops,
+        peak_gflops,
         tilings,
     })
 }
@@ -225,6 +241,12 @@ impl BenchReport {
             .map(|(k, ms)| (k.clone(), serde_json::json!(ms)))
             .collect();
         v["passes"] = serde_json::Value::Object(passes);
+        let gflops: serde_json::Map<String, serde_json::Value> = self
+            .pass_gflops
+            .iter()
+            .map(|(k, g)| (k.clone(), serde_json::json!(g)))
+            .collect();
+        v["pass_gflops"] = serde_json::Value::Object(gflops);
         v
     }
 
@@ -270,14 +292,30 @@ impl BenchReport {
         }
         if !self.passes.is_empty() {
             let total: f64 = self.passes.iter().map(|p| p.1).sum();
-            println!("{:<24} {:>10} {:>6}", "pass (timed alone)", "ms", "%");
+            let peak = self.peak_gflops.unwrap_or(0.0);
+            println!(
+                "{:<24} {:>10} {:>6} {:>9} {:>7}",
+                "pass (timed alone)", "ms", "%", "GFLOP/s", "of peak"
+            );
             for (name, ms) in &self.passes {
+                let rate = match self.pass_gflops.iter().find(|g| &g.0 == name) {
+                    Some((_, g)) if peak > 0.0 => {
+                        format!("{g:>9.1} {:>6.1}%", 100.0 * g / peak)
+                    }
+                    Some((_, g)) => format!("{g:>9.1}"),
+                    None => String::new(),
+                };
                 println!(
-                    "{name:<24} {ms:>10.4} {:>5.1}%",
+                    "{name:<24} {ms:>10.4} {:>5.1}% {rate}",
                     100.0 * ms / total.max(1e-12)
                 );
             }
             println!("{:<24} {total:>10.4}", "sum");
+            if peak > 0.0 {
+                println!(
+                    "peak: {peak:.1} GFLOP/s, multiply-adds in registers on this adapter (probe_fma)"
+                );
+            }
         }
     }
 }

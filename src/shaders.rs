@@ -101,6 +101,7 @@ shader_table! {
     AdamUpdate => "adam_update",
     ProbeSubgroup => "probe_subgroup",
     DivmodCheck => "divmod_check",
+    ProbeFma => "probe_fma",
 }
 
 impl Shader {

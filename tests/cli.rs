@@ -944,6 +944,26 @@ fn bench_reports_throughput_as_json() {
         assert!(j[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {j}");
     }
     let passes = j["passes"].as_object().unwrap();
+    // GFLOP/s for the passes that multiply and add, from their FLOPs and time: conv2's pooled
+    // forward at batch 8 is 2 x (8 x 11 x 11 pixels x 64 channels) x (32 channels x 3 x 3).
+    let gflops = j["pass_gflops"].as_object().unwrap();
+    let ms = passes["conv2 fwd pooled"].as_f64().unwrap();
+    let rate = gflops["conv2 fwd pooled"].as_f64().unwrap();
+    let flops = 2.0 * (8 * 11 * 11 * 64) as f64 * (32 * 9) as f64;
+    assert!(
+        (rate * ms * 1e6 - flops).abs() <= 1e-6 * flops,
+        "{rate} GFLOP/s over {ms} ms"
+    );
+    for pass in ["conv1 fwd pooled", "fc1 fwd chain", "fc1 bwd weight+input"] {
+        assert!(
+            gflops[pass].as_f64().is_some_and(|g| g > 0.0),
+            "{pass}: {j}"
+        );
+    }
+    for pass in ["input gather_batch", "adam adam_update", "conv2 bwd pooled"] {
+        assert!(!gflops.contains_key(pass), "{pass} multiplies nothing: {j}");
+    }
+    assert!(j["peak_gflops"].as_f64().is_some_and(|g| g > 0.0), "{j}");
     // The default tiling of a CPU adapter (GPU_CNN_NO_TUNE) runs conv2's weight and input
     // gradients in two dispatches, a GPU's in one.
     let cpu = j["device_type"] == "Cpu";

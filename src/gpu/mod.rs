@@ -98,12 +98,21 @@ pub struct Dispatch {
     /// its memory traffic (bench sums it per step). Per-epoch buffers bound whole (the dataset,
     /// the row order, step records, metric slots) count what one step touches of them.
     pub bytes: u64,
+    /// FLOPs of the multiply-adds it computes (2 each: conv and dense passes), 0 for the rest;
+    /// bench's per-pass GFLOP/s.
+    pub flops: f64,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
 }
 
 impl Dispatch {
+    /// This dispatch, counted as computing `flops`.
+    pub fn with_flops(mut self, flops: f64) -> Dispatch {
+        self.flops = flops;
+        self
+    }
+
     /// Workgroups the dispatch launches (x * y * z).
     pub fn workgroup_count(&self) -> u64 {
         self.workgroups.iter().map(|&n| n as u64).product()
@@ -318,6 +327,7 @@ impl Gpu {
         let d = Dispatch {
             label: "probe_subgroup::main".into(),
             bytes: 8,
+            flops: 0.0,
             pipeline,
             bind_group,
             workgroups: [1, 1, 1],
@@ -325,6 +335,43 @@ impl Gpu {
         self.run(&[&d])?;
         let got = self.read::<u32>(&[&sizes])?.remove(0);
         Ok(got.into_iter().min().unwrap_or(0))
+    }
+
+    /// The adapter's multiply-add throughput in GFLOP/s (2 FLOPs per multiply-add), as bench's
+    /// "% of peak" reference: `probe_fma` over 4,096 workgroups of 64 invocations, each with 8
+    /// independent vec4 chains in registers, repeated until a submit takes at least 20 ms; the
+    /// best of three. What the kernels could reach with every operand in a register.
+    pub fn probe_fma_gflops(&self) -> Result<f64> {
+        const GROUPS: u32 = 4096;
+        let steps: u32 = 256;
+        let cfg = self.upload(
+            "fma probe cfg",
+            &[steps, 1.0001f32.to_bits(), 1e-7f32.to_bits()],
+        )?;
+        let out = self.zeros("fma probe", (GROUPS * 64) as usize)?;
+        let d = self.dispatch::<u32>(
+            Shader::ProbeFma,
+            "main",
+            &[(0, &cfg), (1, &out)],
+            None,
+            [GROUPS, 1, 1],
+        )?;
+        let flops = GROUPS as f64 * 64.0 * steps as f64 * 64.0;
+        let time = |copies: usize| -> Result<f64> {
+            let all: Vec<&Dispatch> = std::iter::repeat_n(&d, copies).collect();
+            let start = std::time::Instant::now();
+            self.run(&all)?;
+            self.wait()?;
+            Ok(start.elapsed().as_secs_f64())
+        };
+        let once = time(1)?.min(time(1)?).max(1e-6);
+        let copies = ((0.02 / once).ceil() as usize).clamp(1, 1000);
+        let best = (0..3)
+            .map(|_| time(copies))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .fold(f64::INFINITY, f64::min);
+        Ok(flops * copies as f64 / best / 1e9)
     }
 
     /// Returns the first wgpu validation error since the last check, if any.
@@ -541,6 +588,7 @@ impl Gpu {
         Ok(Dispatch {
             label: format!("{}::{entry}", shader.name()),
             bytes: storage.iter().map(|(_, t)| t.len as u64 * 4).sum(),
+            flops: 0.0,
             pipeline,
             bind_group,
             workgroups,

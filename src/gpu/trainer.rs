@@ -723,8 +723,9 @@ impl GpuTrainer {
     }
 
     /// Times each dispatch of a full training step in isolation: `reps` copies in one submit,
-    /// minus an empty submit, per copy. Returns (label, milliseconds). Changes the weights.
-    pub fn profile_step(&mut self, reps: usize) -> Result<Vec<(String, f64)>> {
+    /// minus an empty submit, per copy. Returns (label, milliseconds, the dispatch's FLOPs).
+    /// Changes the weights.
+    pub fn profile_step(&mut self, reps: usize) -> Result<Vec<(String, f64, f64)>> {
         let time = |ds: &[&Dispatch]| -> Result<f64> {
             let t0 = std::time::Instant::now();
             self.gpu.run(ds)?;
@@ -741,7 +742,8 @@ impl GpuTrainer {
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .fold(f64::INFINITY, f64::min);
-            out.push((d.label.clone(), ((best - empty) / reps as f64).max(0.0)));
+            let ms = ((best - empty) / reps as f64).max(0.0);
+            out.push((d.label.clone(), ms, d.flops));
         }
         Ok(out)
     }

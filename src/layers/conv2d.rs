@@ -230,6 +230,10 @@ impl Conv2dParams {
     pub fn out_len(&self) -> usize {
         (self.batch * self.c_out * self.h_out * self.w_out) as usize
     }
+    /// FLOPs of the forward pass, and of each gradient (weight, input): 2 per multiply-add.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.out_len() as f64 * self.ksize() as f64
+    }
     /// Columns of the weight gradient GEMM: c_in * kh * kw.
     pub fn ksize(&self) -> usize {
         (self.c_in * self.kh * self.kw) as usize

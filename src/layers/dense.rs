@@ -88,6 +88,11 @@ impl DenseParams {
             relu: relu as u32,
         }
     }
+
+    /// FLOPs of the forward pass, and of each gradient (weight, input): 2 per multiply-add.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.batch as f64 * self.n_in as f64 * self.n_out as f64
+    }
 }
 
 /// Shapes of `dense_forward_chain`: two dense layers, the second reading the first's output.

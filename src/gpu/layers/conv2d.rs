@@ -78,21 +78,27 @@ pub fn conv2d_forward(
             grid((p.c_out as usize).div_ceil(2 * TILE)),
             1,
         ];
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForwardSubgroup,
-            "main_channel_last",
-            &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
-            Some((4, p)),
-            groups,
-        )?);
+        prog.push(
+            gpu.dispatch(
+                Shader::Conv2dForwardSubgroup,
+                "main_channel_last",
+                &[(6, &scratch.xt), (2, bias), (3, out), (5, &scratch.wt)],
+                Some((4, p)),
+                groups,
+            )?
+            .with_flops(p.flops()),
+        );
     } else {
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForward,
-            "main",
-            &[(0, inp), (2, bias), (3, out), (5, &scratch.wt)],
-            Some((4, p)),
-            grid_tiles,
-        )?);
+        prog.push(
+            gpu.dispatch(
+                Shader::Conv2dForward,
+                "main",
+                &[(0, inp), (2, bias), (3, out), (5, &scratch.wt)],
+                Some((4, p)),
+                grid_tiles,
+            )?
+            .with_flops(p.flops()),
+        );
     }
     Ok(())
 }
@@ -261,63 +267,72 @@ pub fn conv2d_forward_pooled(
     conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, c)?;
     let cells = (c.batch * p.h_pool * p.w_pool) as usize;
     if c.channel_last != 0 {
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForwardPooledSubgroup,
-            "main_channel_last",
-            &[
-                (6, &scratch.xt),
-                (2, bias),
-                (3, pooled),
-                (5, &scratch.wt),
-                (7, argmax),
-            ],
-            Some((4, p)),
-            [
-                grid(cells.div_ceil(2 * WG)),
-                grid((c.c_out as usize).div_ceil(2 * TILE)),
-                1,
-            ],
-        )?);
+        prog.push(
+            gpu.dispatch(
+                Shader::Conv2dForwardPooledSubgroup,
+                "main_channel_last",
+                &[
+                    (6, &scratch.xt),
+                    (2, bias),
+                    (3, pooled),
+                    (5, &scratch.wt),
+                    (7, argmax),
+                ],
+                Some((4, p)),
+                [
+                    grid(cells.div_ceil(2 * WG)),
+                    grid((c.c_out as usize).div_ceil(2 * TILE)),
+                    1,
+                ],
+            )?
+            .with_flops(c.flops()),
+        );
     } else if gpu.subgroups {
         // Blocks of 8 output channels per invocation, no more than the channels fill.
         let cb = gpu.tile_blocks.min(c.c_out.div_ceil(8)).clamp(1, 4);
         let cb = if cb == 3 { 2 } else { cb };
-        prog.push(gpu.dispatch_tiled(
-            Shader::Conv2dForwardPooledSubgroup,
-            "main_blocks",
-            &vec![("CB", cb)],
-            &[
-                (0, inp),
-                (2, bias),
-                (3, pooled),
-                (5, &scratch.wt),
-                (7, argmax),
-            ],
-            Some((4, p)),
-            [
-                grid(cells.div_ceil(2 * WG)),
-                grid((c.c_out as usize).div_ceil(TILE * cb as usize)),
-                1,
-            ],
-        )?);
+        prog.push(
+            gpu.dispatch_tiled(
+                Shader::Conv2dForwardPooledSubgroup,
+                "main_blocks",
+                &vec![("CB", cb)],
+                &[
+                    (0, inp),
+                    (2, bias),
+                    (3, pooled),
+                    (5, &scratch.wt),
+                    (7, argmax),
+                ],
+                Some((4, p)),
+                [
+                    grid(cells.div_ceil(2 * WG)),
+                    grid((c.c_out as usize).div_ceil(TILE * cb as usize)),
+                    1,
+                ],
+            )?
+            .with_flops(c.flops()),
+        );
     } else {
-        prog.push(gpu.dispatch(
-            Shader::Conv2dForwardPooled,
-            "main",
-            &[
-                (0, inp),
-                (2, bias),
-                (3, pooled),
-                (5, &scratch.wt),
-                (7, argmax),
-            ],
-            Some((4, p)),
-            [
-                grid(cells.div_ceil(2 * WG)),
-                grid((c.c_out as usize).div_ceil(TILE)),
-                1,
-            ],
-        )?);
+        prog.push(
+            gpu.dispatch(
+                Shader::Conv2dForwardPooled,
+                "main",
+                &[
+                    (0, inp),
+                    (2, bias),
+                    (3, pooled),
+                    (5, &scratch.wt),
+                    (7, argmax),
+                ],
+                Some((4, p)),
+                [
+                    grid(cells.div_ceil(2 * WG)),
+                    grid((c.c_out as usize).div_ceil(TILE)),
+                    1,
+                ],
+            )?
+            .with_flops(c.flops()),
+        );
     }
     Ok(())
 }
@@ -592,41 +607,50 @@ fn conv2d_backward_rest(
                 && shader == input_shader
                 && joined <= gpu.limits.max_compute_workgroups_per_dimension as usize =>
         {
-            prog.push(gpu.dispatch_tiled(
-                shader,
-                "backward",
-                &tiling.weight_overrides(p.channel_last != 0),
-                &[
-                    x,
-                    (9, &scratch.g),
-                    (4, &scratch.partial),
-                    (10, &scratch.wt),
-                    (5, dinp),
-                ],
-                Some((8, p)),
-                [grid(joined), 1, 1],
-            )?);
+            prog.push(
+                gpu.dispatch_tiled(
+                    shader,
+                    "backward",
+                    &tiling.weight_overrides(p.channel_last != 0),
+                    &[
+                        x,
+                        (9, &scratch.g),
+                        (4, &scratch.partial),
+                        (10, &scratch.wt),
+                        (5, dinp),
+                    ],
+                    Some((8, p)),
+                    [grid(joined), 1, 1],
+                )?
+                .with_flops(2.0 * p.flops()),
+            );
             prog.push(reduce);
         }
         _ => {
-            prog.push(gpu.dispatch_tiled(
-                shader,
-                entry,
-                &tiling.weight_overrides(p.channel_last != 0),
-                &[x, (9, &scratch.g), (4, &scratch.partial)],
-                Some((8, p)),
-                groups,
-            )?);
+            prog.push(
+                gpu.dispatch_tiled(
+                    shader,
+                    entry,
+                    &tiling.weight_overrides(p.channel_last != 0),
+                    &[x, (9, &scratch.g), (4, &scratch.partial)],
+                    Some((8, p)),
+                    groups,
+                )?
+                .with_flops(p.flops()),
+            );
             prog.push(reduce);
             if let Some(dinp) = dinp {
-                prog.push(gpu.dispatch_tiled(
-                    input_shader,
-                    "backward_input",
-                    &tiling.input_overrides(gpu.subgroups),
-                    &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
-                    Some((8, p)),
-                    input_groups,
-                )?);
+                prog.push(
+                    gpu.dispatch_tiled(
+                        input_shader,
+                        "backward_input",
+                        &tiling.input_overrides(gpu.subgroups),
+                        &[(9, &scratch.g), (10, &scratch.wt), (5, dinp)],
+                        Some((8, p)),
+                        input_groups,
+                    )?
+                    .with_flops(p.flops()),
+                );
             }
         }
     }

@@ -52,22 +52,25 @@ pub fn dense_forward(
 ) -> Result<()> {
     dense_lens("dense_forward", inp, out, weight, p)?;
     check_len("dense_forward", "bias", bias, p.n_out as usize)?;
-    prog.push(gpu.dispatch(
-        // The subgroup variant shares the input values by broadcast; same bindings.
-        if dense_subgroup_fits(gpu, p.n_out) {
-            Shader::DenseForwardSubgroup
-        } else {
-            Shader::DenseForward
-        },
-        "main",
-        &[(0, inp), (1, weight), (2, bias), (3, out)],
-        Some((4, p)),
-        [
-            grid((p.n_out as usize).div_ceil(TILE * WG)),
-            grid((p.batch as usize).div_ceil(TILE)),
-            1,
-        ],
-    )?);
+    prog.push(
+        gpu.dispatch(
+            // The subgroup variant shares the input values by broadcast; same bindings.
+            if dense_subgroup_fits(gpu, p.n_out) {
+                Shader::DenseForwardSubgroup
+            } else {
+                Shader::DenseForward
+            },
+            "main",
+            &[(0, inp), (1, weight), (2, bias), (3, out)],
+            Some((4, p)),
+            [
+                grid((p.n_out as usize).div_ceil(TILE * WG)),
+                grid((p.batch as usize).div_ceil(TILE)),
+                1,
+            ],
+        )?
+        .with_flops(p.flops()),
+    );
     Ok(())
 }
 
@@ -125,26 +128,29 @@ pub fn dense_forward_chain(
     check_len(op, "b1", b1, p.first.n_out as usize)?;
     check_len(op, "b2", b2, p.second.n_out as usize)?;
     let (shader, rb) = dense_chain_shader(gpu, p);
-    prog.push(gpu.dispatch_tiled(
-        shader,
-        "main",
-        &vec![("RB", rb)],
-        &[
-            (0, inp),
-            (1, w1),
-            (2, b1),
-            (3, hid),
-            (4, w2),
-            (5, b2),
-            (6, out),
-        ],
-        Some((7, p)),
-        [
-            grid((p.first.batch as usize).div_ceil(TILE * rb as usize)),
-            1,
-            1,
-        ],
-    )?);
+    prog.push(
+        gpu.dispatch_tiled(
+            shader,
+            "main",
+            &vec![("RB", rb)],
+            &[
+                (0, inp),
+                (1, w1),
+                (2, b1),
+                (3, hid),
+                (4, w2),
+                (5, b2),
+                (6, out),
+            ],
+            Some((7, p)),
+            [
+                grid((p.first.batch as usize).div_ceil(TILE * rb as usize)),
+                1,
+                1,
+            ],
+        )?
+        .with_flops(p.first.flops() + p.second.flops()),
+    );
     Ok(())
 }
 
@@ -166,18 +172,21 @@ pub fn dense_backward_input(
         (p.batch * p.n_out) as usize,
     )?;
     let (shader, rb) = dense_backward_shader(gpu, p);
-    prog.push(gpu.dispatch_tiled(
-        shader,
-        "backward_input",
-        &vec![("RB", rb)],
-        &[(1, weight), (2, out), (3, dout), (4, dinp)],
-        Some((7, p)),
-        [
-            grid((p.n_in as usize).div_ceil(TILE * WG)),
-            grid((p.batch as usize).div_ceil(TILE * rb as usize)),
-            1,
-        ],
-    )?);
+    prog.push(
+        gpu.dispatch_tiled(
+            shader,
+            "backward_input",
+            &vec![("RB", rb)],
+            &[(1, weight), (2, out), (3, dout), (4, dinp)],
+            Some((7, p)),
+            [
+                grid((p.n_in as usize).div_ceil(TILE * WG)),
+                grid((p.batch as usize).div_ceil(TILE * rb as usize)),
+                1,
+            ],
+        )?
+        .with_flops(p.flops()),
+    );
     Ok(())
 }
 
@@ -202,18 +211,21 @@ pub fn dense_backward_weight(
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
     let (shader, rb) = dense_backward_shader(gpu, p);
-    prog.push(gpu.dispatch_tiled(
-        shader,
-        "backward_weight",
-        &vec![("RB", rb)],
-        &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
-        Some((7, p)),
-        [
-            grid((p.n_in as usize + 1).div_ceil(TILE * WG)),
-            grid((p.n_out as usize).div_ceil(TILE * rb as usize)),
-            1,
-        ],
-    )?);
+    prog.push(
+        gpu.dispatch_tiled(
+            shader,
+            "backward_weight",
+            &vec![("RB", rb)],
+            &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
+            Some((7, p)),
+            [
+                grid((p.n_in as usize + 1).div_ceil(TILE * WG)),
+                grid((p.n_out as usize).div_ceil(TILE * rb as usize)),
+                1,
+            ],
+        )?
+        .with_flops(p.flops()),
+    );
     Ok(())
 }
 
@@ -249,22 +261,25 @@ pub fn dense_backward(
             check_len(op, "dinp", dinp, (p.batch * p.n_in) as usize)?;
             check_len(op, "dout", dout, (p.batch * p.n_out) as usize)?;
             check_len(op, "dbias", dbias, p.n_out as usize)?;
-            prog.push(gpu.dispatch_tiled(
-                shader,
-                "backward",
-                &vec![("RB", rb)],
-                &[
-                    (0, inp),
-                    (1, weight),
-                    (2, out),
-                    (3, dout),
-                    (4, dinp),
-                    (5, dweight),
-                    (6, dbias),
-                ],
-                Some((7, p)),
-                [grid(joined), 1, 1],
-            )?);
+            prog.push(
+                gpu.dispatch_tiled(
+                    shader,
+                    "backward",
+                    &vec![("RB", rb)],
+                    &[
+                        (0, inp),
+                        (1, weight),
+                        (2, out),
+                        (3, dout),
+                        (4, dinp),
+                        (5, dweight),
+                        (6, dbias),
+                    ],
+                    Some((7, p)),
+                    [grid(joined), 1, 1],
+                )?
+                .with_flops(2.0 * p.flops()),
+            );
             Ok(())
         }
         _ => {

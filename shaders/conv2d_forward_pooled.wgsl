@@ -19,6 +19,9 @@
 //     (params.channel_last = 1): 16 output channels per invocation, from the channel-last input
 //     xt that conv2d_forward_subgroup's prepare_input writes (recorded just before).
 //     Dispatch: x = ceil(ceil(batch * h_pool * w_pool / 2) / 64), y = ceil(c_out / 16).
+//   conv2d_forward_pooled_subgroup, main_blocks, for any c_in (the host uses it where c_in % 4
+//     != 0): main's sums, 8 * CB output channels per invocation (CB an override, 1 to 4), the
+//     weights shared by broadcast. Dispatch: as main, y = ceil(c_out / (8 * CB)).
 // SUBGROUP: for adapters with subgroups of at least 8 invocations (the host checks); no
 // `enable subgroups;` (naga, wgpu 30, rejects the directive and takes the subgroup builtins
 // when the device has wgpu::Features::SUBGROUP).

@@ -148,17 +148,8 @@ fn weight_tile(gid: vec3<u32>) {
 }
 
 #else
-// One step of 8 rows of a tile: row r (vec4s 2r, 2r + 1) += g's lane r times (a, b).
-fn rows8(acc: ptr<function, array<vec4<f32>, 16>>, g: array<vec4<f32>, 2>, a: vec4<f32>, b: vec4<f32>) {
-    (*acc)[0] += g[0].x * a; (*acc)[1] += g[0].x * b;
-    (*acc)[2] += g[0].y * a; (*acc)[3] += g[0].y * b;
-    (*acc)[4] += g[0].z * a; (*acc)[5] += g[0].z * b;
-    (*acc)[6] += g[0].w * a; (*acc)[7] += g[0].w * b;
-    (*acc)[8] += g[1].x * a; (*acc)[9] += g[1].x * b;
-    (*acc)[10] += g[1].y * a; (*acc)[11] += g[1].y * b;
-    (*acc)[12] += g[1].z * a; (*acc)[13] += g[1].z * b;
-    (*acc)[14] += g[1].w * a; (*acc)[15] += g[1].w * b;
-}
+#include "chan8"
+#include "blocks8"
 
 // Rows n0 .. n0 + 7 of an input tile into dinp (those in range).
 fn store_input8(n0: u32, i0: u32, t: array<vec4<f32>, 16>) {
@@ -207,14 +198,8 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     for (var o = 0u; o < params.n_out; o++) {
         let w_a = weight4(ia + vec4<u32>(o * params.n_in));
         let w_b = weight4(ib + vec4<u32>(o * params.n_in));
-        rows8(&acc0, share8(grad1(gl.x + o)), w_a, w_b);
-        if (RB > 1u) {
-            rows8(&acc1, share8(grad1(gl.y + o)), w_a, w_b);
-        }
-        if (RB > 2u) {
-            rows8(&acc2, share8(grad1(gl.z + o)), w_a, w_b);
-            rows8(&acc3, share8(grad1(gl.w + o)), w_a, w_b);
-        }
+        let g = vec4<f32>(grad1(gl.x + o), grad1(gl.y + o), grad1(gl.z + o), grad1(gl.w + o));
+        blocks8(&acc0, &acc1, &acc2, &acc3, g, w_a, w_b);
     }
     store_input8(n0, i0, acc0);
     if (RB > 1u) {
@@ -254,14 +239,8 @@ fn weight_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
         let x_a = select(inp4(xa + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_a);
         let x_b = select(inp4(xb + vec4<u32>(n * params.n_in)), vec4<f32>(1.0), bias_b);
         let row = n * params.n_out;
-        rows8(&acc0, share8(grad1(row + gl.x)), x_a, x_b);
-        if (RB > 1u) {
-            rows8(&acc1, share8(grad1(row + gl.y)), x_a, x_b);
-        }
-        if (RB > 2u) {
-            rows8(&acc2, share8(grad1(row + gl.z)), x_a, x_b);
-            rows8(&acc3, share8(grad1(row + gl.w)), x_a, x_b);
-        }
+        let g = vec4<f32>(grad1(row + gl.x), grad1(row + gl.y), grad1(row + gl.z), grad1(row + gl.w));
+        blocks8(&acc0, &acc1, &acc2, &acc3, g, x_a, x_b);
     }
     store_weight8(o0, j0, acc0);
     if (RB > 1u) {

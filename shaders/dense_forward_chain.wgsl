@@ -123,18 +123,8 @@ fn second_tile(n0: u32, o0: u32) {
 #else
 #include "share8"
 
-// One step of 8 rows of a tile: row r (vec4s 2r, 2r + 1) += x's lane r times (w_a, w_b), as
-// dense_acc8x2 does.
-fn rows8(acc: ptr<function, array<vec4<f32>, 16>>, x: array<vec4<f32>, 2>, w_a: vec4<f32>, w_b: vec4<f32>) {
-    (*acc)[0] += x[0].x * w_a; (*acc)[1] += x[0].x * w_b;
-    (*acc)[2] += x[0].y * w_a; (*acc)[3] += x[0].y * w_b;
-    (*acc)[4] += x[0].z * w_a; (*acc)[5] += x[0].z * w_b;
-    (*acc)[6] += x[0].w * w_a; (*acc)[7] += x[0].w * w_b;
-    (*acc)[8] += x[1].x * w_a; (*acc)[9] += x[1].x * w_b;
-    (*acc)[10] += x[1].y * w_a; (*acc)[11] += x[1].y * w_b;
-    (*acc)[12] += x[1].z * w_a; (*acc)[13] += x[1].z * w_b;
-    (*acc)[14] += x[1].w * w_a; (*acc)[15] += x[1].w * w_b;
-}
+#include "chan8"
+#include "blocks8"
 
 fn first_rows8(n0: u32, r0: u32, o0: u32, t: array<vec4<f32>, 16>) {
     first_row(n0, r0 + 0u, o0, t[0], t[1]);
@@ -172,14 +162,8 @@ fn first_tile(n0: u32, o0: u32, lane: u32) {
     for (var i = 0u; i < l.n_in; i++) {
         let w_a = w1_4(wa + vec4<u32>(i));
         let w_b = w1_4(wb + vec4<u32>(i));
-        rows8(&acc0, share8(inp[xl.x + i]), w_a, w_b);
-        if (RB > 1u) {
-            rows8(&acc1, share8(inp[xl.y + i]), w_a, w_b);
-        }
-        if (RB > 2u) {
-            rows8(&acc2, share8(inp[xl.z + i]), w_a, w_b);
-            rows8(&acc3, share8(inp[xl.w + i]), w_a, w_b);
-        }
+        let x = vec4<f32>(inp[xl.x + i], inp[xl.y + i], inp[xl.z + i], inp[xl.w + i]);
+        blocks8(&acc0, &acc1, &acc2, &acc3, x, w_a, w_b);
     }
     first_rows8(n0, 0u, o0, acc0);
     if (RB > 1u) {
@@ -204,14 +188,8 @@ fn second_tile(n0: u32, o0: u32, lane: u32) {
     for (var i = 0u; i < l.n_in; i++) {
         let w_a = w2_4(wa + vec4<u32>(i));
         let w_b = w2_4(wb + vec4<u32>(i));
-        rows8(&acc0, share8(hid_sh[xl.x + i]), w_a, w_b);
-        if (RB > 1u) {
-            rows8(&acc1, share8(hid_sh[xl.y + i]), w_a, w_b);
-        }
-        if (RB > 2u) {
-            rows8(&acc2, share8(hid_sh[xl.z + i]), w_a, w_b);
-            rows8(&acc3, share8(hid_sh[xl.w + i]), w_a, w_b);
-        }
+        let x = vec4<f32>(hid_sh[xl.x + i], hid_sh[xl.y + i], hid_sh[xl.z + i], hid_sh[xl.w + i]);
+        blocks8(&acc0, &acc1, &acc2, &acc3, x, w_a, w_b);
     }
     second_rows8(n0, 0u, o0, acc0);
     if (RB > 1u) {

@@ -128,6 +128,7 @@ parts_table! {
     "acc8x2_zero",
     "avgpool2d_params",
     "backward_input_entry",
+    "blocks8",
     "chan8",
     "batchnorm_params",
     "conv2d_acc",

@@ -266,74 +266,53 @@ pub fn conv2d_forward_pooled(
     }
     conv2d_forward_prepare(gpu, prog, op, inp, weight, bias, scratch, c)?;
     let cells = (c.batch * p.h_pool * p.w_pool) as usize;
-    if c.channel_last != 0 {
-        prog.push(
-            gpu.dispatch(
-                Shader::Conv2dForwardPooledSubgroup,
-                "main_channel_last",
-                &[
-                    (6, &scratch.xt),
-                    (2, bias),
-                    (3, pooled),
-                    (5, &scratch.wt),
-                    (7, argmax),
-                ],
-                Some((4, p)),
-                [
-                    grid(cells.div_ceil(2 * WG)),
-                    grid((c.c_out as usize).div_ceil(2 * TILE)),
-                    1,
-                ],
-            )?
-            .with_flops(c.flops()),
-        );
+    // The kernel, its pipeline constants, the channels per invocation and where it reads its
+    // input: channel-last (16 channels, from scratch.xt); for any c_in with subgroups (blocks of
+    // 8 channels, no more than the channels fill); portable (8).
+    let (shader, entry, overrides, channels, x) = if c.channel_last != 0 {
+        let x = (6, &scratch.xt);
+        (
+            Shader::Conv2dForwardPooledSubgroup,
+            "main_channel_last",
+            Vec::new(),
+            2 * TILE,
+            x,
+        )
     } else if gpu.subgroups {
-        // Blocks of 8 output channels per invocation, no more than the channels fill.
         let cb = gpu.tile_blocks.min(c.c_out.div_ceil(8)).clamp(1, 4);
         let cb = if cb == 3 { 2 } else { cb };
-        prog.push(
-            gpu.dispatch_tiled(
-                Shader::Conv2dForwardPooledSubgroup,
-                "main_blocks",
-                &vec![("CB", cb)],
-                &[
-                    (0, inp),
-                    (2, bias),
-                    (3, pooled),
-                    (5, &scratch.wt),
-                    (7, argmax),
-                ],
-                Some((4, p)),
-                [
-                    grid(cells.div_ceil(2 * WG)),
-                    grid((c.c_out as usize).div_ceil(TILE * cb as usize)),
-                    1,
-                ],
-            )?
-            .with_flops(c.flops()),
-        );
+        let o = vec![("CB", cb)];
+        (
+            Shader::Conv2dForwardPooledSubgroup,
+            "main_blocks",
+            o,
+            TILE * cb as usize,
+            (0, inp),
+        )
     } else {
-        prog.push(
-            gpu.dispatch(
-                Shader::Conv2dForwardPooled,
-                "main",
-                &[
-                    (0, inp),
-                    (2, bias),
-                    (3, pooled),
-                    (5, &scratch.wt),
-                    (7, argmax),
-                ],
-                Some((4, p)),
-                [
-                    grid(cells.div_ceil(2 * WG)),
-                    grid((c.c_out as usize).div_ceil(TILE)),
-                    1,
-                ],
-            )?
-            .with_flops(c.flops()),
-        );
-    }
+        (
+            Shader::Conv2dForwardPooled,
+            "main",
+            Vec::new(),
+            TILE,
+            (0, inp),
+        )
+    };
+    prog.push(
+        gpu.dispatch_tiled(
+            shader,
+            entry,
+            &overrides,
+            &[x, (2, bias), (3, pooled), (5, &scratch.wt), (7, argmax)],
+            Some((4, p)),
+            [
+                grid(cells.div_ceil(2 * WG)),
+                grid((c.c_out as usize).div_ceil(channels)),
+                1,
+            ],
+        )?
+        .with_flops(c.flops()),
+    );
     Ok(())
 }
 

@@ -33,6 +33,7 @@ pub mod predict;
 pub mod reference;
 pub mod rng;
 pub mod run_dir;
+pub mod schedule;
 pub mod shaders;
 pub mod spec;
 pub mod summary;

@@ -150,9 +150,17 @@ struct TrainArgs {
     /// Images per training step (a smaller last batch trains too)
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Adam learning rate
+    /// Adam learning rate (where --lr-schedule starts)
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Learning-rate schedule, as Keras' (keras.optimizers.schedules), from --lr, per step:
+    /// constant; cosine[:DECAY_STEPS[:ALPHA[:WARMUP_STEPS:WARMUP_TARGET]]] (CosineDecay; over the
+    /// whole run by default, to ALPHA x the start; with a warmup, linear from --lr to
+    /// WARMUP_TARGET first); exponential:RATE:STEPS[:staircase] (ExponentialDecay: x RATE every
+    /// STEPS steps); piecewise:B1=V1,B2=V2,... (PiecewiseConstantDecay: --lr up to step B1, V1
+    /// after it, ...)
+    #[arg(long, value_name = "SPEC", default_value = "constant")]
+    lr_schedule: String,
     /// Seed of the weight init and the per-epoch shuffle
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -325,6 +333,7 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("epochs", "--epochs"),
         ("batch", "--batch"),
         ("lr", "--lr"),
+        ("lr_schedule", "--lr-schedule"),
         ("seed", "--seed"),
         ("limit", "--limit"),
         ("no_shuffle", "--no-shuffle"),
@@ -344,6 +353,7 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         epochs: a.epochs,
         batch: a.batch,
         lr: a.lr,
+        lr_schedule: gpu_cnn::schedule::Schedule::parse(&a.lr_schedule)?,
         seed: a.seed,
         limit: a.limit,
         shuffle: !a.no_shuffle,

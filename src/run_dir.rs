@@ -30,6 +30,10 @@ pub const HISTORY_CSV: &str = "history.csv";
 pub const HISTORY_PNG: &str = "history.png";
 pub const RUN_JSON: &str = "run.json";
 
+fn constant_schedule() -> String {
+    "constant".into()
+}
+
 /// The settings of a run, as `run.json` records them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -48,6 +52,10 @@ pub struct RunInfo {
     pub limit: Option<usize>,
     pub batch: usize,
     pub lr: f64,
+    /// The learning-rate schedule from `lr`, resolved for the run (`Schedule`'s text form);
+    /// runs recorded before schedules existed read as `constant`.
+    #[serde(default = "constant_schedule")]
+    pub lr_schedule: String,
     pub seed: u64,
     pub shuffle: bool,
     pub init: Option<PathBuf>,

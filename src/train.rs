@@ -21,6 +21,7 @@ use crate::plan;
 use crate::reference::CpuNet;
 use crate::rng::Rng;
 use crate::run_dir::{self, RunInfo, TrainState};
+use crate::schedule::Schedule;
 use crate::spec::ModelSpec;
 
 /// Most epochs one run may ask for.
@@ -36,6 +37,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
+    /// `--lr-schedule`: from `lr`; a cosine without decay steps decays over the whole run.
+    pub lr_schedule: Schedule,
     pub seed: u64,
     pub limit: Option<usize>,
     pub shuffle: bool,
@@ -63,6 +66,7 @@ impl Default for TrainConfig {
             epochs: 10,
             batch: 32,
             lr: 1e-3,
+            lr_schedule: Schedule::Constant,
             seed: 42,
             limit: None,
             shuffle: true,
@@ -133,6 +137,15 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     );
     check("--batch", given.batch == info.batch, info.batch.to_string());
     check("--lr", given.lr == info.lr, info.lr.to_string());
+    let recorded_schedule = Schedule::parse(&info.lr_schedule).map_err(|e| Error::BadFile {
+        path: dir.join(run_dir::RUN_JSON),
+        msg: format!("lr_schedule: {e}"),
+    })?;
+    check(
+        "--lr-schedule",
+        given.lr_schedule.same_as_recorded(&recorded_schedule),
+        info.lr_schedule.clone(),
+    );
     check("--seed", given.seed == info.seed, info.seed.to_string());
     check(
         "--limit",
@@ -182,6 +195,7 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     cfg.data.folder.seed = info.seed;
     cfg.batch = info.batch;
     cfg.lr = info.lr;
+    cfg.lr_schedule = recorded_schedule;
     cfg.seed = info.seed;
     cfg.limit = info.limit;
     cfg.shuffle = info.shuffle;
@@ -261,8 +275,11 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
             data.train.len()
         ));
     }
+    // A resumed run's schedule is the recorded, resolved one.
+    let run_steps = (cfg.epochs * data.train.len().div_ceil(batch)) as u64;
     let adam = Adam {
         lr: cfg.lr,
+        schedule: cfg.lr_schedule.resolved(run_steps),
         ..Adam::default()
     };
     let (n_train, n_test) = (data.train.len(), data.test.len());
@@ -287,7 +304,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
-    let info = run_info(cfg, &data, &model, &adapter, &backend_name);
+    let info = run_info(cfg, &adam, &data, &model, &adapter, &backend_name);
     run_dir::write_run_info(&out, &info)?;
     let (start, rng) = match &resumed {
         Some((state, epochs)) => {
@@ -384,6 +401,7 @@ fn build_model(cfg: &TrainConfig, spec: Option<&ModelSpec>, data: &data::Data) -
 /// What `run.json` records of a run.
 fn run_info(
     cfg: &TrainConfig,
+    adam: &Adam,
     data: &data::Data,
     model: &Model,
     adapter: &str,
@@ -402,6 +420,7 @@ fn run_info(
         limit: cfg.limit,
         batch: cfg.batch,
         lr: cfg.lr,
+        lr_schedule: adam.schedule.to_string(),
         seed: cfg.seed,
         shuffle: cfg.shuffle,
         init: cfg.init.clone(),

@@ -1093,3 +1093,98 @@ fn bench_reports_throughput_as_json() {
         stderr(&o)
     );
 }
+
+/// `--lr-schedule`: the GPU and the CPU reference follow it alike, it changes the run, run.json
+/// records it resolved (a cosine over the run's steps), and a resume keeps it: the same schedule
+/// or the bare form continues, another is refused naming the recorded one.
+#[test]
+fn a_learning_rate_schedule_trains_records_and_resumes() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-schedule");
+    write_dataset(&dir, &small_dataset(48, 1), &small_dataset(40, 2));
+    let out = dir.join("run");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let halving = [
+        "--epochs",
+        "2",
+        "--lr",
+        "0.003",
+        "--lr-schedule",
+        "exponential:0.5:1",
+    ];
+    let g = json_tail(&run(&[&halving[..], &["--no-shuffle"]].concat()));
+    let c = json_tail(&run(&[&halving[..], &["--no-shuffle", "--cpu"]].concat()));
+    let plain = json_tail(&run(&["--epochs", "2", "--lr", "0.003", "--no-shuffle"]));
+    for e in 0..2 {
+        let (a, b) = (
+            g["epochs"][e]["loss"].as_f64().unwrap(),
+            c["epochs"][e]["loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs() + 1e-5,
+            "epoch {e}: gpu {a} cpu {b}"
+        );
+    }
+    assert_ne!(
+        g["epochs"][1]["loss"], plain["epochs"][1]["loss"],
+        "the schedule changes the run"
+    );
+
+    // A cosine over the run: 3 steps per epoch, 1 epoch; resumed to 2, it keeps its 3 steps.
+    let o = run(&[
+        "--epochs",
+        "1",
+        "--lr-schedule",
+        "cosine",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    json_tail(&o);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["lr_schedule"], "cosine:3");
+    let resume = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--resume",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let o = resume(&["--lr-schedule", "exponential:0.5:1"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--lr-schedule (the run has cosine:3)"), "{e}");
+    let o = resume(&["--lr-schedule", "cosine"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["lr_schedule"], "cosine:3",
+        "the resumed run keeps the recorded decay"
+    );
+    let o = run(&["--lr-schedule", "cosine:0"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("DECAY_STEPS must be a whole number"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -3,6 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::schedule::Schedule;
+
 /// Constants of `adam_update`; the per-step size `alpha` comes from the step records.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
@@ -68,13 +70,14 @@ impl AdamCopy {
     }
 }
 
-/// Adam hyper-parameters, Keras' defaults.
+/// Adam hyper-parameters, Keras' defaults; `lr` is where `schedule` starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adam {
     pub lr: f64,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    pub schedule: Schedule,
 }
 
 impl Default for Adam {
@@ -84,15 +87,18 @@ impl Default for Adam {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
+            schedule: Schedule::Constant,
         }
     }
 }
 
 impl Adam {
-    /// Keras' step size for step t (1-based): lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+    /// Keras' step size for step t (1-based): lr * sqrt(1 - beta2^t) / (1 - beta1^t), lr the
+    /// schedule's value after the t - 1 updates before this one (as Keras evaluates it).
     pub fn alpha(&self, t: u64) -> f32 {
+        let lr = self.schedule.lr_at(self.lr, t.saturating_sub(1));
         let t = t as f64;
-        (self.lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t))) as f32
+        (lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t))) as f32
     }
     pub fn params(&self, len: usize) -> AdamParams {
         AdamParams {

@@ -13,6 +13,10 @@ pub struct EpochRecord {
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub seconds: f64,
+    /// The learning rate after the epoch (the schedule at the steps taken: what Keras logs as
+    /// `learning_rate`); absent in the histories of runs from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -125,10 +125,11 @@ pub fn read_run_info(dir: &Path) -> Result<RunInfo> {
 /// `history.json`, `history.csv` and `history.png` (titled `title`).
 pub fn write_history(dir: &Path, history: &History, title: &str) -> Result<()> {
     write_atomic(&dir.join(HISTORY_JSON), &to_json(history, HISTORY_JSON)?)?;
-    let mut csv = String::from("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n");
+    let mut csv = String::from("epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate\n");
     for e in &history.epochs {
+        let lr = e.learning_rate.map(|v| v.to_string()).unwrap_or_default();
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.3}\n",
+            "{},{},{},{},{},{:.3},{lr}\n",
             e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds
         ));
     }

@@ -348,6 +348,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         backend: &mut *backend,
         n_train,
         batch,
+        adam,
         rng,
         saver: &saver,
     };
@@ -509,6 +510,8 @@ struct EpochRunner<'a> {
     backend: &'a mut dyn Backend,
     n_train: usize,
     batch: usize,
+    /// The optimizer's settings, for the learning rate each epoch ends at.
+    adam: Adam,
     rng: Rng,
     saver: &'a Saver<'a>,
 }
@@ -562,9 +565,17 @@ impl EpochRunner<'_> {
             })?;
             let seconds = start.elapsed().as_secs_f64();
             check_finite(epoch, &tm, &vm, self.saver.dir)?;
+            // Every epoch takes the same number of steps, so this is Adam's step count now.
+            let steps = (epoch * self.n_train.div_ceil(self.batch)) as u64;
+            let lr = self.adam.schedule.lr_at(self.adam.lr, steps);
             if !cfg.quiet {
+                // The rate, as Keras logs it, where a schedule moves it.
+                let rate = match self.adam.schedule {
+                    Schedule::Constant => String::new(),
+                    _ => format!(" - learning_rate: {}", keras_number(lr)),
+                };
                 println!(
-                    "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}",
+                    "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}{rate}",
                     cfg.epochs,
                     tm.loss(),
                     tm.accuracy(),
@@ -579,6 +590,7 @@ impl EpochRunner<'_> {
                 val_loss: vm.loss(),
                 val_accuracy: vm.accuracy(),
                 seconds,
+                learning_rate: Some(lr),
             });
             last_val = Some(vm);
             self.saver
@@ -725,6 +737,25 @@ impl Saver<'_> {
 
     fn save_history(&self, history: &History) -> Result<()> {
         run_dir::write_history(self.dir, history, &self.title)
+    }
+}
+
+/// A logged value as Keras' progress bar prints it: 4 decimals above 1e-3, else 4 in scientific
+/// notation with a signed two-digit exponent (`1.2500e-04`).
+fn keras_number(v: f64) -> String {
+    if v.abs() > 1e-3 {
+        return format!("{v:.4}");
+    }
+    let s = format!("{v:.4e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
     }
 }
 

@@ -1142,6 +1142,32 @@ fn a_learning_rate_schedule_trains_records_and_resumes() {
         g["epochs"][1]["loss"], plain["epochs"][1]["loss"],
         "the schedule changes the run"
     );
+    // The rate each epoch ends at: 3 steps per epoch, halved each step.
+    for (e, want) in [(0, 0.003 * 0.5f64.powi(3)), (1, 0.003 * 0.5f64.powi(6))] {
+        let got = g["epochs"][e]["learning_rate"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-12,
+            "epoch {e}: {got} against {want}"
+        );
+    }
+    assert_eq!(plain["epochs"][1]["learning_rate"], 0.003);
+    let o = run(&["--epochs", "1", "--lr-schedule", "exponential:0.5:1"]);
+    assert!(
+        stdout(&o).contains("val_accuracy: ")
+            && stdout(&o).contains(" - learning_rate: 1.2500e-04"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["--epochs", "1"]);
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("Epoch 1/1"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !line.is_empty() && !line.contains("learning_rate"),
+        "the tutorial's line: {line}"
+    );
 
     // A cosine over the run: 3 steps per epoch, 1 epoch; resumed to 2, it keeps its 3 steps.
     let o = run(&[

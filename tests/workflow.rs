@@ -140,10 +140,14 @@ fn a_run_leaves_its_folder_and_resumes_bit_for_bit() {
     assert_eq!((png.width(), png.height()), gpu_cnn::plot::HISTORY_SIZE);
     let csv = std::fs::read_to_string(a.join(run_dir::HISTORY_CSV)).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "epoch,loss,accuracy,val_loss,val_accuracy,seconds");
+    assert_eq!(
+        rows[0],
+        "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate"
+    );
     assert_eq!(rows.len(), 4);
     for (row, e) in rows[1..].iter().zip(j["epochs"].as_array().unwrap()) {
         let v: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(v[6], 1e-3, "the rate each epoch ends at");
         for (k, key) in ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
             .iter()
             .enumerate()

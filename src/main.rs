@@ -161,6 +161,17 @@ struct TrainArgs {
     /// after it, ...)
     #[arg(long, value_name = "SPEC", default_value = "constant")]
     lr_schedule: String,
+    /// What "best" means for best.safetensors and --early-stopping
+    #[arg(long, value_enum, default_value = "val-loss")]
+    monitor: gpu_cnn::callbacks::Monitor,
+    /// Stop after PATIENCE epochs in a row without a better --monitor (Keras' EarlyStopping,
+    /// min_delta 0)
+    #[arg(long, value_name = "PATIENCE")]
+    early_stopping: Option<usize>,
+    /// When --early-stopping stops the run, end with the best epoch's weights (model.safetensors
+    /// and the Test line), as Keras' restore_best_weights
+    #[arg(long)]
+    restore_best_weights: bool,
     /// Seed of the weight init and the per-epoch shuffle
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -334,6 +345,9 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("batch", "--batch"),
         ("lr", "--lr"),
         ("lr_schedule", "--lr-schedule"),
+        ("monitor", "--monitor"),
+        ("early_stopping", "--early-stopping"),
+        ("restore_best_weights", "--restore-best-weights"),
         ("seed", "--seed"),
         ("limit", "--limit"),
         ("no_shuffle", "--no-shuffle"),
@@ -354,6 +368,9 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         batch: a.batch,
         lr: a.lr,
         lr_schedule: gpu_cnn::schedule::Schedule::parse(&a.lr_schedule)?,
+        monitor: a.monitor,
+        early_stopping: a.early_stopping,
+        restore_best_weights: a.restore_best_weights,
         seed: a.seed,
         limit: a.limit,
         shuffle: !a.no_shuffle,

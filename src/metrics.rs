@@ -9,6 +9,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Metrics whose loss and accuracy are these (one sample's worth: a recorded epoch's).
+    pub fn of(loss: f64, accuracy: f64) -> Metrics {
+        Metrics {
+            loss_sum: loss,
+            correct: accuracy,
+            n: 1,
+        }
+    }
     pub fn loss(&self) -> f64 {
         self.loss_sum / self.n.max(1) as f64
     }

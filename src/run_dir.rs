@@ -24,6 +24,8 @@ use crate::history::{EpochRecord, History};
 use crate::model::Model;
 
 pub const MODEL: &str = "model.safetensors";
+/// The model after the best epoch so far (`--monitor`).
+pub const BEST: &str = "best.safetensors";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const HISTORY_JSON: &str = "history.json";
 pub const HISTORY_CSV: &str = "history.csv";
@@ -56,6 +58,14 @@ pub struct RunInfo {
     /// runs recorded before schedules existed read as `constant`.
     #[serde(default = "constant_schedule")]
     pub lr_schedule: String,
+    /// What `best.safetensors` and `--early-stopping` watch (`val_loss` before they existed).
+    #[serde(default)]
+    pub monitor: crate::callbacks::Monitor,
+    /// `--early-stopping PATIENCE`, `--restore-best-weights`.
+    #[serde(default)]
+    pub early_stopping: Option<usize>,
+    #[serde(default)]
+    pub restore_best_weights: bool,
     pub seed: u64,
     pub shuffle: bool,
     pub init: Option<PathBuf>,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::backend::{Backend, CpuTrainer};
+use crate::callbacks::{Monitor, Watch};
 use crate::data::{self, DataOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::files::ensure_writable_dir;
@@ -39,6 +40,12 @@ pub struct TrainConfig {
     pub lr: f64,
     /// `--lr-schedule`: from `lr`; a cosine without decay steps decays over the whole run.
     pub lr_schedule: Schedule,
+    /// What `best.safetensors` and `early_stopping` watch.
+    pub monitor: Monitor,
+    /// Stop after this many epochs without a better `monitor` (Keras' EarlyStopping).
+    pub early_stopping: Option<usize>,
+    /// When stopping early, end with the best epoch's weights (Keras' restore_best_weights).
+    pub restore_best_weights: bool,
     pub seed: u64,
     pub limit: Option<usize>,
     pub shuffle: bool,
@@ -67,6 +74,9 @@ impl Default for TrainConfig {
             batch: 32,
             lr: 1e-3,
             lr_schedule: Schedule::Constant,
+            monitor: Monitor::ValLoss,
+            early_stopping: None,
+            restore_best_weights: false,
             seed: 42,
             limit: None,
             shuffle: true,
@@ -110,6 +120,16 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             "--cpu trains on the CPU reference; --backend and --adapter choose a GPU: pass one or the other".into(),
         ));
     }
+    if cfg.early_stopping == Some(0) {
+        return Err(Error::Usage(
+            "--early-stopping PATIENCE must be at least 1 (epochs without improvement)".into(),
+        ));
+    }
+    if cfg.restore_best_weights && cfg.early_stopping.is_none() {
+        return Err(Error::Usage(
+            "--restore-best-weights restores them when --early-stopping stops the run; give --early-stopping too (best.safetensors always holds the best epoch's model)".into(),
+        ));
+    }
     if cfg.resume.is_some() && cfg.init.is_some() {
         return Err(Error::Usage(
             "--resume continues from the run's checkpoint; --init cannot be used with it".into(),
@@ -141,6 +161,21 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         path: dir.join(run_dir::RUN_JSON),
         msg: format!("lr_schedule: {e}"),
     })?;
+    check(
+        "--monitor",
+        given.monitor == info.monitor,
+        info.monitor.name().into(),
+    );
+    check(
+        "--early-stopping",
+        given.early_stopping == info.early_stopping,
+        format!("{:?}", info.early_stopping),
+    );
+    check(
+        "--restore-best-weights",
+        given.restore_best_weights == info.restore_best_weights,
+        info.restore_best_weights.to_string(),
+    );
     check(
         "--lr-schedule",
         given.lr_schedule.same_as_recorded(&recorded_schedule),
@@ -196,6 +231,9 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     cfg.batch = info.batch;
     cfg.lr = info.lr;
     cfg.lr_schedule = recorded_schedule;
+    cfg.monitor = info.monitor;
+    cfg.early_stopping = info.early_stopping;
+    cfg.restore_best_weights = info.restore_best_weights;
     cfg.seed = info.seed;
     cfg.limit = info.limit;
     cfg.shuffle = info.shuffle;
@@ -376,9 +414,10 @@ fn finish(cfg: &TrainConfig, saver: &Saver, history: &History) -> Result<()> {
     }
     saver.save_history(history)?;
     say(format!(
-        "Wrote {} ({}, {}, {}, {}, {}, {})",
+        "Wrote {} ({}, {}, {}, {}, {}, {}, {})",
         out.display(),
         run_dir::MODEL,
+        run_dir::BEST,
         run_dir::CHECKPOINT,
         run_dir::HISTORY_JSON,
         run_dir::HISTORY_CSV,
@@ -422,6 +461,9 @@ fn run_info(
         batch: cfg.batch,
         lr: cfg.lr,
         lr_schedule: adam.schedule.to_string(),
+        monitor: cfg.monitor,
+        early_stopping: cfg.early_stopping,
+        restore_best_weights: cfg.restore_best_weights,
         seed: cfg.seed,
         shuffle: cfg.shuffle,
         init: cfg.init.clone(),
@@ -525,6 +567,26 @@ impl EpochRunner<'_> {
         let mut order: Vec<u32> = (0..self.n_train as u32).collect();
         let mut last_val = None;
         let first = history.epochs.len() + 1;
+        let mut watch = Watch::replay(cfg.monitor, &history.epochs);
+        if let Some(last) = history
+            .epochs
+            .last()
+            .filter(|_| watch.stops(cfg.early_stopping))
+        {
+            // A resumed run that had stopped early: nothing more to train. Its test numbers
+            // are those of the weights it ended with (the last epoch's, or the best one's).
+            output::note(format!(
+                "the run stopped early after epoch {} ({} epochs without a better {}); nothing to resume",
+                last.epoch,
+                watch.wait,
+                cfg.monitor.name()
+            ));
+            let e = match watch.best {
+                Some((b, _)) if cfg.restore_best_weights => &history.epochs[b - 1],
+                _ => last,
+            };
+            return Ok(Metrics::of(e.val_loss, e.val_accuracy));
+        }
         for epoch in first..=cfg.epochs {
             if cfg.shuffle {
                 order.sort_unstable();
@@ -592,13 +654,34 @@ impl EpochRunner<'_> {
                 seconds,
                 learning_rate: Some(lr),
             });
+            let best = history.epochs.last().is_some_and(|e| watch.update(e));
             last_val = Some(vm);
             self.saver
-                .save(&*self.backend, history, epoch, self.rng.state())
+                .save(&*self.backend, history, epoch, self.rng.state(), best)
                 .map_err(|e| match e {
                     Error::Diverged(m) => Error::Diverged(format!("at epoch {epoch}: {m}")),
                     e => e,
                 })?;
+            if watch.stops(cfg.early_stopping) && epoch < cfg.epochs {
+                if !cfg.quiet {
+                    println!("Epoch {epoch}: early stopping");
+                }
+                if cfg.restore_best_weights {
+                    if let Some((b, _)) = watch.best.filter(|&(b, _)| b != epoch) {
+                        if !cfg.quiet {
+                            println!(
+                                "Restoring model weights from the end of the best epoch: {b}."
+                            );
+                        }
+                        self.saver.restore_best()?;
+                        // The best epoch's validation pass evaluated these weights on the
+                        // test set: its numbers are the test numbers.
+                        let e = &history.epochs[b - 1];
+                        return Ok(Metrics::of(e.val_loss, e.val_accuracy));
+                    }
+                }
+                break;
+            }
             if output::interrupted() && epoch < cfg.epochs {
                 return Err(self.stopped(Error::Interrupted(String::new()), epoch + 1));
             }
@@ -616,7 +699,7 @@ impl EpochRunner<'_> {
                 }
                 let done = history.epochs.len();
                 self.saver
-                    .save(&*self.backend, history, done, self.rng.state())?;
+                    .save(&*self.backend, history, done, self.rng.state(), false)?;
                 Ok(m)
             }
         }
@@ -702,7 +785,14 @@ impl Saver<'_> {
     /// it does, the model is one epoch ahead of the checkpoint, and a resumed run, starting
     /// from the checkpoint, computes the same epoch again. Refuses (`Error::Diverged`) weights
     /// that are not finite, so the last good files stay.
-    fn save(&self, backend: &dyn Backend, history: &History, epoch: usize, rng: u64) -> Result<()> {
+    fn save(
+        &self,
+        backend: &dyn Backend,
+        history: &History,
+        epoch: usize,
+        rng: u64,
+        best: bool,
+    ) -> Result<()> {
         let (weights, m, v, t) = backend.state()?;
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
             let name = self
@@ -719,6 +809,10 @@ impl Saver<'_> {
         self.save_history(history)?;
         self.model
             .save_safetensors(&weights, &self.dir.join(run_dir::MODEL), &self.meta)?;
+        if best {
+            self.model
+                .save_safetensors(&weights, &self.dir.join(run_dir::BEST), &self.meta)?;
+        }
         let state = TrainState {
             weights,
             m,
@@ -733,6 +827,14 @@ impl Saver<'_> {
             &self.meta,
             &self.dir.join(run_dir::CHECKPOINT),
         )
+    }
+
+    /// `best.safetensors` becomes `model.safetensors` (restore_best_weights); the checkpoint
+    /// keeps the last epoch's state.
+    fn restore_best(&self) -> Result<()> {
+        let best = self.dir.join(run_dir::BEST);
+        let bytes = std::fs::read(&best).map_err(|e| Error::io(&best, e))?;
+        crate::files::write_atomic(&self.dir.join(run_dir::MODEL), &bytes)
     }
 
     fn save_history(&self, history: &History) -> Result<()> {

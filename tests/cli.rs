@@ -1105,7 +1105,12 @@ fn a_learning_rate_schedule_trains_records_and_resumes() {
     let dir = temp_dir("cli-schedule");
     write_dataset(&dir, &small_dataset(48, 1), &small_dataset(40, 2));
     let out = dir.join("run");
+    // Each run in its own folder (tests in this process share a working directory, where
+    // runs/<dataset>-<time> could collide).
+    let runs = std::cell::Cell::new(0);
     let run = |extra: &[&str]| {
+        runs.set(runs.get() + 1);
+        let folder = dir.join(format!("r{}", runs.get()));
         let mut args = vec![
             "train",
             "--data-dir",
@@ -1115,6 +1120,9 @@ fn a_learning_rate_schedule_trains_records_and_resumes() {
             "--json",
         ];
         args.extend_from_slice(extra);
+        if !extra.contains(&"--out") {
+            args.extend_from_slice(&["--out", folder.to_str().unwrap()]);
+        }
         gpu_cnn(&args)
     };
     let halving = [
@@ -1213,4 +1221,138 @@ fn a_learning_rate_schedule_trains_records_and_resumes() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `best.safetensors`, `--early-stopping` and `--restore-best-weights` as Keras' ModelCheckpoint
+/// (save_best_only) and EarlyStopping: the run stops after PATIENCE epochs without a lower
+/// val_loss, ends with the best epoch's weights and test numbers, and those weights are bit for
+/// bit the model of a run trained to that epoch; a resume of a stopped run trains nothing.
+#[test]
+fn early_stopping_keeps_and_restores_the_best_epoch() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-early");
+    // Few images, a high rate: the validation loss turns up within a few epochs.
+    write_dataset(&dir, &small_dataset(64, 3), &small_dataset(48, 4));
+    let (out, again) = (dir.join("run"), dir.join("again"));
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--lr",
+            "0.01",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let o = train(&[
+        "--epochs",
+        "12",
+        "--early-stopping",
+        "1",
+        "--restore-best-weights",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let j = json_tail(&o);
+    let epochs = j["epochs"].as_array().unwrap();
+    let n = epochs.len();
+    assert!(n < 12, "it stopped early: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("Epoch {n}: early stopping")),
+        "{}",
+        stdout(&o)
+    );
+    let losses: Vec<f64> = epochs
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .collect();
+    // The last epoch did not beat the best before it; every earlier one did (patience 1).
+    let best = (0..n - 1)
+        .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
+        .unwrap();
+    assert!(losses[n - 1] >= losses[best], "{losses:?}");
+    assert_eq!(
+        best,
+        n - 2,
+        "patience 1 stops at the first epoch without a better loss"
+    );
+    // The best epoch's weights and numbers.
+    assert!(
+        stdout(&o).contains(&format!(
+            "Restoring model weights from the end of the best epoch: {}.",
+            best + 1
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(j["test_loss"], epochs[best]["val_loss"]);
+    assert_eq!(j["test_accuracy"], epochs[best]["val_accuracy"]);
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_eq!(
+        read(&out.join("model.safetensors")),
+        read(&out.join("best.safetensors"))
+    );
+    // The same run trained to the best epoch ends with those weights, bit for bit.
+    let epochs_best = (best + 1).to_string();
+    let o = train(&["--epochs", &epochs_best, "--out", again.to_str().unwrap()]);
+    json_tail(&o);
+    let m = gpu_cnn::model::Model::keras_mnist();
+    let bits = |p: std::path::PathBuf| -> Vec<u32> {
+        let w = m.load_safetensors(&p).unwrap();
+        w.iter().map(|x| x.to_bits()).collect()
+    };
+    assert_eq!(
+        bits(again.join("model.safetensors")),
+        bits(out.join("best.safetensors"))
+    );
+    assert_eq!(
+        bits(again.join("best.safetensors")),
+        bits(again.join("model.safetensors"))
+    );
+    // Resuming the stopped run trains nothing and reports the same test numbers.
+    let o = gpu_cnn(&["train", "--resume", out.to_str().unwrap(), "--json"]);
+    let r = json_tail(&o);
+    assert!(
+        stderr(&o).contains("the run stopped early after epoch"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r["epochs"].as_array().unwrap().len(), n);
+    assert_eq!(r["test_loss"], j["test_loss"]);
+    // The options, recorded; and misused.
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &info["monitor"],
+            &info["early_stopping"],
+            &info["restore_best_weights"]
+        ),
+        (
+            &serde_json::json!("val_loss"),
+            &serde_json::json!(1),
+            &serde_json::json!(true)
+        )
+    );
+    for (args, says) in [
+        (
+            &["--early-stopping", "0"][..],
+            "--early-stopping PATIENCE must be at least 1",
+        ),
+        (&["--restore-best-weights"][..], "give --early-stopping too"),
+        (
+            &["--monitor", "loss"][..],
+            "invalid value 'loss' for '--monitor",
+        ),
+    ] {
+        let o = train(args);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
 }

@@ -24,6 +24,8 @@ pub trait Backend {
     fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()>;
     /// (adapter name, backend, device type) for the output.
     fn describe(&self) -> (String, String, String);
+    /// Adam's learning rate from the next epoch on (ReduceLROnPlateau).
+    fn set_lr(&mut self, lr: f64);
 }
 
 impl Backend for GpuTrainer {
@@ -54,6 +56,9 @@ impl Backend for GpuTrainer {
             self.gpu.backend_name(),
             self.gpu.device_type_name(),
         )
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.adam.lr = lr;
     }
 }
 
@@ -163,5 +168,8 @@ impl Backend for CpuTrainer {
     }
     fn describe(&self) -> (String, String, String) {
         ("CPU reference".into(), "cpu".into(), "Cpu".into())
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.adam.lr = lr;
     }
 }

@@ -172,6 +172,11 @@ struct TrainArgs {
     /// and the Test line), as Keras' restore_best_weights
     #[arg(long)]
     restore_best_weights: bool,
+    /// Multiply the learning rate by FACTOR after PATIENCE epochs in a row without a better
+    /// --monitor (Keras' ReduceLROnPlateau: min_delta 1e-4, no cooldown, no floor); not with
+    /// --lr-schedule
+    #[arg(long, value_name = "FACTOR:PATIENCE")]
+    reduce_lr_on_plateau: Option<String>,
     /// Seed of the weight init and the per-epoch shuffle
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -348,6 +353,7 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("monitor", "--monitor"),
         ("early_stopping", "--early-stopping"),
         ("restore_best_weights", "--restore-best-weights"),
+        ("reduce_lr_on_plateau", "--reduce-lr-on-plateau"),
         ("seed", "--seed"),
         ("limit", "--limit"),
         ("no_shuffle", "--no-shuffle"),
@@ -371,6 +377,11 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         monitor: a.monitor,
         early_stopping: a.early_stopping,
         restore_best_weights: a.restore_best_weights,
+        reduce_lr_on_plateau: a
+            .reduce_lr_on_plateau
+            .as_deref()
+            .map(gpu_cnn::callbacks::Plateau::parse)
+            .transpose()?,
         seed: a.seed,
         limit: a.limit,
         shuffle: !a.no_shuffle,

@@ -66,6 +66,9 @@ pub struct RunInfo {
     pub early_stopping: Option<usize>,
     #[serde(default)]
     pub restore_best_weights: bool,
+    /// `--reduce-lr-on-plateau FACTOR:PATIENCE`.
+    #[serde(default)]
+    pub reduce_lr_on_plateau: Option<String>,
     pub seed: u64,
     pub shuffle: bool,
     pub init: Option<PathBuf>,

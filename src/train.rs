@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::backend::{Backend, CpuTrainer};
-use crate::callbacks::{Monitor, Watch};
+use crate::callbacks::{Monitor, Plateau, PlateauWatch, Watch};
 use crate::data::{self, DataOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::files::ensure_writable_dir;
@@ -46,6 +46,8 @@ pub struct TrainConfig {
     pub early_stopping: Option<usize>,
     /// When stopping early, end with the best epoch's weights (Keras' restore_best_weights).
     pub restore_best_weights: bool,
+    /// Lower the learning rate when `monitor` stalls (Keras' ReduceLROnPlateau).
+    pub reduce_lr_on_plateau: Option<Plateau>,
     pub seed: u64,
     pub limit: Option<usize>,
     pub shuffle: bool,
@@ -77,6 +79,7 @@ impl Default for TrainConfig {
             monitor: Monitor::ValLoss,
             early_stopping: None,
             restore_best_weights: false,
+            reduce_lr_on_plateau: None,
             seed: 42,
             limit: None,
             shuffle: true,
@@ -130,6 +133,11 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             "--restore-best-weights restores them when --early-stopping stops the run; give --early-stopping too (best.safetensors always holds the best epoch's model)".into(),
         ));
     }
+    if cfg.reduce_lr_on_plateau.is_some() && cfg.lr_schedule != Schedule::Constant {
+        return Err(Error::Usage(
+            "--reduce-lr-on-plateau sets the learning rate, which --lr-schedule already sets: give one (Keras refuses the pair too)".into(),
+        ));
+    }
     if cfg.resume.is_some() && cfg.init.is_some() {
         return Err(Error::Usage(
             "--resume continues from the run's checkpoint; --init cannot be used with it".into(),
@@ -175,6 +183,13 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         "--restore-best-weights",
         given.restore_best_weights == info.restore_best_weights,
         info.restore_best_weights.to_string(),
+    );
+    check(
+        "--reduce-lr-on-plateau",
+        given.reduce_lr_on_plateau.map(|p| p.to_string()) == info.reduce_lr_on_plateau,
+        info.reduce_lr_on_plateau
+            .clone()
+            .unwrap_or_else(|| "none".into()),
     );
     check(
         "--lr-schedule",
@@ -234,6 +249,15 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     cfg.monitor = info.monitor;
     cfg.early_stopping = info.early_stopping;
     cfg.restore_best_weights = info.restore_best_weights;
+    cfg.reduce_lr_on_plateau = info
+        .reduce_lr_on_plateau
+        .as_deref()
+        .map(Plateau::parse)
+        .transpose()
+        .map_err(|e| Error::BadFile {
+            path: dir.join(run_dir::RUN_JSON),
+            msg: format!("reduce_lr_on_plateau: {e}"),
+        })?;
     cfg.seed = info.seed;
     cfg.limit = info.limit;
     cfg.shuffle = info.shuffle;
@@ -464,6 +488,7 @@ fn run_info(
         monitor: cfg.monitor,
         early_stopping: cfg.early_stopping,
         restore_best_weights: cfg.restore_best_weights,
+        reduce_lr_on_plateau: cfg.reduce_lr_on_plateau.map(|p| p.to_string()),
         seed: cfg.seed,
         shuffle: cfg.shuffle,
         init: cfg.init.clone(),
@@ -568,6 +593,14 @@ impl EpochRunner<'_> {
         let mut last_val = None;
         let first = history.epochs.len() + 1;
         let mut watch = Watch::replay(cfg.monitor, &history.epochs);
+        let mut plateau = cfg
+            .reduce_lr_on_plateau
+            .map(|p| PlateauWatch::replay(p, cfg.monitor, self.adam.lr, &history.epochs));
+        if let Some(p) = &plateau {
+            // A resumed run continues at the rate its plateaus left.
+            self.adam.lr = p.lr;
+            self.backend.set_lr(p.lr);
+        }
         if let Some(last) = history
             .epochs
             .last()
@@ -632,9 +665,10 @@ impl EpochRunner<'_> {
             let lr = self.adam.schedule.lr_at(self.adam.lr, steps);
             if !cfg.quiet {
                 // The rate, as Keras logs it, where a schedule moves it.
-                let rate = match self.adam.schedule {
-                    Schedule::Constant => String::new(),
-                    _ => format!(" - learning_rate: {}", keras_number(lr)),
+                let moves = self.adam.schedule != Schedule::Constant || plateau.is_some();
+                let rate = match moves {
+                    false => String::new(),
+                    true => format!(" - learning_rate: {}", keras_number(lr)),
                 };
                 println!(
                     "Epoch {epoch}/{} - {seconds:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4}{rate}",
@@ -655,6 +689,17 @@ impl EpochRunner<'_> {
                 learning_rate: Some(lr),
             });
             let best = history.epochs.last().is_some_and(|e| watch.update(e));
+            let reduced = match (&mut plateau, history.epochs.last()) {
+                (Some(p), Some(e)) => p.update(e),
+                _ => None,
+            };
+            if let Some(new) = reduced {
+                if !cfg.quiet {
+                    println!("Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {new}.");
+                }
+                self.adam.lr = new;
+                self.backend.set_lr(new);
+            }
             last_val = Some(vm);
             self.saver
                 .save(&*self.backend, history, epoch, self.rng.state(), best)

@@ -59,3 +59,52 @@ fn a_nan_never_improves() {
     assert_eq!((w.best, w.wait), (Some((2, 0.7)), 1));
     assert_eq!(Monitor::ValAccuracy.name(), "val_accuracy");
 }
+
+/// ReduceLROnPlateau's rules: an improvement must beat the best by more than 1e-4; after
+/// PATIENCE epochs without one the rate is multiplied by FACTOR and the count starts again.
+#[test]
+fn plateaus_reduce_the_rate_as_keras_does() {
+    use gpu_cnn::callbacks::{Plateau, PlateauWatch};
+    let p = Plateau::parse("0.5:2").unwrap();
+    assert_eq!(
+        (p.factor, p.patience, p.to_string()),
+        (0.5, 2, "0.5:2".to_string())
+    );
+    // 1.0, then 0.99995 (within min_delta: no improvement), 0.98 (one), then three stalls.
+    let h = history(&[
+        (1.0, 0.1),
+        (0.99995, 0.1),
+        (0.98, 0.1),
+        (0.99, 0.1),
+        (0.985, 0.1),
+        (0.99, 0.1),
+        (0.5, 0.1),
+    ]);
+    let mut w = PlateauWatch::new(p, Monitor::ValLoss, 1e-3);
+    let reduced: Vec<Option<f64>> = h.iter().map(|e| w.update(e)).collect();
+    assert_eq!(reduced, [None, None, None, None, Some(5e-4), None, None]);
+    assert_eq!(w.lr, 5e-4);
+    // Replayed from the history, the same state (what a resume starts from).
+    assert_eq!(PlateauWatch::replay(p, Monitor::ValLoss, 1e-3, &h), w);
+    // Two stalls right after the start reduce at epoch 3 (1.0 is the first best).
+    let h2 = history(&[(1.0, 0.1), (1.0, 0.1), (1.2, 0.1)]);
+    let w2 = PlateauWatch::replay(p, Monitor::ValLoss, 1e-3, &h2);
+    assert_eq!((w2.lr, w2.wait), (5e-4, 0));
+    for (bad, says) in [
+        ("0.5", "expected FACTOR:PATIENCE"),
+        ("1:3", "FACTOR must be between 0 and 1"),
+        ("0:3", "FACTOR must be between 0 and 1"),
+        ("nan:3", "FACTOR must be between 0 and 1"),
+        (
+            "0.1:0",
+            "PATIENCE must be a whole number of epochs, at least 1",
+        ),
+        ("0.1:x", "PATIENCE must be"),
+    ] {
+        let e = Plateau::parse(bad).unwrap_err().to_string();
+        assert!(
+            e.contains(says) && e.contains("--reduce-lr-on-plateau"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -1356,3 +1356,82 @@ fn early_stopping_keeps_and_restores_the_best_epoch() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// `--reduce-lr-on-plateau`: the GPU and the CPU reference lower the rate alike, the history and
+/// the epoch line show it, and a run resumed half way ends bit for bit as the whole run (the
+/// rate is replayed from the history).
+#[test]
+fn plateaus_lower_the_rate_and_resume_exactly() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-plateau");
+    write_dataset(&dir, &small_dataset(64, 3), &small_dataset(48, 4));
+    let train = |out: &str, extra: &[&str]| {
+        let folder = dir.join(out);
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--lr",
+            "0.01",
+            "--reduce-lr-on-plateau",
+            "0.5:1",
+            "--json",
+            "--out",
+            folder.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let o = train("whole", &["--epochs", "10"]);
+    let g = json_tail(&o);
+    let c = json_tail(&train("cpu", &["--epochs", "10", "--cpu"]));
+    let rates = |j: &serde_json::Value| -> Vec<f64> {
+        j["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["learning_rate"].as_f64().unwrap())
+            .collect()
+    };
+    let r = rates(&g);
+    assert_eq!(r, rates(&c), "GPU and CPU reduce at the same epochs");
+    assert_eq!(r[0], 0.01);
+    assert!(
+        r.iter().any(|&x| x < 0.01),
+        "some epoch reduced the rate: {r:?}"
+    );
+    for w in r.windows(2) {
+        assert!(w[1] == w[0] || w[1] == w[0] * 0.5, "{r:?}");
+    }
+    assert!(
+        stdout(&o).contains("ReduceLROnPlateau reducing learning rate to 0.005."),
+        "{}",
+        stdout(&o)
+    );
+    // 9 epochs (past the first reduction), then resumed to 10: the same weights at the end.
+    json_tail(&train("half", &["--epochs", "9"]));
+    let half = dir.join("half");
+    let o = gpu_cnn(&[
+        "train",
+        "--resume",
+        half.to_str().unwrap(),
+        "--epochs",
+        "10",
+        "--json",
+    ]);
+    let h = json_tail(&o);
+    assert_eq!(rates(&h), r);
+    // The weights (the files' headers may order their keys differently).
+    let m = gpu_cnn::model::Model::keras_mnist();
+    let bits = |p: std::path::PathBuf| -> Vec<u32> {
+        let w = m.load_safetensors(&p).unwrap();
+        w.iter().map(|x| x.to_bits()).collect()
+    };
+    let same =
+        bits(dir.join("whole").join("model.safetensors")) == bits(half.join("model.safetensors"));
+    assert!(same, "the resumed run ends with the whole run's weights");
+}

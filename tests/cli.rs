@@ -169,6 +169,15 @@ fn checkpoint_metadata(path: &std::path::Path) -> std::collections::HashMap<Stri
 }
 
 /// A small learnable dataset: the label sets the brightness of a square.
+/// The weights of a seed-model file, as bits (files of equal weights may still differ in their
+/// headers' key order).
+fn weight_bits(path: std::path::PathBuf) -> Vec<u32> {
+    let w = gpu_cnn::model::Model::keras_mnist()
+        .load_safetensors(&path)
+        .unwrap();
+    w.iter().map(|x| x.to_bits()).collect()
+}
+
 fn small_dataset(n: usize, seed: u64) -> Dataset {
     let mut rng = gpu_cnn::rng::Rng::new(seed);
     let mut images = vec![0u8; n * 784];
@@ -1302,18 +1311,13 @@ fn early_stopping_keeps_and_restores_the_best_epoch() {
     let epochs_best = (best + 1).to_string();
     let o = train(&["--epochs", &epochs_best, "--out", again.to_str().unwrap()]);
     json_tail(&o);
-    let m = gpu_cnn::model::Model::keras_mnist();
-    let bits = |p: std::path::PathBuf| -> Vec<u32> {
-        let w = m.load_safetensors(&p).unwrap();
-        w.iter().map(|x| x.to_bits()).collect()
-    };
     assert_eq!(
-        bits(again.join("model.safetensors")),
-        bits(out.join("best.safetensors"))
+        weight_bits(again.join("model.safetensors")),
+        weight_bits(out.join("best.safetensors"))
     );
     assert_eq!(
-        bits(again.join("best.safetensors")),
-        bits(again.join("model.safetensors"))
+        weight_bits(again.join("best.safetensors")),
+        weight_bits(again.join("model.safetensors"))
     );
     // Resuming the stopped run trains nothing and reports the same test numbers.
     let o = gpu_cnn(&["train", "--resume", out.to_str().unwrap(), "--json"]);
@@ -1426,12 +1430,7 @@ fn plateaus_lower_the_rate_and_resume_exactly() {
     let h = json_tail(&o);
     assert_eq!(rates(&h), r);
     // The weights (the files' headers may order their keys differently).
-    let m = gpu_cnn::model::Model::keras_mnist();
-    let bits = |p: std::path::PathBuf| -> Vec<u32> {
-        let w = m.load_safetensors(&p).unwrap();
-        w.iter().map(|x| x.to_bits()).collect()
-    };
-    let same =
-        bits(dir.join("whole").join("model.safetensors")) == bits(half.join("model.safetensors"));
+    let same = weight_bits(dir.join("whole").join("model.safetensors"))
+        == weight_bits(half.join("model.safetensors"));
     assert!(same, "the resumed run ends with the whole run's weights");
 }

@@ -157,9 +157,9 @@ pub struct Gpu {
     pub retune: bool,
     /// Every conv backward pass uses this tiling, tuned or not (tests; `None`: as tuned).
     pub conv_backward_tiling: Option<tuning::ConvBackwardTiling>,
-    /// Blocks of 8 rows (outputs) per invocation of the subgroup dense backward kernels: 1, 2
-    /// or 4 (`dense_backward.wgsl`'s RB; the same bits for each). Set from the device type
-    /// (`tuning::tile_blocks`); tests change it.
+    /// Blocks of 8 (rows, outputs or channels) per invocation of the subgroup kernels that take
+    /// them: 1, 2 or 4, the same bits for each (`tuning::tile_blocks`, from the device type);
+    /// tests change it.
     pub tile_blocks: u32,
     /// Threads a CPU adapter runs workgroups on, one workgroup per thread at a time (lavapipe
     /// starts one per core: the host's available parallelism); 1 on GPUs. Kernels that choose

@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Blocks of 8 rows (input gradient) or outputs (weight gradient) per invocation of the subgroup
-/// dense backward kernels (`dense_backward.wgsl`'s `RB`), by device type, untuned: on CPU
-/// adapters 4, so that each weight or input value loaded serves 32 rows (loads, done lane by
-/// lane, are what costs there: fc1's backward at batch 32 went from 2.55 to 1.64 ms on
-/// lavapipe); on GPUs 1 (8 x 8 register tiles, more workgroups).
+/// Blocks of 8 per invocation of the subgroup kernels that take them, by device type, untuned:
+/// rows or outputs in the dense backward (`RB`) and the dense chain (rows per workgroup),
+/// output channels in the pooled conv forward for any c_in (`CB`). On CPU adapters 4, so that
+/// each value loaded serves 32 (loads, done lane by lane, are what costs there: fc1's backward
+/// at batch 32 went from 2.55 to 1.64 ms on lavapipe); on GPUs 1 (8 x 8 register tiles, more
+/// workgroups).
 pub fn tile_blocks(device: wgpu::DeviceType) -> u32 {
     match device {
         wgpu::DeviceType::Cpu => 4,

@@ -19,18 +19,22 @@
 //                     (column j mapped back from (ky, kx, ci) order when channel_last)
 //                     Dispatch: x = ceil(c_out * (K + 1) / 64).
 //   backward_input:   dinp[n, ci, y, x] = sum_{ky, kx, co} g[n, co, y - ky, x - kx] * weight[co, ci, ky, kx]
-//                     tile: 8 input pixels x 8 input channels, 4 output channels per step.
-//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 8).
+//                     over the taps that reach an output pixel.
+//                     tile: 8 images at one input pixel x 8 input channels, 4 output channels
+//                     per step; blocks position-major (pixel, then 8 images), so neighbouring
+//                     invocations need the same taps.
+//                     Dispatch: x = ceil(h_in * w_in * ceil(batch / 8) / 64), y = ceil(c_in / 8).
 //   backward:         backward_weight and backward_input in one dispatch (the same code per
 //                     tile, so the same bits; they are independent): x = the weight grid's
 //                     workgroups and the input grid's, interleaved; y = 1. reduce_weight
 //                     follows.
 // The SUBGROUP variant (conv2d_backward_subgroup in src/shaders.rs) replaces:
-//   backward_input:   8 input pixels x 16 input channels per invocation. The 16 weight vec4s a
+//   backward_input:   8 images x 16 input channels per invocation. The 16 weight vec4s a
 //                     step needs are the same for every invocation of the workgroup (one
 //                     input-channel tile per workgroup): each of 8 lanes loads two and
 //                     subgroupBroadcast shares them.
-//                     Dispatch: x = ceil(batch * h_in * w_in / 8 / 64), y = ceil(c_in / 16).
+//                     The tap loop runs the union of the subgroup's tap ranges.
+//                     Dispatch: x = ceil(h_in * w_in * ceil(batch / 8) / 64), y = ceil(c_in / 16).
 //   backward_weight_channel_last (params.channel_last = 1, c_in % 4 == 0): split-K partial sums
 //                     of the weight gradient with the columns in (ky, kx, ci) order, so that 4
 //                     columns are one vec4 load from xt (batch * h_in * w_in, c_in / 4), the
@@ -162,38 +166,53 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
 #endif
     let plane_in = params.h_in * params.w_in;
     let plane_out = params.h_out * params.w_out;
-    let npix = params.batch * plane_in;
-    let p0 = gid.x * 8u;
+    // Block gid.x: 8 images (n0 .. n0 + 7, clamped past the batch, not stored) at one input
+    // pixel, position-major, so the invocation's 8 pixels need the same taps.
+    let nb = (params.batch + 7u) / 8u;
+    let pos_raw = gid.x / nb;
+    let n0 = (gid.x % nb) * 8u;
 #if !SUBGROUP
     let c0 = gid.y * 8u;
-    if (p0 >= npix || c0 >= params.c_in) {
+    if (pos_raw >= plane_in || c0 >= params.c_in) {
 #else
     let c0 = wid.y * 16u * CI_GROUPS;
-    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow). Invocations past the last pixel stay (clamped, storing
-    // nothing): the broadcasts need every lane.
+    // Uniform over the workgroup (from workgroup_id, so subgroup operations may follow).
+    // Invocations past the last pixel stay (clamped, storing nothing): the broadcasts need
+    // every lane.
     if (c0 >= params.c_in) {
 #endif
         return;
     }
+    let pos = min(pos_raw, plane_in - 1u);
+    let y = pos / params.w_in;
+    let x = pos % params.w_in;
+    let nmax = vec4<u32>(params.batch - 1u);
+    let na = min(vec4<u32>(n0) + LANES_A, nmax);
+    let nbv = min(vec4<u32>(n0) + LANES_B, nmax);
     let nc4 = c4();
-    // Pixels p0..p0+3 in the lanes of *a, p0+4..p0+7 in *b (clamped past the end, not stored).
-    let ma = min(vec4<u32>(p0) + LANES_A, vec4<u32>(npix - 1u));
-    let mb = min(vec4<u32>(p0) + LANES_B, vec4<u32>(npix - 1u));
-    let ra = ma % plane_in;
-    let rb = mb % plane_in;
-    let ya = vec4<i32>(ra / params.w_in);
-    let xa = vec4<i32>(ra % params.w_in);
-    let yb = vec4<i32>(rb / params.w_in);
-    let xb = vec4<i32>(rb % params.w_in);
-    let gba = (ma / plane_in) * plane_out; // first output pixel of the image
-    let gbb = (mb / plane_in) * plane_out;
+    // Each image's first gv row.
+    let ga = na * plane_out * nc4;
+    let gb = nbv * plane_out * nc4;
     let cm = params.c_in - 1u;
-    let hmax = vec4<i32>(i32(params.h_out) - 1);
-    let wmax = vec4<i32>(i32(params.w_out) - 1);
-    let zero = vec4<i32>(0);
     let z4 = vec4<f32>(0.0);
+    // The taps that reach an output pixel: oy = y - ky in [0, h_out), ox = x - kx in [0, w_out).
+    // Skipping the others drops only zero terms (+-0 added to a sum that never is -0), so the
+    // bits are those of the full 3x3 loop.
+    var ky_lo = select(0u, y + 1u - params.h_out, y + 1u > params.h_out);
+    var ky_hi = min(params.kh, y + 1u);
+    var kx_lo = select(0u, x + 1u - params.w_out, x + 1u > params.w_out);
+    var kx_hi = min(params.kw, x + 1u);
+#if SUBGROUP
+    // The broadcasts need the whole subgroup in the loop: run the union of its ranges, and
+    // zero the taps outside a lane's own.
+    let own = vec4<u32>(ky_lo, ky_hi, kx_lo, kx_hi);
+    ky_lo = subgroupMin(ky_lo);
+    ky_hi = subgroupMax(ky_hi);
+    kx_lo = subgroupMin(kx_lo);
+    kx_hi = subgroupMax(kx_hi);
+#endif
 
-    // accJ{a,b}: input channel c0 + J for pixels a and b.
+    // accJ{a,b}: input channel c0 + J for images a and b.
     var acc0a = z4; var acc0b = z4;
     var acc1a = z4; var acc1b = z4;
     var acc2a = z4; var acc2b = z4;
@@ -203,33 +222,32 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
     var acc6a = z4; var acc6b = z4;
     var acc7a = z4; var acc7b = z4;
 #if SUBGROUP
-    // acc0 (channels c0 ..), acc1 (c0 + 16 ..): channel J of the group for pixels a and b at
+    // acc0 (channels c0 ..), acc1 (c0 + 16 ..): channel J of the group for images a and b at
     // 2J and 2J + 1.
     var acc0: array<vec4<f32>, 32>;
     var acc1: array<vec4<f32>, 32>;
 #endif
-    for (var ky = 0u; ky < params.kh; ky++) {
-        for (var kx = 0u; kx < params.kw; kx++) {
-            let oya = ya - vec4<i32>(i32(ky));
-            let oxa = xa - vec4<i32>(i32(kx));
-            let oyb = yb - vec4<i32>(i32(ky));
-            let oxb = xb - vec4<i32>(i32(kx));
-            let va = (oya >= zero) & (oya <= hmax) & (oxa >= zero) & (oxa <= wmax);
-            let vb = (oyb >= zero) & (oyb <= hmax) & (oxb >= zero) & (oxb <= wmax);
-            // Rows of gv for the 8 pixels' output positions at this tap.
-            let oa = (gba + vec4<u32>(clamp(oya, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxa, zero, wmax))) * nc4;
-            let ob = (gbb + vec4<u32>(clamp(oyb, zero, hmax)) * params.w_out + vec4<u32>(clamp(oxb, zero, wmax))) * nc4;
+    for (var ky = ky_lo; ky < ky_hi; ky++) {
+        for (var kx = kx_lo; kx < kx_hi; kx++) {
+#if SUBGROUP
+            let valid = ky >= own.x && ky < own.y && kx >= own.z && kx < own.w;
+            let o = (min(y - ky, params.h_out - 1u) * params.w_out + min(x - kx, params.w_out - 1u)) * nc4;
+#else
+            let o = ((y - ky) * params.w_out + (x - kx)) * nc4;
+#endif
+            let oa = ga + vec4<u32>(o);
+            let ob = gb + vec4<u32>(o);
             let wrow = (ky * params.kw + kx) * params.c_in;
             for (var q = 0u; q < nc4; q++) {
-                let g0 = select(z4, gv[oa.x + q], va.x);
-                let g1 = select(z4, gv[oa.y + q], va.y);
-                let g2 = select(z4, gv[oa.z + q], va.z);
-                let g3 = select(z4, gv[oa.w + q], va.w);
-                let g4 = select(z4, gv[ob.x + q], vb.x);
-                let g5 = select(z4, gv[ob.y + q], vb.y);
-                let g6 = select(z4, gv[ob.z + q], vb.z);
-                let g7 = select(z4, gv[ob.w + q], vb.w);
 #if !SUBGROUP
+                let g0 = gv[oa.x + q];
+                let g1 = gv[oa.y + q];
+                let g2 = gv[oa.z + q];
+                let g3 = gv[oa.w + q];
+                let g4 = gv[ob.x + q];
+                let g5 = gv[ob.y + q];
+                let g6 = gv[ob.z + q];
+                let g7 = gv[ob.w + q];
                 var w = wt[(wrow + min(c0, cm)) * nc4 + q];
                 acc0a += dots(w, g0, g1, g2, g3); acc0b += dots(w, g4, g5, g6, g7);
                 w = wt[(wrow + min(c0 + 1u, cm)) * nc4 + q];
@@ -247,6 +265,14 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
                 w = wt[(wrow + min(c0 + 7u, cm)) * nc4 + q];
                 acc7a += dots(w, g0, g1, g2, g3); acc7b += dots(w, g4, g5, g6, g7);
 #else
+                let g0 = select(z4, gv[oa.x + q], valid);
+                let g1 = select(z4, gv[oa.y + q], valid);
+                let g2 = select(z4, gv[oa.z + q], valid);
+                let g3 = select(z4, gv[oa.w + q], valid);
+                let g4 = select(z4, gv[ob.x + q], valid);
+                let g5 = select(z4, gv[ob.y + q], valid);
+                let g6 = select(z4, gv[ob.z + q], valid);
+                let g7 = select(z4, gv[ob.w + q], valid);
                 // Lane k % 8 loads input channels c0 + k and c0 + 8 + k of each group;
                 // broadcasts share them.
                 let wl = lane % 8u;
@@ -261,30 +287,30 @@ fn input_tile(gid: vec3<u32>, wid: vec3<u32>, lane: u32) {
         }
     }
 
-    let ib = array<vec4<u32>, 2>((ma / plane_in) * params.c_in * plane_in + ra,
-                                 (mb / plane_in) * params.c_in * plane_in + rb);
+    // Each image's channel-0 offset at this pixel; the images in the batch, none past the end.
+    let ib = array<vec4<u32>, 2>(na * params.c_in * plane_in + pos, nbv * params.c_in * plane_in + pos);
+    let n = select(0u, min(params.batch - n0, 8u), pos_raw < plane_in);
 #if !SUBGROUP
-    store_input(p0, npix, c0, 8u, plane_in, ib, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                                      acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+    store_input(n, c0, 8u, plane_in, ib, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
+                                                              acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 #else
-    store_input(p0, npix, c0, 16u, plane_in, ib, acc0);
+    store_input(n, c0, 16u, plane_in, ib, acc0);
     if (CI_GROUPS > 1u) {
-        store_input(p0, npix, c0 + 16u, 16u, plane_in, ib, acc1);
+        store_input(n, c0 + 16u, 16u, plane_in, ib, acc1);
     }
 #endif
 }
 
-// dinp for channels c0 .. c0 + count - 1 (count 8 or 16) and the 8 pixels p0 .. (in range)
+// dinp for channels c0 .. c0 + count - 1 (count 8 or 16) and the first n of the 8 pixels
 // from a tile laid out as tile[2 * j + t / 4][t % 4] (channel j, pixel t); ib: each pixel's
 // channel-0 offset. Unrolled over the channels: indexing a tile dynamically puts it in memory.
 #if !SUBGROUP
-fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
+fn store_input(n: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
                tile: array<vec4<f32>, 16>) {
 #else
-fn store_input(p0: u32, npix: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
+fn store_input(n: u32, c0: u32, count: u32, plane_in: u32, ib: array<vec4<u32>, 2>,
                tile: array<vec4<f32>, 32>) {
 #endif
-    let n = select(0u, min(npix - p0, 8u), p0 < npix);
     input_row(c0 + 0u, n, plane_in, ib[0], ib[1], tile[0], tile[1]);
     input_row(c0 + 1u, n, plane_in, ib[0], ib[1], tile[2], tile[3]);
     input_row(c0 + 2u, n, plane_in, ib[0], ib[1], tile[4], tile[5]);
@@ -676,7 +702,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     let wy = (params.c_out + 16u * CO_GROUPS - 1u) / (16u * CO_GROUPS);
     let nw = wx * wy * chunks;
 #endif
-    let ix = (params.batch * params.h_in * params.w_in + 8u * WG - 1u) / (8u * WG);
+    let ix = (params.h_in * params.w_in * ((params.batch + 7u) / 8u) + WG - 1u) / WG;
 #if !SUBGROUP
     let ni = ix * ((params.c_in + 7u) / 8u);
 #else

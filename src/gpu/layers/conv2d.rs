@@ -522,7 +522,8 @@ fn conv2d_backward_rest(
     if let Some(dinp) = dinp {
         check_len(op, "dinp", dinp, p.inp_len())?;
     }
-    let npix_in = (p.batch * p.h_in * p.w_in) as usize;
+    // 8 images at one input pixel per invocation (shaders/conv2d_backward.wgsl, input_tile).
+    let blocks_in = (p.h_in * p.w_in) as usize * (p.batch as usize).div_ceil(TILE);
     // Same role and bindings in both files; the subgroup one shares the weights by broadcast
     // and takes 16 input channels per invocation.
     let (input_shader, c_tile) = if gpu.subgroups {
@@ -538,7 +539,7 @@ fn conv2d_backward_rest(
     };
     let co_groups = tiling.co_groups as usize;
     let input_groups = [
-        grid(npix_in.div_ceil(TILE * wg)),
+        grid(blocks_in.div_ceil(wg)),
         grid((p.c_in as usize).div_ceil(c_tile * ci_groups)),
         1,
     ];

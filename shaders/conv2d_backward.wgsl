@@ -373,8 +373,21 @@ fn input_group(acc: ptr<function, array<vec4<f32>, 32>>, mine0: vec4<f32>, mine1
 #if !SUBGROUP
 #include "chan8"
 
-// 8 CO_GROUPS output channels x 8 columns over one chunk of pixels: each column load serves
-// every channel.
+// Columns per weight tile of the portable variant: 8, or 12 where that computes fewer
+// (a first conv's c_in * kh * kw + 1 = 10 columns: one tile of 12, not two of 8). Tiling
+// only: each sum runs over the same pixels in the same order.
+override TILE_COLS: u32 = 8u;
+
+// Channels c0 .. c0 + 7 (w_lo, w_hi) times columns j0 + 8 .. + 11 (xc) into acc[channel].
+fn chan8c(acc: ptr<function, array<vec4<f32>, 8>>, w_lo: vec4<f32>, w_hi: vec4<f32>, xc: vec4<f32>) {
+    (*acc)[0] += w_lo.x * xc; (*acc)[1] += w_lo.y * xc;
+    (*acc)[2] += w_lo.z * xc; (*acc)[3] += w_lo.w * xc;
+    (*acc)[4] += w_hi.x * xc; (*acc)[5] += w_hi.y * xc;
+    (*acc)[6] += w_hi.z * xc; (*acc)[7] += w_hi.w * xc;
+}
+
+// 8 CO_GROUPS output channels x TILE_COLS columns over one chunk of pixels: each column load
+// serves every channel.
 fn weight_tile(gid: vec3<u32>) {
     let kk = params.kh * params.kw;
     let ksize = params.c_in * kk;
@@ -384,10 +397,10 @@ fn weight_tile(gid: vec3<u32>) {
     let npix = params.batch * plane_out;
     // x runs over (chunk, column tile) pairs, so that a layer with few columns (a first conv
     // has c_in * kh * kw + 1 = 10) still fills the workgroup.
-    let tiles = (cols + 7u) / 8u;
+    let tiles = (cols + TILE_COLS - 1u) / TILE_COLS;
     let chunks = (npix + params.chunk - 1u) / params.chunk;
     let z = gid.x / tiles;
-    let j0 = (gid.x % tiles) * 8u;
+    let j0 = (gid.x % tiles) * TILE_COLS;
     let c0 = gid.y * 8u * CO_GROUPS;
     if (z >= chunks || c0 >= params.c_out) {
         return;
@@ -406,12 +419,20 @@ fn weight_tile(gid: vec3<u32>) {
     let bias_b = jb == vec4<u32>(ksize);
     let xoa = select((ja / kk) * plane_in + ((ja % kk) / params.kw) * params.w_in + (ja % kk) % params.kw, vec4<u32>(0u), bias_a);
     let xob = select((jb / kk) * plane_in + ((jb % kk) / params.kw) * params.w_in + (jb % kk) % params.kw, vec4<u32>(0u), bias_b);
+    let jc = min(vec4<u32>(j0 + 8u) + LANES_A, vec4<u32>(ksize));
+    let bias_c = jc == vec4<u32>(ksize);
+    let xoc = select((jc / kk) * plane_in + ((jc % kk) / params.kw) * params.w_in + (jc % kk) % params.kw, vec4<u32>(0u), bias_c);
 
     // accG: output channels c0 + 8G .. + 7, channel j's columns a at 2j and b at 2j + 1.
     var acc0: array<vec4<f32>, 16>;
     var acc1: array<vec4<f32>, 16>;
     var acc2: array<vec4<f32>, 16>;
     var acc3: array<vec4<f32>, 16>;
+    // With TILE_COLS 12, columns j0 + 8 .. + 11 of channels c0 + 8G + i at accGc[i].
+    var acc0c: array<vec4<f32>, 8>;
+    var acc1c: array<vec4<f32>, 8>;
+    var acc2c: array<vec4<f32>, 8>;
+    var acc3c: array<vec4<f32>, 8>;
     var n = m_begin / plane_out;
     var r = m_begin % plane_out;
     var oy = r / params.w_out;
@@ -420,15 +441,35 @@ fn weight_tile(gid: vec3<u32>) {
         let ib = n * params.c_in * plane_in + oy * params.w_in + ox;
         let xa = select(inp4(vec4<u32>(ib) + xoa), vec4<f32>(1.0), bias_a);
         let xb = select(inp4(vec4<u32>(ib) + xob), vec4<f32>(1.0), bias_b);
-        chan8(&acc0, gv[m * nc4 + q.x], gv[m * nc4 + q_hi.x], xa, xb);
+        let g0 = array<vec4<f32>, 2>(gv[m * nc4 + q.x], gv[m * nc4 + q_hi.x]);
+        chan8(&acc0, g0[0], g0[1], xa, xb);
+        var g1 = g0;
+        var g2 = g0;
+        var g3 = g0;
         if (CO_GROUPS > 1u) {
-            chan8(&acc1, gv[m * nc4 + q.y], gv[m * nc4 + q_hi.y], xa, xb);
+            g1 = array<vec4<f32>, 2>(gv[m * nc4 + q.y], gv[m * nc4 + q_hi.y]);
+            chan8(&acc1, g1[0], g1[1], xa, xb);
         }
         if (CO_GROUPS > 2u) {
-            chan8(&acc2, gv[m * nc4 + q.z], gv[m * nc4 + q_hi.z], xa, xb);
+            g2 = array<vec4<f32>, 2>(gv[m * nc4 + q.z], gv[m * nc4 + q_hi.z]);
+            chan8(&acc2, g2[0], g2[1], xa, xb);
         }
         if (CO_GROUPS > 3u) {
-            chan8(&acc3, gv[m * nc4 + q.w], gv[m * nc4 + q_hi.w], xa, xb);
+            g3 = array<vec4<f32>, 2>(gv[m * nc4 + q.w], gv[m * nc4 + q_hi.w]);
+            chan8(&acc3, g3[0], g3[1], xa, xb);
+        }
+        if (TILE_COLS > 8u) {
+            let xc = select(inp4(vec4<u32>(ib) + xoc), vec4<f32>(1.0), bias_c);
+            chan8c(&acc0c, g0[0], g0[1], xc);
+            if (CO_GROUPS > 1u) {
+                chan8c(&acc1c, g1[0], g1[1], xc);
+            }
+            if (CO_GROUPS > 2u) {
+                chan8c(&acc2c, g2[0], g2[1], xc);
+            }
+            if (CO_GROUPS > 3u) {
+                chan8c(&acc3c, g3[0], g3[1], xc);
+            }
         }
         ox++;
         if (ox == params.w_out) {
@@ -451,6 +492,32 @@ fn weight_tile(gid: vec3<u32>) {
     if (CO_GROUPS > 3u) {
         store_partial(z, c0 + 24u, j0, cols, acc3);
     }
+    if (TILE_COLS > 8u) {
+        store_partial4(z, c0, j0 + 8u, cols, acc0c);
+        if (CO_GROUPS > 1u) {
+            store_partial4(z, c0 + 8u, j0 + 8u, cols, acc1c);
+        }
+        if (CO_GROUPS > 2u) {
+            store_partial4(z, c0 + 16u, j0 + 8u, cols, acc2c);
+        }
+        if (CO_GROUPS > 3u) {
+            store_partial4(z, c0 + 24u, j0 + 8u, cols, acc3c);
+        }
+    }
+}
+
+// partial[z, c0 + i, j0 + t] = tile[i][t], t < 4, in range.
+fn store_partial4(z: u32, c0: u32, j0: u32, cols: u32, tile: array<vec4<f32>, 8>) {
+    let n = select(0u, min(cols - j0, 4u), j0 < cols);
+    let z4 = vec4<f32>(0.0);
+    partial_row(z, c0 + 0u, j0, cols, n, tile[0], z4);
+    partial_row(z, c0 + 1u, j0, cols, n, tile[1], z4);
+    partial_row(z, c0 + 2u, j0, cols, n, tile[2], z4);
+    partial_row(z, c0 + 3u, j0, cols, n, tile[3], z4);
+    partial_row(z, c0 + 4u, j0, cols, n, tile[4], z4);
+    partial_row(z, c0 + 5u, j0, cols, n, tile[5], z4);
+    partial_row(z, c0 + 6u, j0, cols, n, tile[6], z4);
+    partial_row(z, c0 + 7u, j0, cols, n, tile[7], z4);
 }
 
 #endif
@@ -695,7 +762,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     let cols = params.c_in * params.kh * params.kw + 1u;
     let chunks = (params.batch * params.h_out * params.w_out + params.chunk - 1u) / params.chunk;
 #if !SUBGROUP
-    let wx = (((cols + 7u) / 8u) * chunks + WG - 1u) / WG;
+    let wx = (((cols + TILE_COLS - 1u) / TILE_COLS) * chunks + WG - 1u) / WG;
     let nw = wx * ((params.c_out + 8u * CO_GROUPS - 1u) / (8u * CO_GROUPS));
 #else
     let wx = (cols + 8u * WG - 1u) / (8u * WG);

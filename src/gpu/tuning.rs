@@ -134,15 +134,21 @@ impl ConvBackwardTiling {
         }
     }
 
-    /// The pipeline constants of the weight tile (also those of the joined dispatch).
-    pub fn weight_overrides(&self, channel_last: bool) -> super::Overrides {
+    /// The pipeline constants of the weight tile (also those of the joined dispatch);
+    /// `tile_cols`, the portable tile's columns, comes from the layer
+    /// (`Conv2dParams::weight_tile_cols`).
+    pub fn weight_overrides(&self, channel_last: bool, tile_cols: usize) -> super::Overrides {
         match channel_last {
             true => vec![
                 ("WG", self.wg),
                 ("CO_GROUPS", self.co_groups),
                 ("CI_GROUPS", self.ci_groups),
             ],
-            false => vec![("WG", self.wg), ("CO_GROUPS", self.co_groups)],
+            false => vec![
+                ("WG", self.wg),
+                ("CO_GROUPS", self.co_groups),
+                ("TILE_COLS", tile_cols as u32),
+            ],
         }
     }
 

@@ -241,6 +241,18 @@ impl Conv2dParams {
     pub fn weight_len(&self) -> usize {
         self.c_out as usize * self.ksize()
     }
+    /// Columns per weight tile of `conv2d_backward`'s portable weight pass (its `TILE_COLS`):
+    /// 12 where one tile of 12 covers the c_in * kh * kw + 1 columns with fewer computed than
+    /// tiles of 8 (a first conv on one channel: 10 columns, one tile of 12 against two of 8),
+    /// else 8.
+    pub fn weight_tile_cols(&self) -> usize {
+        let cols = self.ksize() + 1;
+        if cols.div_ceil(12) * 12 < cols.div_ceil(8) * 8 {
+            12
+        } else {
+            8
+        }
+    }
     /// Number of split-K chunks of the weight gradient.
     pub fn chunks(&self) -> usize {
         ((self.batch * self.h_out * self.w_out) as usize).div_ceil(self.chunk as usize)

@@ -557,12 +557,12 @@ fn conv2d_backward_rest(
             ],
         )
     } else {
-        let pairs = cols.div_ceil(TILE) * p.chunks();
+        let pairs = cols.div_ceil(p.weight_tile_cols()) * p.chunks();
         (
             Shader::Conv2dBackward,
             "backward_weight",
             (0, inp),
-            // 8 output channels per group here.
+            // 8 output channels per group, TILE_COLS columns per tile here.
             [
                 grid(pairs.div_ceil(wg)),
                 grid((p.c_out as usize).div_ceil(TILE * co_groups)),
@@ -592,7 +592,7 @@ fn conv2d_backward_rest(
                 gpu.dispatch_tiled(
                     shader,
                     "backward",
-                    &tiling.weight_overrides(p.channel_last != 0),
+                    &tiling.weight_overrides(p.channel_last != 0, p.weight_tile_cols()),
                     &[
                         x,
                         (9, &scratch.g),
@@ -612,7 +612,7 @@ fn conv2d_backward_rest(
                 gpu.dispatch_tiled(
                     shader,
                     entry,
-                    &tiling.weight_overrides(p.channel_last != 0),
+                    &tiling.weight_overrides(p.channel_last != 0, p.weight_tile_cols()),
                     &[x, (9, &scratch.g), (4, &scratch.partial)],
                     Some((8, p)),
                     groups,

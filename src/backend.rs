@@ -4,7 +4,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::trainer::GpuTrainer;
-use crate::layers::Adam;
+use crate::layers::Optimizer;
 use crate::metrics::{Metrics, Progress};
 use crate::plan;
 use crate::reference::CpuNet;
@@ -65,7 +65,7 @@ impl Backend for GpuTrainer {
 /// The CPU reference as a backend (plain loops, f32).
 pub struct CpuTrainer {
     pub net: CpuNet<f32>,
-    pub adam: Adam,
+    pub adam: Optimizer,
     pub batch: usize,
     pub t: u64,
     pub train: Dataset,
@@ -106,8 +106,7 @@ impl CpuTrainer {
             let r = if training {
                 self.t += 1;
                 self.net.dropout.t = self.t as u32;
-                let alpha = self.adam.alpha(self.t);
-                self.net.train_step(&y, b, alpha, &self.adam)
+                self.net.train_step(&y, b, self.t, &self.adam)
             } else {
                 self.net.evaluate(&y, b)
             };

@@ -9,7 +9,7 @@ use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
-use crate::layers::Adam;
+use crate::layers::Optimizer;
 use crate::model::{Layer, Model};
 use crate::rng::Rng;
 
@@ -169,7 +169,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
         &train,
         None,
         cfg.batch,
-        Adam::default(),
+        Optimizer::default(),
     )?;
     let order: Vec<u32> = (0..train.len() as u32).collect();
     if cfg.warmup > 0 {

@@ -99,6 +99,7 @@ shader_table! {
     SoftmaxXentBackward => "softmax_xent_backward",
     SoftmaxXent => "softmax_xent" if GRADIENT,
     AdamUpdate => "adam_update",
+    SgdUpdate => "sgd_update",
     ProbeSubgroup => "probe_subgroup",
     DivmodCheck => "divmod_check",
     ProbeFma => "probe_fma",
@@ -150,5 +151,6 @@ parts_table! {
     "share8",
     "softmax_xent_params",
     "step",
+    "weight_copies",
     "subsample2d_params",
 }

@@ -14,7 +14,7 @@ use crate::files::ensure_writable_dir;
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
 use crate::history::{EpochRecord, History};
-use crate::layers::Adam;
+use crate::layers::Optimizer;
 use crate::metrics::{Metrics, Progress};
 use crate::model::{Model, Shape};
 use crate::output;
@@ -339,10 +339,10 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     }
     // A resumed run's schedule is the recorded, resolved one.
     let run_steps = (cfg.epochs * data.train.len().div_ceil(batch)) as u64;
-    let adam = Adam {
+    let adam = Optimizer {
         lr: cfg.lr,
         schedule: cfg.lr_schedule.resolved(run_steps),
-        ..Adam::default()
+        ..Optimizer::default()
     };
     let (n_train, n_test) = (data.train.len(), data.test.len());
     let (train, test) = (
@@ -465,7 +465,7 @@ fn build_model(cfg: &TrainConfig, spec: Option<&ModelSpec>, data: &data::Data) -
 /// What `run.json` records of a run.
 fn run_info(
     cfg: &TrainConfig,
-    adam: &Adam,
+    adam: &Optimizer,
     data: &data::Data,
     model: &Model,
     adapter: &str,
@@ -538,7 +538,7 @@ fn make_backend(
     train: Dataset,
     test: Dataset,
     batch: usize,
-    adam: Adam,
+    adam: Optimizer,
 ) -> Result<Box<dyn Backend>> {
     if !cfg.cpu {
         let gpu = Gpu::new(&cfg.adapter)?;
@@ -578,7 +578,7 @@ struct EpochRunner<'a> {
     n_train: usize,
     batch: usize,
     /// The optimizer's settings, for the learning rate each epoch ends at.
-    adam: Adam,
+    adam: Optimizer,
     rng: Rng,
     saver: &'a Saver<'a>,
 }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::tuning::TuningCache;
 use crate::gpu::{AdapterOptions, Gpu};
-use crate::layers::Adam;
+use crate::layers::Optimizer;
 
 #[derive(Clone, Debug)]
 pub struct TuneConfig {
@@ -39,7 +39,7 @@ pub fn run(cfg: &TuneConfig) -> Result<()> {
         &train,
         None,
         cfg.batch,
-        Adam::default(),
+        Optimizer::default(),
     )?;
     let chosen = t.gpu.chosen_tilings();
     if chosen.is_empty() {

@@ -8,7 +8,7 @@ use std::mem::{offset_of, size_of};
 use gpu_cnn::layers::{
     AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
     DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
-    ReluParams, SoftmaxXentParams, Subsample2dParams,
+    ReluParams, SgdParams, SoftmaxXentParams, Subsample2dParams,
 };
 use gpu_cnn::shaders::Shader;
 use naga::TypeInner;
@@ -314,7 +314,21 @@ fn every_params_uniform_matches_its_rust_struct() {
                 ("copies", offset_of!(AdamParams, copies)),
                 ("lo", offset_of!(AdamParams, lo)),
                 ("hi", offset_of!(AdamParams, hi)),
+                ("weight_decay", offset_of!(AdamParams, weight_decay)),
                 ("table", offset_of!(AdamParams, table)),
+            ],
+        ),
+        (
+            &["sgd_update"][..],
+            size_of::<SgdParams>(),
+            vec![
+                ("len", offset_of!(SgdParams, len)),
+                ("momentum", offset_of!(SgdParams, momentum)),
+                ("nesterov", offset_of!(SgdParams, nesterov)),
+                ("copies", offset_of!(SgdParams, copies)),
+                ("lo", offset_of!(SgdParams, lo)),
+                ("hi", offset_of!(SgdParams, hi)),
+                ("table", offset_of!(SgdParams, table)),
             ],
         ),
     ];

@@ -767,6 +767,7 @@ fn gather_batch_and_adam_match_reference() {
         StepRecord {
             offset: 2,
             alpha: 0.001,
+            lr: 0.01,
             ..Default::default()
         },
     ];
@@ -790,10 +791,10 @@ fn gather_batch_and_adam_match_reference() {
         rand_vec(3, n, 0.0, 0.01),
         rand_vec(4, n, -1.0, 1.0),
     );
-    let adam = Adam::default();
+    let adam = Optimizer::default();
     let ap = adam.params(n);
     let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
-    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, &ap);
+    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, 0.01, &ap);
     let t = |d: &[f32]| gpu.upload("t", d).unwrap();
     let (gw, gm, gv, gg) = (t(&w0), t(&m0), t(&v0), t(&g));
 
@@ -817,6 +818,55 @@ fn gather_batch_and_adam_match_reference() {
         vec![1, 1],
         "neither pass moves the counter"
     );
+
+    // AdamW (the record's lr decays the weights first), and SGD plain, with momentum and
+    // Nesterov's (the record's alpha is SGD's learning rate).
+    let adamw = Optimizer::keras(OptimizerKind::AdamW);
+    let awp = adamw.params(n);
+    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, 0.01, &awp);
+    let (gw1, gm1, gv1) = (t(&w0), t(&m0), t(&v0));
+    let mut prog = Vec::new();
+    layers::adam_update(
+        &gpu, &mut prog, &gw1, &gm1, &gv1, &gg, &tsteps, &state, &awp, None,
+    )
+    .unwrap();
+    run(&gpu, &prog);
+    assert_close("adamw weights", &read(&gpu, &gw1), &w, PASS);
+    let plain: Vec<f32> = read(&gpu, &gw);
+    assert!(
+        read(&gpu, &gw1).iter().zip(&plain).any(|(a, b)| a != b),
+        "the decay moves the weights"
+    );
+    for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.9, true)] {
+        let sgd = Optimizer {
+            momentum,
+            nesterov,
+            ..Optimizer::keras(OptimizerKind::Sgd)
+        };
+        let sp = sgd.sgd_params(n);
+        let (mut w, mut m) = (w0.clone(), m0.clone());
+        reference::sgd_update(&mut w, &mut m, &g, 0.001, &sp);
+        let (gw1, gm1) = (t(&w0), t(&m0));
+        let mut prog = Vec::new();
+        layers::sgd_update(&gpu, &mut prog, &gw1, &gm1, &gg, &tsteps, &state, &sp, None).unwrap();
+        run(&gpu, &prog);
+        let what = format!("sgd momentum {momentum} nesterov {nesterov}");
+        assert_close(&format!("{what} weights"), &read(&gpu, &gw1), &w, PASS);
+        assert_close(&format!("{what} momentum"), &read(&gpu, &gm1), &m, PASS);
+        // By hand, element 0.
+        let want0 = if momentum == 0.0 {
+            w0[0] - g[0] * 0.001
+        } else {
+            let m1 = m0[0] * 0.9 - g[0] * 0.001;
+            if nesterov {
+                w0[0] + (m1 * 0.9 - g[0] * 0.001)
+            } else {
+                w0[0] + m1
+            }
+        };
+        assert_eq!(w[0], want0, "{what}: the reference, by hand");
+    }
 
     // Adam keeping two conv weight tensors' channel-last copies: the transposition of the new
     // weights (reference::conv2d_transpose_weight), bit for bit, and the same weights.
@@ -858,6 +908,28 @@ fn gather_batch_and_adam_match_reference() {
         reference::conv2d_transpose_weight(&mut want, &new_w[*offset..offset + c.weight_len()], c);
         let o = e.wt_offset as usize;
         assert_eq!(got[o..o + want.len()], want[..], "copy of {c:?}");
+    }
+    // SGD keeps the same copies (the shared part).
+    let sp = Optimizer {
+        momentum: 0.9,
+        ..Optimizer::keras(OptimizerKind::Sgd)
+    }
+    .sgd_params(n)
+    .with_copies(&table);
+    let (gw3, gm3) = (t(&w0), t(&m0));
+    gpu.write(&wt, &vec![0.0f32; at]);
+    let mut prog = Vec::new();
+    layers::sgd_update(
+        &gpu, &mut prog, &gw3, &gm3, &gg, &tsteps, &state, &sp, copies,
+    )
+    .unwrap();
+    run(&gpu, &prog);
+    let (new_w, got) = (read(&gpu, &gw3), read(&gpu, &wt));
+    for ((offset, c), e) in convs.iter().zip(&table) {
+        let mut want = vec![0.0f32; layers::conv2d_wt_len(c)];
+        reference::conv2d_transpose_weight(&mut want, &new_w[*offset..offset + c.weight_len()], c);
+        let o = e.wt_offset as usize;
+        assert_eq!(got[o..o + want.len()], want[..], "sgd: copy of {c:?}");
     }
     let err = layers::adam_update(
         &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, None,

@@ -1,7 +1,7 @@
 //! Learning-rate schedules against Keras' own (`tests/fixtures/keras/schedules.json`, written by
 //! `make_schedules.py` beside it), their text forms, and hostile `--lr-schedule` values.
 
-use gpu_cnn::layers::Adam;
+use gpu_cnn::layers::Optimizer;
 use gpu_cnn::schedule::Schedule;
 
 #[test]
@@ -44,17 +44,17 @@ fn schedules_match_keras() {
 #[test]
 fn adam_reads_the_schedule_before_each_update() {
     let halving = Schedule::parse("exponential:0.5:1:staircase").unwrap();
-    let adam = Adam {
+    let adam = Optimizer {
         schedule: halving,
-        ..Adam::default()
+        ..Optimizer::default()
     };
-    let plain = Adam::default();
+    let plain = Optimizer::default();
     for t in 1..6u64 {
         let scale = 0.5f64.powi(t as i32 - 1);
         let want = (plain.alpha(t) as f64 * scale) as f32;
         assert!((adam.alpha(t) - want).abs() <= 1e-6 * want, "t {t}");
     }
-    assert_eq!(Adam::default().schedule, Schedule::Constant);
+    assert_eq!(Optimizer::default().schedule, Schedule::Constant);
 }
 
 #[test]

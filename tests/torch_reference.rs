@@ -10,7 +10,7 @@ use common::*;
 
 use gpu_cnn::data::Dataset;
 use gpu_cnn::gpu::trainer::GpuTrainer;
-use gpu_cnn::layers::Adam;
+use gpu_cnn::layers::Optimizer;
 use gpu_cnn::model::Model;
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ fn twenty_steps_match(model: &Model, fixture_name: &str) {
         fx["images"].as_u64().unwrap() as usize,
         fx["batch"].as_u64().unwrap() as usize,
     );
-    assert_eq!(fx["lr"].as_f64(), Some(Adam::default().lr));
+    assert_eq!(fx["lr"].as_f64(), Some(Optimizer::default().lr));
     let px = train.pixels();
     let first = Dataset {
         images: train.images[..images * px].to_vec(),
@@ -67,8 +67,16 @@ fn twenty_steps_match(model: &Model, fixture_name: &str) {
         ..train
     };
     let w0 = model.init_glorot(SEED);
-    let mut t =
-        GpuTrainer::new(gpu, model, &w0, &first, Some(&test), batch, Adam::default()).unwrap();
+    let mut t = GpuTrainer::new(
+        gpu,
+        model,
+        &w0,
+        &first,
+        Some(&test),
+        batch,
+        Optimizer::default(),
+    )
+    .unwrap();
     let order: Vec<u32> = (0..images as u32).collect();
     let (_, val) = t.epoch(&order, &mut |_| true).unwrap();
     let val = val.expect("validation metrics");

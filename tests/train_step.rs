@@ -7,7 +7,7 @@ use common::*;
 use gpu_cnn::bench::synthetic;
 use gpu_cnn::gpu::trainer::GpuTrainer;
 use gpu_cnn::gpu::tuning::ConvBackwardTiling;
-use gpu_cnn::layers::{Adam, GatherParams};
+use gpu_cnn::layers::{GatherParams, Optimizer, OptimizerKind};
 use gpu_cnn::model::Model;
 use gpu_cnn::reference::{self, CpuNet};
 
@@ -17,7 +17,7 @@ fn cpu_run(
     d: &gpu_cnn::data::Dataset,
     batch: usize,
     steps: usize,
-    adam: &Adam,
+    adam: &Optimizer,
 ) -> Vec<f32> {
     let order: Vec<u32> = (0..d.len() as u32).collect();
     let mut y = vec![0u32; batch];
@@ -35,7 +35,7 @@ fn cpu_run(
             &gp,
         );
         net.dropout.t = s as u32 + 1;
-        let m = net.train_step(&y, b, adam.alpha(s as u64 + 1), adam);
+        let m = net.train_step(&y, b, s as u64 + 1, adam);
         losses.push(m[0]);
     }
     losses
@@ -74,7 +74,7 @@ fn one_step_matches(model: Model) {
     let Some(gpu) = gpu() else { return };
     let w0 = model.init_glorot(3);
     let data = synthetic(3, 28, 28, 10, 11);
-    let adam = Adam::default();
+    let adam = Optimizer::default();
     let mut cpu = CpuNet::<f32>::new(&model, &w0, 3);
     let cpu_loss = cpu_run(&mut cpu, &data, 3, 1, &adam);
 
@@ -129,9 +129,9 @@ fn hundred_steps_match_cpu() {
     // GPU and CPU trajectories separate chaotically (max-pool winners and ReLU signs flip on
     // rounding differences; relative loss gaps grow from 1e-7 to 1e-2 by step 90, measured on
     // lavapipe), which would test the dynamics, not the kernels.
-    let adam = Adam {
+    let adam = Optimizer {
         lr: 1e-4,
-        ..Adam::default()
+        ..Optimizer::default()
     };
     let mut cpu = CpuNet::<f32>::new(&model, &w0, batch);
     let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
@@ -161,6 +161,50 @@ fn hundred_steps_match_cpu() {
     );
 }
 
+/// Every optimizer, GPU against the CPU reference over 30 steps (a schedule moving the rate,
+/// which AdamW's decay and SGD read per step).
+#[test]
+fn thirty_steps_of_each_optimizer_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    drop(gpu);
+    let model = Model::keras_mnist();
+    let w0 = model.init_glorot(6);
+    let (batch, steps) = (4, 30);
+    let data = learnable(120, 13);
+    let schedule = gpu_cnn::schedule::Schedule::parse("exponential:0.5:10").unwrap();
+    for opt in [
+        Optimizer {
+            lr: 1e-4,
+            ..Optimizer::keras(OptimizerKind::AdamW)
+        },
+        Optimizer::keras(OptimizerKind::Sgd),
+        Optimizer {
+            momentum: 0.9,
+            ..Optimizer::keras(OptimizerKind::Sgd)
+        },
+        Optimizer {
+            momentum: 0.9,
+            nesterov: true,
+            ..Optimizer::keras(OptimizerKind::Sgd)
+        },
+    ] {
+        let opt = Optimizer { schedule, ..opt };
+        let mut cpu = CpuNet::<f32>::new(&model, &w0, batch);
+        let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &opt);
+        let g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
+        let mut t = GpuTrainer::new(g, &model, &w0, &data, None, batch, opt).unwrap();
+        let order: Vec<u32> = (0..120).collect();
+        t.epoch(&order, &mut |_| true).unwrap();
+        let slots = t.read_train_slots().unwrap();
+        let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+        let what = opt.describe();
+        assert_close(&format!("{what} losses"), &gpu_losses, &cpu_losses, RUN_100);
+        let w = t.read_weights().unwrap();
+        assert_close(&format!("{what} weights"), &w, &cpu.weights, RUN_100);
+        assert!(w != w0, "{what}: the weights moved");
+    }
+}
+
 /// However an epoch is cut into submits (measured, one step each, or all at once), the GPU
 /// computes the same bits; and the measured chunk holds about `SUBMIT_SECONDS` of work.
 #[test]
@@ -175,7 +219,7 @@ fn steps_per_submit_change_no_number() {
     for chunk in [None, Some(1), Some(256)] {
         let g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
         let mut t =
-            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default()).unwrap();
         if let Some(c) = chunk {
             t.set_steps_per_submit(true, c);
             t.set_steps_per_submit(false, c);
@@ -243,9 +287,9 @@ fn every_layer_kind_trains_as_on_the_cpu() {
     let (batch, steps) = (6, 40);
     let data = learnable(batch * steps, 21);
     let eval = learnable(50, 22);
-    let adam = Adam {
+    let adam = Optimizer {
         lr: 1e-4,
-        ..Adam::default()
+        ..Optimizer::default()
     };
     let mut cpu = CpuNet::<f32>::new(&model, &w0, 50);
     let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
@@ -337,7 +381,7 @@ fn fused_and_unfused_passes_give_the_same_bits() {
             // (a CPU adapter's default keeps them apart; tests/tuning.rs compares the two).
             g.conv_backward_tiling = Some(ConvBackwardTiling::default_for(wgpu::DeviceType::DiscreteGpu));
             let mut t =
-                GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+                GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default()).unwrap();
             let shape = (t.dispatches_per_step(), t.bytes_per_step());
             let (m, e) = t.epoch(&order, &mut |_| true).unwrap();
             let bits: Vec<u32> = t.read_weights().unwrap().iter().map(|w| w.to_bits()).collect();
@@ -371,7 +415,7 @@ fn a_dataset_split_over_buffers_trains_identically() {
             g.dataset_part_bytes = p;
         }
         let mut t =
-            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default()).unwrap();
         let dispatches = t.dispatches_per_step();
         let (m, e) = t.epoch(&order, &mut |_| true).unwrap();
         results.push((dispatches, m, e, t.read_weights().unwrap()));
@@ -388,7 +432,7 @@ fn a_dataset_split_over_buffers_trains_identically() {
     // A part must hold at least four images.
     let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
     g.dataset_part_bytes = 3 * 784;
-    let err = GpuTrainer::new(g, &model, &w0, &data, None, 4, Adam::default())
+    let err = GpuTrainer::new(g, &model, &w0, &data, None, 4, Optimizer::default())
         .err()
         .expect("too small a binding is an error")
         .to_string();
@@ -435,7 +479,7 @@ fn a_lost_device_is_an_error() {
         &data,
         None,
         4,
-        Adam::default(),
+        Optimizer::default(),
     )
     .unwrap();
     t.gpu.device.destroy();
@@ -491,7 +535,7 @@ fn the_inference_program_gives_the_trainers_logits_and_cannot_train() {
         g.fuse = fuse;
         let w0 = model.init_glorot(7);
         let mut t =
-            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+            GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default()).unwrap();
         t.epoch(&order, &mut |_| true).unwrap();
         let weights = t.read_weights().unwrap();
         assert_ne!(weights, w0, "the epoch moved the weights and statistics");

@@ -7,7 +7,7 @@ mod common;
 use common::{gpu, temp_dir};
 use gpu_cnn::gpu::trainer::GpuTrainer;
 use gpu_cnn::gpu::tuning::{Choice, ConvBackwardTiling, TuningCache};
-use gpu_cnn::layers::Adam;
+use gpu_cnn::layers::Optimizer;
 use std::process::Command;
 
 fn learnable(n: usize, shape: gpu_cnn::model::Shape, seed: u64) -> gpu_cnn::data::Dataset {
@@ -59,7 +59,8 @@ fn every_tiling_gives_the_same_bits() {
             let mut g = gpu_cnn::gpu::Gpu::new(&Default::default()).unwrap();
             g.conv_backward_tiling = Some(t);
             let mut tr =
-                GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Adam::default()).unwrap();
+                GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default())
+                    .unwrap();
             let (m, e) = tr.epoch(&order, &mut |_| true).unwrap();
             let bits: Vec<u32> = tr
                 .read_weights()

@@ -8,14 +8,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::layers::adam::{self, AdamCopies};
+use super::layers::optimizer::{self, AdamCopies};
 use super::layers::{
     gather_batch, label, loss, record_backward, record_forward, NetBuffers, Recorder,
 };
 use super::{Dispatch, Gpu, Tensor};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::layers::{Adam, GatherParams, StepRecord};
+use crate::layers::{GatherParams, Optimizer, StepRecord};
 use crate::metrics::{Metrics, Progress};
 use crate::model::Model;
 use crate::plan::{gpu_eval_batch, largest_activation, max_batch, plan, written, Stage};
@@ -120,7 +120,7 @@ pub fn pack_bytes(b: &[u8]) -> Vec<u32> {
 pub struct GpuTrainer {
     pub gpu: Gpu,
     pub model: Model,
-    pub adam: Adam,
+    pub adam: Optimizer,
     pub batch: usize,
     /// The stage plan the steps were recorded from (`plan::plan` with `gpu.fuse`).
     pub stages: Vec<Stage>,
@@ -190,7 +190,7 @@ impl GpuTrainer {
         train: &Dataset,
         eval: Option<&Dataset>,
         batch: usize,
-        adam: Adam,
+        adam: Optimizer,
     ) -> Result<GpuTrainer> {
         Self::build(gpu, model, weights, Some(train), eval, batch, adam)
     }
@@ -206,7 +206,15 @@ impl GpuTrainer {
         batch: usize,
     ) -> Result<GpuTrainer> {
         let batch = batch.clamp(1, set.len().max(1));
-        Self::build(gpu, model, weights, None, Some(set), batch, Adam::default())
+        Self::build(
+            gpu,
+            model,
+            weights,
+            None,
+            Some(set),
+            batch,
+            Optimizer::default(),
+        )
     }
 
     fn build(
@@ -216,7 +224,7 @@ impl GpuTrainer {
         train: Option<&Dataset>,
         eval: Option<&Dataset>,
         batch: usize,
-        adam: Adam,
+        adam: Optimizer,
     ) -> Result<GpuTrainer> {
         check_inputs(&gpu, model, weights, [train, eval], batch)?;
         let stages = plan(model, gpu.fuse);
@@ -381,7 +389,7 @@ impl GpuTrainer {
                 record_backward(&mut r, stage)?;
             }
             let first = r.prog.len();
-            adam::record(&mut r, &self.adam, &self.m, &self.v, self.copies.as_ref())?;
+            optimizer::record(&mut r, &self.adam, &self.m, &self.v, self.copies.as_ref())?;
             label(&mut r.prog, first, "adam");
         } else {
             label(&mut r.prog, first, "loss");
@@ -559,6 +567,7 @@ impl GpuTrainer {
                 alpha: self.adam.alpha(self.t + s as u64 + 1),
                 t: (self.t + s as u64 + 1) as u32,
                 seed: self.dropout_seed,
+                lr: self.adam.lr_step(self.t + s as u64 + 1),
             })
             .collect();
         self.gpu.write(&self.train.steps, &recs);

@@ -26,17 +26,20 @@ impl GatherParams {
     }
 }
 
-/// One entry of the per-step records read by `gather_batch`, `adam_update` and the dropout passes.
+/// One entry of the per-step records read by `gather_batch`, the optimizer passes and the dropout
+/// passes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct StepRecord {
     /// First entry of the index buffer this step gathers.
     pub offset: u32,
-    /// Adam's step size for this step.
+    /// The optimizer's step size for this step (`Optimizer::alpha`).
     pub alpha: f32,
     /// The training step's number (Adam's t, from 1; 0 in evaluation): with `seed`, what the
     /// dropout masks are drawn from.
     pub t: u32,
     /// The run's seed (its low 32 bits).
     pub seed: u32,
+    /// The learning rate of this step (`Optimizer::lr_step`: AdamW's weight decay).
+    pub lr: f32,
 }

@@ -12,7 +12,6 @@
 //! `MAX_TENSOR` values per image, and the trainers cap the batch so that each buffer fits the
 //! adapter's binding limit, or 1 GiB on the CPU), so every product fits in u32.
 
-pub mod adam;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
@@ -20,11 +19,11 @@ pub mod dense;
 pub mod elementwise;
 pub mod layer;
 pub mod loss;
+pub mod optimizer;
 pub mod pool;
 pub mod read;
 pub mod shape;
 
-pub use adam::{Adam, AdamCopy, AdamParams, MAX_ADAM_COPIES};
 pub use batchnorm::{batchnorm_params, BatchnormParams};
 pub use conv2d::{
     conv_geometry, conv_params, pad_params, subsample_params, Conv2dParams, Conv2dPooledParams,
@@ -35,6 +34,7 @@ pub use dense::{dense_params, DenseChainParams, DenseParams};
 pub use elementwise::{dropout_hash, dropout_params, relu_params, DropoutParams, ReluParams};
 pub use layer::{Layer, LayerPlan, Placement, TensorSpec};
 pub use loss::SoftmaxXentParams;
+pub use optimizer::{AdamCopy, AdamParams, Optimizer, OptimizerKind, SgdParams, MAX_ADAM_COPIES};
 pub use pool::{avgpool_params, pool_params, Avgpool2dParams, Maxpool2dParams};
 pub use shape::{ConvGeometry, Init, Padding, Shape, MAX_TENSOR, PARAM_ALIGN};
 

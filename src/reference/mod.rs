@@ -6,7 +6,6 @@
 // `!(x > 0)` is deliberate: a NaN pre-activation counts as not positive, as in the shaders.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-pub mod adam;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
@@ -14,9 +13,9 @@ pub mod dense;
 pub mod elementwise;
 pub mod loss;
 pub mod net;
+pub mod optimizer;
 pub mod pool;
 
-pub use adam::*;
 pub use batchnorm::*;
 pub use conv2d::*;
 pub use data::*;
@@ -24,6 +23,7 @@ pub use dense::*;
 pub use elementwise::*;
 pub use loss::*;
 pub use net::CpuNet;
+pub use optimizer::*;
 pub use pool::*;
 
 use std::fmt::Debug;

@@ -1,7 +1,7 @@
 //! The whole network on the CPU: forward, backward and Adam over the reference passes.
 
 use super::*;
-use crate::layers::{Adam, GatherParams, SoftmaxXentParams, StepRecord};
+use crate::layers::{GatherParams, Optimizer, OptimizerKind, SoftmaxXentParams, StepRecord};
 use crate::model::{Layer, Model};
 use crate::plan::{plan, Stage};
 
@@ -139,18 +139,31 @@ impl<T: Real> CpuNet<T> {
         metrics
     }
 
-    /// One training step (gradients, then Adam with step size `alpha`); returns the metrics.
-    pub fn train_step(&mut self, y: &[u32], batch: usize, alpha: f32, adam: &Adam) -> [T; 2] {
+    /// One training step t (1-based): the gradients, then the optimizer's update; returns the
+    /// metrics.
+    pub fn train_step(&mut self, y: &[u32], batch: usize, t: u64, opt: &Optimizer) -> [T; 2] {
         let metrics = self.gradients(y, batch);
-        let ap = adam.params(self.weights.len());
-        adam_update(
-            &mut self.weights,
-            &mut self.m,
-            &mut self.v,
-            &self.grads,
-            T::from_f64(alpha as f64),
-            &ap,
-        );
+        let n = self.weights.len();
+        let alpha = T::from_f64(opt.alpha(t) as f64);
+        let lr = T::from_f64(opt.lr_step(t) as f64);
+        match opt.kind {
+            OptimizerKind::Adam | OptimizerKind::AdamW => adam_update(
+                &mut self.weights,
+                &mut self.m,
+                &mut self.v,
+                &self.grads,
+                alpha,
+                lr,
+                &opt.params(n),
+            ),
+            OptimizerKind::Sgd => sgd_update(
+                &mut self.weights,
+                &mut self.m,
+                &self.grads,
+                alpha,
+                &opt.sgd_params(n),
+            ),
+        }
         metrics
     }
 

@@ -39,7 +39,7 @@ pub fn gather_batch(
         [grid((p.pixels as usize).div_ceil(WG)), p.batch, 1],
     )?;
     // The batch's image bytes, label bytes and row indices, one step record.
-    let used = (p.batch * (p.pixels + 1 + 4)) as u64 + 16;
+    let used = (p.batch * (p.pixels + 1 + 4)) as u64 + super::STEP_BYTES;
     prog.push(per_step(d, &[images, labels, indices, steps], used));
     Ok(())
 }

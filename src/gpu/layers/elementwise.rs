@@ -2,7 +2,7 @@
 //! seed, the step, the layer and the element, drawn again by the backward pass), and how they
 //! record their passes.
 
-use super::{check_len, grid_1d, one_to_one, per_step, Recorder};
+use super::{check_len, grid_1d, one_to_one, per_step, Recorder, STEP_BYTES};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::{dropout_params, relu_params};
@@ -70,7 +70,7 @@ pub fn dropout_forward(
         Some((4, p)),
         grid_1d(p.len as usize),
     )?;
-    prog.push(per_step(d, &[steps], 16));
+    prog.push(per_step(d, &[steps], STEP_BYTES));
     Ok(())
 }
 
@@ -94,7 +94,7 @@ pub fn dropout_backward(
         Some((4, p)),
         grid_1d(p.len as usize),
     )?;
-    prog.push(per_step(d, &[steps], 16));
+    prog.push(per_step(d, &[steps], STEP_BYTES));
     Ok(())
 }
 

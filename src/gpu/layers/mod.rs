@@ -5,16 +5,15 @@
 //! output, and how it records its forward and backward passes into a step, as the stage plan
 //! (`crate::plan`) says.
 
-pub mod adam;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
 pub mod dense;
 pub mod elementwise;
 pub mod loss;
+pub mod optimizer;
 pub mod pool;
 
-pub use adam::adam_update;
 pub use batchnorm::{batchnorm_backward, batchnorm_forward};
 pub use conv2d::{
     conv2d_backward, conv2d_backward_pooled, conv2d_forward, conv2d_forward_pooled, conv2d_scratch,
@@ -27,6 +26,7 @@ pub use dense::{
 };
 pub use elementwise::{dropout_backward, dropout_forward, relu_backward, relu_forward};
 pub use loss::{softmax_xent, softmax_xent_backward, softmax_xent_forward};
+pub use optimizer::{adam_update, sgd_update};
 pub use pool::{avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward};
 
 use super::{Dispatch, Gpu, Tensor};
@@ -69,6 +69,9 @@ pub(crate) fn check_len(op: &'static str, what: &str, t: &Tensor, need: usize) -
 /// `d` counting, of the per-epoch buffers it binds whole (the dataset, the epoch's row order,
 /// step records and metric slots), only the `used` bytes one step touches: bench's bytes per
 /// step are then the step's own traffic, whatever the dataset's size.
+/// Bytes of one step record (`StepRecord`), the part of the records a per-step pass reads.
+pub(crate) const STEP_BYTES: u64 = std::mem::size_of::<crate::layers::StepRecord>() as u64;
+
 pub(crate) fn per_step(mut d: Dispatch, whole: &[&Tensor], used: u64) -> Dispatch {
     d.bytes = d.bytes - whole.iter().map(|t| t.len as u64 * 4).sum::<u64>() + used;
     d

@@ -1,0 +1,262 @@
+//! The optimizers (Keras' forms): Adam, AdamW and SGD; their hyper-parameters, and the
+//! constants of their passes (`adam_update`, `sgd_update`) with the table of the conv weight
+//! copies the pass keeps.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::schedule::Schedule;
+
+/// Constants of `adam_update`; the per-step size `alpha` comes from the step records.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct AdamParams {
+    pub len: u32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Entries of `table` in use: conv weights whose channel-last copy (`wt`, the layout of
+    /// conv2d_transpose_weight) Adam writes along with the weights. 0: none.
+    pub copies: u32,
+    /// The flat range [lo, hi) the entries cover (the shader skips the table outside it).
+    pub lo: u32,
+    pub hi: u32,
+    /// AdamW's decoupled weight decay (0 for Adam): each step first
+    /// w -= w * weight_decay * lr, lr the step's learning rate.
+    pub weight_decay: f32,
+    /// In the uniform, not a storage buffer: CPU adapters load uniforms once per workgroup.
+    pub table: [AdamCopy; MAX_ADAM_COPIES],
+}
+
+/// Most conv weight tensors whose copies one `adam_update` keeps (the rest keep their
+/// transposition passes).
+pub const MAX_ADAM_COPIES: usize = 8;
+
+impl AdamParams {
+    /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
+    pub fn with_copies(self, table: &[AdamCopy]) -> AdamParams {
+        assert!(table.len() <= MAX_ADAM_COPIES, "{} copies", table.len());
+
+        let mut p = AdamParams {
+            copies: table.len() as u32,
+            lo: table.iter().map(|c| c.offset).min().unwrap_or(0),
+            hi: table
+                .iter()
+                .map(|c| c.offset + c.weight_len())
+                .max()
+                .unwrap_or(0),
+            ..self
+        };
+        p.table[..table.len()].copy_from_slice(table);
+        p
+    }
+}
+
+/// One conv weight tensor whose channel-last copy `adam_update` keeps: the weights
+/// (c_out, c_in, taps) at `offset` of the flat parameters, the copy (taps, c_in, c4 * 4) at
+/// `wt_offset` of the copies buffer (elements).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamCopy {
+    pub offset: u32,
+    pub c_out: u32,
+    pub c_in: u32,
+    pub taps: u32,
+    pub wt_offset: u32,
+    pub c4: u32,
+    pub _pad: [u32; 2],
+}
+
+impl AdamCopy {
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> u32 {
+        self.c_out * self.c_in * self.taps
+    }
+}
+
+/// The update rule, as `--optimizer` names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    AdamW,
+    Sgd,
+}
+
+impl OptimizerKind {
+    pub const NAMES: &'static str = "adam, adamw, sgd";
+    pub fn parse(s: &str) -> Option<OptimizerKind> {
+        match s {
+            "adam" => Some(OptimizerKind::Adam),
+            "adamw" => Some(OptimizerKind::AdamW),
+            "sgd" => Some(OptimizerKind::Sgd),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+            OptimizerKind::Sgd => "sgd",
+        }
+    }
+    /// Keras' default learning rate (`keras.optimizers.SGD` 0.01, the others 0.001).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptimizerKind::Sgd => 0.01,
+            _ => 1e-3,
+        }
+    }
+    /// The checkpoint's names for the two state buffers (`m`, `v`); `None`: not kept.
+    pub fn state_names(self) -> [Option<&'static str>; 2] {
+        match self {
+            OptimizerKind::Adam | OptimizerKind::AdamW => [Some("adam.m"), Some("adam.v")],
+            OptimizerKind::Sgd => [Some("sgd.momentum"), None],
+        }
+    }
+}
+
+/// The optimizer and its hyper-parameters, Keras' defaults (Adam unless `kind` says otherwise);
+/// `lr` is where `schedule` starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// Adam, AdamW.
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// AdamW (Keras' default 0.004).
+    pub weight_decay: f64,
+    /// SGD (Keras' default 0: plain gradient descent).
+    pub momentum: f64,
+    /// SGD with momentum: Nesterov's form.
+    pub nesterov: bool,
+    pub schedule: Schedule,
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer::keras(OptimizerKind::Adam)
+    }
+}
+
+impl Optimizer {
+    /// `kind` with Keras' defaults.
+    pub fn keras(kind: OptimizerKind) -> Optimizer {
+        Optimizer {
+            kind,
+            lr: kind.default_lr(),
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            weight_decay: if kind == OptimizerKind::AdamW {
+                0.004
+            } else {
+                0.0
+            },
+            momentum: 0.0,
+            nesterov: false,
+            schedule: Schedule::Constant,
+        }
+    }
+    /// The learning rate of step t (1-based): the schedule's value after the t - 1 updates
+    /// before it (as Keras evaluates it).
+    pub fn lr_step(&self, t: u64) -> f32 {
+        self.schedule.lr_at(self.lr, t.saturating_sub(1)) as f32
+    }
+    /// The step size the pass reads for step t (1-based): Adam's and AdamW's
+    /// lr * sqrt(1 - beta2^t) / (1 - beta1^t), SGD's learning rate.
+    pub fn alpha(&self, t: u64) -> f32 {
+        let lr = self.schedule.lr_at(self.lr, t.saturating_sub(1));
+        match self.kind {
+            OptimizerKind::Sgd => lr as f32,
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let t = t as f64;
+                (lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t))) as f32
+            }
+        }
+    }
+    /// What `run.json` records and the output shows: `adam`, `adamw(weight_decay=0.004)`,
+    /// `sgd(momentum=0.9, nesterov)`.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            OptimizerKind::Adam => "adam".into(),
+            OptimizerKind::AdamW => format!("adamw(weight_decay={})", self.weight_decay),
+            OptimizerKind::Sgd if self.momentum == 0.0 => "sgd".into(),
+            OptimizerKind::Sgd => format!(
+                "sgd(momentum={}{})",
+                self.momentum,
+                if self.nesterov { ", nesterov" } else { "" }
+            ),
+        }
+    }
+    pub fn params(&self, len: usize) -> AdamParams {
+        AdamParams {
+            len: len as u32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            eps: self.eps as f32,
+            copies: 0,
+            lo: 0,
+            hi: 0,
+            weight_decay: self.weight_decay as f32,
+            table: [AdamCopy::default(); MAX_ADAM_COPIES],
+        }
+    }
+    pub fn sgd_params(&self, len: usize) -> SgdParams {
+        SgdParams {
+            len: len as u32,
+            momentum: self.momentum as f32,
+            nesterov: self.nesterov as u32,
+            _pad0: 0,
+            copies: 0,
+            lo: 0,
+            hi: 0,
+            _pad1: 0,
+            table: [AdamCopy::default(); MAX_ADAM_COPIES],
+        }
+    }
+}
+
+/// Constants of `sgd_update` (Keras' SGD); the learning rate comes from the step records.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct SgdParams {
+    pub len: u32,
+    /// 0: plain SGD, w -= lr * g; else m = momentum * m - lr * g and w += m (Nesterov:
+    /// w += momentum * m - lr * g).
+    pub momentum: f32,
+    pub nesterov: u32,
+    pub _pad0: u32,
+    /// The conv weight copies kept, as in `AdamParams`.
+    pub copies: u32,
+    pub lo: u32,
+    pub hi: u32,
+    pub _pad1: u32,
+    pub table: [AdamCopy; MAX_ADAM_COPIES],
+}
+
+impl SgdParams {
+    /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
+    pub fn with_copies(self, table: &[AdamCopy]) -> SgdParams {
+        let a = AdamParams {
+            len: self.len,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 0.0,
+            copies: 0,
+            lo: 0,
+            hi: 0,
+            weight_decay: 0.0,
+            table: self.table,
+        }
+        .with_copies(table);
+        SgdParams {
+            copies: a.copies,
+            lo: a.lo,
+            hi: a.hi,
+            table: a.table,
+            ..self
+        }
+    }
+}

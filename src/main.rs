@@ -11,7 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gpu_cnn::data::folder::{self, Color, FolderOptions};
 use gpu_cnn::data::{DataOptions, DatasetName, Env};
 use gpu_cnn::gpu::{AdapterOptions, BackendName};
-use gpu_cnn::layers::MODEL_HELP;
+use gpu_cnn::layers::{Optimizer, OptimizerKind, MODEL_HELP};
 use gpu_cnn::train::{self, TrainConfig};
 
 #[derive(Parser)]
@@ -150,9 +150,24 @@ struct TrainArgs {
     /// Images per training step (a smaller last batch trains too)
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Adam learning rate (where --lr-schedule starts)
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    /// The optimizer, with Keras' update rule and defaults: adam, adamw (Adam with decoupled
+    /// weight decay, --weight-decay), sgd (--momentum, --nesterov)
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    /// Learning rate (where --lr-schedule starts) [default: Keras' for the optimizer: 0.001,
+    /// sgd 0.01]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SGD's momentum, in [0, 1] (Keras' SGD(momentum=...); 0: plain gradient descent)
+    #[arg(long, value_name = "F")]
+    momentum: Option<f64>,
+    /// SGD with Nesterov's momentum (Keras' nesterov=True); needs --momentum above 0
+    #[arg(long)]
+    nesterov: bool,
+    /// AdamW's decoupled weight decay: each step first w -= w x F x lr, every weight and bias
+    /// (Keras' AdamW(weight_decay=...)) [default: 0.004]
+    #[arg(long, value_name = "F")]
+    weight_decay: Option<f64>,
     /// Learning-rate schedule, as Keras' (keras.optimizers.schedules), from --lr, per step:
     /// constant; cosine[:DECAY_STEPS[:ALPHA[:WARMUP_STEPS:WARMUP_TARGET]]] (CosineDecay; over the
     /// whole run by default, to ALPHA x the start; with a warmup, linear from --lr to
@@ -338,6 +353,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--optimizer`'s values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OptimizerArg {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+impl OptimizerArg {
+    fn kind(self) -> OptimizerKind {
+        match self {
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Adamw => OptimizerKind::AdamW,
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+        }
+    }
+}
+
 /// The `train` options given on the command line (not defaulted), by flag name.
 fn explicit(m: &ArgMatches) -> Vec<&'static str> {
     let flags = [
@@ -349,6 +382,10 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("epochs", "--epochs"),
         ("batch", "--batch"),
         ("lr", "--lr"),
+        ("optimizer", "--optimizer"),
+        ("momentum", "--momentum"),
+        ("nesterov", "--nesterov"),
+        ("weight_decay", "--weight-decay"),
         ("lr_schedule", "--lr-schedule"),
         ("monitor", "--monitor"),
         ("early_stopping", "--early-stopping"),
@@ -368,11 +405,20 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
 }
 
 fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
+    let kind = a.optimizer.kind();
+    let keras = Optimizer::keras(kind);
     let cfg = TrainConfig {
         data: a.data.options(a.seed),
         epochs: a.epochs,
         batch: a.batch,
-        lr: a.lr,
+        optimizer: Optimizer {
+            momentum: a.momentum.unwrap_or(keras.momentum),
+            nesterov: a.nesterov,
+            // Given for another optimizer, it reaches validate, which names the mismatch.
+            weight_decay: a.weight_decay.unwrap_or(keras.weight_decay),
+            ..keras
+        },
+        lr: a.lr.unwrap_or(keras.lr),
         lr_schedule: gpu_cnn::schedule::Schedule::parse(&a.lr_schedule)?,
         monitor: a.monitor,
         early_stopping: a.early_stopping,

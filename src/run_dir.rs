@@ -21,6 +21,7 @@ use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::{EpochRecord, History};
+use crate::layers::OptimizerKind;
 use crate::model::Model;
 
 pub const MODEL: &str = "model.safetensors";
@@ -34,6 +35,10 @@ pub const RUN_JSON: &str = "run.json";
 
 fn constant_schedule() -> String {
     "constant".into()
+}
+
+fn adam() -> String {
+    "adam".into()
 }
 
 /// The settings of a run, as `run.json` records them.
@@ -54,6 +59,15 @@ pub struct RunInfo {
     pub limit: Option<usize>,
     pub batch: usize,
     pub lr: f64,
+    /// `--optimizer` (`adam` for runs recorded before there was a choice) and its settings.
+    #[serde(default = "adam")]
+    pub optimizer: String,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+    #[serde(default)]
+    pub weight_decay: f64,
     /// The learning-rate schedule from `lr`, resolved for the run (`Schedule`'s text form);
     /// runs recorded before schedules existed read as `constant`.
     #[serde(default = "constant_schedule")]
@@ -163,11 +177,13 @@ pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
         .map_err(|e| Error::bad_file(&path, format!("no list of epochs: {e}")))
 }
 
-/// Writes `checkpoint.safetensors`: flat `weights`, `adam.m`, `adam.v` tensors, and the step,
-/// epoch and generator state (with `meta`) in the metadata.
+/// Writes `checkpoint.safetensors`: flat `weights` and the optimizer's state (`adam.m` and
+/// `adam.v`, or `sgd.momentum`: `OptimizerKind::state_names`), and the step, epoch, generator
+/// state and optimizer (with `meta`) in the metadata.
 pub fn write_checkpoint(
     model: &Model,
     state: &TrainState,
+    optimizer: OptimizerKind,
     meta: &[(&str, String)],
     path: &Path,
 ) -> Result<()> {
@@ -179,8 +195,10 @@ pub fn write_checkpoint(
         .iter()
         .map(|t| bytemuck::cast_slice(t.as_slice()).to_vec())
         .collect();
+    let [m_name, v_name] = optimizer.state_names();
     let mut views = Vec::new();
-    for (name, b) in ["weights", "adam.m", "adam.v"].iter().zip(&bytes) {
+    for (name, b) in [Some("weights"), m_name, v_name].iter().zip(&bytes) {
+        let Some(name) = name else { continue };
         let view =
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.len() / 4], b)
                 .map_err(|e| err(e.to_string()))?;
@@ -193,15 +211,16 @@ pub fn write_checkpoint(
     m.insert("step".into(), state.t.to_string());
     m.insert("epoch".into(), state.epoch.to_string());
     m.insert("rng".into(), state.rng.to_string());
+    m.insert("optimizer".into(), optimizer.name().into());
     m.insert("input".into(), model.input.to_string());
     m.insert("architecture".into(), model.describe());
     let data = safetensors::serialize(views, Some(m)).map_err(|e| err(e.to_string()))?;
     write_atomic(path, &data)
 }
 
-/// Reads `checkpoint.safetensors` for `model`: every tensor and number present, the model's
-/// size, finite.
-pub fn read_checkpoint(model: &Model, path: &Path) -> Result<TrainState> {
+/// Reads `checkpoint.safetensors` for `model` and `optimizer`: every tensor and number present,
+/// the model's size, finite (a state the optimizer does not keep reads as zeros).
+pub fn read_checkpoint(model: &Model, path: &Path, optimizer: OptimizerKind) -> Result<TrainState> {
     let (bytes, meta) = crate::checkpoint::read_safetensors(path)?;
     let err = |msg: String| Error::Checkpoint {
         path: path.into(),
@@ -244,10 +263,23 @@ pub fn read_checkpoint(model: &Model, path: &Path) -> Result<TrainState> {
         }
         Ok(v)
     };
+    if let Some(o) = meta.get("optimizer") {
+        if o != optimizer.name() {
+            return Err(err(format!(
+                "it holds the state of {o}, this run's optimizer is {}",
+                optimizer.name()
+            )));
+        }
+    }
+    let [m_name, v_name] = optimizer.state_names();
+    let state = |name: Option<&str>| match name {
+        Some(n) => flat(n),
+        None => Ok(vec![0.0; model.flat_len]),
+    };
     Ok(TrainState {
         weights: flat("weights")?,
-        m: flat("adam.m")?,
-        v: flat("adam.v")?,
+        m: state(m_name)?,
+        v: state(v_name)?,
         t: number("step")?,
         epoch: number("epoch")? as usize,
         rng: number("rng")?,

@@ -14,7 +14,7 @@ use crate::files::ensure_writable_dir;
 use crate::gpu::trainer::GpuTrainer;
 use crate::gpu::{AdapterOptions, Gpu};
 use crate::history::{EpochRecord, History};
-use crate::layers::Optimizer;
+use crate::layers::{Optimizer, OptimizerKind};
 use crate::metrics::{Metrics, Progress};
 use crate::model::{Model, Shape};
 use crate::output;
@@ -37,6 +37,9 @@ pub struct TrainConfig {
     /// Epochs in all (a resumed run trains those still missing).
     pub epochs: usize,
     pub batch: usize,
+    /// The update rule and its own hyper-parameters (`lr` and `lr_schedule` are set below:
+    /// `optimizer.lr` and `optimizer.schedule` are not read).
+    pub optimizer: Optimizer,
     pub lr: f64,
     /// `--lr-schedule`: from `lr`; a cosine without decay steps decays over the whole run.
     pub lr_schedule: Schedule,
@@ -74,6 +77,7 @@ impl Default for TrainConfig {
             data: DataOptions::default(),
             epochs: 10,
             batch: 32,
+            optimizer: Optimizer::default(),
             lr: 1e-3,
             lr_schedule: Schedule::Constant,
             monitor: Monitor::ValLoss,
@@ -117,6 +121,37 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
     }
     if cfg.limit == Some(0) {
         return Err(Error::Usage("--limit must be at least 1".into()));
+    }
+    let o = &cfg.optimizer;
+    if !(0.0..=1.0).contains(&o.momentum) {
+        return Err(Error::Usage(format!(
+            "--momentum must lie in [0, 1] (Keras' range), got {}",
+            o.momentum
+        )));
+    }
+    if o.momentum != 0.0 && o.kind != OptimizerKind::Sgd {
+        return Err(Error::Usage(format!(
+            "--momentum is SGD's; the optimizer is {} (give --optimizer sgd)",
+            o.kind.name()
+        )));
+    }
+    if o.nesterov && !(o.kind == OptimizerKind::Sgd && o.momentum > 0.0) {
+        return Err(Error::Usage(
+            "--nesterov is SGD's form of momentum: give --optimizer sgd and --momentum above 0"
+                .into(),
+        ));
+    }
+    if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+        return Err(Error::Usage(format!(
+            "--weight-decay must be a number of at least 0, got {}",
+            o.weight_decay
+        )));
+    }
+    if o.kind != OptimizerKind::AdamW && o.weight_decay != 0.0 {
+        return Err(Error::Usage(format!(
+            "--weight-decay is AdamW's; the optimizer is {} (give --optimizer adamw)",
+            o.kind.name()
+        )));
     }
     if cfg.cpu && (cfg.adapter.backend.is_some() || cfg.adapter.adapter.is_some()) {
         return Err(Error::Usage(
@@ -165,6 +200,35 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     );
     check("--batch", given.batch == info.batch, info.batch.to_string());
     check("--lr", given.lr == info.lr, info.lr.to_string());
+    let recorded_optimizer =
+        OptimizerKind::parse(&info.optimizer).ok_or_else(|| Error::BadFile {
+            path: dir.join(run_dir::RUN_JSON),
+            msg: format!(
+                "optimizer `{}` is none of {}",
+                info.optimizer,
+                OptimizerKind::NAMES
+            ),
+        })?;
+    check(
+        "--optimizer",
+        given.optimizer.kind == recorded_optimizer,
+        info.optimizer.clone(),
+    );
+    check(
+        "--momentum",
+        given.optimizer.momentum == info.momentum,
+        info.momentum.to_string(),
+    );
+    check(
+        "--nesterov",
+        given.optimizer.nesterov == info.nesterov,
+        info.nesterov.to_string(),
+    );
+    check(
+        "--weight-decay",
+        given.optimizer.weight_decay == info.weight_decay,
+        info.weight_decay.to_string(),
+    );
     let recorded_schedule = Schedule::parse(&info.lr_schedule).map_err(|e| Error::BadFile {
         path: dir.join(run_dir::RUN_JSON),
         msg: format!("lr_schedule: {e}"),
@@ -245,6 +309,13 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
     cfg.data.folder.seed = info.seed;
     cfg.batch = info.batch;
     cfg.lr = info.lr;
+    cfg.optimizer = Optimizer {
+        kind: recorded_optimizer,
+        momentum: info.momentum,
+        nesterov: info.nesterov,
+        weight_decay: info.weight_decay,
+        ..Optimizer::keras(recorded_optimizer)
+    };
     cfg.lr_schedule = recorded_schedule;
     cfg.monitor = info.monitor;
     cfg.early_stopping = info.early_stopping;
@@ -320,7 +391,12 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     }
     let model = build_model(cfg, spec, &data)?;
     let resumed = match &cfg.resume {
-        Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs)?),
+        Some(dir) => Some(read_resume_state(
+            dir,
+            &model,
+            cfg.epochs,
+            cfg.optimizer.kind,
+        )?),
         None => None,
     };
     let weights = match (&resumed, &cfg.init) {
@@ -342,7 +418,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     let adam = Optimizer {
         lr: cfg.lr,
         schedule: cfg.lr_schedule.resolved(run_steps),
-        ..Optimizer::default()
+        ..cfg.optimizer
     };
     let (n_train, n_test) = (data.train.len(), data.test.len());
     let (train, test) = (
@@ -362,8 +438,13 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
             model.param_count()
         ),
     };
+    // The tutorial's Adam goes unnamed; another optimizer is said with its settings.
+    let optimizer = match adam.kind {
+        OptimizerKind::Adam => String::new(),
+        _ => format!(", {} at lr {}", adam.describe(), adam.lr),
+    };
     say(format!(
-        "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}, {} steps per epoch",
+        "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}{optimizer}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
     let info = run_info(cfg, &adam, &data, &model, &adapter, &backend_name);
@@ -371,7 +452,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     let (start, rng) = match &resumed {
         Some((state, epochs)) => {
             say(format!(
-                "Resuming after epoch {} of {} (Adam step {})",
+                "Resuming after epoch {} of {} (step {})",
                 state.epoch, cfg.epochs, state.t
             ));
             (epochs.clone(), Rng::from_state(state.rng))
@@ -397,6 +478,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
             data.name,
             model_title(cfg.model.as_deref())
         ),
+        optimizer: adam.kind,
         meta: vec![
             ("dataset", data.name.clone()),
             (
@@ -484,6 +566,10 @@ fn run_info(
         limit: cfg.limit,
         batch: cfg.batch,
         lr: cfg.lr,
+        optimizer: adam.kind.name().into(),
+        momentum: adam.momentum,
+        nesterov: adam.nesterov,
+        weight_decay: adam.weight_decay,
         lr_schedule: adam.schedule.to_string(),
         monitor: cfg.monitor,
         early_stopping: cfg.early_stopping,
@@ -505,8 +591,9 @@ fn read_resume_state(
     dir: &Path,
     model: &Model,
     epochs: usize,
+    optimizer: OptimizerKind,
 ) -> Result<(TrainState, Vec<EpochRecord>)> {
-    let state = run_dir::read_checkpoint(model, &dir.join(run_dir::CHECKPOINT))?;
+    let state = run_dir::read_checkpoint(model, &dir.join(run_dir::CHECKPOINT), optimizer)?;
     let mut history = run_dir::read_history(dir)?;
     if history.len() < state.epoch {
         return Err(Error::bad_file(
@@ -822,6 +909,8 @@ struct Saver<'a> {
     /// The plot's title.
     title: String,
     meta: Vec<(&'static str, String)>,
+    /// Which state the checkpoint holds.
+    optimizer: OptimizerKind,
 }
 
 impl Saver<'_> {
@@ -869,6 +958,7 @@ impl Saver<'_> {
         run_dir::write_checkpoint(
             self.model,
             &state,
+            self.optimizer,
             &self.meta,
             &self.dir.join(run_dir::CHECKPOINT),
         )

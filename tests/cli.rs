@@ -909,7 +909,9 @@ fn help_lists_the_commands_and_options() {
         "- grayscale:",
         "- rgb:",
         "[default: 32]",
-        "[default: 0.001]",
+        "[default: Keras' for the optimizer: 0.001, sgd 0.01]",
+        "[possible values: adam, adamw, sgd]",
+        "[default: 0.004]",
         "[default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]",
     ] {
         assert!(
@@ -1433,4 +1435,132 @@ fn plateaus_lower_the_rate_and_resume_exactly() {
     let same = weight_bits(dir.join("whole").join("model.safetensors"))
         == weight_bits(half.join("model.safetensors"));
     assert!(same, "the resumed run ends with the whole run's weights");
+}
+
+/// `--optimizer sgd` (momentum, Nesterov) and `adamw`: GPU and CPU reference agree, run.json
+/// and the checkpoint record the choice, a resumed run ends bit for bit as the whole run, and
+/// hostile combinations are refused with the flag named.
+#[test]
+fn optimizers_train_record_and_resume_exactly() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-optimizers");
+    write_dataset(&dir, &small_dataset(48, 5), &small_dataset(32, 6));
+    let train = |out: &str, extra: &[&str]| {
+        let folder = dir.join(out);
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--json",
+            "--out",
+            folder.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let sgd = ["--optimizer", "sgd", "--momentum", "0.9", "--nesterov"];
+    let g = json_tail(&train("sgd", &[&sgd[..], &["--epochs", "3"]].concat()));
+    let c = json_tail(&train(
+        "sgd-cpu",
+        &[&sgd[..], &["--epochs", "3", "--cpu"]].concat(),
+    ));
+    let adam = json_tail(&train("adam", &["--epochs", "3"]));
+    for e in 0..3 {
+        let (a, b) = (
+            g["epochs"][e]["loss"].as_f64().unwrap(),
+            c["epochs"][e]["loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs() + 1e-5,
+            "epoch {e}: gpu {a} cpu {b}"
+        );
+    }
+    assert_ne!(g["epochs"][2]["loss"], adam["epochs"][2]["loss"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sgd").join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["optimizer"], "sgd");
+    assert_eq!(info["momentum"], 0.9);
+    assert_eq!(info["nesterov"], true);
+    // Keras' default rate for SGD.
+    assert_eq!(info["lr"], 0.01);
+    let (_, meta) =
+        gpu_cnn::checkpoint::read_safetensors(&dir.join("sgd").join("checkpoint.safetensors"))
+            .unwrap();
+    assert_eq!(meta.get("optimizer").map(String::as_str), Some("sgd"));
+
+    // Two epochs, resumed to three (the momentum from the checkpoint): the whole run's weights.
+    json_tail(&train("sgd-half", &[&sgd[..], &["--epochs", "2"]].concat()));
+    let half = dir.join("sgd-half");
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["train", "--resume", half.to_str().unwrap(), "--epochs", "3"];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let o = resume(&["--optimizer", "adam"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--optimizer (the run has sgd)"),
+        "{}",
+        stderr(&o)
+    );
+    json_tail(&resume(&["--json"]));
+    assert!(
+        weight_bits(dir.join("sgd").join("model.safetensors"))
+            == weight_bits(half.join("model.safetensors")),
+        "the resumed run ends with the whole run's weights"
+    );
+
+    // AdamW: its decay moves the run away from Adam's; GPU and CPU agree.
+    let w = [
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.05",
+        "--epochs",
+        "2",
+    ];
+    let g = json_tail(&train("adamw", &w));
+    let c = json_tail(&train("adamw-cpu", &[&w[..], &["--cpu"]].concat()));
+    let (a, b) = (
+        g["epochs"][1]["loss"].as_f64().unwrap(),
+        c["epochs"][1]["loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (a - b).abs() <= 1e-4 * b.abs() + 1e-5,
+        "adamw: gpu {a} cpu {b}"
+    );
+    assert_ne!(g["epochs"][1]["loss"], adam["epochs"][1]["loss"]);
+
+    for (args, says) in [
+        (&["--momentum", "0.9"][..], "--momentum is SGD's"),
+        (
+            &["--optimizer", "sgd", "--momentum", "2"][..],
+            "--momentum must lie in [0, 1]",
+        ),
+        (&["--optimizer", "sgd", "--nesterov"][..], "--nesterov"),
+        (&["--weight-decay", "0.1"][..], "--weight-decay is AdamW's"),
+        (
+            &["--optimizer", "adamw", "--weight-decay=-1"][..],
+            "--weight-decay must be",
+        ),
+        (
+            &["--optimizer", "rmsprop"][..],
+            "possible values: adam, adamw, sgd",
+        ),
+    ] {
+        let o = train("bad", &[args, &["--epochs", "1"]].concat());
+        assert!(
+            !o.status.success() && stderr(&o).contains(says),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            !dir.join("bad").join("model.safetensors").exists(),
+            "{args:?}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use common::*;
 
 use gpu_cnn::data::Dataset;
 use gpu_cnn::gpu::trainer::GpuTrainer;
-use gpu_cnn::layers::Optimizer;
+use gpu_cnn::layers::{Optimizer, OptimizerKind};
 use gpu_cnn::model::Model;
 use serde_json::Value;
 
@@ -33,7 +33,59 @@ fn f32s(v: &Value) -> Vec<f32> {
 
 #[test]
 fn twenty_steps_match_pytorch() {
-    twenty_steps_match(&Model::keras_mnist(), "torch_reference.json");
+    let fx = fixture("torch_reference.json");
+    assert_eq!(fx["lr"].as_f64(), Some(Optimizer::default().lr));
+    twenty_steps_match(&Model::keras_mnist(), &fx, &fx, Optimizer::default());
+}
+
+/// Every other optimizer (and one under a schedule) against Keras itself: 20 steps of the seed
+/// model (`keras/optimizers.json`, written by `keras/make_optimizers.py` with Keras' own
+/// optimizers), each with the `gpu-cnn train` flags the fixture names.
+#[test]
+fn twenty_steps_of_each_optimizer_match_keras() {
+    let fx = fixture("keras/optimizers.json");
+    let sgd = Optimizer::keras(OptimizerKind::Sgd);
+    let momentum = Optimizer {
+        momentum: 0.9,
+        ..sgd
+    };
+    let runs = [
+        ("sgd", "--optimizer sgd", sgd),
+        (
+            "sgd_nesterov",
+            "--optimizer sgd --momentum 0.9 --nesterov",
+            Optimizer {
+                nesterov: true,
+                ..momentum
+            },
+        ),
+        (
+            "sgd_momentum_exponential",
+            "--optimizer sgd --momentum 0.9 --lr-schedule exponential:0.5:5",
+            Optimizer {
+                schedule: gpu_cnn::schedule::Schedule::parse("exponential:0.5:5").unwrap(),
+                ..momentum
+            },
+        ),
+        (
+            "adamw",
+            "--optimizer adamw",
+            Optimizer::keras(OptimizerKind::AdamW),
+        ),
+    ];
+    assert_eq!(fx["runs"].as_object().map(|r| r.len()), Some(runs.len()));
+    for (name, flags, opt) in runs {
+        let run = &fx["runs"][name];
+        let recorded: Vec<&str> = run["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(recorded.join(" "), flags, "{name}");
+        eprintln!("{name}");
+        twenty_steps_match(&Model::keras_mnist(), &fx, run, opt);
+    }
 }
 
 /// The same for a model with batch norm (moving statistics included), a separate ReLU, average
@@ -47,19 +99,21 @@ fn twenty_steps_of_every_layer_kind_match_pytorch() {
     .unwrap();
     let model =
         gpu_cnn::spec::build(&text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
-    twenty_steps_match(&model, "torch_every_layer.json");
+    let fx = fixture("torch_every_layer.json");
+    twenty_steps_match(&model, &fx, &fx, Optimizer::default());
 }
 
-fn twenty_steps_match(model: &Model, fixture_name: &str) {
+/// `model` trained by `opt` for 20 steps against `fx` (images, batch) and its run `run` (per-step
+/// losses and correct counts, the test set's, every tensor).
+fn twenty_steps_match(model: &Model, fx: &Value, run: &Value, opt: Optimizer) {
     // The data first: missing MNIST fails this test, adapter or not.
     let (train, test) = mnist();
     let Some(gpu) = gpu() else { return };
-    let fx = fixture(fixture_name);
     let (images, batch) = (
         fx["images"].as_u64().unwrap() as usize,
         fx["batch"].as_u64().unwrap() as usize,
     );
-    assert_eq!(fx["lr"].as_f64(), Some(Optimizer::default().lr));
+    let fx = run;
     let px = train.pixels();
     let first = Dataset {
         images: train.images[..images * px].to_vec(),
@@ -67,16 +121,7 @@ fn twenty_steps_match(model: &Model, fixture_name: &str) {
         ..train
     };
     let w0 = model.init_glorot(SEED);
-    let mut t = GpuTrainer::new(
-        gpu,
-        model,
-        &w0,
-        &first,
-        Some(&test),
-        batch,
-        Optimizer::default(),
-    )
-    .unwrap();
+    let mut t = GpuTrainer::new(gpu, model, &w0, &first, Some(&test), batch, opt).unwrap();
     let order: Vec<u32> = (0..images as u32).collect();
     let (_, val) = t.epoch(&order, &mut |_| true).unwrap();
     let val = val.expect("validation metrics");

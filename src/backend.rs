@@ -19,9 +19,9 @@ pub trait Backend {
         progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<(Metrics, Metrics)>;
     fn evaluate(&mut self) -> Result<Metrics>;
-    /// Weights, Adam's moments, Adam's step count.
-    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)>;
-    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()>;
+    /// Weights, the optimizer's state (`OptimizerKind::state_names`), its step count.
+    fn state(&self) -> Result<(Vec<f32>, [Vec<f32>; 3], u64)>;
+    fn set_state(&mut self, weights: &[f32], state: [&[f32]; 3], t: u64) -> Result<()>;
     /// (adapter name, backend, device type) for the output.
     fn describe(&self) -> (String, String, String);
     /// Adam's learning rate from the next epoch on (ReduceLROnPlateau).
@@ -43,12 +43,11 @@ impl Backend for GpuTrainer {
     fn evaluate(&mut self) -> Result<Metrics> {
         GpuTrainer::evaluate(self)
     }
-    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
-        let (m, v) = self.read_moments()?;
-        Ok((self.read_weights()?, m, v, self.t))
+    fn state(&self) -> Result<(Vec<f32>, [Vec<f32>; 3], u64)> {
+        Ok((self.read_weights()?, self.read_moments()?, self.t))
     }
-    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
-        self.write_state(weights, m, v, t)
+    fn set_state(&mut self, weights: &[f32], state: [&[f32]; 3], t: u64) -> Result<()> {
+        self.write_state(weights, state, t)
     }
     fn describe(&self) -> (String, String, String) {
         (
@@ -143,17 +142,17 @@ impl Backend for CpuTrainer {
         let ident: Vec<u32> = (0..self.eval.len() as u32).collect();
         self.run(false, &ident, &mut |_| true)
     }
-    fn state(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+    fn state(&self) -> Result<(Vec<f32>, [Vec<f32>; 3], u64)> {
+        let n = &self.net;
         Ok((
-            self.net.weights_f32(),
-            self.net.m.clone(),
-            self.net.v.clone(),
+            n.weights_f32(),
+            [n.m.clone(), n.v.clone(), n.a.clone()],
             self.t,
         ))
     }
-    fn set_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
+    fn set_state(&mut self, weights: &[f32], [m, v, a]: [&[f32]; 3], t: u64) -> Result<()> {
         let n = self.net.weights.len();
-        if weights.len() != n || m.len() != n || v.len() != n {
+        if [weights, m, v, a].iter().any(|s| s.len() != n) {
             return Err(Error::Model(format!(
                 "state of {} values given, the model has {n}",
                 weights.len()
@@ -162,6 +161,7 @@ impl Backend for CpuTrainer {
         self.net.weights.copy_from_slice(weights);
         self.net.m.copy_from_slice(m);
         self.net.v.copy_from_slice(v);
+        self.net.a.copy_from_slice(a);
         self.t = t;
         Ok(())
     }

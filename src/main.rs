@@ -151,16 +151,24 @@ struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// The optimizer, with Keras' update rule and defaults: adam, adamw (Adam with decoupled
-    /// weight decay, --weight-decay), sgd (--momentum, --nesterov)
+    /// weight decay, --weight-decay), sgd (--momentum, --nesterov), rmsprop (--rho, --momentum,
+    /// --centered)
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
     /// Learning rate (where --lr-schedule starts) [default: Keras' for the optimizer: 0.001,
     /// sgd 0.01]
     #[arg(long)]
     lr: Option<f64>,
-    /// SGD's momentum, in [0, 1] (Keras' SGD(momentum=...); 0: plain gradient descent)
+    /// SGD's or RMSprop's momentum, in [0, 1] (Keras' momentum=...; 0: none)
     #[arg(long, value_name = "F")]
     momentum: Option<f64>,
+    /// RMSprop's discount of the average of squared gradients, in [0, 1) (Keras' rho)
+    /// [default: 0.9]
+    #[arg(long, value_name = "F")]
+    rho: Option<f64>,
+    /// Centered RMSprop: normalise by the gradients' estimated variance (Keras' centered=True)
+    #[arg(long)]
+    centered: bool,
     /// SGD with Nesterov's momentum (Keras' nesterov=True); needs --momentum above 0
     #[arg(long)]
     nesterov: bool,
@@ -359,6 +367,7 @@ enum OptimizerArg {
     Adam,
     Adamw,
     Sgd,
+    Rmsprop,
 }
 
 impl OptimizerArg {
@@ -367,6 +376,7 @@ impl OptimizerArg {
             OptimizerArg::Adam => OptimizerKind::Adam,
             OptimizerArg::Adamw => OptimizerKind::AdamW,
             OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Rmsprop => OptimizerKind::Rmsprop,
         }
     }
 }
@@ -385,6 +395,8 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("optimizer", "--optimizer"),
         ("momentum", "--momentum"),
         ("nesterov", "--nesterov"),
+        ("rho", "--rho"),
+        ("centered", "--centered"),
         ("weight_decay", "--weight-decay"),
         ("lr_schedule", "--lr-schedule"),
         ("monitor", "--monitor"),
@@ -414,6 +426,8 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
         optimizer: Optimizer {
             momentum: a.momentum.unwrap_or(keras.momentum),
             nesterov: a.nesterov,
+            rho: a.rho.unwrap_or(keras.rho),
+            centered: a.centered,
             // Given for another optimizer, it reaches validate, which names the mismatch.
             weight_decay: a.weight_decay.unwrap_or(keras.weight_decay),
             ..keras

@@ -41,6 +41,10 @@ fn adam() -> String {
     "adam".into()
 }
 
+fn rho() -> f64 {
+    0.9
+}
+
 /// The settings of a run, as `run.json` records them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -66,6 +70,10 @@ pub struct RunInfo {
     pub momentum: f64,
     #[serde(default)]
     pub nesterov: bool,
+    #[serde(default = "rho")]
+    pub rho: f64,
+    #[serde(default)]
+    pub centered: bool,
     #[serde(default)]
     pub weight_decay: f64,
     /// The learning-rate schedule from `lr`, resolved for the run (`Schedule`'s text form);
@@ -99,9 +107,11 @@ pub struct RunInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
     pub weights: Vec<f32>,
+    /// The optimizer's state (`OptimizerKind::state_names`; zeros where it keeps none).
     pub m: Vec<f32>,
     pub v: Vec<f32>,
-    /// Adam steps taken.
+    pub a: Vec<f32>,
+    /// Optimizer steps taken.
     pub t: u64,
     /// Epochs finished.
     pub epoch: usize,
@@ -191,13 +201,13 @@ pub fn write_checkpoint(
         path: path.into(),
         msg,
     };
-    let bytes: Vec<Vec<u8>> = [&state.weights, &state.m, &state.v]
+    let bytes: Vec<Vec<u8>> = [&state.weights, &state.m, &state.v, &state.a]
         .iter()
         .map(|t| bytemuck::cast_slice(t.as_slice()).to_vec())
         .collect();
-    let [m_name, v_name] = optimizer.state_names();
+    let [m_name, v_name, a_name] = optimizer.state_names();
     let mut views = Vec::new();
-    for (name, b) in [Some("weights"), m_name, v_name].iter().zip(&bytes) {
+    for (name, b) in [Some("weights"), m_name, v_name, a_name].iter().zip(&bytes) {
         let Some(name) = name else { continue };
         let view =
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.len() / 4], b)
@@ -271,7 +281,7 @@ pub fn read_checkpoint(model: &Model, path: &Path, optimizer: OptimizerKind) -> 
             )));
         }
     }
-    let [m_name, v_name] = optimizer.state_names();
+    let [m_name, v_name, a_name] = optimizer.state_names();
     let state = |name: Option<&str>| match name {
         Some(n) => flat(n),
         None => Ok(vec![0.0; model.flat_len]),
@@ -280,6 +290,7 @@ pub fn read_checkpoint(model: &Model, path: &Path, optimizer: OptimizerKind) -> 
         weights: flat("weights")?,
         m: state(m_name)?,
         v: state(v_name)?,
+        a: state(a_name)?,
         t: number("step")?,
         epoch: number("epoch")? as usize,
         rng: number("rng")?,

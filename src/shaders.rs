@@ -100,6 +100,7 @@ shader_table! {
     SoftmaxXent => "softmax_xent" if GRADIENT,
     AdamUpdate => "adam_update",
     SgdUpdate => "sgd_update",
+    RmspropUpdate => "rmsprop_update",
     ProbeSubgroup => "probe_subgroup",
     DivmodCheck => "divmod_check",
     ProbeFma => "probe_fma",

@@ -129,9 +129,22 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             o.momentum
         )));
     }
-    if o.momentum != 0.0 && o.kind != OptimizerKind::Sgd {
+    if o.momentum != 0.0 && !matches!(o.kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop) {
         return Err(Error::Usage(format!(
-            "--momentum is SGD's; the optimizer is {} (give --optimizer sgd)",
+            "--momentum is SGD's and RMSprop's; the optimizer is {} (give --optimizer sgd or rmsprop)",
+            o.kind.name()
+        )));
+    }
+    if !(0.0..1.0).contains(&o.rho) {
+        return Err(Error::Usage(format!(
+            "--rho must lie in [0, 1), got {}",
+            o.rho
+        )));
+    }
+    let rmsprop = o.kind == OptimizerKind::Rmsprop;
+    if (o.centered || o.rho != 0.9) && !rmsprop {
+        return Err(Error::Usage(format!(
+            "--rho and --centered are RMSprop's; the optimizer is {} (give --optimizer rmsprop)",
             o.kind.name()
         )));
     }
@@ -225,6 +238,16 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         info.nesterov.to_string(),
     );
     check(
+        "--rho",
+        given.optimizer.rho == info.rho,
+        info.rho.to_string(),
+    );
+    check(
+        "--centered",
+        given.optimizer.centered == info.centered,
+        info.centered.to_string(),
+    );
+    check(
         "--weight-decay",
         given.optimizer.weight_decay == info.weight_decay,
         info.weight_decay.to_string(),
@@ -314,6 +337,8 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         momentum: info.momentum,
         nesterov: info.nesterov,
         weight_decay: info.weight_decay,
+        rho: info.rho,
+        centered: info.centered,
         ..Optimizer::keras(recorded_optimizer)
     };
     cfg.lr_schedule = recorded_schedule;
@@ -427,7 +452,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     );
     let mut backend = make_backend(cfg, &model, &weights, train, test, batch, adam)?;
     if let Some((state, _)) = &resumed {
-        backend.set_state(&state.weights, &state.m, &state.v, state.t)?;
+        backend.set_state(&state.weights, [&state.m, &state.v, &state.a], state.t)?;
     }
     let (adapter, backend_name, device_type) = backend.describe();
     let fixed = model.param_count() - model.trainable_count();
@@ -569,6 +594,8 @@ fn run_info(
         optimizer: adam.kind.name().into(),
         momentum: adam.momentum,
         nesterov: adam.nesterov,
+        rho: adam.rho,
+        centered: adam.centered,
         weight_decay: adam.weight_decay,
         lr_schedule: adam.schedule.to_string(),
         monitor: cfg.monitor,
@@ -927,7 +954,7 @@ impl Saver<'_> {
         rng: u64,
         best: bool,
     ) -> Result<()> {
-        let (weights, m, v, t) = backend.state()?;
+        let (weights, [m, v, a], t) = backend.state()?;
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
             let name = self
                 .model
@@ -951,6 +978,7 @@ impl Saver<'_> {
             weights,
             m,
             v,
+            a,
             t,
             epoch,
             rng,

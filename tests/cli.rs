@@ -910,7 +910,7 @@ fn help_lists_the_commands_and_options() {
         "- rgb:",
         "[default: 32]",
         "[default: Keras' for the optimizer: 0.001, sgd 0.01]",
-        "[possible values: adam, adamw, sgd]",
+        "[possible values: adam, adamw, sgd, rmsprop]",
         "[default: 0.004]",
         "[default: runs/<dataset>-<yyyymmdd-hhmmss>, UTC]",
     ] {
@@ -1535,8 +1535,38 @@ fn optimizers_train_record_and_resume_exactly() {
     );
     assert_ne!(g["epochs"][1]["loss"], adam["epochs"][1]["loss"]);
 
+    // Centered RMSprop with momentum keeps three state tensors; resumed, the whole run's bits.
+    let rms = ["--optimizer", "rmsprop", "--momentum", "0.5", "--centered"];
+    json_tail(&train("rms", &[&rms[..], &["--epochs", "2"]].concat()));
+    json_tail(&train("rms-half", &[&rms[..], &["--epochs", "1"]].concat()));
+    let rms_half = dir.join("rms-half");
+    let (_, meta) =
+        gpu_cnn::checkpoint::read_safetensors(&rms_half.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(meta.get("optimizer").map(String::as_str), Some("rmsprop"));
+    json_tail(&gpu_cnn(&[
+        "train",
+        "--resume",
+        rms_half.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--json",
+    ]));
+    assert!(
+        weight_bits(dir.join("rms").join("model.safetensors"))
+            == weight_bits(rms_half.join("model.safetensors")),
+        "rmsprop: the resumed run ends with the whole run's weights"
+    );
+
     for (args, says) in [
-        (&["--momentum", "0.9"][..], "--momentum is SGD's"),
+        (
+            &["--momentum", "0.9"][..],
+            "--momentum is SGD's and RMSprop's",
+        ),
+        (&["--centered"][..], "--rho and --centered are RMSprop's"),
+        (
+            &["--optimizer", "rmsprop", "--rho", "1"][..],
+            "--rho must lie in [0, 1)",
+        ),
         (
             &["--optimizer", "sgd", "--momentum", "2"][..],
             "--momentum must lie in [0, 1]",
@@ -1548,8 +1578,8 @@ fn optimizers_train_record_and_resume_exactly() {
             "--weight-decay must be",
         ),
         (
-            &["--optimizer", "rmsprop"][..],
-            "possible values: adam, adamw, sgd",
+            &["--optimizer", "adagrad"][..],
+            "possible values: adam, adamw, sgd, rmsprop",
         ),
     ] {
         let o = train("bad", &[args, &["--epochs", "1"]].concat());

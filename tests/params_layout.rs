@@ -8,7 +8,7 @@ use std::mem::{offset_of, size_of};
 use gpu_cnn::layers::{
     AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
     DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
-    ReluParams, SgdParams, SoftmaxXentParams, Subsample2dParams,
+    ReluParams, RmspropParams, SgdParams, SoftmaxXentParams, Subsample2dParams,
 };
 use gpu_cnn::shaders::Shader;
 use naga::TypeInner;
@@ -316,6 +316,21 @@ fn every_params_uniform_matches_its_rust_struct() {
                 ("hi", offset_of!(AdamParams, hi)),
                 ("weight_decay", offset_of!(AdamParams, weight_decay)),
                 ("table", offset_of!(AdamParams, table)),
+            ],
+        ),
+        (
+            &["rmsprop_update"][..],
+            size_of::<RmspropParams>(),
+            vec![
+                ("len", offset_of!(RmspropParams, len)),
+                ("rho", offset_of!(RmspropParams, rho)),
+                ("momentum", offset_of!(RmspropParams, momentum)),
+                ("eps", offset_of!(RmspropParams, eps)),
+                ("copies", offset_of!(RmspropParams, copies)),
+                ("lo", offset_of!(RmspropParams, lo)),
+                ("hi", offset_of!(RmspropParams, hi)),
+                ("centered", offset_of!(RmspropParams, centered)),
+                ("table", offset_of!(RmspropParams, table)),
             ],
         ),
         (

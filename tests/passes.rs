@@ -867,6 +867,45 @@ fn gather_batch_and_adam_match_reference() {
         };
         assert_eq!(w[0], want0, "{what}: the reference, by hand");
     }
+    for (momentum, centered) in [(0.0, false), (0.5, false), (0.0, true), (0.5, true)] {
+        let rms = Optimizer {
+            momentum,
+            centered,
+            ..Optimizer::keras(OptimizerKind::Rmsprop)
+        };
+        let rp = rms.rmsprop_params(n);
+        // From zero, as a run starts: the centered denominator v - a^2 stays positive.
+        let a0 = vec![0.0f32; n];
+        let (mut w, mut m, mut v, mut a) = (w0.clone(), m0.clone(), v0.clone(), a0.clone());
+        reference::rmsprop_update(&mut w, &mut m, &mut v, &mut a, &g, 0.001, &rp);
+        let (gw1, gm1, gv1, ga1) = (t(&w0), t(&m0), t(&v0), t(&a0));
+        let mut prog = Vec::new();
+        layers::rmsprop_update(
+            &gpu, &mut prog, &gw1, &gm1, &gv1, &ga1, &gg, &tsteps, &state, &rp, None,
+        )
+        .unwrap();
+        run(&gpu, &prog);
+        let what = format!("rmsprop momentum {momentum} centered {centered}");
+        assert_close(&format!("{what} weights"), &read(&gpu, &gw1), &w, PASS);
+        assert_close(&format!("{what} velocity"), &read(&gpu, &gv1), &v, PASS);
+        assert_close(&format!("{what} momentum"), &read(&gpu, &gm1), &m, PASS);
+        assert_close(&format!("{what} average"), &read(&gpu, &ga1), &a, PASS);
+        // By hand, element 0.
+        let v1 = 0.9 * v0[0] + (1.0 - 0.9) * (g[0] * g[0]);
+        let d = if centered {
+            let a1 = 0.9 * a0[0] + (1.0 - 0.9) * g[0];
+            v1 - a1 * a1 + 1e-7
+        } else {
+            v1 + 1e-7
+        };
+        let inc = 0.001 * g[0] / d.sqrt();
+        let want0 = if momentum > 0.0 {
+            w0[0] - (0.5 * m0[0] + inc)
+        } else {
+            w0[0] - inc
+        };
+        assert_eq!(w[0], want0, "{what}: the reference, by hand");
+    }
 
     // Adam keeping two conv weight tensors' channel-last copies: the transposition of the new
     // weights (reference::conv2d_transpose_weight), bit for bit, and the same weights.

@@ -126,9 +126,11 @@ pub struct GpuTrainer {
     pub stages: Vec<Stage>,
     /// Parameters, gradients, activations and each layer's own buffers.
     pub net: NetBuffers,
+    /// The optimizer's state (`OptimizerKind::state_names`): `a` only for a centered RMSprop.
     m: Tensor,
     v: Tensor,
-    /// With `gpu.fuse`: the conv weights' channel-last copies Adam keeps in step.
+    a: Tensor,
+    /// With `gpu.fuse`: the conv weights' channel-last copies the optimizer keeps in step.
     copies: Option<AdamCopies>,
     train: Split,
     eval: Option<Split>,
@@ -247,8 +249,17 @@ impl GpuTrainer {
             adam,
             batch,
             stages,
-            m: gpu.zeros("adam.m", if backward > 0 { model.flat_len } else { 0 })?,
-            v: gpu.zeros("adam.v", if backward > 0 { model.flat_len } else { 0 })?,
+            m: gpu.zeros("optimizer.m", if backward > 0 { model.flat_len } else { 0 })?,
+            v: gpu.zeros("optimizer.v", if backward > 0 { model.flat_len } else { 0 })?,
+            a: gpu.zeros(
+                "optimizer.a",
+                // One vec4 when unread (rmsprop_update binds it all the same).
+                if backward > 0 && adam.centered {
+                    model.flat_len
+                } else {
+                    4
+                },
+            )?,
             net,
             copies,
             train: match train {
@@ -389,7 +400,8 @@ impl GpuTrainer {
                 record_backward(&mut r, stage)?;
             }
             let first = r.prog.len();
-            optimizer::record(&mut r, &self.adam, &self.m, &self.v, self.copies.as_ref())?;
+            let state = [&self.m, &self.v, &self.a];
+            optimizer::record(&mut r, &self.adam, state, self.copies.as_ref())?;
             label(&mut r.prog, first, "adam");
         } else {
             label(&mut r.prog, first, "loss");
@@ -758,26 +770,36 @@ impl GpuTrainer {
     }
 
     /// Adam's moments (padding included).
-    pub fn read_moments(&self) -> Result<(Vec<f32>, Vec<f32>)> {
-        let mut mv = self.gpu.read::<f32>(&[&self.m, &self.v])?;
-        let v = mv.remove(1);
-        Ok((mv.remove(0), v))
+    pub fn read_moments(&self) -> Result<[Vec<f32>; 3]> {
+        let mut s = self.gpu.read::<f32>(&[&self.m, &self.v, &self.a])?;
+        let n = self.model.flat_len;
+        // Without a centered RMSprop, `a` is not kept: zeros.
+        let a = match s.remove(2) {
+            a if a.len() >= n => a,
+            _ => vec![0.0; n],
+        };
+        let v = s.remove(1);
+        Ok([s.remove(0), v, a])
     }
 
     /// Replaces the parameters, Adam's moments and step count (resuming a run).
-    pub fn write_state(&mut self, weights: &[f32], m: &[f32], v: &[f32], t: u64) -> Result<()> {
+    pub fn write_state(&mut self, weights: &[f32], [m, v, a]: [&[f32]; 3], t: u64) -> Result<()> {
         let n = self.model.flat_len;
-        if weights.len() != n || m.len() != n || v.len() != n {
+        if [weights, m, v, a].iter().any(|s| s.len() != n) {
             return Err(Error::Model(format!(
-                "state of {}, {} and {} values given, the model has {n}",
+                "state of {}, {}, {} and {} values given, the model has {n}",
                 weights.len(),
                 m.len(),
-                v.len()
+                v.len(),
+                a.len()
             )));
         }
         self.gpu.write(&self.net.weights, weights);
         self.gpu.write(&self.m, m);
         self.gpu.write(&self.v, v);
+        if self.a.len >= n {
+            self.gpu.write(&self.a, a);
+        }
         self.t = t;
         self.refresh_copies()?;
         self.gpu.check("writing the training state")

@@ -34,7 +34,9 @@ pub use dense::{dense_params, DenseChainParams, DenseParams};
 pub use elementwise::{dropout_hash, dropout_params, relu_params, DropoutParams, ReluParams};
 pub use layer::{Layer, LayerPlan, Placement, TensorSpec};
 pub use loss::SoftmaxXentParams;
-pub use optimizer::{AdamCopy, AdamParams, Optimizer, OptimizerKind, SgdParams, MAX_ADAM_COPIES};
+pub use optimizer::{
+    AdamCopy, AdamParams, Optimizer, OptimizerKind, RmspropParams, SgdParams, MAX_ADAM_COPIES,
+};
 pub use pool::{avgpool_params, pool_params, Avgpool2dParams, Maxpool2dParams};
 pub use shape::{ConvGeometry, Init, Padding, Shape, MAX_TENSOR, PARAM_ALIGN};
 

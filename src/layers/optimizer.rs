@@ -1,6 +1,6 @@
-//! The optimizers (Keras' forms): Adam, AdamW and SGD; their hyper-parameters, and the
-//! constants of their passes (`adam_update`, `sgd_update`) with the table of the conv weight
-//! copies the pass keeps.
+//! The optimizers (Keras' forms): Adam, AdamW, SGD and RMSprop; their hyper-parameters, and
+//! the constants of their passes (`adam_update`, `sgd_update`, `rmsprop_update`) with the
+//! table of the conv weight copies the pass keeps.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -80,15 +80,17 @@ pub enum OptimizerKind {
     Adam,
     AdamW,
     Sgd,
+    Rmsprop,
 }
 
 impl OptimizerKind {
-    pub const NAMES: &'static str = "adam, adamw, sgd";
+    pub const NAMES: &'static str = "adam, adamw, sgd, rmsprop";
     pub fn parse(s: &str) -> Option<OptimizerKind> {
         match s {
             "adam" => Some(OptimizerKind::Adam),
             "adamw" => Some(OptimizerKind::AdamW),
             "sgd" => Some(OptimizerKind::Sgd),
+            "rmsprop" => Some(OptimizerKind::Rmsprop),
             _ => None,
         }
     }
@@ -97,6 +99,7 @@ impl OptimizerKind {
             OptimizerKind::Adam => "adam",
             OptimizerKind::AdamW => "adamw",
             OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Rmsprop => "rmsprop",
         }
     }
     /// Keras' default learning rate (`keras.optimizers.SGD` 0.01, the others 0.001).
@@ -106,11 +109,16 @@ impl OptimizerKind {
             _ => 1e-3,
         }
     }
-    /// The checkpoint's names for the two state buffers (`m`, `v`); `None`: not kept.
-    pub fn state_names(self) -> [Option<&'static str>; 2] {
+    /// The checkpoint's names for the three state buffers (`m`, `v`, `a`); `None`: not kept.
+    pub fn state_names(self) -> [Option<&'static str>; 3] {
         match self {
-            OptimizerKind::Adam | OptimizerKind::AdamW => [Some("adam.m"), Some("adam.v")],
-            OptimizerKind::Sgd => [Some("sgd.momentum"), None],
+            OptimizerKind::Adam | OptimizerKind::AdamW => [Some("adam.m"), Some("adam.v"), None],
+            OptimizerKind::Sgd => [Some("sgd.momentum"), None, None],
+            OptimizerKind::Rmsprop => [
+                Some("rmsprop.momentum"),
+                Some("rmsprop.velocity"),
+                Some("rmsprop.average_gradient"),
+            ],
         }
     }
 }
@@ -127,10 +135,14 @@ pub struct Optimizer {
     pub eps: f64,
     /// AdamW (Keras' default 0.004).
     pub weight_decay: f64,
-    /// SGD (Keras' default 0: plain gradient descent).
+    /// SGD and RMSprop (Keras' default 0: none).
     pub momentum: f64,
     /// SGD with momentum: Nesterov's form.
     pub nesterov: bool,
+    /// RMSprop's discount of the squared gradients' average (Keras' default 0.9).
+    pub rho: f64,
+    /// RMSprop: divide by the gradients' estimated variance instead (also keeps their mean).
+    pub centered: bool,
     pub schedule: Schedule,
 }
 
@@ -156,6 +168,8 @@ impl Optimizer {
             },
             momentum: 0.0,
             nesterov: false,
+            rho: 0.9,
+            centered: false,
             schedule: Schedule::Constant,
         }
     }
@@ -165,11 +179,11 @@ impl Optimizer {
         self.schedule.lr_at(self.lr, t.saturating_sub(1)) as f32
     }
     /// The step size the pass reads for step t (1-based): Adam's and AdamW's
-    /// lr * sqrt(1 - beta2^t) / (1 - beta1^t), SGD's learning rate.
+    /// lr * sqrt(1 - beta2^t) / (1 - beta1^t), SGD's and RMSprop's learning rate.
     pub fn alpha(&self, t: u64) -> f32 {
         let lr = self.schedule.lr_at(self.lr, t.saturating_sub(1));
         match self.kind {
-            OptimizerKind::Sgd => lr as f32,
+            OptimizerKind::Sgd | OptimizerKind::Rmsprop => lr as f32,
             OptimizerKind::Adam | OptimizerKind::AdamW => {
                 let t = t as f64;
                 (lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t))) as f32
@@ -177,7 +191,7 @@ impl Optimizer {
         }
     }
     /// What `run.json` records and the output shows: `adam`, `adamw(weight_decay=0.004)`,
-    /// `sgd(momentum=0.9, nesterov)`.
+    /// `sgd(momentum=0.9, nesterov)`, `rmsprop(rho=0.9, momentum=0.5, centered)`.
     pub fn describe(&self) -> String {
         match self.kind {
             OptimizerKind::Adam => "adam".into(),
@@ -188,6 +202,29 @@ impl Optimizer {
                 self.momentum,
                 if self.nesterov { ", nesterov" } else { "" }
             ),
+            OptimizerKind::Rmsprop => format!(
+                "rmsprop(rho={}{}{})",
+                self.rho,
+                if self.momentum > 0.0 {
+                    format!(", momentum={}", self.momentum)
+                } else {
+                    String::new()
+                },
+                if self.centered { ", centered" } else { "" }
+            ),
+        }
+    }
+    pub fn rmsprop_params(&self, len: usize) -> RmspropParams {
+        RmspropParams {
+            len: len as u32,
+            rho: self.rho as f32,
+            momentum: self.momentum as f32,
+            eps: self.eps as f32,
+            copies: 0,
+            lo: 0,
+            hi: 0,
+            centered: self.centered as u32,
+            table: [AdamCopy::default(); MAX_ADAM_COPIES],
         }
     }
     pub fn params(&self, len: usize) -> AdamParams {
@@ -256,6 +293,50 @@ impl SgdParams {
             lo: a.lo,
             hi: a.hi,
             table: a.table,
+            ..self
+        }
+    }
+}
+
+/// Constants of `rmsprop_update` (Keras' RMSprop); the learning rate comes from the step
+/// records.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct RmspropParams {
+    pub len: u32,
+    pub rho: f32,
+    /// 0: none; else the increments accumulate: m = momentum * m + increment, w -= m.
+    pub momentum: f32,
+    pub eps: f32,
+    /// The conv weight copies kept, as in `AdamParams`.
+    pub copies: u32,
+    pub lo: u32,
+    pub hi: u32,
+    /// 1: the velocity minus the squared mean gradient in the denominator.
+    pub centered: u32,
+    pub table: [AdamCopy; MAX_ADAM_COPIES],
+}
+
+impl RmspropParams {
+    /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
+    pub fn with_copies(self, table: &[AdamCopy]) -> RmspropParams {
+        let s = SgdParams {
+            len: self.len,
+            momentum: 0.0,
+            nesterov: 0,
+            _pad0: 0,
+            copies: 0,
+            lo: 0,
+            hi: 0,
+            _pad1: 0,
+            table: self.table,
+        }
+        .with_copies(table);
+        RmspropParams {
+            copies: s.copies,
+            lo: s.lo,
+            hi: s.hi,
+            table: s.table,
             ..self
         }
     }

@@ -12,6 +12,8 @@ pub struct CpuNet<T: Real> {
     pub grads: Vec<T>,
     pub m: Vec<T>,
     pub v: Vec<T>,
+    /// RMSprop's average gradient (centered).
+    pub a: Vec<T>,
     /// acts[0] is the input batch, acts[i + 1] the output of layer i.
     pub acts: Vec<Vec<T>>,
     /// dacts[i] is the gradient of acts[i].
@@ -52,6 +54,7 @@ impl<T: Real> CpuNet<T> {
             grads: vec![T::zero(); n],
             m: vec![T::zero(); n],
             v: vec![T::zero(); n],
+            a: vec![T::zero(); n],
             acts: sizes
                 .iter()
                 .map(|s| vec![T::zero(); s * max_batch])
@@ -162,6 +165,15 @@ impl<T: Real> CpuNet<T> {
                 &self.grads,
                 alpha,
                 &opt.sgd_params(n),
+            ),
+            OptimizerKind::Rmsprop => rmsprop_update(
+                &mut self.weights,
+                &mut self.m,
+                &mut self.v,
+                &mut self.a,
+                &self.grads,
+                alpha,
+                &opt.rmsprop_params(n),
             ),
         }
         metrics

@@ -26,7 +26,7 @@ pub use dense::{
 };
 pub use elementwise::{dropout_backward, dropout_forward, relu_backward, relu_forward};
 pub use loss::{softmax_xent, softmax_xent_backward, softmax_xent_forward};
-pub use optimizer::{adam_update, sgd_update};
+pub use optimizer::{adam_update, rmsprop_update, sgd_update};
 pub use pool::{avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward};
 
 use super::{Dispatch, Gpu, Tensor};

@@ -9,7 +9,9 @@ use super::{
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::conv_params;
-use crate::layers::{AdamCopy, AdamParams, Optimizer, OptimizerKind, SgdParams, MAX_ADAM_COPIES};
+use crate::layers::{
+    AdamCopy, AdamParams, Optimizer, OptimizerKind, RmspropParams, SgdParams, MAX_ADAM_COPIES,
+};
 use crate::model::Model;
 use crate::shaders::Shader;
 
@@ -105,7 +107,59 @@ pub fn sgd_update(
     Ok(())
 }
 
-/// The checks both optimizer passes share; the copies buffer, if the table needs one.
+/// One RMSprop step over `p.len` elements; the learning rate comes from steps[state[1]].alpha.
+/// `m`: the momentum (unread with `p.momentum` 0), `v` the velocity, `a` the average gradient
+/// (unread unless `p.centered`). `wt`: as for `adam_update`.
+#[allow(clippy::too_many_arguments)]
+pub fn rmsprop_update(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    weights: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    a: &Tensor,
+    grads: &Tensor,
+    steps: &Tensor,
+    state: &Tensor,
+    p: &RmspropParams,
+    wt: Option<&Tensor>,
+) -> Result<()> {
+    let op = "rmsprop_update";
+    for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
+        check_len(op, what, t, p.len as usize)?;
+    }
+    if p.centered != 0 {
+        check_len(op, "a", a, p.len as usize)?;
+    }
+    let none;
+    let wt = match copies_buffer(op, p.len, state, &p.table[..p.copies as usize], wt)? {
+        Some(wt) => wt,
+        None => {
+            none = gpu.zeros("optimizer.no_copies", 4)?;
+            &none
+        }
+    };
+    let d = gpu.dispatch(
+        Shader::RmspropUpdate,
+        "main",
+        &[
+            (0, grads),
+            (1, steps),
+            (2, state),
+            (3, weights),
+            (4, m),
+            (5, v),
+            (7, wt),
+            (8, a),
+        ],
+        Some((6, p)),
+        grid_1d(p.len as usize / 4),
+    )?;
+    prog.push(per_step(d, &[steps], STEP_BYTES));
+    Ok(())
+}
+
+/// The checks the optimizer passes share; the copies buffer, if the table needs one.
 fn copies_buffer<'a>(
     op: &'static str,
     len: u32,
@@ -199,48 +253,31 @@ impl AdamCopies {
     }
 }
 
-/// The optimizer's step after the backward passes: every parameter, its state `m` (and `v`),
-/// and the weight copies, if kept.
+/// The optimizer's step after the backward passes: every parameter, its state `m` (and `v`,
+/// `a`: `OptimizerKind::state_names`), and the weight copies, if kept.
 pub fn record(
     r: &mut Recorder,
     opt: &Optimizer,
-    m: &Tensor,
-    v: &Tensor,
+    [m, v, a]: [&Tensor; 3],
     copies: Option<&AdamCopies>,
 ) -> Result<()> {
     let len = r.model.flat_len;
     let table = copies.map_or(&[][..], |c| c.table.as_slice());
     let (weights, grads) = (&r.net.weights, &r.net.grads);
     let wt = copies.map(|c| &c.wt);
+    let (gpu, prog, steps, state) = (r.gpu, &mut r.prog, r.steps, r.state);
     match opt.kind {
         OptimizerKind::Adam | OptimizerKind::AdamW => {
-            let ap = opt.params(len).with_copies(table);
-            adam_update(
-                r.gpu,
-                &mut r.prog,
-                weights,
-                m,
-                v,
-                grads,
-                r.steps,
-                r.state,
-                &ap,
-                wt,
-            )
+            let p = opt.params(len).with_copies(table);
+            adam_update(gpu, prog, weights, m, v, grads, steps, state, &p, wt)
         }
         OptimizerKind::Sgd => {
-            let sp = opt.sgd_params(len).with_copies(table);
-            sgd_update(
-                r.gpu,
-                &mut r.prog,
-                weights,
-                m,
-                grads,
-                r.steps,
-                r.state,
-                &sp,
-                wt,
-            )
+            let p = opt.sgd_params(len).with_copies(table);
+            sgd_update(gpu, prog, weights, m, grads, steps, state, &p, wt)
+        }
+        OptimizerKind::Rmsprop => {
+            let p = opt.rmsprop_params(len).with_copies(table);
+            rmsprop_update(gpu, prog, weights, m, v, a, grads, steps, state, &p, wt)
         }
     }
 }

@@ -32,35 +32,23 @@ pub fn adam_update(
     p: &AdamParams,
     wt: Option<&Tensor>,
 ) -> Result<()> {
-    let op = "adam_update";
-    for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
-        check_len(op, what, t, p.len as usize)?;
-    }
-    let none;
-    let wt = match copies_buffer(op, p.len, state, &p.table[..p.copies as usize], wt)? {
-        Some(wt) => wt,
-        None => {
-            none = gpu.zeros("optimizer.no_copies", 4)?;
-            &none
-        }
-    };
-    let d = gpu.dispatch(
-        Shader::AdamUpdate,
-        "main",
-        &[
-            (0, grads),
-            (1, steps),
-            (2, state),
-            (3, weights),
-            (4, m),
-            (5, v),
-            (7, wt),
-        ],
-        Some((6, p)),
-        grid_1d(p.len as usize / 4),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let state_len = [("weights", weights), ("m", m), ("v", v), ("grads", grads)];
+    update(
+        gpu,
+        prog,
+        UpdatePass {
+            op: "adam_update",
+            shader: Shader::AdamUpdate,
+            len: p.len,
+            state_len: &state_len,
+            table: &p.table[..p.copies as usize],
+            steps,
+            state,
+        },
+        &[(0, grads), (3, weights), (4, m), (5, v)],
+        p,
+        wt,
+    )
 }
 
 /// One SGD step over `p.len` elements; the learning rate comes from steps[state[1]].alpha.
@@ -77,34 +65,23 @@ pub fn sgd_update(
     p: &SgdParams,
     wt: Option<&Tensor>,
 ) -> Result<()> {
-    let op = "sgd_update";
-    for (what, t) in [("weights", weights), ("m", m), ("grads", grads)] {
-        check_len(op, what, t, p.len as usize)?;
-    }
-    let none;
-    let wt = match copies_buffer(op, p.len, state, &p.table[..p.copies as usize], wt)? {
-        Some(wt) => wt,
-        None => {
-            none = gpu.zeros("optimizer.no_copies", 4)?;
-            &none
-        }
-    };
-    let d = gpu.dispatch(
-        Shader::SgdUpdate,
-        "main",
-        &[
-            (0, grads),
-            (1, steps),
-            (2, state),
-            (3, weights),
-            (4, m),
-            (7, wt),
-        ],
-        Some((6, p)),
-        grid_1d(p.len as usize / 4),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let state_len = [("weights", weights), ("m", m), ("grads", grads)];
+    update(
+        gpu,
+        prog,
+        UpdatePass {
+            op: "sgd_update",
+            shader: Shader::SgdUpdate,
+            len: p.len,
+            state_len: &state_len,
+            table: &p.table[..p.copies as usize],
+            steps,
+            state,
+        },
+        &[(0, grads), (3, weights), (4, m)],
+        p,
+        wt,
+    )
 }
 
 /// One RMSprop step over `p.len` elements; the learning rate comes from steps[state[1]].alpha.
@@ -124,75 +101,102 @@ pub fn rmsprop_update(
     p: &RmspropParams,
     wt: Option<&Tensor>,
 ) -> Result<()> {
-    let op = "rmsprop_update";
-    for (what, t) in [("weights", weights), ("m", m), ("v", v), ("grads", grads)] {
-        check_len(op, what, t, p.len as usize)?;
-    }
     if p.centered != 0 {
-        check_len(op, "a", a, p.len as usize)?;
+        check_len("rmsprop_update", "a", a, p.len as usize)?;
     }
-    let none;
-    let wt = match copies_buffer(op, p.len, state, &p.table[..p.copies as usize], wt)? {
-        Some(wt) => wt,
-        None => {
-            none = gpu.zeros("optimizer.no_copies", 4)?;
-            &none
-        }
-    };
-    let d = gpu.dispatch(
-        Shader::RmspropUpdate,
-        "main",
-        &[
-            (0, grads),
-            (1, steps),
-            (2, state),
-            (3, weights),
-            (4, m),
-            (5, v),
-            (7, wt),
-            (8, a),
-        ],
-        Some((6, p)),
-        grid_1d(p.len as usize / 4),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let state_len = [("weights", weights), ("m", m), ("v", v), ("grads", grads)];
+    update(
+        gpu,
+        prog,
+        UpdatePass {
+            op: "rmsprop_update",
+            shader: Shader::RmspropUpdate,
+            len: p.len,
+            state_len: &state_len,
+            table: &p.table[..p.copies as usize],
+            steps,
+            state,
+        },
+        &[(0, grads), (3, weights), (4, m), (5, v), (8, a)],
+        p,
+        wt,
+    )
 }
 
-/// The checks the optimizer passes share; the copies buffer, if the table needs one.
-fn copies_buffer<'a>(
+/// What an optimizer pass is, for `update`.
+struct UpdatePass<'a> {
     op: &'static str,
+    shader: Shader,
     len: u32,
-    state: &Tensor,
-    table: &[AdamCopy],
-    wt: Option<&'a Tensor>,
-) -> Result<Option<&'a Tensor>> {
-    check_len(op, "state", state, 2)?;
-    if !len.is_multiple_of(4) {
+    /// The tensors that hold `len` values each, by name.
+    state_len: &'a [(&'static str, &'a Tensor)],
+    /// The conv weight copies to keep.
+    table: &'a [AdamCopy],
+    /// The step records and counter (bindings 1 and 2).
+    steps: &'a Tensor,
+    state: &'a Tensor,
+}
+
+/// The dispatch every optimizer pass is: its checks (each tensor's length, the step counter,
+/// `len` a multiple of 4, the copies buffer the table needs), then one invocation per 4
+/// parameters with `storage`, the step records and counter at bindings 1 and 2, the params at
+/// 6 and the copies (a dummy without a table) at 7.
+fn update<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    u: UpdatePass,
+    storage: &[(u32, &Tensor)],
+    p: &P,
+    wt: Option<&Tensor>,
+) -> Result<()> {
+    let op = u.op;
+    for (what, t) in u.state_len {
+        check_len(op, what, t, u.len as usize)?;
+    }
+    check_len(op, "state", u.state, 2)?;
+    if !u.len.is_multiple_of(4) {
         return Err(Error::Shape {
             op,
             msg: format!(
-                "{len} parameters: the shader takes them 4 at a time (pad to a multiple of 4)"
+                "{} parameters: the shader takes them 4 at a time (pad to a multiple of 4)",
+                u.len
             ),
         });
     }
-    match wt {
+    let none;
+    let wt = match wt {
         Some(wt) => {
-            for c in table {
+            for c in u.table {
                 let need = c.wt_offset as usize + (c.taps * c.c_in * c.c4 * 4) as usize;
                 check_len(op, "weight copies", wt, need)?;
             }
-            Ok(Some(wt))
+            wt
         }
-        None if table.is_empty() => Ok(None),
-        None => Err(Error::Shape {
-            op,
-            msg: format!(
-                "{} weight copies asked for, no copies buffer given",
-                table.len()
-            ),
-        }),
-    }
+        None if u.table.is_empty() => {
+            none = gpu.zeros("optimizer.no_copies", 4)?;
+            &none
+        }
+        None => {
+            return Err(Error::Shape {
+                op,
+                msg: format!(
+                    "{} weight copies asked for, no copies buffer given",
+                    u.table.len()
+                ),
+            })
+        }
+    };
+    let mut bind = storage.to_vec();
+    bind.extend([(1, u.steps), (2, u.state), (7, wt)]);
+    let d = gpu.dispatch(
+        u.shader,
+        "main",
+        &bind,
+        Some((6, p)),
+        grid_1d(u.len as usize / 4),
+    )?;
+    prog.push(per_step(d, &[u.steps], STEP_BYTES));
+    Ok(())
 }
 
 /// The channel-last weight copies of (the first `MAX_ADAM_COPIES`) conv layers, which Adam keeps

@@ -24,8 +24,10 @@ pub trait Backend {
     fn set_state(&mut self, weights: &[f32], state: [&[f32]; 3], t: u64) -> Result<()>;
     /// (adapter name, backend, device type) for the output.
     fn describe(&self) -> (String, String, String);
-    /// Adam's learning rate from the next epoch on (ReduceLROnPlateau).
+    /// The optimizer's learning rate from the next epoch on (ReduceLROnPlateau).
     fn set_lr(&mut self, lr: f64);
+    /// Evaluate on `set` from now on (the test set after a run with a validation split).
+    fn replace_eval(&mut self, set: Dataset) -> Result<()>;
 }
 
 impl Backend for GpuTrainer {
@@ -58,6 +60,9 @@ impl Backend for GpuTrainer {
     }
     fn set_lr(&mut self, lr: f64) {
         self.adam.lr = lr;
+    }
+    fn replace_eval(&mut self, set: Dataset) -> Result<()> {
+        GpuTrainer::replace_eval(self, &set)
     }
 }
 
@@ -170,5 +175,10 @@ impl Backend for CpuTrainer {
     }
     fn set_lr(&mut self, lr: f64) {
         self.adam.lr = lr;
+    }
+    fn replace_eval(&mut self, set: Dataset) -> Result<()> {
+        self.net.model.check_data("evaluation", &set)?;
+        self.eval = set;
+        Ok(())
     }
 }

@@ -313,7 +313,10 @@ struct DataArgs {
     /// Image folders: size every image is resized to (triangle filter), HxW
     #[arg(long, value_name = "HxW", default_value = "28x28", value_parser = folder::parse_size)]
     image_size: (usize, usize),
-    /// Image folders without test/: hold out this fraction of train/ for validation (seeded)
+    /// Hold out the last F of the training images for validation, as Keras'
+    /// fit(validation_split=F) (before any shuffle; val_* each epoch, the test set only for the
+    /// final Test line). Image folders without test/: a seeded F of train/ instead, which is
+    /// their test set too
     #[arg(long, value_name = "F")]
     validation_split: Option<f64>,
     /// Image folders: list and skip files that are not usable images instead of stopping

@@ -122,6 +122,13 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
     if cfg.limit == Some(0) {
         return Err(Error::Usage("--limit must be at least 1".into()));
     }
+    if let Some(f) = cfg.data.folder.validation_split {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::Usage(format!(
+                "--validation-split must be between 0 and 1 (exclusive), got {f}"
+            )));
+        }
+    }
     let o = &cfg.optimizer;
     if !(0.0..=1.0).contains(&o.momentum) {
         return Err(Error::Usage(format!(
@@ -414,6 +421,13 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         }
         data.train.truncate(n);
     }
+    // Keras' fit(validation_split=F): the last F of the training set (in file order, before
+    // any shuffle) validates each epoch; the test set gives only the final Test line. (Image
+    // folders without test/ hold out a seeded F of train/ as their test set instead.)
+    let val = match cfg.data.folder.validation_split {
+        Some(f) if data.name != "folder" => Some(hold_out_last(&mut data.train, f)?),
+        _ => None,
+    };
     let model = build_model(cfg, spec, &data)?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(read_resume_state(
@@ -446,11 +460,17 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         ..cfg.optimizer
     };
     let (n_train, n_test) = (data.train.len(), data.test.len());
-    let (train, test) = (
+    let (train, mut test) = (
         std::mem::take(&mut data.train),
         std::mem::take(&mut data.test),
     );
-    let mut backend = make_backend(cfg, &model, &weights, train, test, batch, adam)?;
+    let n_val = val.as_ref().map(|v| v.len());
+    // Each epoch evaluates the validation set when there is one; the test set waits.
+    let eval = match val {
+        Some(v) => v,
+        None => std::mem::take(&mut test),
+    };
+    let mut backend = make_backend(cfg, &model, &weights, train, eval, batch, adam)?;
     if let Some((state, _)) = &resumed {
         backend.set_state(&state.weights, [&state.m, &state.v, &state.a], state.t)?;
     }
@@ -468,8 +488,9 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         OptimizerKind::Adam => String::new(),
         _ => format!(", {} at lr {}", adam.describe(), adam.lr),
     };
+    let validation = n_val.map_or(String::new(), |n| format!("{n} validation / "));
     say(format!(
-        "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {n_test} test images, batch {batch}{optimizer}, {} steps per epoch",
+        "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {validation}{n_test} test images, batch {batch}{optimizer}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
     let info = run_info(cfg, &adam, &data, &model, &adapter, &backend_name);
@@ -521,7 +542,15 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         rng,
         saver: &saver,
     };
-    let test_m = run.epochs(&mut history)?;
+    let mut test_m = run.epochs(&mut history)?;
+    if n_val.is_some() {
+        // The weights the run ended with (the best epoch's, if restored) on the test set.
+        let weights = model.load_safetensors(&out.join(run_dir::MODEL))?;
+        let (_, [m, v, a], t) = backend.state()?;
+        backend.set_state(&weights, [&m, &v, &a], t)?;
+        backend.replace_eval(test)?;
+        test_m = backend.evaluate()?;
+    }
     history.test_loss = test_m.loss();
     history.test_accuracy = test_m.accuracy();
     finish(cfg, &saver, &history)?;
@@ -1031,4 +1060,25 @@ fn model_title(text: Option<&str>) -> String {
         Some(t) if t.chars().count() <= 48 => t.into(),
         Some(t) => format!("{}…", t.chars().take(47).collect::<String>()),
     }
+}
+
+/// Keras' `validation_split`: the last `fraction` of `train` (split at ceil(n (1 - fraction)),
+/// as Keras does), taken off and returned.
+fn hold_out_last(train: &mut Dataset, fraction: f64) -> Result<Dataset> {
+    let n = train.len();
+    let keep = (n as f64 * (1.0 - fraction)).ceil() as usize;
+    if keep == 0 || keep >= n {
+        return Err(Error::Usage(format!(
+            "--validation-split {fraction} of {n} training images leaves {} to validate and {keep} to train on: both need at least one",
+            n - keep.min(n)
+        )));
+    }
+    let px = train.pixels();
+    let val = Dataset {
+        images: train.images[keep * px..].to_vec(),
+        labels: train.labels[keep..].to_vec(),
+        ..train.empty_like()
+    };
+    train.truncate(keep);
+    Ok(val)
 }

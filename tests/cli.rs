@@ -1594,3 +1594,106 @@ fn optimizers_train_record_and_resume_exactly() {
         );
     }
 }
+
+/// `--validation-split F` on an IDX dataset, as Keras' fit(validation_split=F): the last F of
+/// the training images validate each epoch (the count in the training line, val_* from them),
+/// the test set gives the Test line, which `evaluate` of the saved model repeats; GPU and CPU
+/// alike; impossible fractions refused.
+#[test]
+fn a_validation_split_holds_out_the_last_training_images() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-validation-split");
+    write_dataset(&dir, &small_dataset(48, 7), &small_dataset(32, 8));
+    let train = |out: &str, extra: &[&str]| {
+        let folder = dir.join(out);
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+            folder.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        gpu_cnn(&args)
+    };
+    let o = train("gpu", &["--validation-split", "0.25", "--json"]);
+    // ceil(48 x 0.75) = 36 train, the last 12 validate.
+    assert!(
+        stdout(&o)
+            .contains(": 36 train / 12 validation / 32 test images, batch 16, 3 steps per epoch"),
+        "{}",
+        stdout(&o)
+    );
+    let g = json_tail(&o);
+    let c = json_tail(&train(
+        "cpu",
+        &["--validation-split", "0.25", "--json", "--cpu"],
+    ));
+    for k in ["test_loss", "test_accuracy"] {
+        let (a, b) = (g[k].as_f64().unwrap(), c[k].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs() + 1e-5,
+            "{k}: gpu {a} cpu {b}"
+        );
+    }
+    // val_accuracy counts 12 images; the test line, 32.
+    let val = g["epochs"][1]["val_accuracy"].as_f64().unwrap();
+    assert!(
+        ((val * 12.0).round() - val * 12.0).abs() < 1e-9,
+        "val_accuracy {val} of 12 images"
+    );
+    let e = json_tail(&gpu_cnn(&[
+        "evaluate",
+        "--model",
+        dir.join("gpu").join("model.safetensors").to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]));
+    // The same images and weights; the loss summed in other batches (evaluate takes the whole
+    // set at once, the trainer the validation set's batch): equal to rounding.
+    let (a, b) = (
+        e["test_loss"].as_f64().unwrap(),
+        g["test_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (a - b).abs() <= 1e-6 * b.abs(),
+        "evaluate {a}, train's Test line {b}"
+    );
+    assert_eq!(e["test_accuracy"], g["test_accuracy"]);
+    // Without the split the same 48 images train and the test set validates.
+    let plain = json_tail(&train("plain", &["--json"]));
+    assert_eq!(plain["epochs"][1]["val_loss"], plain["test_loss"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gpu").join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["validation_split"], 0.25);
+
+    for (args, says) in [
+        (
+            &["--validation-split", "0"][..],
+            "--validation-split must be between 0 and 1",
+        ),
+        (
+            &["--validation-split", "1"][..],
+            "--validation-split must be between 0 and 1",
+        ),
+        (
+            &["--validation-split", "0.5", "--limit", "1"][..],
+            "--validation-split 0.5 of 1 training images leaves 0 to validate",
+        ),
+    ] {
+        let o = train("bad", args);
+        assert!(
+            !o.status.success() && stderr(&o).contains(says),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -726,6 +726,16 @@ impl GpuTrainer {
         Ok(out)
     }
 
+    /// Makes `set` the evaluation set (a run with a validation split evaluates the test set at
+    /// the end), in batches of at most the current evaluation batch, which the buffers hold.
+    pub fn replace_eval(&mut self, set: &Dataset) -> Result<()> {
+        self.model.check_data("evaluation", set)?;
+        let batch = self.eval.as_ref().map_or(self.batch, |e| e.batch);
+        self.eval = Some(Self::split_buffers(&self.gpu, set, batch, "eval")?);
+        self.prepare_eval()?;
+        self.gpu.check("replacing the evaluation set")
+    }
+
     /// Evaluates the current weights on the evaluation set.
     pub fn evaluate(&mut self) -> Result<Metrics> {
         let Some(e) = &self.eval else {

@@ -62,7 +62,7 @@ impl Model {
             path: path.into(),
             msg: e.to_string(),
         })?;
-        write_atomic(path, &data)
+        write_atomic(path, &canonical_safetensors(data, path)?)
     }
 
     /// Reads a checkpoint written by `save_safetensors` (or by PyTorch for an equivalent module):
@@ -223,4 +223,48 @@ pub fn read_safetensors(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>
         })?;
     let meta = header.metadata().clone().unwrap_or_default();
     Ok((bytes, meta))
+}
+
+/// `bytes` (a safetensors file) with its JSON header's keys sorted at every level: the crate
+/// writes the metadata in a `HashMap`'s order, which changes from process to process, so two
+/// runs of the same settings would write the same tensors under different bytes. The tensors'
+/// data and offsets are untouched; the header is padded with spaces to a multiple of 8 bytes,
+/// as the format asks.
+pub fn canonical_safetensors(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+                keys.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out = serde_json::Map::new();
+                for (k, v) in keys {
+                    out.insert(k, sorted(v));
+                }
+                serde_json::Value::Object(out)
+            }
+            other => other,
+        }
+    }
+    let err = |msg: String| Error::Checkpoint {
+        path: path.into(),
+        msg,
+    };
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize)
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or_else(|| err("safetensors wrote no header".into()))?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n])
+        .map_err(|e| err(format!("safetensors wrote an unreadable header: {e}")))?;
+    // BTreeMap-backed maps serialise in key order; with serde_json's preserve_order the
+    // insertion order above is the sorted one.
+    let mut text = serde_json::to_vec(&sorted(header)).map_err(|e| err(format!("header: {e}")))?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }

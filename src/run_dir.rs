@@ -225,7 +225,7 @@ pub fn write_checkpoint(
     m.insert("input".into(), model.input.to_string());
     m.insert("architecture".into(), model.describe());
     let data = safetensors::serialize(views, Some(m)).map_err(|e| err(e.to_string()))?;
-    write_atomic(path, &data)
+    write_atomic(path, &crate::checkpoint::canonical_safetensors(data, path)?)
 }
 
 /// Reads `checkpoint.safetensors` for `model` and `optimizer`: every tensor and number present,

@@ -613,6 +613,39 @@ fn the_same_run_twice_gives_the_same_bits() {
     }
     assert_eq!(state(&a), state(&b));
     assert_eq!(epochs_without_time(&a), epochs_without_time(&b));
+    // Byte for byte, too: the safetensors headers list their keys sorted (the crate writes its
+    // metadata in a HashMap's order, which changes from process to process).
+    for f in [
+        "model.safetensors",
+        "best.safetensors",
+        "checkpoint.safetensors",
+    ] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs between the two runs");
+        let n = u64::from_le_bytes(x[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0, "{f}: header padded to 8 bytes");
+        let header = std::str::from_utf8(&x[8..8 + n]).unwrap();
+        let keys: Vec<usize> = [
+            "\"__metadata__\"",
+            "\"architecture\"",
+            "\"dataset\"",
+            "\"input\"",
+        ]
+        .iter()
+        .map(|k| {
+            header
+                .find(k)
+                .unwrap_or_else(|| panic!("{f}: {k} in {header}"))
+        })
+        .collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "{f}: keys sorted: {header}"
+        );
+    }
     // Another seed is another run.
     let c = temp_dir("wf-repro-c");
     ok(&run(&[

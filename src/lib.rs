@@ -38,6 +38,7 @@ pub mod schedule;
 pub mod shaders;
 pub mod spec;
 pub mod summary;
+pub mod tensorboard;
 pub mod train;
 pub mod tune;
 pub mod wgsl;

@@ -541,6 +541,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         adam,
         rng,
         saver: &saver,
+        events: crate::tensorboard::EventFile::new(&out),
     };
     let mut test_m = run.epochs(&mut history)?;
     if n_val.is_some() {
@@ -574,7 +575,7 @@ fn finish(cfg: &TrainConfig, saver: &Saver, history: &History) -> Result<()> {
     }
     saver.save_history(history)?;
     say(format!(
-        "Wrote {} ({}, {}, {}, {}, {}, {}, {})",
+        "Wrote {} ({}, {}, {}, {}, {}, {}, {}, {}/)",
         out.display(),
         run_dir::MODEL,
         run_dir::BEST,
@@ -582,7 +583,8 @@ fn finish(cfg: &TrainConfig, saver: &Saver, history: &History) -> Result<()> {
         run_dir::HISTORY_JSON,
         run_dir::HISTORY_CSV,
         run_dir::HISTORY_PNG,
-        run_dir::RUN_JSON
+        run_dir::RUN_JSON,
+        crate::tensorboard::DIR
     ));
     Ok(())
 }
@@ -724,6 +726,8 @@ struct EpochRunner<'a> {
     adam: Optimizer,
     rng: Rng,
     saver: &'a Saver<'a>,
+    /// TensorBoard's scalars of the epochs this process trains.
+    events: crate::tensorboard::EventFile,
 }
 
 impl EpochRunner<'_> {
@@ -850,6 +854,9 @@ impl EpochRunner<'_> {
                     Error::Diverged(m) => Error::Diverged(format!("at epoch {epoch}: {m}")),
                     e => e,
                 })?;
+            if let Some(e) = history.epochs.last() {
+                self.events.log_epoch(epoch, e)?;
+            }
             if watch.stops(cfg.early_stopping) && epoch < cfg.epochs {
                 if !cfg.quiet {
                     println!("Epoch {epoch}: early stopping");

@@ -1697,3 +1697,92 @@ fn a_validation_split_holds_out_the_last_training_images() {
         );
     }
 }
+
+/// TensorBoard's scalars in a run folder: one event file per process, the file-version record
+/// first, each epoch's loss, accuracy, val_loss, val_accuracy and learning_rate with the epoch
+/// as step and the history's values; a resumed run writes a second file with only its epochs.
+#[test]
+fn runs_log_tensorboard_scalars_without_duplicates_on_resume() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = temp_dir("cli-tensorboard");
+    write_dataset(&dir, &small_dataset(32, 9), &small_dataset(16, 10));
+    let out = dir.join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--batch",
+            "16",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        json_tail(&gpu_cnn(&args))
+    };
+    train(&["--epochs", "1"]);
+    // A second process.
+    let h = json_tail(&gpu_cnn(&[
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--json",
+    ]));
+    let mut files: Vec<_> = std::fs::read_dir(out.join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // (file, step, tag, value) of every scalar.
+    let mut scalars = Vec::new();
+    for (k, f) in files.iter().enumerate() {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with("events.out.tfevents."), "{name}");
+        let mut b = &std::fs::read(f).unwrap()[..];
+        let mut first = true;
+        while !b.is_empty() {
+            let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+            let data = &b[12..12 + n];
+            let crc = u32::from_le_bytes(b[12 + n..16 + n].try_into().unwrap());
+            assert_eq!(crc, gpu_cnn::tensorboard::masked_crc32c(data));
+            if first {
+                assert!(data.ends_with(b"brain.Event:2"), "{data:?}");
+                first = false;
+            } else {
+                // wall_time (9 bytes), step (0x10, one byte here), summary.
+                assert_eq!((data[0], data[9]), (0x09, 0x10));
+                let step = data[10] as usize;
+                let v = &data[13..];
+                // Value: tag (0x0a, len, bytes), simple_value (0x15, 4 bytes).
+                assert_eq!((v[0], v[1]), (0x0a, v.len() as u8 - 2));
+                let tag_len = v[3] as usize;
+                let tag = std::str::from_utf8(&v[4..4 + tag_len]).unwrap().to_string();
+                assert_eq!(v[4 + tag_len], 0x15);
+                let val = f32::from_le_bytes(v[5 + tag_len..9 + tag_len].try_into().unwrap());
+                scalars.push((k, step, tag, val));
+            }
+            b = &b[16 + n..];
+        }
+    }
+    assert_eq!(
+        scalars.len(),
+        10,
+        "5 scalars in each of 2 epochs, once: {scalars:?}"
+    );
+    // Each process's file holds its own epoch (names sort by second, then pid).
+    let steps_of = |k: usize| -> std::collections::BTreeSet<usize> {
+        scalars.iter().filter(|s| s.0 == k).map(|s| s.1).collect()
+    };
+    let (a, b) = (steps_of(0), steps_of(1));
+    assert!(a.len() == 1 && b.len() == 1 && a != b, "{a:?} {b:?}");
+    for (_, step, tag, val) in &scalars {
+        let want = h["epochs"][step - 1][tag.as_str()].as_f64().unwrap() as f32;
+        assert_eq!(*val, want, "{tag} at epoch {step}");
+    }
+}

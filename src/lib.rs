@@ -1,5 +1,27 @@
 //! gpu-cnn: trains convolutional image classifiers on the GPU through WGSL compute shaders.
 //!
+//! As a library:
+//! - classify with a saved model: [`Classifier`] (`Classifier::load(path)?`, `prepare` a
+//!   picture as training did, `predict`); `examples/classify.rs`.
+//! - train: [`train::run`] with a [`train::TrainConfig`] (the `gpu-cnn train` options as
+//!   fields, `..TrainConfig::default()` for the rest), returning the [`history::History`];
+//!   `examples/train.rs`.
+//!
+//! ```no_run
+//! # fn main() -> gpu_cnn::Result<()> {
+//! use gpu_cnn::train::{run, TrainConfig};
+//! let history = run(&TrainConfig {
+//!     epochs: 1,
+//!     limit: Some(6400),
+//!     out: Some("runs/doc".into()),
+//!     ..TrainConfig::default()
+//! })?;
+//! println!("test accuracy {:.4}", history.test_accuracy);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The modules:
 //! - `shaders/`: the WGSL files and their shared parts; `shaders` is their table, `wgsl` the
 //!   composer that puts each variant together.
 //! - `layers`: what each layer kind is, one module per kind (options, shapes, tensors, text form,
@@ -15,6 +37,7 @@ pub mod backend;
 pub mod bench;
 pub mod callbacks;
 pub mod checkpoint;
+pub mod classifier;
 pub mod data;
 pub mod datasets;
 pub mod devices;
@@ -44,3 +67,5 @@ pub mod tune;
 pub mod wgsl;
 
 pub use error::{Error, Result};
+
+pub use classifier::{Answer, Classifier};

@@ -31,7 +31,7 @@ pub struct EvaluateReport {
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub per_class_accuracy: Vec<f64>,
-    /// confusion[true][predicted]: image counts.
+    /// `confusion[true][predicted]`: image counts.
     pub confusion: Vec<Vec<usize>>,
     pub classes: Vec<String>,
 }

@@ -85,7 +85,7 @@ pub enum DatasetName {
     FashionMnist,
     /// CIFAR-10: 32x32 colour photos of 10 classes (binary version, downloaded on first use)
     Cifar10,
-    /// Your own images: --data-dir DIR holding DIR/train/<class>/* (and DIR/test/<class>/*)
+    /// Your own images: `--data-dir DIR` holding `DIR/train/<class>/*` (and `DIR/test/<class>/*`)
     Folder,
 }
 

@@ -4,7 +4,7 @@
 use super::Real;
 use crate::layers::SoftmaxXentParams;
 
-/// logits is (N, K), labels is (N). metrics[0] = summed cross-entropy, metrics[1] = correct count.
+/// logits is (N, K), labels is (N). `metrics[0]` = summed cross-entropy, `metrics[1]` = correct count.
 pub fn softmax_xent_forward<T: Real>(
     metrics: &mut [T],
     logits: &[T],

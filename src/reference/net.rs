@@ -14,9 +14,9 @@ pub struct CpuNet<T: Real> {
     pub v: Vec<T>,
     /// RMSprop's average gradient (centered).
     pub a: Vec<T>,
-    /// acts[0] is the input batch, acts[i + 1] the output of layer i.
+    /// `acts[0]` is the input batch, `acts[i + 1]` the output of layer i.
     pub acts: Vec<Vec<T>>,
-    /// dacts[i] is the gradient of acts[i].
+    /// `dacts[i]` is the gradient of `acts[i]`.
     pub dacts: Vec<Vec<T>>,
     pub argmax: Vec<Vec<u32>>,
     /// Batch norm layers' per-channel (mean, 1 / std) of the last forward pass.
@@ -79,7 +79,7 @@ impl<T: Real> CpuNet<T> {
         }
     }
 
-    /// Forward pass of `batch` images already in acts[0], in evaluation mode (no dropout, batch
+    /// Forward pass of `batch` images already in `acts[0]`, in evaluation mode (no dropout, batch
     /// norm's moving statistics); returns the logits.
     pub fn forward(&mut self, batch: usize) -> &[T] {
         self.forward_mode(batch, false)
@@ -107,7 +107,7 @@ impl<T: Real> CpuNet<T> {
         &last[..batch * self.model.classes]
     }
 
-    /// Loss sum and correct count of `batch` images already in acts[0] with labels `y`.
+    /// Loss sum and correct count of `batch` images already in `acts[0]` with labels `y`.
     pub fn evaluate(&mut self, y: &[u32], batch: usize) -> [T; 2] {
         self.forward(batch);
         let mut metrics = [T::zero(); 2];
@@ -116,7 +116,7 @@ impl<T: Real> CpuNet<T> {
         metrics
     }
 
-    /// Forward (training mode) and backward of `batch` images in acts[0]: fills `grads`,
+    /// Forward (training mode) and backward of `batch` images in `acts[0]`: fills `grads`,
     /// returns the metrics.
     pub fn gradients(&mut self, y: &[u32], batch: usize) -> [T; 2] {
         self.forward_mode(batch, true);

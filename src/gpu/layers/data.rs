@@ -7,7 +7,7 @@ use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::GatherParams;
 use crate::shaders::Shader;
 
-/// x is (batch, pixels), y is (batch); rows come from indices[steps[state[0]].offset ..].
+/// x is (batch, pixels), y is (batch); rows come from `indices[steps[state[0]].offset ..]`.
 #[allow(clippy::too_many_arguments)]
 pub fn gather_batch(
     gpu: &Gpu,

@@ -7,9 +7,9 @@ use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::SoftmaxXentParams;
 use crate::shaders::Shader;
 
-/// metrics[2 * state[0] ..] = (summed cross-entropy, correct count); logits is (N, K), labels is (N).
-/// The loss pass ends the step: it advances the counter (state[0] += 1) and leaves the step it
-/// ended in state[1] for the backward passes, so `state` holds 2 values.
+/// `metrics[2 * state[0] ..]` = (summed cross-entropy, correct count); logits is (N, K), labels is (N).
+/// The loss pass ends the step: it advances the counter (`state[0] += 1`) and leaves the step it
+/// ended in `state[1]` for the backward passes, so `state` holds 2 values.
 pub fn softmax_xent_forward(
     gpu: &Gpu,
     prog: &mut Vec<Dispatch>,

@@ -108,8 +108,8 @@ pub(crate) fn one_to_one<P: bytemuck::Pod>(
 pub struct NetBuffers {
     pub weights: Tensor,
     pub grads: Tensor,
-    /// acts[0] is the gathered input, acts[i + 1] the output of layer i (a placeholder where the
-    /// plan never stores it); dacts are their gradients (dacts[0] a placeholder).
+    /// `acts[0]` is the gathered input, `acts[i + 1]` the output of layer i (a placeholder where the
+    /// plan never stores it); dacts are their gradients (`dacts[0]` a placeholder).
     pub acts: Vec<Tensor>,
     pub dacts: Vec<Tensor>,
     /// Per layer, what its kind keeps besides its output.

@@ -16,7 +16,7 @@ use crate::model::Model;
 use crate::shaders::Shader;
 
 /// One Adam (or AdamW) step over `p.len` elements; alpha (and AdamW's lr) come from
-/// steps[state[1]] (the step the loss pass handed on). `wt`, with `p.copies` > 0: the buffer of
+/// `steps[state[1]]` (the step the loss pass handed on). `wt`, with `p.copies` > 0: the buffer of
 /// the channel-last conv weight copies that the pass keeps in step with the weights (placed by
 /// `p.table`).
 #[allow(clippy::too_many_arguments)]
@@ -51,7 +51,7 @@ pub fn adam_update(
     )
 }
 
-/// One SGD step over `p.len` elements; the learning rate comes from steps[state[1]].alpha.
+/// One SGD step over `p.len` elements; the learning rate comes from `steps[state[1]].alpha`.
 /// `m`: the momentum (unread with `p.momentum` 0). `wt`: as for `adam_update`.
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_update(
@@ -84,7 +84,7 @@ pub fn sgd_update(
     )
 }
 
-/// One RMSprop step over `p.len` elements; the learning rate comes from steps[state[1]].alpha.
+/// One RMSprop step over `p.len` elements; the learning rate comes from `steps[state[1]].alpha`.
 /// `m`: the momentum (unread with `p.momentum` 0), `v` the velocity, `a` the average gradient
 /// (unread unless `p.centered`). `wt`: as for `adam_update`.
 #[allow(clippy::too_many_arguments)]

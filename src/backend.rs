@@ -59,7 +59,7 @@ impl Backend for GpuTrainer {
         )
     }
     fn set_lr(&mut self, lr: f64) {
-        self.adam.lr = lr;
+        self.opt.lr = lr;
     }
     fn replace_eval(&mut self, set: Dataset) -> Result<()> {
         GpuTrainer::replace_eval(self, &set)
@@ -69,7 +69,7 @@ impl Backend for GpuTrainer {
 /// The CPU reference as a backend (plain loops, f32).
 pub struct CpuTrainer {
     pub net: CpuNet<f32>,
-    pub adam: Optimizer,
+    pub opt: Optimizer,
     pub batch: usize,
     pub t: u64,
     pub train: Dataset,
@@ -110,7 +110,7 @@ impl CpuTrainer {
             let r = if training {
                 self.t += 1;
                 self.net.dropout.t = self.t as u32;
-                self.net.train_step(&y, b, self.t, &self.adam)
+                self.net.train_step(&y, b, self.t, &self.opt)
             } else {
                 self.net.evaluate(&y, b)
             };
@@ -174,7 +174,7 @@ impl Backend for CpuTrainer {
         ("CPU reference".into(), "cpu".into(), "Cpu".into())
     }
     fn set_lr(&mut self, lr: f64) {
-        self.adam.lr = lr;
+        self.opt.lr = lr;
     }
     fn replace_eval(&mut self, set: Dataset) -> Result<()> {
         self.net.model.check_data("evaluation", &set)?;

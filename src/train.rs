@@ -454,7 +454,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     }
     // A resumed run's schedule is the recorded, resolved one.
     let run_steps = (cfg.epochs * data.train.len().div_ceil(batch)) as u64;
-    let adam = Optimizer {
+    let opt = Optimizer {
         lr: cfg.lr,
         schedule: cfg.lr_schedule.resolved(run_steps),
         ..cfg.optimizer
@@ -470,7 +470,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         Some(v) => v,
         None => std::mem::take(&mut test),
     };
-    let mut backend = make_backend(cfg, &model, &weights, train, eval, batch, adam)?;
+    let mut backend = make_backend(cfg, &model, &weights, train, eval, batch, opt)?;
     if let Some((state, _)) = &resumed {
         backend.set_state(&state.weights, [&state.m, &state.v, &state.a], state.t)?;
     }
@@ -484,16 +484,16 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         ),
     };
     // The tutorial's Adam goes unnamed; another optimizer is said with its settings.
-    let optimizer = match adam.kind {
+    let optimizer = match opt.kind {
         OptimizerKind::Adam => String::new(),
-        _ => format!(", {} at lr {}", adam.describe(), adam.lr),
+        _ => format!(", {} at lr {}", opt.describe(), opt.lr),
     };
     let validation = n_val.map_or(String::new(), |n| format!("{n} validation / "));
     say(format!(
         "Training {params} on {adapter} ({backend_name}, {device_type}): {n_train} train / {validation}{n_test} test images, batch {batch}{optimizer}, {} steps per epoch",
         n_train.div_ceil(batch)
     ));
-    let info = run_info(cfg, &adam, &data, &model, &adapter, &backend_name);
+    let info = run_info(cfg, &opt, &data, &model, &adapter, &backend_name);
     run_dir::write_run_info(&out, &info)?;
     let (start, rng) = match &resumed {
         Some((state, epochs)) => {
@@ -524,7 +524,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
             data.name,
             model_title(cfg.model.as_deref())
         ),
-        optimizer: adam.kind,
+        optimizer: opt.kind,
         meta: vec![
             ("dataset", data.name.clone()),
             (
@@ -538,7 +538,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         backend: &mut *backend,
         n_train,
         batch,
-        adam,
+        opt,
         rng,
         saver: &saver,
         events: crate::tensorboard::EventFile::new(&out),
@@ -603,7 +603,7 @@ fn build_model(cfg: &TrainConfig, spec: Option<&ModelSpec>, data: &data::Data) -
 /// What `run.json` records of a run.
 fn run_info(
     cfg: &TrainConfig,
-    adam: &Optimizer,
+    opt: &Optimizer,
     data: &data::Data,
     model: &Model,
     adapter: &str,
@@ -622,13 +622,13 @@ fn run_info(
         limit: cfg.limit,
         batch: cfg.batch,
         lr: cfg.lr,
-        optimizer: adam.kind.name().into(),
-        momentum: adam.momentum,
-        nesterov: adam.nesterov,
-        rho: adam.rho,
-        centered: adam.centered,
-        weight_decay: adam.weight_decay,
-        lr_schedule: adam.schedule.to_string(),
+        optimizer: opt.kind.name().into(),
+        momentum: opt.momentum,
+        nesterov: opt.nesterov,
+        rho: opt.rho,
+        centered: opt.centered,
+        weight_decay: opt.weight_decay,
+        lr_schedule: opt.schedule.to_string(),
         monitor: cfg.monitor,
         early_stopping: cfg.early_stopping,
         restore_best_weights: cfg.restore_best_weights,
@@ -683,11 +683,11 @@ fn make_backend(
     train: Dataset,
     test: Dataset,
     batch: usize,
-    adam: Optimizer,
+    opt: Optimizer,
 ) -> Result<Box<dyn Backend>> {
     if !cfg.cpu {
         let gpu = Gpu::new(&cfg.adapter)?;
-        let mut t = GpuTrainer::new(gpu, model, weights, &train, Some(&test), batch, adam)?;
+        let mut t = GpuTrainer::new(gpu, model, weights, &train, Some(&test), batch, opt)?;
         t.dropout_seed = cfg.seed as u32;
         return Ok(Box::new(t));
     }
@@ -708,7 +708,7 @@ fn make_backend(
     net.dropout.seed = cfg.seed as u32;
     Ok(Box::new(CpuTrainer {
         net,
-        adam,
+        opt,
         batch,
         t: 0,
         train,
@@ -723,7 +723,7 @@ struct EpochRunner<'a> {
     n_train: usize,
     batch: usize,
     /// The optimizer's settings, for the learning rate each epoch ends at.
-    adam: Optimizer,
+    opt: Optimizer,
     rng: Rng,
     saver: &'a Saver<'a>,
     /// TensorBoard's scalars of the epochs this process trains.
@@ -742,10 +742,10 @@ impl EpochRunner<'_> {
         let mut watch = Watch::replay(cfg.monitor, &history.epochs);
         let mut plateau = cfg
             .reduce_lr_on_plateau
-            .map(|p| PlateauWatch::replay(p, cfg.monitor, self.adam.lr, &history.epochs));
+            .map(|p| PlateauWatch::replay(p, cfg.monitor, self.opt.lr, &history.epochs));
         if let Some(p) = &plateau {
             // A resumed run continues at the rate its plateaus left.
-            self.adam.lr = p.lr;
+            self.opt.lr = p.lr;
             self.backend.set_lr(p.lr);
         }
         if let Some(last) = history
@@ -807,12 +807,12 @@ impl EpochRunner<'_> {
             })?;
             let seconds = start.elapsed().as_secs_f64();
             check_finite(epoch, &tm, &vm, self.saver.dir)?;
-            // Every epoch takes the same number of steps, so this is Adam's step count now.
+            // Every epoch takes the same number of steps, so this is the optimizer's step count now.
             let steps = (epoch * self.n_train.div_ceil(self.batch)) as u64;
-            let lr = self.adam.schedule.lr_at(self.adam.lr, steps);
+            let lr = self.opt.schedule.lr_at(self.opt.lr, steps);
             if !cfg.quiet {
                 // The rate, as Keras logs it, where a schedule moves it.
-                let moves = self.adam.schedule != Schedule::Constant || plateau.is_some();
+                let moves = self.opt.schedule != Schedule::Constant || plateau.is_some();
                 let rate = match moves {
                     false => String::new(),
                     true => format!(" - learning_rate: {}", keras_number(lr)),
@@ -844,7 +844,7 @@ impl EpochRunner<'_> {
                 if !cfg.quiet {
                     println!("Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {new}.");
                 }
-                self.adam.lr = new;
+                self.opt.lr = new;
                 self.backend.set_lr(new);
             }
             last_val = Some(vm);

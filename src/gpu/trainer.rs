@@ -1,4 +1,4 @@
-//! Training on the GPU: the dataset, parameters, Adam state and activations live in GPU buffers;
+//! Training on the GPU: the dataset, parameters, optimizer state and activations live in GPU buffers;
 //! a training step is a fixed list of dispatches recorded once, and an epoch is that list repeated,
 //! submitted in chunks of about `SUBMIT_SECONDS` of work each, a few ahead of the GPU. Passes that
 //! vary per step read a GPU-side step counter, which the loss pass advances, so the host writes the shuffle
@@ -120,7 +120,8 @@ pub fn pack_bytes(b: &[u8]) -> Vec<u32> {
 pub struct GpuTrainer {
     pub gpu: Gpu,
     pub model: Model,
-    pub adam: Optimizer,
+    /// The optimizer and its settings (its learning rate changes with ReduceLROnPlateau).
+    pub opt: Optimizer,
     pub batch: usize,
     /// The stage plan the steps were recorded from (`plan::plan` with `gpu.fuse`).
     pub stages: Vec<Stage>,
@@ -134,7 +135,7 @@ pub struct GpuTrainer {
     copies: Option<AdamCopies>,
     train: Split,
     eval: Option<Split>,
-    /// Adam steps taken so far.
+    /// Optimizer steps taken so far.
     pub t: u64,
     /// The seed the dropout masks are drawn from (with each step's t).
     pub dropout_seed: u32,
@@ -192,12 +193,12 @@ impl GpuTrainer {
         train: &Dataset,
         eval: Option<&Dataset>,
         batch: usize,
-        adam: Optimizer,
+        opt: Optimizer,
     ) -> Result<GpuTrainer> {
-        Self::build(gpu, model, weights, Some(train), eval, batch, adam)
+        Self::build(gpu, model, weights, Some(train), eval, batch, opt)
     }
 
-    /// Forward passes only, over `set` (at least `batch` images a step): no gradients, no Adam
+    /// Forward passes only, over `set` (at least `batch` images a step): no gradients, no optimizer
     /// state, no backward scratch; `eval_logits` and `evaluate` work, training does not. For
     /// `evaluate` and `predict`.
     pub fn inference(
@@ -226,7 +227,7 @@ impl GpuTrainer {
         train: Option<&Dataset>,
         eval: Option<&Dataset>,
         batch: usize,
-        adam: Optimizer,
+        opt: Optimizer,
     ) -> Result<GpuTrainer> {
         check_inputs(&gpu, model, weights, [train, eval], batch)?;
         let stages = plan(model, gpu.fuse);
@@ -246,7 +247,7 @@ impl GpuTrainer {
         };
         let mut me = GpuTrainer {
             model: model.clone(),
-            adam,
+            opt,
             batch,
             stages,
             m: gpu.zeros("optimizer.m", if backward > 0 { model.flat_len } else { 0 })?,
@@ -254,7 +255,7 @@ impl GpuTrainer {
             a: gpu.zeros(
                 "optimizer.a",
                 // One vec4 when unread (rmsprop_update binds it all the same).
-                if backward > 0 && adam.centered {
+                if backward > 0 && opt.centered {
                     model.flat_len
                 } else {
                     4
@@ -353,7 +354,7 @@ impl GpuTrainer {
     }
 
     /// The dispatches of one step over `split` with `batch` rows, as the stage plan says: gather,
-    /// forward, loss metrics and, when training, backward and Adam. The loss pass advances the
+    /// forward, loss metrics and, when training, backward and the optimizer. The loss pass advances the
     /// step counter.
     fn build_step(&self, split: &Split, batch: usize, training: bool) -> Result<Vec<Dispatch>> {
         let mut r = Recorder {
@@ -401,7 +402,7 @@ impl GpuTrainer {
             }
             let first = r.prog.len();
             let state = [&self.m, &self.v, &self.a];
-            optimizer::record(&mut r, &self.adam, state, self.copies.as_ref())?;
+            optimizer::record(&mut r, &self.opt, state, self.copies.as_ref())?;
             label(&mut r.prog, first, "adam");
         } else {
             label(&mut r.prog, first, "loss");
@@ -562,7 +563,7 @@ impl GpuTrainer {
     }
 
     /// Writes the epoch's row order and step records and resets the step counter, for the first
-    /// `steps` steps (counted into Adam's step count `t`); returns how many steps that is.
+    /// `steps` steps (counted into the optimizer's step count `t`); returns how many steps that is.
     fn prepare_train(&mut self, order: &[u32], steps: usize) -> Result<usize> {
         self.split(true)?;
         if order.len() != self.train.n || order.iter().any(|&i| i as usize >= self.train.n) {
@@ -576,10 +577,10 @@ impl GpuTrainer {
         let recs: Vec<StepRecord> = (0..steps)
             .map(|s| StepRecord {
                 offset: (s * self.batch) as u32,
-                alpha: self.adam.alpha(self.t + s as u64 + 1),
+                alpha: self.opt.alpha(self.t + s as u64 + 1),
                 t: (self.t + s as u64 + 1) as u32,
                 seed: self.dropout_seed,
-                lr: self.adam.lr_step(self.t + s as u64 + 1),
+                lr: self.opt.lr_step(self.t + s as u64 + 1),
             })
             .collect();
         self.gpu.write(&self.train.steps, &recs);
@@ -779,7 +780,8 @@ impl GpuTrainer {
         Ok(out)
     }
 
-    /// Adam's moments (padding included).
+    /// The optimizer's state, `m`, `v` and `a` (`OptimizerKind::state_names`; zeros where
+    /// it keeps none), padding included.
     pub fn read_moments(&self) -> Result<[Vec<f32>; 3]> {
         let mut s = self.gpu.read::<f32>(&[&self.m, &self.v, &self.a])?;
         let n = self.model.flat_len;
@@ -792,7 +794,7 @@ impl GpuTrainer {
         Ok([s.remove(0), v, a])
     }
 
-    /// Replaces the parameters, Adam's moments and step count (resuming a run).
+    /// Replaces the parameters, the optimizer's state and step count (resuming a run).
     pub fn write_state(&mut self, weights: &[f32], [m, v, a]: [&[f32]; 3], t: u64) -> Result<()> {
         let n = self.model.flat_len;
         if [weights, m, v, a].iter().any(|s| s.len() != n) {
@@ -815,7 +817,7 @@ impl GpuTrainer {
         self.gpu.check("writing the training state")
     }
 
-    /// Transposes the conv weights into the copies Adam keeps (after the host writes them).
+    /// Transposes the conv weights into the copies the optimizer keeps (after the host writes them).
     fn refresh_copies(&self) -> Result<()> {
         if let Some(c) = &self.copies {
             self.gpu.run(&c.refresh.iter().collect::<Vec<_>>())?;

@@ -168,6 +168,22 @@ fn checkpoint_metadata(path: &std::path::Path) -> std::collections::HashMap<Stri
     meta.metadata().clone().unwrap_or_default()
 }
 
+/// `gpu-cnn train --data-dir data --batch 16 --out out` and `extra` (the CLI tests' small
+/// datasets, each run in its own folder).
+fn train_small(data: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--batch",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    gpu_cnn(&args)
+}
+
 /// A small learnable dataset: the label sets the brightness of a square.
 /// The weights of a seed-model file, as bits (files of equal weights may still differ in their
 /// headers' key order).
@@ -1448,19 +1464,7 @@ fn optimizers_train_record_and_resume_exactly() {
     let dir = temp_dir("cli-optimizers");
     write_dataset(&dir, &small_dataset(48, 5), &small_dataset(32, 6));
     let train = |out: &str, extra: &[&str]| {
-        let folder = dir.join(out);
-        let mut args = vec![
-            "train",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--batch",
-            "16",
-            "--json",
-            "--out",
-            folder.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        gpu_cnn(&args)
+        train_small(&dir, &dir.join(out), &[&["--json"], extra].concat())
     };
     let sgd = ["--optimizer", "sgd", "--momentum", "0.9", "--nesterov"];
     let g = json_tail(&train("sgd", &[&sgd[..], &["--epochs", "3"]].concat()));
@@ -1607,20 +1611,7 @@ fn a_validation_split_holds_out_the_last_training_images() {
     let dir = temp_dir("cli-validation-split");
     write_dataset(&dir, &small_dataset(48, 7), &small_dataset(32, 8));
     let train = |out: &str, extra: &[&str]| {
-        let folder = dir.join(out);
-        let mut args = vec![
-            "train",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--batch",
-            "16",
-            "--epochs",
-            "2",
-            "--out",
-            folder.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        gpu_cnn(&args)
+        train_small(&dir, &dir.join(out), &[&["--epochs", "2"], extra].concat())
     };
     let o = train("gpu", &["--validation-split", "0.25", "--json"]);
     // ceil(48 x 0.75) = 36 train, the last 12 validate.
@@ -1709,21 +1700,7 @@ fn runs_log_tensorboard_scalars_without_duplicates_on_resume() {
     let dir = temp_dir("cli-tensorboard");
     write_dataset(&dir, &small_dataset(32, 9), &small_dataset(16, 10));
     let out = dir.join("run");
-    let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--batch",
-            "16",
-            "--json",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        json_tail(&gpu_cnn(&args))
-    };
-    train(&["--epochs", "1"]);
+    json_tail(&train_small(&dir, &out, &["--epochs", "1", "--json"]));
     // A second process.
     let h = json_tail(&gpu_cnn(&[
         "train",

@@ -7,6 +7,7 @@
 // wider storage accesses).
 // AdamW (params.weight_decay > 0), as Keras applies it before the update: w -= w * wd * lr, lr
 // the step's learning rate (steps[..].lr).
+// AMSGrad (params.amsgrad): v_hat = max(v_hat, v) in `a`, and the step divides by sqrt(v_hat).
 // The conv weight copies: parts/weight_copies.wgsl. Dispatch: 1-D index over len / 4 = gid.x + gid.y * 64 * num_workgroups.x.
 
 struct Params {
@@ -19,6 +20,11 @@ struct Params {
     hi: u32,
     // AdamW's decoupled decay (0: Adam): first w -= w * weight_decay * lr.
     weight_decay: f32,
+    // 1: AMSGrad, dividing by v_hat = max(v_hat, v) (in `a`).
+    amsgrad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     table: array<Copy, 8>,
 }
 
@@ -32,6 +38,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> params: Params;
 @group(0) @binding(7) var<storage, read_write> wt: array<f32>;
+@group(0) @binding(8) var<storage, read_write> a: array<vec4<f32>>;
 
 #include "weight_copies"
 
@@ -51,7 +58,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (params.weight_decay != 0.0) {
         w0 = w0 - w0 * params.weight_decay * step.lr;
     }
-    let w = w0 - step.alpha * mi / (sqrt(vi) + params.eps);
+    var vh = vi;
+    if (params.amsgrad != 0u) {
+        vh = max(a[i], vi);
+        a[i] = vh;
+    }
+    let w = w0 - step.alpha * mi / (sqrt(vh) + params.eps);
     weights[i] = w;
     keep_copies(i, w);
 }

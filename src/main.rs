@@ -172,6 +172,9 @@ struct TrainArgs {
     /// SGD with Nesterov's momentum (Keras' nesterov=True); needs --momentum above 0
     #[arg(long)]
     nesterov: bool,
+    /// Adam or AdamW in AMSGrad's form: divide by the largest v so far (Keras' amsgrad=True)
+    #[arg(long)]
+    amsgrad: bool,
     /// AdamW's decoupled weight decay: each step first w -= w x F x lr, every weight and bias
     /// (Keras' AdamW(weight_decay=...)) [default: 0.004]
     #[arg(long, value_name = "F")]
@@ -400,6 +403,7 @@ fn explicit(m: &ArgMatches) -> Vec<&'static str> {
         ("nesterov", "--nesterov"),
         ("rho", "--rho"),
         ("centered", "--centered"),
+        ("amsgrad", "--amsgrad"),
         ("weight_decay", "--weight-decay"),
         ("lr_schedule", "--lr-schedule"),
         ("monitor", "--monitor"),
@@ -431,6 +435,7 @@ fn train_config(a: TrainArgs, m: &ArgMatches) -> gpu_cnn::Result<TrainConfig> {
             nesterov: a.nesterov,
             rho: a.rho.unwrap_or(keras.rho),
             centered: a.centered,
+            amsgrad: a.amsgrad,
             // Given for another optimizer, it reaches validate, which names the mismatch.
             weight_decay: a.weight_decay.unwrap_or(keras.weight_decay),
             ..keras

@@ -21,7 +21,7 @@ use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::{EpochRecord, History};
-use crate::layers::OptimizerKind;
+use crate::layers::Optimizer;
 use crate::model::Model;
 
 pub const MODEL: &str = "model.safetensors";
@@ -75,6 +75,8 @@ pub struct RunInfo {
     #[serde(default)]
     pub centered: bool,
     #[serde(default)]
+    pub amsgrad: bool,
+    #[serde(default)]
     pub weight_decay: f64,
     /// The learning-rate schedule from `lr`, resolved for the run (`Schedule`'s text form);
     /// runs recorded before schedules existed read as `constant`.
@@ -107,7 +109,7 @@ pub struct RunInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
     pub weights: Vec<f32>,
-    /// The optimizer's state (`OptimizerKind::state_names`; zeros where it keeps none).
+    /// The optimizer's state (`Optimizer::state_names`; zeros where it keeps none).
     pub m: Vec<f32>,
     pub v: Vec<f32>,
     pub a: Vec<f32>,
@@ -188,12 +190,12 @@ pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
 }
 
 /// Writes `checkpoint.safetensors`: flat `weights` and the optimizer's state (`adam.m` and
-/// `adam.v`, or `sgd.momentum`: `OptimizerKind::state_names`), and the step, epoch, generator
+/// `adam.v`, or `sgd.momentum`: `Optimizer::state_names`), and the step, epoch, generator
 /// state and optimizer (with `meta`) in the metadata.
 pub fn write_checkpoint(
     model: &Model,
     state: &TrainState,
-    optimizer: OptimizerKind,
+    optimizer: &Optimizer,
     meta: &[(&str, String)],
     path: &Path,
 ) -> Result<()> {
@@ -221,7 +223,7 @@ pub fn write_checkpoint(
     m.insert("step".into(), state.t.to_string());
     m.insert("epoch".into(), state.epoch.to_string());
     m.insert("rng".into(), state.rng.to_string());
-    m.insert("optimizer".into(), optimizer.name().into());
+    m.insert("optimizer".into(), optimizer.kind.name().into());
     m.insert("input".into(), model.input.to_string());
     m.insert("architecture".into(), model.describe());
     let data = safetensors::serialize(views, Some(m)).map_err(|e| err(e.to_string()))?;
@@ -230,7 +232,7 @@ pub fn write_checkpoint(
 
 /// Reads `checkpoint.safetensors` for `model` and `optimizer`: every tensor and number present,
 /// the model's size, finite (a state the optimizer does not keep reads as zeros).
-pub fn read_checkpoint(model: &Model, path: &Path, optimizer: OptimizerKind) -> Result<TrainState> {
+pub fn read_checkpoint(model: &Model, path: &Path, optimizer: &Optimizer) -> Result<TrainState> {
     let (bytes, meta) = crate::checkpoint::read_safetensors(path)?;
     let err = |msg: String| Error::Checkpoint {
         path: path.into(),
@@ -274,10 +276,10 @@ pub fn read_checkpoint(model: &Model, path: &Path, optimizer: OptimizerKind) -> 
         Ok(v)
     };
     if let Some(o) = meta.get("optimizer") {
-        if o != optimizer.name() {
+        if o != optimizer.kind.name() {
             return Err(err(format!(
                 "it holds the state of {o}, this run's optimizer is {}",
-                optimizer.name()
+                optimizer.kind.name()
             )));
         }
     }

@@ -155,6 +155,12 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
             o.kind.name()
         )));
     }
+    if o.amsgrad && !matches!(o.kind, OptimizerKind::Adam | OptimizerKind::AdamW) {
+        return Err(Error::Usage(format!(
+            "--amsgrad is Adam's and AdamW's; the optimizer is {} (give --optimizer adam or adamw)",
+            o.kind.name()
+        )));
+    }
     if o.nesterov && !(o.kind == OptimizerKind::Sgd && o.momentum > 0.0) {
         return Err(Error::Usage(
             "--nesterov is SGD's form of momentum: give --optimizer sgd and --momentum above 0"
@@ -255,6 +261,11 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         info.centered.to_string(),
     );
     check(
+        "--amsgrad",
+        given.optimizer.amsgrad == info.amsgrad,
+        info.amsgrad.to_string(),
+    );
+    check(
         "--weight-decay",
         given.optimizer.weight_decay == info.weight_decay,
         info.weight_decay.to_string(),
@@ -346,6 +357,7 @@ pub fn resume_config(dir: &Path, given: &TrainConfig, explicit: &[&str]) -> Resu
         weight_decay: info.weight_decay,
         rho: info.rho,
         centered: info.centered,
+        amsgrad: info.amsgrad,
         ..Optimizer::keras(recorded_optimizer)
     };
     cfg.lr_schedule = recorded_schedule;
@@ -430,12 +442,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
     };
     let model = build_model(cfg, spec, &data)?;
     let resumed = match &cfg.resume {
-        Some(dir) => Some(read_resume_state(
-            dir,
-            &model,
-            cfg.epochs,
-            cfg.optimizer.kind,
-        )?),
+        Some(dir) => Some(read_resume_state(dir, &model, cfg.epochs, &cfg.optimizer)?),
         None => None,
     };
     let weights = match (&resumed, &cfg.init) {
@@ -524,7 +531,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
             data.name,
             model_title(cfg.model.as_deref())
         ),
-        optimizer: opt.kind,
+        optimizer: opt,
         meta: vec![
             ("dataset", data.name.clone()),
             (
@@ -541,7 +548,7 @@ fn run_in(cfg: &TrainConfig, spec: Option<&ModelSpec>, out: &Path) -> Result<His
         opt,
         rng,
         saver: &saver,
-        events: crate::tensorboard::EventFile::new(&out),
+        events: crate::tensorboard::EventFile::new(out),
     };
     let mut test_m = run.epochs(&mut history)?;
     if n_val.is_some() {
@@ -627,6 +634,7 @@ fn run_info(
         nesterov: opt.nesterov,
         rho: opt.rho,
         centered: opt.centered,
+        amsgrad: opt.amsgrad,
         weight_decay: opt.weight_decay,
         lr_schedule: opt.schedule.to_string(),
         monitor: cfg.monitor,
@@ -649,7 +657,7 @@ fn read_resume_state(
     dir: &Path,
     model: &Model,
     epochs: usize,
-    optimizer: OptimizerKind,
+    optimizer: &Optimizer,
 ) -> Result<(TrainState, Vec<EpochRecord>)> {
     let state = run_dir::read_checkpoint(model, &dir.join(run_dir::CHECKPOINT), optimizer)?;
     let mut history = run_dir::read_history(dir)?;
@@ -973,7 +981,7 @@ struct Saver<'a> {
     title: String,
     meta: Vec<(&'static str, String)>,
     /// Which state the checkpoint holds.
-    optimizer: OptimizerKind,
+    optimizer: Optimizer,
 }
 
 impl Saver<'_> {
@@ -1022,7 +1030,7 @@ impl Saver<'_> {
         run_dir::write_checkpoint(
             self.model,
             &state,
-            self.optimizer,
+            &self.optimizer,
             &self.meta,
             &self.dir.join(run_dir::CHECKPOINT),
         )

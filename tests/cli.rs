@@ -1561,6 +1561,24 @@ fn optimizers_train_record_and_resume_exactly() {
         "rmsprop: the resumed run ends with the whole run's weights"
     );
 
+    // AMSGrad keeps v_hat as a third state tensor: resumed, the whole run's bits.
+    json_tail(&train("ams", &["--amsgrad", "--epochs", "2"]));
+    json_tail(&train("ams-half", &["--amsgrad", "--epochs", "1"]));
+    let ams_half = dir.join("ams-half");
+    json_tail(&gpu_cnn(&[
+        "train",
+        "--resume",
+        ams_half.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--json",
+    ]));
+    assert!(
+        weight_bits(dir.join("ams").join("model.safetensors"))
+            == weight_bits(ams_half.join("model.safetensors")),
+        "amsgrad: the resumed run ends with the whole run's weights"
+    );
+
     for (args, says) in [
         (
             &["--momentum", "0.9"][..],
@@ -1580,6 +1598,10 @@ fn optimizers_train_record_and_resume_exactly() {
         (
             &["--optimizer", "adamw", "--weight-decay=-1"][..],
             "--weight-decay must be",
+        ),
+        (
+            &["--optimizer", "sgd", "--amsgrad"][..],
+            "--amsgrad is Adam's and AdamW's",
         ),
         (
             &["--optimizer", "adagrad"][..],

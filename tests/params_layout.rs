@@ -315,6 +315,7 @@ fn every_params_uniform_matches_its_rust_struct() {
                 ("lo", offset_of!(AdamParams, lo)),
                 ("hi", offset_of!(AdamParams, hi)),
                 ("weight_decay", offset_of!(AdamParams, weight_decay)),
+                ("amsgrad", offset_of!(AdamParams, amsgrad)),
                 ("table", offset_of!(AdamParams, table)),
             ],
         ),

@@ -794,9 +794,20 @@ fn gather_batch_and_adam_match_reference() {
     let adam = Optimizer::default();
     let ap = adam.params(n);
     let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
-    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, 0.01, &ap);
+    reference::adam_update(
+        &mut w,
+        &mut m,
+        &mut v,
+        &mut vec![0.0; n],
+        &g,
+        0.001,
+        0.01,
+        &ap,
+    );
     let t = |d: &[f32]| gpu.upload("t", d).unwrap();
     let (gw, gm, gv, gg) = (t(&w0), t(&m0), t(&v0), t(&g));
+    // Adam's v_hat, read only with AMSGrad.
+    let none_a = gpu.zeros("a", 4).unwrap();
 
     let mut prog = Vec::new();
     layers::gather_batch(
@@ -804,7 +815,7 @@ fn gather_batch_and_adam_match_reference() {
     )
     .unwrap();
     layers::adam_update(
-        &gpu, &mut prog, &gw, &gm, &gv, &gg, &tsteps, &state, &ap, None,
+        &gpu, &mut prog, &gw, &gm, &gv, &none_a, &gg, &tsteps, &state, &ap, None,
     )
     .unwrap();
     run(&gpu, &prog);
@@ -824,11 +835,20 @@ fn gather_batch_and_adam_match_reference() {
     let adamw = Optimizer::keras(OptimizerKind::AdamW);
     let awp = adamw.params(n);
     let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
-    reference::adam_update(&mut w, &mut m, &mut v, &g, 0.001, 0.01, &awp);
+    reference::adam_update(
+        &mut w,
+        &mut m,
+        &mut v,
+        &mut vec![0.0; n],
+        &g,
+        0.001,
+        0.01,
+        &awp,
+    );
     let (gw1, gm1, gv1) = (t(&w0), t(&m0), t(&v0));
     let mut prog = Vec::new();
     layers::adam_update(
-        &gpu, &mut prog, &gw1, &gm1, &gv1, &gg, &tsteps, &state, &awp, None,
+        &gpu, &mut prog, &gw1, &gm1, &gv1, &none_a, &gg, &tsteps, &state, &awp, None,
     )
     .unwrap();
     run(&gpu, &prog);
@@ -837,6 +857,29 @@ fn gather_batch_and_adam_match_reference() {
     assert!(
         read(&gpu, &gw1).iter().zip(&plain).any(|(a, b)| a != b),
         "the decay moves the weights"
+    );
+    // AMSGrad: v_hat = max(v_hat, v) in `a`, some elements each way.
+    let ams = Optimizer {
+        amsgrad: true,
+        ..Optimizer::default()
+    };
+    let amp = ams.params(n);
+    let a0 = rand_vec(6, n, 0.0, 0.01);
+    let (mut w, mut m, mut v, mut a) = (w0.clone(), m0.clone(), v0.clone(), a0.clone());
+    reference::adam_update(&mut w, &mut m, &mut v, &mut a, &g, 0.001, 0.01, &amp);
+    let (gw1, gm1, gv1, ga1) = (t(&w0), t(&m0), t(&v0), t(&a0));
+    let mut prog = Vec::new();
+    layers::adam_update(
+        &gpu, &mut prog, &gw1, &gm1, &gv1, &ga1, &gg, &tsteps, &state, &amp, None,
+    )
+    .unwrap();
+    run(&gpu, &prog);
+    assert_close("amsgrad weights", &read(&gpu, &gw1), &w, PASS);
+    assert_eq!(read(&gpu, &ga1), a, "amsgrad v_hat");
+    assert!(a.iter().zip(&a0).any(|(x, y)| x != y) && a.iter().zip(&a0).any(|(x, y)| x == y));
+    assert!(
+        read(&gpu, &gw1).iter().zip(&plain).any(|(x, y)| x != y),
+        "AMSGrad moves the weights differently"
     );
     for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.9, true)] {
         let sgd = Optimizer {
@@ -935,7 +978,7 @@ fn gather_batch_and_adam_match_reference() {
     let mut prog = Vec::new();
     let copies = Some(&wt);
     layers::adam_update(
-        &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, copies,
+        &gpu, &mut prog, &gw2, &gm2, &gv2, &none_a, &gg, &tsteps, &state, &ap2, copies,
     )
     .unwrap();
     run(&gpu, &prog);
@@ -971,7 +1014,7 @@ fn gather_batch_and_adam_match_reference() {
         assert_eq!(got[o..o + want.len()], want[..], "sgd: copy of {c:?}");
     }
     let err = layers::adam_update(
-        &gpu, &mut prog, &gw2, &gm2, &gv2, &gg, &tsteps, &state, &ap2, None,
+        &gpu, &mut prog, &gw2, &gm2, &gv2, &none_a, &gg, &tsteps, &state, &ap2, None,
     )
     .unwrap_err();
     assert!(err.to_string().contains("copies"), "{err}");

@@ -74,6 +74,14 @@ fn twenty_steps_of_each_optimizer_match_keras() {
             Optimizer::keras(OptimizerKind::AdamW),
         ),
         (
+            "adam_amsgrad",
+            "--amsgrad",
+            Optimizer {
+                amsgrad: true,
+                ..Optimizer::default()
+            },
+        ),
+        (
             "rmsprop",
             "--optimizer rmsprop",
             Optimizer::keras(OptimizerKind::Rmsprop),

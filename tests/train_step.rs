@@ -188,6 +188,10 @@ fn thirty_steps_of_each_optimizer_match_cpu() {
             ..Optimizer::keras(OptimizerKind::Sgd)
         },
         Optimizer {
+            amsgrad: true,
+            ..Optimizer::keras(OptimizerKind::Adam)
+        },
+        Optimizer {
             lr: 1e-4,
             ..Optimizer::keras(OptimizerKind::Rmsprop)
         },

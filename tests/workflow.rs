@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 use gpu_cnn::checkpoint::load_saved;
 use gpu_cnn::data::Dataset;
-use gpu_cnn::layers::OptimizerKind;
+use gpu_cnn::layers::Optimizer;
 use gpu_cnn::model::Model;
 use gpu_cnn::run_dir;
 
@@ -80,8 +80,8 @@ fn bars_dir(name: &str) -> TempDir {
 /// Weights, Adam state and counters of a run folder, for exact comparison.
 fn state(dir: &Path) -> (Vec<u32>, Vec<u32>, Vec<u32>, u64, usize, u64) {
     let m = Model::keras_mnist();
-    let s =
-        run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), OptimizerKind::Adam).unwrap();
+    let s = run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), &Optimizer::default())
+        .unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
     let model = m.load_safetensors(&dir.join(run_dir::MODEL)).unwrap();
     assert_eq!(bits(&model), bits(&s.weights), "model and checkpoint agree");
@@ -343,7 +343,7 @@ fn sigkill_never_leaves_a_broken_file() {
         // the two, the model is the next epoch's, which the history already holds.
         let m = Model::keras_mnist();
         let ckpt =
-            run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), OptimizerKind::Adam)
+            run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), &Optimizer::default())
                 .unwrap();
         let model = m.load_safetensors(&dir.join(run_dir::MODEL)).unwrap();
         let epoch = ckpt.epoch;
@@ -853,7 +853,7 @@ fn dropout_and_batch_norm_runs_resume_and_repeat_bit_for_bit() {
     };
     let state_of = |dir: &Path| {
         let m = load_saved(&dir.join(run_dir::MODEL)).unwrap().model;
-        let s = run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), OptimizerKind::Adam)
+        let s = run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), &Optimizer::default())
             .unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
         (bits(&s.weights), bits(&s.m), bits(&s.v), s.t, s.epoch)

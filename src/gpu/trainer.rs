@@ -127,7 +127,8 @@ pub struct GpuTrainer {
     pub stages: Vec<Stage>,
     /// Parameters, gradients, activations and each layer's own buffers.
     pub net: NetBuffers,
-    /// The optimizer's state (`OptimizerKind::state_names`): `a` only for a centered RMSprop.
+    /// The optimizer's state (`Optimizer::state_names`): `a` only for a centered RMSprop or
+    /// AMSGrad.
     m: Tensor,
     v: Tensor,
     a: Tensor,
@@ -255,7 +256,7 @@ impl GpuTrainer {
             a: gpu.zeros(
                 "optimizer.a",
                 // One vec4 when unread (rmsprop_update binds it all the same).
-                if backward > 0 && opt.centered {
+                if backward > 0 && opt.keeps_a() {
                     model.flat_len
                 } else {
                     4

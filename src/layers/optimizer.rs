@@ -23,6 +23,11 @@ pub struct AdamParams {
     /// AdamW's decoupled weight decay (0 for Adam): each step first
     /// w -= w * weight_decay * lr, lr the step's learning rate.
     pub weight_decay: f32,
+    /// 1: AMSGrad, the step divided by the largest v so far (kept in the third state tensor).
+    pub amsgrad: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
     /// In the uniform, not a storage buffer: CPU adapters load uniforms once per workgroup.
     pub table: [AdamCopy; MAX_ADAM_COPIES],
 }
@@ -110,9 +115,14 @@ impl OptimizerKind {
         }
     }
     /// The checkpoint's names for the three state buffers (`m`, `v`, `a`); `None`: not kept.
-    pub fn state_names(self) -> [Option<&'static str>; 3] {
+    /// `amsgrad`: Adam's and AdamW's largest v so far, in `a`.
+    pub fn state_names(self, amsgrad: bool) -> [Option<&'static str>; 3] {
         match self {
-            OptimizerKind::Adam | OptimizerKind::AdamW => [Some("adam.m"), Some("adam.v"), None],
+            OptimizerKind::Adam | OptimizerKind::AdamW => [
+                Some("adam.m"),
+                Some("adam.v"),
+                amsgrad.then_some("adam.v_hat"),
+            ],
             OptimizerKind::Sgd => [Some("sgd.momentum"), None, None],
             OptimizerKind::Rmsprop => [
                 Some("rmsprop.momentum"),
@@ -143,6 +153,8 @@ pub struct Optimizer {
     pub rho: f64,
     /// RMSprop: divide by the gradients' estimated variance instead (also keeps their mean).
     pub centered: bool,
+    /// Adam and AdamW: AMSGrad's form, dividing by the largest v so far.
+    pub amsgrad: bool,
     pub schedule: Schedule,
 }
 
@@ -170,8 +182,17 @@ impl Optimizer {
             nesterov: false,
             rho: 0.9,
             centered: false,
+            amsgrad: false,
             schedule: Schedule::Constant,
         }
+    }
+    /// The checkpoint's names for the state buffers (`OptimizerKind::state_names`).
+    pub fn state_names(&self) -> [Option<&'static str>; 3] {
+        self.kind.state_names(self.amsgrad)
+    }
+    /// Whether the third state tensor (`a`) is kept: centered RMSprop, AMSGrad.
+    pub fn keeps_a(&self) -> bool {
+        self.state_names()[2].is_some()
     }
     /// The learning rate of step t (1-based): the schedule's value after the t - 1 updates
     /// before it (as Keras evaluates it).
@@ -194,8 +215,13 @@ impl Optimizer {
     /// `sgd(momentum=0.9, nesterov)`, `rmsprop(rho=0.9, momentum=0.5, centered)`.
     pub fn describe(&self) -> String {
         match self.kind {
+            OptimizerKind::Adam if self.amsgrad => "adam(amsgrad)".into(),
             OptimizerKind::Adam => "adam".into(),
-            OptimizerKind::AdamW => format!("adamw(weight_decay={})", self.weight_decay),
+            OptimizerKind::AdamW => format!(
+                "adamw(weight_decay={}{})",
+                self.weight_decay,
+                if self.amsgrad { ", amsgrad" } else { "" }
+            ),
             OptimizerKind::Sgd if self.momentum == 0.0 => "sgd".into(),
             OptimizerKind::Sgd => format!(
                 "sgd(momentum={}{})",
@@ -237,6 +263,10 @@ impl Optimizer {
             lo: 0,
             hi: 0,
             weight_decay: self.weight_decay as f32,
+            amsgrad: self.amsgrad as u32,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
             table: [AdamCopy::default(); MAX_ADAM_COPIES],
         }
     }
@@ -285,6 +315,10 @@ impl SgdParams {
             lo: 0,
             hi: 0,
             weight_decay: 0.0,
+            amsgrad: 0,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
             table: self.table,
         }
         .with_copies(table);

@@ -154,6 +154,7 @@ impl<T: Real> CpuNet<T> {
                 &mut self.weights,
                 &mut self.m,
                 &mut self.v,
+                &mut self.a,
                 &self.grads,
                 alpha,
                 lr,

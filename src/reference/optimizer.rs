@@ -4,11 +4,14 @@ use super::Real;
 use crate::layers::{AdamParams, RmspropParams, SgdParams};
 
 /// One Adam step in Keras' form; `alpha` = lr * sqrt(1 - beta2^t) / (1 - beta1^t). AdamW
-/// (`p.weight_decay` > 0) first decays the weights: w -= w * weight_decay * lr.
+/// (`p.weight_decay` > 0) first decays the weights: w -= w * weight_decay * lr. AMSGrad
+/// (`p.amsgrad`) divides by v_hat = max(v_hat, v), kept in `a`.
+#[allow(clippy::too_many_arguments)]
 pub fn adam_update<T: Real>(
     weights: &mut [T],
     m: &mut [T],
     v: &mut [T],
+    a: &mut [T],
     grads: &[T],
     alpha: T,
     lr: T,
@@ -27,7 +30,14 @@ pub fn adam_update<T: Real>(
         if p.weight_decay != 0.0 {
             w = w - w * wd * lr;
         }
-        weights[i] = w - alpha * m[i] / (v[i].sqrt() + eps);
+        let mut vh = v[i];
+        if p.amsgrad != 0 {
+            if a[i] > vh {
+                vh = a[i];
+            }
+            a[i] = vh;
+        }
+        weights[i] = w - alpha * m[i] / (vh.sqrt() + eps);
     }
 }
 

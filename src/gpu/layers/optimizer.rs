@@ -15,7 +15,8 @@ use crate::layers::{
 use crate::model::Model;
 use crate::shaders::Shader;
 
-/// One Adam (or AdamW) step over `p.len` elements; alpha (and AdamW's lr) come from
+/// One Adam (or AdamW, or AMSGrad with `a` holding the largest v so far) step over `p.len`
+/// elements; alpha (and AdamW's lr) come from
 /// `steps[state[1]]` (the step the loss pass handed on). `wt`, with `p.copies` > 0: the buffer of
 /// the channel-last conv weight copies that the pass keeps in step with the weights (placed by
 /// `p.table`).
@@ -26,12 +27,16 @@ pub fn adam_update(
     weights: &Tensor,
     m: &Tensor,
     v: &Tensor,
+    a: &Tensor,
     grads: &Tensor,
     steps: &Tensor,
     state: &Tensor,
     p: &AdamParams,
     wt: Option<&Tensor>,
 ) -> Result<()> {
+    if p.amsgrad != 0 {
+        check_len("adam_update", "a", a, p.len as usize)?;
+    }
     let state_len = [("weights", weights), ("m", m), ("v", v), ("grads", grads)];
     update(
         gpu,
@@ -45,7 +50,7 @@ pub fn adam_update(
             steps,
             state,
         },
-        &[(0, grads), (3, weights), (4, m), (5, v)],
+        &[(0, grads), (3, weights), (4, m), (5, v), (8, a)],
         p,
         wt,
     )
@@ -273,7 +278,7 @@ pub fn record(
     match opt.kind {
         OptimizerKind::Adam | OptimizerKind::AdamW => {
             let p = opt.params(len).with_copies(table);
-            adam_update(gpu, prog, weights, m, v, grads, steps, state, &p, wt)
+            adam_update(gpu, prog, weights, m, v, a, grads, steps, state, &p, wt)
         }
         OptimizerKind::Sgd => {
             let p = opt.sgd_params(len).with_copies(table);

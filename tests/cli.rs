@@ -1539,45 +1539,41 @@ fn optimizers_train_record_and_resume_exactly() {
     );
     assert_ne!(g["epochs"][1]["loss"], adam["epochs"][1]["loss"]);
 
-    // Centered RMSprop with momentum keeps three state tensors; resumed, the whole run's bits.
-    let rms = ["--optimizer", "rmsprop", "--momentum", "0.5", "--centered"];
-    json_tail(&train("rms", &[&rms[..], &["--epochs", "2"]].concat()));
-    json_tail(&train("rms-half", &[&rms[..], &["--epochs", "1"]].concat()));
-    let rms_half = dir.join("rms-half");
-    let (_, meta) =
-        gpu_cnn::checkpoint::read_safetensors(&rms_half.join("checkpoint.safetensors")).unwrap();
-    assert_eq!(meta.get("optimizer").map(String::as_str), Some("rmsprop"));
-    json_tail(&gpu_cnn(&[
-        "train",
-        "--resume",
-        rms_half.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--json",
-    ]));
-    assert!(
-        weight_bits(dir.join("rms").join("model.safetensors"))
-            == weight_bits(rms_half.join("model.safetensors")),
-        "rmsprop: the resumed run ends with the whole run's weights"
-    );
-
-    // AMSGrad keeps v_hat as a third state tensor: resumed, the whole run's bits.
-    json_tail(&train("ams", &["--amsgrad", "--epochs", "2"]));
-    json_tail(&train("ams-half", &["--amsgrad", "--epochs", "1"]));
-    let ams_half = dir.join("ams-half");
-    json_tail(&gpu_cnn(&[
-        "train",
-        "--resume",
-        ams_half.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--json",
-    ]));
-    assert!(
-        weight_bits(dir.join("ams").join("model.safetensors"))
-            == weight_bits(ams_half.join("model.safetensors")),
-        "amsgrad: the resumed run ends with the whole run's weights"
-    );
+    // Optimizers with a third state tensor (centered RMSprop's average gradient, AMSGrad's
+    // v_hat): 1 epoch resumed to 2 ends with the 2-epoch run's bits, the checkpoint naming the
+    // optimizer.
+    for (name, flags, optimizer) in [
+        (
+            "rms",
+            &["--optimizer", "rmsprop", "--momentum", "0.5", "--centered"][..],
+            "rmsprop",
+        ),
+        ("ams", &["--amsgrad"][..], "adam"),
+    ] {
+        let half = dir.join(format!("{name}-half"));
+        json_tail(&train(name, &[flags, &["--epochs", "2"]].concat()));
+        json_tail(&train(
+            &format!("{name}-half"),
+            &[flags, &["--epochs", "1"]].concat(),
+        ));
+        let (_, meta) =
+            gpu_cnn::checkpoint::read_safetensors(&half.join("checkpoint.safetensors")).unwrap();
+        assert_eq!(meta.get("optimizer").map(String::as_str), Some(optimizer));
+        let resume = [
+            "train",
+            "--resume",
+            half.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--json",
+        ];
+        json_tail(&gpu_cnn(&resume));
+        assert!(
+            weight_bits(dir.join(name).join("model.safetensors"))
+                == weight_bits(half.join("model.safetensors")),
+            "{name}: the resumed run ends with the whole run's weights"
+        );
+    }
 
     for (args, says) in [
         (

@@ -39,21 +39,30 @@ pub const MAX_ADAM_COPIES: usize = 8;
 impl AdamParams {
     /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
     pub fn with_copies(self, table: &[AdamCopy]) -> AdamParams {
-        assert!(table.len() <= MAX_ADAM_COPIES, "{} copies", table.len());
-
-        let mut p = AdamParams {
-            copies: table.len() as u32,
-            lo: table.iter().map(|c| c.offset).min().unwrap_or(0),
-            hi: table
-                .iter()
-                .map(|c| c.offset + c.weight_len())
-                .max()
-                .unwrap_or(0),
+        let (copies, lo, hi, table) = copies_fields(table);
+        AdamParams {
+            copies,
+            lo,
+            hi,
+            table,
             ..self
-        };
-        p.table[..table.len()].copy_from_slice(table);
-        p
+        }
     }
+}
+
+/// The fields every optimizer pass's params give the copies to keep (at most
+/// `MAX_ADAM_COPIES`): their count, the flat range [lo, hi) they cover, the table.
+fn copies_fields(table: &[AdamCopy]) -> (u32, u32, u32, [AdamCopy; MAX_ADAM_COPIES]) {
+    assert!(table.len() <= MAX_ADAM_COPIES, "{} copies", table.len());
+    let lo = table.iter().map(|c| c.offset).min().unwrap_or(0);
+    let hi = table
+        .iter()
+        .map(|c| c.offset + c.weight_len())
+        .max()
+        .unwrap_or(0);
+    let mut t = [AdamCopy::default(); MAX_ADAM_COPIES];
+    t[..table.len()].copy_from_slice(table);
+    (table.len() as u32, lo, hi, t)
 }
 
 /// One conv weight tensor whose channel-last copy `adam_update` keeps: the weights
@@ -306,27 +315,12 @@ pub struct SgdParams {
 impl SgdParams {
     /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
     pub fn with_copies(self, table: &[AdamCopy]) -> SgdParams {
-        let a = AdamParams {
-            len: self.len,
-            beta1: 0.0,
-            beta2: 0.0,
-            eps: 0.0,
-            copies: 0,
-            lo: 0,
-            hi: 0,
-            weight_decay: 0.0,
-            amsgrad: 0,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
-            table: self.table,
-        }
-        .with_copies(table);
+        let (copies, lo, hi, table) = copies_fields(table);
         SgdParams {
-            copies: a.copies,
-            lo: a.lo,
-            hi: a.hi,
-            table: a.table,
+            copies,
+            lo,
+            hi,
+            table,
             ..self
         }
     }
@@ -354,23 +348,12 @@ pub struct RmspropParams {
 impl RmspropParams {
     /// These params with `table` as the copies to keep (at most `MAX_ADAM_COPIES`).
     pub fn with_copies(self, table: &[AdamCopy]) -> RmspropParams {
-        let s = SgdParams {
-            len: self.len,
-            momentum: 0.0,
-            nesterov: 0,
-            _pad0: 0,
-            copies: 0,
-            lo: 0,
-            hi: 0,
-            _pad1: 0,
-            table: self.table,
-        }
-        .with_copies(table);
+        let (copies, lo, hi, table) = copies_fields(table);
         RmspropParams {
-            copies: s.copies,
-            lo: s.lo,
-            hi: s.hi,
-            table: s.table,
+            copies,
+            lo,
+            hi,
+            table,
             ..self
         }
     }

@@ -18,7 +18,6 @@
 use std::path::Path;
 
 use crate::checkpoint::{load_saved, SavedModel};
-use crate::data::folder::{self, Color};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::AdapterOptions;
@@ -81,19 +80,7 @@ impl Classifier {
     /// inverted on a light background, cropped, scaled to 20x20, centred by mass in 28x28);
     /// for one trained on an image folder, converted and resized as that folder was.
     pub fn prepare(&self, picture: impl AsRef<Path>) -> Result<Vec<u8>> {
-        let input = self.input();
-        let digits = self.saved.dataset.as_deref() != Some("folder")
-            && input.c == 1
-            && (input.h, input.w) == (28, 28);
-        if digits {
-            return crate::predict::mnist_style(picture.as_ref());
-        }
-        let color = if input.c == 3 {
-            Color::Rgb
-        } else {
-            Color::Grayscale
-        };
-        folder::decode_image(picture.as_ref(), color, (input.h, input.w))
+        crate::predict::prepare(&self.saved, picture.as_ref())
     }
 
     /// Classifies images given as bytes in the model's input layout (channels, then rows, then

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::checkpoint::load_saved;
+use crate::checkpoint::{load_saved, SavedModel};
 use crate::data::folder::{self, Color};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -160,18 +160,29 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     Ok(out)
 }
 
-/// Classifies the images and prints the three most probable classes of each; returns them.
-pub fn run(opts: &PredictOptions) -> Result<Vec<Prediction>> {
-    let saved = load_saved(&opts.model)?;
+/// A picture as `saved`'s training images were made: for a model trained on MNIST or
+/// Fashion-MNIST (one channel, 28x28) the digit treatment of `mnist_style`; for one trained on
+/// an image folder, converted and resized as that folder was.
+pub fn prepare(saved: &SavedModel, picture: &Path) -> Result<Vec<u8>> {
     let input = saved.model.input;
     let digits = saved.dataset.as_deref() != Some("folder")
         && input.c == 1
         && (input.h, input.w) == (28, 28);
+    if digits {
+        return mnist_style(picture);
+    }
     let color = if input.c == 3 {
         Color::Rgb
     } else {
         Color::Grayscale
     };
+    folder::decode_image(picture, color, (input.h, input.w))
+}
+
+/// Classifies the images and prints the three most probable classes of each; returns them.
+pub fn run(opts: &PredictOptions) -> Result<Vec<Prediction>> {
+    let saved = load_saved(&opts.model)?;
+    let input = saved.model.input;
     let mut files = Vec::new();
     let mut d = Dataset {
         images: Vec::new(),
@@ -181,12 +192,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<Prediction>> {
         cols: input.w,
     };
     for (file, from_folder) in expand(&opts.images)? {
-        let px = if digits {
-            mnist_style(&file)
-        } else {
-            folder::decode_image(&file, color, (input.h, input.w))
-        };
-        match px {
+        match prepare(&saved, &file) {
             Ok(px) => {
                 d.images.extend_from_slice(&px);
                 d.labels.push(0);

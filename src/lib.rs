@@ -6,6 +6,8 @@
 //! - train: [`train::run`] with a [`train::TrainConfig`] (the `gpu-cnn train` options as
 //!   fields, `..TrainConfig::default()` for the rest), returning the [`history::History`];
 //!   `examples/train.rs`.
+//! - export: [`onnx::export`] gives the ONNX file of a [`checkpoint::SavedModel`] (what
+//!   `gpu-cnn export` writes).
 //!
 //! ```no_run
 //! # fn main() -> gpu_cnn::Result<()> {
@@ -43,6 +45,7 @@ pub mod datasets;
 pub mod devices;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod files;
 pub mod gpu;
 pub mod history;
@@ -50,6 +53,7 @@ pub mod infer;
 pub mod layers;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod output;
 pub mod plan;
 pub mod plot;

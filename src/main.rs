@@ -55,6 +55,21 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Classify your own pictures with a saved model
     Predict(PredictArgs),
+    /// Write a saved model as an ONNX file (for ONNX Runtime, onnxruntime-web, OpenCV, ...)
+    Export {
+        /// A model.safetensors written by `train`
+        #[arg(long, value_name = "FILE")]
+        model: PathBuf,
+        /// The ONNX file to write [default: the model's path with .onnx]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// ONNX opset to declare (11 to 21; the graph is the same)
+        #[arg(long, value_name = "N", default_value_t = gpu_cnn::onnx::DEFAULT_OPSET)]
+        opset: i64,
+        /// End stdout with one JSON line
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure training throughput of the seed CNN (images/s, ms/step, per-pass times)
     Bench {
         /// Images per training step
@@ -521,6 +536,18 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             let answers = gpu_cnn::predict::run(&opts)?;
             if a.model.json {
                 println!("{}", serde_json::to_string(&answers).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Export {
+            model,
+            out,
+            opset,
+            json,
+        } => {
+            let e = gpu_cnn::export::run(&gpu_cnn::export::ExportOptions { model, out, opset })?;
+            if json {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
             }
             Ok(())
         }

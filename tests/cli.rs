@@ -1781,3 +1781,117 @@ fn runs_log_tensorboard_scalars_without_duplicates_on_resume() {
         assert_eq!(*val, want, "{tag} at epoch {step}");
     }
 }
+
+/// `export`: model.onnx beside the model, what it takes and gives on stdout, the same bytes each
+/// time, and clear errors (the model file is never overwritten).
+#[test]
+fn export_writes_onnx_beside_the_model_and_refuses_what_it_cannot() {
+    let dir = temp_dir("cli-export");
+    let model = dir.join("model.safetensors");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mnist_seed.safetensors"
+        ),
+        &model,
+    )
+    .unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let m = model.to_str().unwrap();
+    let o = gpu_cnn(&["export", "--model", m, "--json"]);
+    let j = json_tail(&o);
+    let onnx = dir.join("model.onnx");
+    assert_eq!(j["path"], onnx.to_str().unwrap());
+    assert_eq!(j["opset"], 13);
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert_eq!(j["bytes"], bytes.len());
+    let out = stdout(&o);
+    for want in [
+        &format!(
+            "Wrote {} (ONNX opset 13, {} bytes)",
+            onnx.display(),
+            bytes.len()
+        ),
+        "input:  `input` float32 [batch, 1, 28, 28]: each pixel value / 255 (0..1), channels first",
+        "output: `probabilities` float32 [batch, 10]: softmax over 0, 1, 2, 3, 4, 5, 6, 7, 8, 9",
+    ] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
+    // Again, elsewhere (a new folder is made), at another opset: the same graph, the same
+    // tensors; the opset and IR version differ.
+    let other = dir.join("new/sub/seed.onnx");
+    let o = gpu_cnn(&[
+        "export",
+        "--model",
+        m,
+        "--out",
+        other.to_str().unwrap(),
+        "--opset",
+        "17",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = std::fs::read(&other).unwrap();
+    assert_eq!(again.len(), bytes.len());
+    assert_ne!(again, bytes);
+    let o = gpu_cnn(&["export", "--model", m, "--out", other.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&other).unwrap(), bytes);
+
+    let plain = dir.join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let p = plain.to_str().unwrap();
+    let inside_plain = plain.join("x.onnx");
+    // (arguments, what stderr says, exit status: 2 bad usage, 1 anything else)
+    let cases: Vec<(Vec<&str>, String, i32)> = vec![
+        (
+            vec!["export", "--model", "/nonexistent.safetensors"],
+            "/nonexistent.safetensors: No such file".into(),
+            1,
+        ),
+        (
+            vec!["export", "--model", p],
+            format!("checkpoint {p}: not a safetensors file"),
+            1,
+        ),
+        (
+            vec!["export", "--model", m, "--opset", "99"],
+            "--opset 99: gpu-cnn writes opsets 11 to 21".into(),
+            2,
+        ),
+        (
+            vec!["export", "--model", m, "--opset", "10"],
+            "--opset 10: gpu-cnn writes opsets 11 to 21".into(),
+            2,
+        ),
+        (
+            vec!["export", "--model", m, "--out", m],
+            format!("--out {m} is the model file itself"),
+            2,
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--out",
+                inside_plain.to_str().unwrap(),
+            ],
+            format!("{p}: is a file, expected a folder"),
+            1,
+        ),
+        (
+            vec!["export", "--model", m, "--out", dir.to_str().unwrap()],
+            "is a folder, cannot write a file there".into(),
+            1,
+        ),
+        (vec!["export"], "--model <FILE>".into(), 2),
+    ];
+    for (args, want, code) in cases {
+        let o = gpu_cnn(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {e}");
+        assert!(e.contains(&want), "{args:?}: {want:?} in {e}");
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+}

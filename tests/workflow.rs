@@ -646,6 +646,22 @@ fn the_same_run_twice_gives_the_same_bits() {
             "{f}: keys sorted: {header}"
         );
     }
+    // Their ONNX exports too (`export` writes model.onnx beside each model).
+    for dir in [&a, &b] {
+        ok(&run(&[
+            "export",
+            "--model",
+            dir.join("model.safetensors").to_str().unwrap(),
+        ]));
+    }
+    let (x, y) = (
+        std::fs::read(a.join("model.onnx")).unwrap(),
+        std::fs::read(b.join("model.onnx")).unwrap(),
+    );
+    assert!(
+        x.len() > 1000 && x == y,
+        "model.onnx differs between the two runs"
+    );
     // Another seed is another run.
     let c = temp_dir("wf-repro-c");
     ok(&run(&[

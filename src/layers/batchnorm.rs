@@ -9,6 +9,7 @@ use super::layer::{Layer, LayerPlan, Role, TensorSpec};
 use super::read::{caret, CallReader, KerasLayer};
 use super::shape::{Init, Shape};
 use crate::error::Result;
+use crate::onnx::{Attr, Op, Param};
 
 /// Batch-norm options gpu-cnn trains with: momentum in [0, 1], epsilon > 0.
 pub fn check(momentum: f32, epsilon: f32) -> std::result::Result<(), String> {
@@ -68,6 +69,14 @@ pub fn to_text(momentum: f32, epsilon: f32) -> String {
     } else {
         format!("batchnorm({})", opts.join(","))
     }
+}
+
+/// Its ONNX node: `BatchNormalization` in inference, over gamma, beta and the moving statistics
+/// (the same y = gamma * (x - mean) / sqrt(var + epsilon) + beta).
+pub fn onnx(epsilon: f32) -> Vec<Op> {
+    vec![Op::new("BatchNormalization")
+        .attr("epsilon", Attr::Float(epsilon))
+        .params(&[Param::Weight, Param::Bias, Param::Mean, Param::Variance])]
 }
 
 /// Keras' `BatchNormalization`, every option checked.

@@ -11,6 +11,7 @@ use super::pool::Maxpool2dParams;
 use super::read::{caret, channels_last, CallReader, KerasLayer};
 use super::shape::{fits_tensor, ConvGeometry, Init, Padding, Shape, MAX_TENSOR};
 use crate::error::Result;
+use crate::onnx::{Attr, Op, Param};
 
 /// A stride-1, `valid`, biased convolution: the seed model's kind.
 pub fn conv(out_channels: usize, kernel: usize, relu: bool) -> Layer {
@@ -142,6 +143,42 @@ pub fn to_text(
         t.push_str(",use_bias=false");
     }
     t + ")"
+}
+
+/// Its ONNX nodes: `Conv` with the explicit padding of `ConvGeometry` (Keras' `same` puts the
+/// odd pixel after, which `pads` says exactly), then `Relu` if it has one.
+pub fn onnx(
+    input: Shape,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    bias: bool,
+    relu: bool,
+) -> Vec<Op> {
+    let k = kernel as i64;
+    let s = stride as i64;
+    let mut conv = Op::new("Conv")
+        .attr("kernel_shape", Attr::Ints(vec![k, k]))
+        .attr("strides", Attr::Ints(vec![s, s]))
+        .params(&[Param::Weight]);
+    if bias {
+        conv = conv.params(&[Param::Bias]);
+    }
+    if let Ok(g) = ConvGeometry::of(input, out_channels, kernel, stride, padding) {
+        if g.padded_input() {
+            // ONNX: [top, left, bottom, right], as `ConvGeometry::pad`.
+            conv = conv.attr(
+                "pads",
+                Attr::Ints(g.pad.iter().map(|&p| p as i64).collect()),
+            );
+        }
+    }
+    let mut ops = vec![conv];
+    if relu {
+        ops.push(Op::new("Relu"));
+    }
+    ops
 }
 
 /// Keras' `Conv2D`, every option checked.

@@ -8,6 +8,7 @@ use super::layer::{Layer, LayerPlan, Role, TensorSpec};
 use super::read::{caret, CallReader, KerasLayer};
 use super::shape::{Init, Shape};
 use crate::error::Result;
+use crate::onnx::{Attr, Op, Param};
 
 /// `out` outputs from the flattened input.
 pub fn output(out: usize) -> std::result::Result<Shape, String> {
@@ -57,6 +58,18 @@ pub fn read_text(r: &CallReader) -> Result<Layer> {
 /// The text form.
 pub fn to_text(out: usize, relu: bool) -> String {
     format!("dense({out}{})", if relu { ",relu" } else { "" })
+}
+
+/// Its ONNX nodes: `Gemm` with the (out, in) weight transposed (after a `Flatten` of an image,
+/// which `onnx::export` adds), then `Relu` if it has one.
+pub fn onnx(relu: bool) -> Vec<Op> {
+    let mut ops = vec![Op::new("Gemm")
+        .attr("transB", Attr::Int(1))
+        .params(&[Param::Weight, Param::Bias])];
+    if relu {
+        ops.push(Op::new("Relu"));
+    }
+    ops
 }
 
 /// Keras' `Dense`, every option checked.

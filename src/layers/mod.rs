@@ -159,6 +159,29 @@ impl Layer {
         }
     }
 
+    /// Its ONNX nodes on `input` (`onnx::export` chains them): none for dropout, the identity
+    /// outside training.
+    pub fn onnx(&self, input: Shape) -> Vec<crate::onnx::Op> {
+        use crate::onnx::Op;
+        match *self {
+            Layer::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                bias,
+                relu,
+            } => conv2d::onnx(input, out_channels, kernel, stride, padding, bias, relu),
+            Layer::MaxPool2d { size, stride } => pool::onnx(false, Some(size), stride),
+            Layer::AvgPool2d { size, stride } => pool::onnx(true, Some(size), stride),
+            Layer::GlobalAvgPool2d => pool::onnx(true, None, 1),
+            Layer::Dense { relu, .. } => dense::onnx(relu),
+            Layer::Dropout { .. } => Vec::new(),
+            Layer::BatchNorm { epsilon, .. } => batchnorm::onnx(epsilon),
+            Layer::Relu => vec![Op::new("Relu")],
+        }
+    }
+
     /// Keras' default name stem and class, as `model.summary()` prints them.
     pub fn keras_names(&self) -> (&'static str, &'static str) {
         match self {

@@ -8,6 +8,7 @@ use super::layer::{Layer, LayerPlan};
 use super::read::{caret, channels_last, CallReader, KerasLayer};
 use super::shape::Shape;
 use crate::error::Result;
+use crate::onnx::{Attr, Op};
 
 /// The output of a `size` x `size` window every `stride` pixels (floor; no padding) on
 /// `input`; `kind` names the pooling in the error.
@@ -81,6 +82,18 @@ pub fn to_text(avg: bool, size: usize, stride: usize) -> String {
     } else {
         format!("{name}({size},stride={stride})")
     }
+}
+
+/// Its ONNX node: `MaxPool` or `AveragePool` (no padding, floor, as here), or `GlobalAveragePool`
+/// for `size` None.
+pub fn onnx(avg: bool, size: Option<usize>, stride: usize) -> Vec<Op> {
+    let Some(size) = size else {
+        return vec![Op::new("GlobalAveragePool")];
+    };
+    let (k, s) = (size as i64, stride as i64);
+    vec![Op::new(if avg { "AveragePool" } else { "MaxPool" })
+        .attr("kernel_shape", Attr::Ints(vec![k, k]))
+        .attr("strides", Attr::Ints(vec![s, s]))]
 }
 
 /// `MaxPooling2D` and `AveragePooling2D`.

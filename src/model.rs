@@ -67,6 +67,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// Whether layer `i`'s backward pass needs its input's gradient: not for the first layer,
+    /// nor for one after augmentation layers alone (they come first and pass no gradient on).
+    pub fn input_gradient(&self, i: usize) -> bool {
+        self.layers[..i.min(self.layers.len())]
+            .iter()
+            .any(|l| !matches!(l.layer, Layer::Augment(_)))
+    }
+
     /// Infers every shape and lays out the parameters. The last layer must be a Dense layer
     /// without ReLU: its outputs are the logits of the softmax cross-entropy.
     pub fn new(input: Shape, layers: &[Layer]) -> Result<Model> {

@@ -85,6 +85,9 @@ shader_table! {
     Avgpool2dBackward => "avgpool2d_backward",
     DropoutForward => "dropout_forward",
     DropoutBackward => "dropout_backward",
+    RandomAffineForward => "random_affine_forward",
+    AffineTransform => "affine_transform" from "random_affine_forward" if GIVEN,
+    RandomContrastForward => "random_contrast_forward",
     BatchnormForward => "batchnorm_forward",
     BatchnormBackward => "batchnorm_backward",
     ReluForward => "relu_forward",
@@ -128,6 +131,7 @@ impl Shader {
 
 parts_table! {
     "acc8x2_zero",
+    "augment_draw",
     "avgpool2d_params",
     "backward_input_entry",
     "blocks8",
@@ -147,6 +151,8 @@ parts_table! {
     "lanes",
     "maxpool2d_params",
     "pad2d_params",
+    "random_affine_params",
+    "random_contrast_params",
     "plane_shapes",
     "relu_params",
     "share8",

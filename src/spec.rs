@@ -264,6 +264,24 @@ fn build_layers(
             LayerSpec::Layer(l) => *l,
         };
         match l.placement() {
+            Placement::First => {
+                if let Some(before) = layers
+                    .iter()
+                    .find(|b: &&Layer| b.placement() != Placement::First)
+                {
+                    let name = |l: &Layer| l.to_text().split('(').next().unwrap_or("").to_string();
+                    return Err(Error::Usage(format!(
+                        "--model `{text}`: {} after {}: augmentation layers come first, before any other layer (as Keras' preprocessing layers)",
+                        name(&l),
+                        name(before)
+                    )));
+                }
+                if flat {
+                    return Err(Error::Usage(format!(
+                        "--model `{text}`: augmentation after flatten: augmentation layers come first"
+                    )));
+                }
+            }
             Placement::Elementwise => {}
             Placement::PerChannel if flattened_spatial => {
                 let text_name = l.to_text();

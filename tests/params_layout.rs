@@ -8,7 +8,8 @@ use std::mem::{offset_of, size_of};
 use gpu_cnn::layers::{
     AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
     DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
-    ReluParams, RmspropParams, SgdParams, SoftmaxXentParams, Subsample2dParams,
+    RandomAffineParams, RandomContrastParams, ReluParams, RmspropParams, SgdParams,
+    SoftmaxXentParams, Subsample2dParams,
 };
 use gpu_cnn::shaders::Shader;
 use naga::TypeInner;
@@ -219,6 +220,42 @@ fn every_params_uniform_matches_its_rust_struct() {
                 ("scale", offset_of!(DropoutParams, scale)),
                 ("salt", offset_of!(DropoutParams, salt)),
                 ("training", offset_of!(DropoutParams, training)),
+            ],
+        ),
+        (
+            &["random_affine_forward", "affine_transform"][..],
+            size_of::<RandomAffineParams>(),
+            vec![
+                ("batch", offset_of!(RandomAffineParams, batch)),
+                ("channels", offset_of!(RandomAffineParams, channels)),
+                ("height", offset_of!(RandomAffineParams, height)),
+                ("width", offset_of!(RandomAffineParams, width)),
+                ("kind", offset_of!(RandomAffineParams, kind)),
+                ("mode", offset_of!(RandomAffineParams, mode)),
+                ("fill", offset_of!(RandomAffineParams, fill)),
+                ("salt", offset_of!(RandomAffineParams, salt)),
+                ("training", offset_of!(RandomAffineParams, training)),
+                ("lo0", offset_of!(RandomAffineParams, lo0)),
+                ("hi0", offset_of!(RandomAffineParams, hi0)),
+                ("lo1", offset_of!(RandomAffineParams, lo1)),
+                ("hi1", offset_of!(RandomAffineParams, hi1)),
+                ("fill_value", offset_of!(RandomAffineParams, fill_value)),
+            ],
+        ),
+        (
+            &["random_contrast_forward"][..],
+            size_of::<RandomContrastParams>(),
+            vec![
+                ("batch", offset_of!(RandomContrastParams, batch)),
+                ("channels", offset_of!(RandomContrastParams, channels)),
+                ("height", offset_of!(RandomContrastParams, height)),
+                ("width", offset_of!(RandomContrastParams, width)),
+                ("salt", offset_of!(RandomContrastParams, salt)),
+                ("training", offset_of!(RandomContrastParams, training)),
+                ("lo", offset_of!(RandomContrastParams, lo)),
+                ("hi", offset_of!(RandomContrastParams, hi)),
+                ("range_lo", offset_of!(RandomContrastParams, range_lo)),
+                ("range_hi", offset_of!(RandomContrastParams, range_hi)),
             ],
         ),
         (

@@ -372,6 +372,72 @@ fn every_layer_kind_trains_as_on_the_cpu() {
     assert_eq!(e.correct, m[1] as f64);
 }
 
+/// Every augmentation layer in front of a small model: 30 steps on the GPU as on the CPU (the
+/// same draws, the same transforms), training other numbers than the same model without them,
+/// and evaluating exactly as that model does (augmentation is the identity there).
+#[test]
+fn augmentation_trains_as_on_the_cpu_and_leaves_evaluation_alone() {
+    let Some(gpu) = gpu() else { return };
+    let shape = gpu_cnn::model::Shape::new(1, 28, 28);
+    let plain = "conv2d(8,3,relu) maxpool(2) flatten dense(10)";
+    let augmented = format!("randomflip(horizontal) randomtranslation(0.1,-0.2..0.1,fill_mode=constant,fill_value=0.5) randomrotation(0.05) randomzoom(0.1,-0.1..0.2,fill_mode=wrap) randomcontrast(0.2..0.3,value_range=0..1) {plain}");
+    let model = gpu_cnn::spec::build(&augmented, shape, 10, false).unwrap();
+    let bare = gpu_cnn::spec::build(plain, shape, 10, false).unwrap();
+    assert_eq!(model.params, bare.params);
+    let w0 = model.init_glorot(6);
+    let (batch, steps) = (6, 30);
+    let data = learnable(batch * steps, 21);
+    let eval = learnable(50, 22);
+    let adam = Optimizer {
+        lr: 1e-3,
+        ..Optimizer::default()
+    };
+    let mut cpu = CpuNet::<f32>::new(&model, &w0, 50);
+    let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
+    let mut bare_cpu = CpuNet::<f32>::new(&bare, &w0, 50);
+    let bare_losses = cpu_run(&mut bare_cpu, &data, batch, steps, &adam);
+    assert_ne!(
+        cpu_losses[0], bare_losses[0],
+        "augmentation changes the first step's loss"
+    );
+    let mut t = GpuTrainer::new(gpu, &model, &w0, &data, Some(&eval), batch, adam).unwrap();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    let (_, e) = t.epoch(&order, &mut |_| true).unwrap();
+    let slots = t.read_train_slots().unwrap();
+    let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+    assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
+    let weights = t.read_weights().unwrap();
+    for p in &model.params {
+        let r = p.offset..p.offset + p.len;
+        assert_close(
+            &format!("{} after {steps} steps", p.name),
+            &weights[r.clone()],
+            &cpu.weights[r],
+            STEP,
+        );
+    }
+    // Evaluation: the GPU's metrics are the augmentation-free model's with these weights.
+    let mut y = vec![0u32; 50];
+    let mut check = CpuNet::<f32>::new(&bare, &weights, 50);
+    check.load_batch(&mut y, &eval, &(0..50).collect::<Vec<u32>>(), 0, 50);
+    let m = check.evaluate(&y, 50);
+    let e = e.expect("an evaluation set");
+    assert_close("evaluation loss", &[e.loss_sum as f32], &[m[0]], STEP);
+    assert_eq!(e.correct, m[1] as f64);
+    // And on the GPU's inference program, bit for bit.
+    let gpu = gpu_cnn::gpu::Gpu::new(&gpu_cnn::gpu::AdapterOptions::default()).unwrap();
+    let a = GpuTrainer::inference(gpu, &model, &weights, &eval, 50)
+        .unwrap()
+        .eval_logits()
+        .unwrap();
+    let gpu = gpu_cnn::gpu::Gpu::new(&gpu_cnn::gpu::AdapterOptions::default()).unwrap();
+    let b = GpuTrainer::inference(gpu, &bare, &weights, &eval, 50)
+        .unwrap()
+        .eval_logits()
+        .unwrap();
+    assert_eq!(a, b);
+}
+
 /// The fused passes (the loss with its gradient; max-pool forward and backward inside the conv's;
 /// two dense layers' forward passes in one; a layer's
 /// weight and input gradients in one dispatch; Adam keeping the convs' channel-last weight

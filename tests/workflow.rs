@@ -831,18 +831,19 @@ fn a_model_of_your_own_trains_and_is_used_from_its_file() {
     );
 }
 
-/// A model with dropout and batch norm: resumed after epoch 1 it ends with the same bits as the
-/// run in one go (weights, moving statistics, Adam state: the dropout masks follow the step
-/// count, not the process), a second run with the same seed gives the same bits again, another
-/// seed other masks, and `evaluate` rebuilds the model from its file alone.
+/// A model with augmentation, dropout and batch norm: resumed after epoch 1 it ends with the
+/// same bits as the run in one go (weights, moving statistics, Adam state: the augmentation's
+/// draws and the dropout masks follow the step count, not the process), a second run with the
+/// same seed gives the same bits again, another seed other draws and masks, and `evaluate`
+/// rebuilds the model from its file alone.
 #[test]
-fn dropout_and_batch_norm_runs_resume_and_repeat_bit_for_bit() {
+fn augmentation_dropout_and_batch_norm_runs_resume_and_repeat_bit_for_bit() {
     if gpu().is_none() {
         return;
     }
     let data = bars_dir("wf-bn-data");
     let d = data.to_str().unwrap();
-    let text = "conv2d(8,3,relu) batchnorm avgpool(2) dropout(0.3) conv2d(8,3) relu globalavgpool dense(16,relu) batchnorm(momentum=0.9) dropout(0.5) dense(10)";
+    let text = "randomflip randomtranslation(0.1,0.1) randomrotation(0.1) randomzoom(0.1) randomcontrast(0.2) conv2d(8,3,relu) batchnorm avgpool(2) dropout(0.3) conv2d(8,3) relu globalavgpool dense(16,relu) batchnorm(momentum=0.9) dropout(0.5) dense(10)";
     let (a, b, c, e) = (
         temp_dir("wf-bn-a"),
         temp_dir("wf-bn-b"),

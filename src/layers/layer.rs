@@ -33,6 +33,9 @@ pub enum Layer {
     BatchNorm { momentum: f32, epsilon: f32 },
     /// A separate ReLU (Keras' `Activation("relu")` or `ReLU()`), e.g. after batch norm.
     Relu,
+    /// A random flip, translation, rotation, zoom or contrast change per image in training; the
+    /// identity otherwise (`augment`). Only at the start of a model.
+    Augment(super::augment::Augment),
 }
 
 /// A layer with its inferred shapes and the indices of its tensors in `Model::params`: conv and
@@ -93,4 +96,6 @@ pub enum Placement {
     Flattening,
     /// On a flat input (after flatten, global pooling or dense): dense.
     Flat,
+    /// Before every other kind (augmentation).
+    First,
 }

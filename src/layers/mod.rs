@@ -12,6 +12,7 @@
 //! `MAX_TENSOR` values per image, and the trainers cap the batch so that each buffer fits the
 //! adapter's binding limit, or 1 GiB on the CPU), so every product fits in u32.
 
+pub mod augment;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
@@ -24,6 +25,10 @@ pub mod pool;
 pub mod read;
 pub mod shape;
 
+pub use augment::{
+    random_affine_params, random_contrast_params, Augment, Fill, RandomAffineParams,
+    RandomContrastParams,
+};
 pub use batchnorm::{batchnorm_params, BatchnormParams};
 pub use conv2d::{
     conv_geometry, conv_params, pad_params, subsample_params, Conv2dParams, Conv2dPooledParams,
@@ -45,11 +50,11 @@ use read::{CallReader, KerasLayer};
 
 /// The text form's layer names, as errors and help list them.
 pub const TEXT_NAMES: &str =
-    "conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense";
+    "conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense, randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast";
 /// `--model`'s help: what it takes, with the text form's layer names.
-pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense, e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"";
+pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense (after randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast if any), e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"";
 /// The Keras classes a model file may hold.
-pub const KERAS_CLASSES: &str = "InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense";
+pub const KERAS_CLASSES: &str = "InputLayer, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense";
 
 /// The layer of the text form's call `r`, by its name; `None` when no kind has that name.
 pub fn read_text(name: &str, r: &CallReader) -> Option<Result<Layer>> {
@@ -61,6 +66,9 @@ pub fn read_text(name: &str, r: &CallReader) -> Option<Result<Layer>> {
         "dropout" => elementwise::read_dropout_text(r),
         "relu" => elementwise::read_relu_text(r),
         "batchnorm" => batchnorm::read_text(r),
+        "randomflip" | "randomtranslation" | "randomrotation" | "randomzoom" | "randomcontrast" => {
+            augment::read_text(name, r)
+        }
         _ => return None,
     })
 }
@@ -78,6 +86,9 @@ pub fn read_keras(class: &str, k: &KerasLayer) -> Option<Result<Option<Layer>>> 
         "Activation" => elementwise::read_activation_keras(k),
         "ReLU" => some(elementwise::read_relu_keras(k)),
         "BatchNormalization" => some(batchnorm::read_keras(k)),
+        "RandomFlip" | "RandomTranslation" | "RandomRotation" | "RandomZoom" | "RandomContrast" => {
+            some(augment::read_keras(k))
+        }
         _ => return None,
     })
 }
@@ -97,6 +108,7 @@ impl Layer {
             Layer::Dropout { .. } => "dropout",
             Layer::BatchNorm { .. } => "bn",
             Layer::Relu => "relu",
+            Layer::Augment(a) => a.prefix(),
         }
     }
 
@@ -118,7 +130,7 @@ impl Layer {
             Layer::BatchNorm { momentum, epsilon } => {
                 batchnorm::check(momentum, epsilon).map(|_| input)
             }
-            Layer::Relu => Ok(input),
+            Layer::Relu | Layer::Augment(_) => Ok(input),
         }
     }
 
@@ -156,11 +168,12 @@ impl Layer {
             Layer::Dropout { rate } => format!("dropout({rate})"),
             Layer::BatchNorm { momentum, epsilon } => batchnorm::to_text(momentum, epsilon),
             Layer::Relu => "relu".to_string(),
+            Layer::Augment(a) => a.to_text(),
         }
     }
 
-    /// Its ONNX nodes on `input` (`onnx::export` chains them): none for dropout, the identity
-    /// outside training.
+    /// Its ONNX nodes on `input` (`onnx::export` chains them): none for dropout and
+    /// augmentation, the identity outside training.
     pub fn onnx(&self, input: Shape) -> Vec<crate::onnx::Op> {
         use crate::onnx::Op;
         match *self {
@@ -176,7 +189,7 @@ impl Layer {
             Layer::AvgPool2d { size, stride } => pool::onnx(true, Some(size), stride),
             Layer::GlobalAvgPool2d => pool::onnx(true, None, 1),
             Layer::Dense { relu, .. } => dense::onnx(relu),
-            Layer::Dropout { .. } => Vec::new(),
+            Layer::Dropout { .. } | Layer::Augment(_) => Vec::new(),
             Layer::BatchNorm { epsilon, .. } => batchnorm::onnx(epsilon),
             Layer::Relu => vec![Op::new("Relu")],
         }
@@ -193,6 +206,7 @@ impl Layer {
             Layer::Dropout { .. } => ("dropout", "Dropout"),
             Layer::Relu => ("activation", "Activation"),
             Layer::BatchNorm { .. } => ("batch_normalization", "BatchNormalization"),
+            Layer::Augment(a) => a.keras_names(),
         }
     }
 
@@ -206,6 +220,7 @@ impl Layer {
             Layer::Dense { .. } => Placement::Flat,
             Layer::Dropout { .. } | Layer::Relu => Placement::Elementwise,
             Layer::BatchNorm { .. } => Placement::PerChannel,
+            Layer::Augment(_) => Placement::First,
         }
     }
 }

@@ -136,7 +136,7 @@ impl<T: Real> CpuNet<T> {
         let p = batchnorm_params(l, batch, true);
         let (g, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let (dg, db) = self.grads.split_at_mut(b.start);
-        let dinp = (i > 0).then_some(dinp.as_mut_slice());
+        let dinp = self.model.input_gradient(i).then_some(dinp.as_mut_slice());
         batchnorm_backward(
             dinp,
             &mut dg[g.clone()],

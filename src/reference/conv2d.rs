@@ -374,13 +374,13 @@ impl<T: Real> CpuNet<T> {
             }
             None => (&mut self.grads[w.clone()], &mut bufs.dbias[..]),
         };
-        let dsrc = match (i > 0, pp.is_some()) {
+        let dsrc = match (self.model.input_gradient(i), pp.is_some()) {
             (false, _) => None,
             (true, true) => Some(&mut bufs.dpadded[..]),
             (true, false) => Some(dinp.as_mut_slice()),
         };
         conv2d_backward(dsrc, dw, db, out, dout, src, &self.weights[w], &p);
-        if let (true, Some(pp)) = (i > 0, pp) {
+        if let (true, Some(pp)) = (self.model.input_gradient(i), pp) {
             pad2d_backward(dinp, &bufs.dpadded, &pp);
         }
     }

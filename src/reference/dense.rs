@@ -123,7 +123,7 @@ impl<T: Real> CpuNet<T> {
         let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let (dw, db) = self.grads.split_at_mut(b.start);
         dense_backward_weight(&mut dw[w.clone()], &mut db[..b.len()], out, dout, inp, &p);
-        if i > 0 {
+        if self.model.input_gradient(i) {
             dense_backward_input(dinp, out, dout, &self.weights[w], &p);
         }
     }

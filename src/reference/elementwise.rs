@@ -58,7 +58,7 @@ impl<T: Real> CpuNet<T> {
         relu_forward(out, inp, &relu_params(&self.model.layers[i], batch));
     }
     pub(super) fn backward_relu(&mut self, i: usize, batch: usize) {
-        if i > 0 {
+        if self.model.input_gradient(i) {
             let (dinp, dout) = split(&mut self.dacts, i);
             let p = relu_params(&self.model.layers[i], batch);
             relu_backward(dinp, &self.acts[i + 1], dout, &p);
@@ -71,7 +71,7 @@ impl<T: Real> CpuNet<T> {
         dropout_forward(out, inp, &self.dropout, &p);
     }
     pub(super) fn backward_dropout(&mut self, i: usize, batch: usize) {
-        if i > 0 {
+        if self.model.input_gradient(i) {
             let (dinp, dout) = split(&mut self.dacts, i);
             let p = dropout_params(&self.model.layers[i], batch, i, true);
             dropout_backward(dinp, dout, &self.dropout, &p);

@@ -6,6 +6,7 @@
 // `!(x > 0)` is deliberate: a NaN pre-activation counts as not positive, as in the shaders.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod augment;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
@@ -16,6 +17,7 @@ pub mod net;
 pub mod optimizer;
 pub mod pool;
 
+pub use augment::*;
 pub use batchnorm::*;
 pub use conv2d::*;
 pub use data::*;

@@ -100,6 +100,7 @@ impl<T: Real> CpuNet<T> {
                     Layer::Dropout { .. } => self.forward_dropout(i, batch, training),
                     Layer::Relu => self.forward_relu(i, batch),
                     Layer::BatchNorm { .. } => self.forward_batchnorm(i, batch, training),
+                    Layer::Augment(_) => self.forward_augment(i, batch, training),
                 }
             }
         }
@@ -136,6 +137,8 @@ impl<T: Real> CpuNet<T> {
                     Layer::Dropout { .. } => self.backward_dropout(i, batch),
                     Layer::Relu => self.backward_relu(i, batch),
                     Layer::BatchNorm { .. } => self.backward_batchnorm(i, batch),
+                    // First in a model: no gradient to pass on.
+                    Layer::Augment(_) => {}
                 }
             }
         }

@@ -127,7 +127,7 @@ impl<T: Real> CpuNet<T> {
         maxpool2d_forward(out, &mut self.argmax[i + 1], inp, &p);
     }
     pub(super) fn backward_maxpool2d(&mut self, i: usize, batch: usize) {
-        if i > 0 {
+        if self.model.input_gradient(i) {
             let (dinp, dout) = split(&mut self.dacts, i);
             let p = pool_params(&self.model.layers[i], batch);
             maxpool2d_backward(dinp, &self.argmax[i + 1], dout, &p);
@@ -138,7 +138,7 @@ impl<T: Real> CpuNet<T> {
         avgpool2d_forward(out, inp, &avgpool_params(&self.model.layers[i], batch));
     }
     pub(super) fn backward_avgpool2d(&mut self, i: usize, batch: usize) {
-        if i > 0 {
+        if self.model.input_gradient(i) {
             let (dinp, dout) = split(&mut self.dacts, i);
             avgpool2d_backward(dinp, dout, &avgpool_params(&self.model.layers[i], batch));
         }

@@ -837,7 +837,7 @@ pub fn record_backward(r: &mut Recorder, i: usize, pooled: bool) -> Result<()> {
         (Some(_), Some(padded), Some(dpadded)) => (padded, dpadded),
         _ => (&net.acts[i], &net.dacts[i]),
     };
-    let dsrc = (i > 0).then_some(dsrc);
+    let dsrc = r.model.input_gradient(i).then_some(dsrc);
     if pooled {
         let p = pooled_params(r, i);
         let (pool, am, dpool) = (&net.acts[i + 2], net.argmax(i + 1)?, &net.dacts[i + 2]);

@@ -5,6 +5,7 @@
 //! output, and how it records its forward and backward passes into a step, as the stage plan
 //! (`crate::plan`) says.
 
+pub mod augment;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod loss;
 pub mod optimizer;
 pub mod pool;
 
+pub use augment::{affine_transform, random_affine_forward, random_contrast_forward};
 pub use batchnorm::{batchnorm_backward, batchnorm_forward};
 pub use conv2d::{
     conv2d_backward, conv2d_backward_pooled, conv2d_forward, conv2d_forward_pooled, conv2d_scratch,
@@ -231,10 +233,11 @@ impl<'a> Recorder<'a> {
             .ok_or_else(|| Error::Gpu("a layer without the parameters its pass needs".into()))?;
         Ok(t.slice(p.offset, p.len))
     }
-    /// The input gradient of layer `i`, when one is needed (not for the first layer).
+    /// The input gradient of layer `i`, when one is needed (not for the first layer, nor after
+    /// augmentation layers alone: `Model::input_gradient`).
     pub fn dinp(&self, i: usize) -> Option<&'a Tensor> {
         let net: &'a NetBuffers = self.net;
-        (i > 0).then(|| &net.dacts[i])
+        self.model.input_gradient(i).then(|| &net.dacts[i])
     }
     /// Names the dispatches recorded since `first` after layer `i` (see `label`).
     pub fn label(&mut self, first: usize, i: usize) {
@@ -295,6 +298,7 @@ fn forward_layer(r: &mut Recorder, i: usize) -> Result<()> {
         Layer::Dropout { .. } => elementwise::record_dropout_forward(r, i)?,
         Layer::Relu => elementwise::record_relu_forward(r, i)?,
         Layer::BatchNorm { .. } => batchnorm::record_forward(r, i)?,
+        Layer::Augment(_) => augment::record_forward(r, i)?,
     }
     r.label(first, i);
     Ok(())
@@ -310,6 +314,8 @@ fn backward_layer(r: &mut Recorder, i: usize) -> Result<()> {
         Layer::Dropout { .. } => elementwise::record_dropout_backward(r, i)?,
         Layer::Relu => elementwise::record_relu_backward(r, i)?,
         Layer::BatchNorm { .. } => batchnorm::record_backward(r, i)?,
+        // First in a model: no gradient to pass on.
+        Layer::Augment(_) => {}
     }
     r.label(first, i);
     Ok(())

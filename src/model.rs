@@ -91,6 +91,16 @@ impl Model {
         let mut plans = Vec::new();
         let mut shape = input;
         for (i, &layer) in layers.iter().enumerate() {
+            // Augmentation passes no gradient back: anything trained before it would not learn.
+            if matches!(layer, Layer::Augment(_))
+                && layers[..i].iter().any(|l| !matches!(l, Layer::Augment(_)))
+            {
+                return Err(Error::Model(format!(
+                    "layer {} ({}): augmentation layers come before every other layer",
+                    i + 1,
+                    layer.to_text()
+                )));
+            }
             let kind = layer.prefix();
             let n = counts.entry(kind).or_default();
             *n += 1;

@@ -68,6 +68,37 @@ fn invalid_architectures_are_errors() {
         .contains("does not fit input 1x4x4"));
     let no_logits = Model::new(Shape::new(1, 4, 4), &[Layer::Dense { out: 2, relu: true }]);
     assert!(no_logits.unwrap_err().to_string().contains("last layer"));
+    // Augmentation passes no gradient back, so nothing may stand before it.
+    let flip = Layer::Augment(gpu_cnn::layers::Augment::Flip {
+        horizontal: true,
+        vertical: false,
+    });
+    let late = Model::new(
+        Shape::new(1, 4, 4),
+        &[
+            Layer::Relu,
+            flip,
+            Layer::Dense {
+                out: 2,
+                relu: false,
+            },
+        ],
+    );
+    assert!(late.unwrap_err().to_string().contains(
+        "layer 2 (randomflip(horizontal)): augmentation layers come before every other layer"
+    ));
+    assert!(Model::new(
+        Shape::new(1, 4, 4),
+        &[
+            flip,
+            flip,
+            Layer::Dense {
+                out: 2,
+                relu: false
+            }
+        ]
+    )
+    .is_ok());
 }
 
 #[test]

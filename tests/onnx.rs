@@ -1,6 +1,7 @@
 //! `gpu-cnn export`'s ONNX files, run by an independent runtime (tract) and compared with
 //! gpu-cnn's own probabilities: the seed model on MNIST test images, and a model with every
-//! layer kind (padding, strides, batch norm's statistics, pooling, dropout) on random images.
+//! layer kind (augmentation, padding, strides, batch norm's statistics, pooling, dropout) on
+//! random images.
 
 mod common;
 use common::*;
@@ -94,10 +95,15 @@ fn the_seed_model_gives_gpu_cnns_probabilities_in_tract() {
     assert!(right >= 90, "{right} of 100 right");
 }
 
-/// The every-layer model on 3x16x16 inputs with weights, biases and batch-norm statistics away
-/// from their initial values, so that each tensor's wiring shows.
+/// The every-layer model, with augmentation layers in front (left out of the export, as in
+/// evaluation), on 3x16x16 inputs with weights, biases and batch-norm statistics away from their
+/// initial values, so that each tensor's wiring shows.
 fn every_layer_model() -> SavedModel {
-    let model = gpu_cnn::spec::build(EVERY_LAYER.trim(), Shape::new(3, 16, 16), 10, false).unwrap();
+    let text = format!(
+        "randomflip randomrotation(0.1) randomcontrast(0.2) {}",
+        EVERY_LAYER.trim()
+    );
+    let model = gpu_cnn::spec::build(&text, Shape::new(3, 16, 16), 10, false).unwrap();
     let mut weights = model.init_glorot(7);
     for (k, p) in model.params.iter().enumerate() {
         let (lo, hi) = match p.name.rsplit('.').next().unwrap() {

@@ -124,13 +124,14 @@ fn image_decoder_and_size_parser_never_panic() {
 #[test]
 fn model_text_parser_never_panics() {
     let mut rng = Rng::new(4);
-    let words = b"conv2d maxpool avgpool globalavgpool dense flatten relu dropout batchnorm momentum epsilon rate ( ) , = 3 32 0 -1 0.5 1.0 nan inf -0 stride padding same valid activation softmax x 1e9 99999999999999999999";
+    let words = b"conv2d maxpool avgpool globalavgpool dense flatten relu dropout batchnorm momentum epsilon rate ( ) , = 3 32 0 -1 0.5 1.0 nan inf -0 stride padding same valid activation softmax x 1e9 99999999999999999999 randomflip randomzoom .. fill_mode fill_value value_range";
     let every = "conv2d(8,3,relu) batchnorm(momentum=0.9) maxpool(2) avgpool(2,stride=1) relu dropout(0.25) globalavgpool dense(16) dropout(0.5) dense(10)";
-    for i in 0..5000 {
-        let base = if i % 4 == 0 {
-            every.as_bytes()
-        } else {
-            gpu_cnn::spec::PRESETS[0].1.as_bytes()
+    let augment = "randomflip(vertical) randomtranslation(0.1,-0.2..0.3,fill_mode=constant,fill_value=0.5) randomrotation(0.25,fill_mode=wrap) randomzoom(-0.3..-0.1,0.2) randomcontrast(0.2..0.4,value_range=0..1) conv2d(4,3) flatten dense(10)";
+    for i in 0..6000 {
+        let base = match i % 6 {
+            0 => every.as_bytes(),
+            3 => augment.as_bytes(),
+            _ => gpu_cnn::spec::PRESETS[0].1.as_bytes(),
         };
         let bytes = if i % 2 == 0 {
             mutate(base, &mut rng)
@@ -140,9 +141,13 @@ fn model_text_parser_never_panics() {
                 .collect()
         };
         let text = String::from_utf8_lossy(&bytes);
-        if let Ok(m) = gpu_cnn::spec::build(&text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false)
-        {
+        let shape = gpu_cnn::model::Shape::new(1, 28, 28);
+        if let Ok(m) = gpu_cnn::spec::build(&text, shape, 10, false) {
             assert_eq!(m.classes, 10, "{text}");
+            // What reads writes back as text that reads into the same layers.
+            let again = gpu_cnn::spec::build(&m.describe(), shape, 10, false)
+                .unwrap_or_else(|e| panic!("{text} -> {}: {e}", m.describe()));
+            assert_eq!(again.layers, m.layers, "{text} -> {}", m.describe());
         }
     }
 }
@@ -150,7 +155,7 @@ fn model_text_parser_never_panics() {
 #[test]
 fn keras_json_reader_never_panics() {
     let mut rng = Rng::new(5);
-    for name in ["mnist_tutorial", "every_layer"] {
+    for name in ["mnist_tutorial", "every_layer", "augment_model"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("tests/fixtures/keras/{name}.json"));
         let good = std::fs::read(&path).unwrap();

@@ -327,24 +327,29 @@ fn build_layers(
     Model::new(input, &layers)
 }
 
-/// The layers of a Keras `Sequential` model as `model.to_json()` writes it (Keras 3, and Keras 2
-/// where the same), with the input shape its `InputLayer` declares, if any. Whatever gpu-cnn
-/// cannot train is an error naming the layer, the option and what is supported; nothing is
-/// silently ignored.
+/// The layers of a Keras model as `model.to_json()` writes it (Keras 3, and Keras 2 where the
+/// same), with the input shape its `InputLayer` declares, if any: a `Sequential` model, or a
+/// `Functional` one whose layers form a chain from its one input to its one output (each layer
+/// fed by the one before it). Whatever gpu-cnn cannot train is an error naming the layer, the
+/// option and what is supported; nothing is silently ignored.
 pub fn parse_keras_json(
     text: &str,
     path: &std::path::Path,
 ) -> Result<(Vec<LayerSpec>, Option<Shape>)> {
     let bad = |msg: String| Error::bad_file(path, msg);
     let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    if v["class_name"] != "Sequential" {
-        return Err(bad(format!(
-            "the model is a {}, only Sequential models are supported",
-            v["class_name"].as_str().unwrap_or("(no class_name)")
-        )));
-    }
     let Some(layers) = v["config"]["layers"].as_array() else {
         return Err(bad("config.layers is missing".into()));
+    };
+    let layers: Vec<&Value> = match v["class_name"].as_str() {
+        Some("Sequential") => layers.iter().collect(),
+        Some("Functional" | "Model") => functional_chain(&v["config"], layers, path)?,
+        other => {
+            return Err(bad(format!(
+                "the model is a {}, only Sequential and Functional models are supported",
+                other.unwrap_or("(no class_name)")
+            )))
+        }
     };
     let mut out = Vec::new();
     let mut input = None;
@@ -389,6 +394,131 @@ pub fn parse_keras_json(
         return Err(bad("the model has no layers".into()));
     }
     Ok((out, input))
+}
+
+/// The names of the layers whose outputs feed a Functional layer's `inbound_nodes`: each
+/// `keras_history` (Keras 3) or `[name, node, tensor, kwargs]` entry (Keras 2), with its node
+/// and tensor indices.
+fn inbound(nodes: &Value, out: &mut Vec<(String, i64, i64)>) {
+    match nodes {
+        Value::Object(o) => {
+            if let Some(Value::Array(h)) = o.get("keras_history") {
+                out.push(history(h));
+            } else {
+                o.values().for_each(|v| inbound(v, out));
+            }
+        }
+        Value::Array(a) if a.first().is_some_and(Value::is_string) => out.push(history(a)),
+        Value::Array(a) => a.iter().for_each(|v| inbound(v, out)),
+        _ => {}
+    }
+}
+
+fn history(h: &[Value]) -> (String, i64, i64) {
+    let at = |i: usize| h.get(i).and_then(Value::as_i64).unwrap_or(-1);
+    (
+        h.first().and_then(Value::as_str).unwrap_or("").to_string(),
+        at(1),
+        at(2),
+    )
+}
+
+/// A Functional model's layers in order from its input to its output, when they form a chain;
+/// otherwise an error naming the layer where they do not.
+fn functional_chain<'a>(
+    config: &Value,
+    layers: &'a [Value],
+    path: &std::path::Path,
+) -> Result<Vec<&'a Value>> {
+    let bad = |msg: String| Error::bad_file(path, msg);
+    let name_of = |l: &Value| -> String {
+        l["name"]
+            .as_str()
+            .or(l["config"]["name"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    // The model's inputs and outputs: [name, 0, 0], or a list of them.
+    let ends = |key: &str| -> Result<String> {
+        let mut v = Vec::new();
+        inbound(&config[key], &mut v);
+        match v.as_slice() {
+            [(name, 0, 0)] => Ok(name.clone()),
+            [] => Err(bad(format!("config.{key} is missing"))),
+            [_] => Err(bad(format!(
+                "config.{key} {} is not a layer's first output",
+                config[key]
+            ))),
+            _ => Err(bad(format!(
+                "the model has {} {key}: gpu-cnn trains models with one input and one output",
+                v.len()
+            ))),
+        }
+    };
+    let (first, last) = (ends("input_layers")?, ends("output_layers")?);
+    let mut by_name = std::collections::HashMap::new();
+    for l in layers {
+        if by_name.insert(name_of(l), l).is_some() {
+            return Err(bad(format!("two layers are named `{}`", name_of(l))));
+        }
+    }
+    let layer_err = |l: &Value, msg: String| {
+        bad(format!(
+            "layer `{}` ({}): {msg}",
+            name_of(l),
+            l["class_name"].as_str().unwrap_or("?")
+        ))
+    };
+    // Walk back from the output, each layer to the one that feeds it.
+    let mut chain = Vec::new();
+    let mut at = last.clone();
+    loop {
+        let Some(&l) = by_name.get(&at) else {
+            return Err(bad(format!(
+                "no layer is named `{at}` (in keras_history or the model's inputs and outputs)"
+            )));
+        };
+        if chain.iter().any(|c: &&Value| name_of(c) == at) {
+            return Err(layer_err(l, "its inputs form a cycle".into()));
+        }
+        chain.push(l);
+        if at == first {
+            break;
+        }
+        let nodes = l["inbound_nodes"].as_array().map_or(0, Vec::len);
+        let mut from = Vec::new();
+        inbound(&l["inbound_nodes"], &mut from);
+        match (nodes, from.as_slice()) {
+            (1, [(name, 0, 0)]) => at = name.clone(),
+            (1, [(name, node, _)]) => {
+                return Err(layer_err(l, format!(
+                    "reads call {} of `{name}`: layers called more than once (shared) are not supported",
+                    node + 1
+                )))
+            }
+            (_, []) => {
+                return Err(layer_err(l, format!("is not fed by the model's input `{first}`")))
+            }
+            (1, _) => {
+                return Err(layer_err(l, format!(
+                    "joins {} tensors: gpu-cnn trains chains of layers, not branches or residual connections yet",
+                    from.len()
+                )))
+            }
+            _ => return Err(layer_err(l, format!("is called {nodes} times (shared layers are not supported)"))),
+        }
+    }
+    if chain.len() < layers.len() {
+        let on: Vec<String> = chain.iter().map(|l| name_of(l)).collect();
+        if let Some(off) = layers.iter().find(|l| !on.contains(&name_of(l))) {
+            return Err(layer_err(
+                off,
+                format!("is not on the path from `{first}` to `{last}`"),
+            ));
+        }
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 /// `InputLayer`: the data's shape, (height, width, channels), if given.

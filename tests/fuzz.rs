@@ -155,7 +155,13 @@ fn model_text_parser_never_panics() {
 #[test]
 fn keras_json_reader_never_panics() {
     let mut rng = Rng::new(5);
-    for name in ["mnist_tutorial", "every_layer", "augment_model"] {
+    for name in [
+        "mnist_tutorial",
+        "every_layer",
+        "augment_model",
+        "functional_mnist",
+        "functional_residual",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("tests/fixtures/keras/{name}.json"));
         let good = std::fs::read(&path).unwrap();

@@ -386,7 +386,12 @@ fn keras_options_gpu_cnn_cannot_train_are_named() {
         (
             "functional.json",
             r#"{"class_name": "Functional", "config": {}}"#,
-            "only Sequential models",
+            "config.layers is missing",
+        ),
+        (
+            "subclassed.json",
+            r#"{"class_name": "MyModel", "config": {"layers": []}}"#,
+            "the model is a MyModel, only Sequential and Functional models are supported",
         ),
         (
             "empty.json",
@@ -446,4 +451,162 @@ fn a_model_spec_reads_presets_text_and_keras_files_alike() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent/model.json"), "{err}");
+}
+
+/// Keras Functional files (`make_functional.py`): a chain reads as the same layers as its
+/// Sequential twin; branches, several inputs and shared layers are errors naming the layer; and
+/// hand-made files with a cycle, an unknown `keras_history`, a layer off the path or no inputs.
+#[test]
+fn functional_chains_read_and_other_graphs_are_named_errors() {
+    let shape = Shape::new(1, 28, 28);
+    let chain = spec::ModelSpec::parse(keras_file("functional_mnist").to_str().unwrap())
+        .unwrap()
+        .build(shape, 10, false)
+        .unwrap();
+    let seq = spec::ModelSpec::parse(keras_file("mnist_tutorial").to_str().unwrap())
+        .unwrap()
+        .build(shape, 10, false)
+        .unwrap();
+    assert_eq!(
+        chain.describe(),
+        format!("randomflip(horizontal) {}", seq.describe())
+    );
+    assert_eq!(chain.params, seq.params);
+    for (name, want) in [
+        ("functional_residual", "layer `add` (Add): joins 2 tensors: gpu-cnn trains chains of layers, not branches or residual connections yet"),
+        ("functional_two_inputs", "the model has 2 input_layers: gpu-cnn trains models with one input and one output"),
+        ("functional_shared", "layers called more than once (shared) are not supported"),
+    ] {
+        let e = spec::ModelSpec::parse(keras_file(name).to_str().unwrap())
+            .and_then(|s| s.build(shape, 10, false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{name}.json")) && e.contains(want), "{name}: {e}");
+    }
+    // Hand-made graphs, Keras 2's inbound_nodes form ([[[name, node, tensor, kwargs]]]).
+    let layer = |name: &str, class: &str, from: &str| {
+        let nodes = if from.is_empty() {
+            serde_json::json!([])
+        } else {
+            serde_json::json!([[[from, 0, 0, {}]]])
+        };
+        let config = match class {
+            "Dense" => serde_json::json!({"name": name, "units": 10}),
+            "InputLayer" => {
+                serde_json::json!({"name": name, "batch_input_shape": [null, 28, 28, 1]})
+            }
+            _ => serde_json::json!({"name": name}),
+        };
+        serde_json::json!({"class_name": class, "name": name, "config": config, "inbound_nodes": nodes})
+    };
+    let model = |layers: Vec<serde_json::Value>,
+                 inputs: serde_json::Value,
+                 outputs: serde_json::Value| {
+        serde_json::json!({"class_name": "Model", "config": {"layers": layers, "input_layers": inputs, "output_layers": outputs}})
+    };
+    let ok = model(
+        vec![
+            layer("in", "InputLayer", ""),
+            layer("f", "Flatten", "in"),
+            layer("d", "Dense", "f"),
+        ],
+        serde_json::json!([["in", 0, 0]]),
+        serde_json::json!([["d", 0, 0]]),
+    );
+    let dir = common::temp_dir("keras-functional");
+    let read = |name: &str, v: &serde_json::Value| {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, v.to_string()).unwrap();
+        spec::ModelSpec::parse(path.to_str().unwrap()).and_then(|s| s.build(shape, 10, false))
+    };
+    assert_eq!(read("ok", &ok).unwrap().describe(), "flatten dense(10)");
+    for (name, v, want) in [
+        (
+            "cycle",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("f", "Flatten", "d"),
+                    layer("d", "Dense", "f"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "layer `d` (Dense): its inputs form a cycle",
+        ),
+        (
+            "unknown",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("f", "Flatten", "nowhere"),
+                    layer("d", "Dense", "f"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "no layer is named `nowhere`",
+        ),
+        (
+            "dangling",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("f", "Flatten", "in"),
+                    layer("x", "Dense", "f"),
+                    layer("d", "Dense", "f"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "layer `x` (Dense): is not on the path from `in` to `d`",
+        ),
+        (
+            "unfed",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("f", "Flatten", ""),
+                    layer("d", "Dense", "f"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "layer `f` (Flatten): is not fed by the model's input `in`",
+        ),
+        (
+            "noinput",
+            model(
+                vec![layer("in", "InputLayer", ""), layer("d", "Dense", "in")],
+                serde_json::json!(null),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "config.input_layers is missing",
+        ),
+        (
+            "twoout",
+            model(
+                vec![layer("in", "InputLayer", ""), layer("d", "Dense", "in")],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0], ["in", 0, 0]]),
+            ),
+            "the model has 2 output_layers",
+        ),
+        (
+            "twice",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("d", "Dense", "in"),
+                    layer("d", "Dense", "in"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "two layers are named `d`",
+        ),
+    ] {
+        let e = read(name, &v).unwrap_err().to_string();
+        assert!(e.contains(want), "{name}: {want:?} in {e}");
+    }
 }

@@ -41,6 +41,25 @@ fn cpu_run(
     losses
 }
 
+/// One GPU epoch over `data` in file order, then the evaluation of `eval`: per-step losses
+/// (batch sums), the weights after it, and the evaluation's metrics.
+fn gpu_epoch(
+    gpu: gpu_cnn::gpu::Gpu,
+    model: &Model,
+    w0: &[f32],
+    data: &gpu_cnn::data::Dataset,
+    eval: &gpu_cnn::data::Dataset,
+    batch: usize,
+    opt: Optimizer,
+) -> (Vec<f32>, Vec<f32>, Option<gpu_cnn::metrics::Metrics>) {
+    let mut t = GpuTrainer::new(gpu, model, w0, data, Some(eval), batch, opt).unwrap();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    let (_, e) = t.epoch(&order, &mut |_| true).unwrap();
+    let slots = t.read_train_slots().unwrap();
+    let losses = slots.chunks(2).map(|c| c[0]).collect();
+    (losses, t.read_weights().unwrap(), e)
+}
+
 /// Images whose brightness encodes the label, so that 100 steps visibly learn.
 fn learnable(n: usize, seed: u64) -> gpu_cnn::data::Dataset {
     let mut d = synthetic(n, 28, 28, 10, seed);
@@ -320,13 +339,8 @@ fn every_layer_kind_trains_as_on_the_cpu() {
     };
     let mut cpu = CpuNet::<f32>::new(&model, &w0, 50);
     let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
-    let mut t = GpuTrainer::new(gpu, &model, &w0, &data, Some(&eval), batch, adam).unwrap();
-    let order: Vec<u32> = (0..data.len() as u32).collect();
-    let (_, e) = t.epoch(&order, &mut |_| true).unwrap();
-    let slots = t.read_train_slots().unwrap();
-    let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+    let (gpu_losses, weights, e) = gpu_epoch(gpu, &model, &w0, &data, &eval, batch, adam);
     assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
-    let weights = t.read_weights().unwrap();
     // A bias right before a batch norm (through an always-active ReLU) has a gradient of zero
     // up to rounding: Adam's normalisation turns that noise into steps of about lr, different on
     // each device (which is why Keras models use use_bias=False there). Those biases, and the
@@ -400,13 +414,8 @@ fn augmentation_trains_as_on_the_cpu_and_leaves_evaluation_alone() {
         cpu_losses[0], bare_losses[0],
         "augmentation changes the first step's loss"
     );
-    let mut t = GpuTrainer::new(gpu, &model, &w0, &data, Some(&eval), batch, adam).unwrap();
-    let order: Vec<u32> = (0..data.len() as u32).collect();
-    let (_, e) = t.epoch(&order, &mut |_| true).unwrap();
-    let slots = t.read_train_slots().unwrap();
-    let gpu_losses: Vec<f32> = slots.chunks(2).map(|c| c[0]).collect();
+    let (gpu_losses, weights, e) = gpu_epoch(gpu, &model, &w0, &data, &eval, batch, adam);
     assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
-    let weights = t.read_weights().unwrap();
     for p in &model.params {
         let r = p.offset..p.offset + p.len;
         assert_close(

@@ -594,8 +594,9 @@ fn run(cli: Cli, matches: &ArgMatches) -> gpu_cnn::Result<()> {
             classes,
             json,
         } => {
-            let m = gpu_cnn::summary::build(model.as_deref(), dataset, input.as_deref(), classes)?;
-            let s = gpu_cnn::summary::summary(&m);
+            let (m, spec) =
+                gpu_cnn::summary::build_spec(model.as_deref(), dataset, input.as_deref(), classes)?;
+            let s = gpu_cnn::summary::summary_of(&m, spec.as_ref());
             print!("{}", gpu_cnn::summary::table(&s));
             if json {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());

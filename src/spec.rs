@@ -41,22 +41,26 @@ pub struct ModelSpec {
     pub input: Option<Shape>,
     /// What was given (the preset's name, the file's path or the text).
     pub given: String,
+    /// A Keras Functional file's model name and input layer name (`summary` prints them as
+    /// Keras does); `None` for the rest.
+    pub functional: Option<(String, String)>,
 }
 
 impl ModelSpec {
     /// Reads `--model`: a `.json` file (Keras' `model.to_json()`), a preset's name or the text.
     pub fn parse(given: &str) -> Result<ModelSpec> {
-        let (layers, input) = if given.trim().ends_with(".json") {
+        let (layers, input, functional) = if given.trim().ends_with(".json") {
             let path = std::path::Path::new(given.trim());
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            parse_keras_json(&text, path)?
+            read_keras_json(&text, path)?
         } else {
-            (parse(given)?, None)
+            (parse(given)?, None, None)
         };
         Ok(ModelSpec {
             layers,
             input,
             given: given.to_string(),
+            functional,
         })
     }
 
@@ -336,14 +340,33 @@ pub fn parse_keras_json(
     text: &str,
     path: &std::path::Path,
 ) -> Result<(Vec<LayerSpec>, Option<Shape>)> {
+    read_keras_json(text, path).map(|(layers, input, _)| (layers, input))
+}
+
+/// `parse_keras_json`, and for a Functional file its model's and input layer's names.
+type KerasModel = (Vec<LayerSpec>, Option<Shape>, Option<(String, String)>);
+
+fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
     let bad = |msg: String| Error::bad_file(path, msg);
     let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let Some(layers) = v["config"]["layers"].as_array() else {
         return Err(bad("config.layers is missing".into()));
     };
+    let mut functional = None;
     let layers: Vec<&Value> = match v["class_name"].as_str() {
         Some("Sequential") => layers.iter().collect(),
-        Some("Functional" | "Model") => functional_chain(&v["config"], layers, path)?,
+        Some("Functional" | "Model") => {
+            let chain = functional_chain(&v["config"], layers, path)?;
+            let name = |v: &Value, default: &str| v.as_str().unwrap_or(default).to_string();
+            let first = chain.first().map_or(String::new(), |l| {
+                name(
+                    &l["name"],
+                    l["config"]["name"].as_str().unwrap_or("input_layer"),
+                )
+            });
+            functional = Some((name(&v["config"]["name"], "functional"), first));
+            chain
+        }
         other => {
             return Err(bad(format!(
                 "the model is a {}, only Sequential and Functional models are supported",
@@ -393,7 +416,7 @@ pub fn parse_keras_json(
     if out.is_empty() {
         return Err(bad("the model has no layers".into()));
     }
-    Ok((out, input))
+    Ok((out, input, functional))
 }
 
 /// The names of the layers whose outputs feed a Functional layer's `inbound_nodes`: each

@@ -20,6 +20,8 @@ pub struct SummaryLayer {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
+    /// The model's name in the title: `sequential`, or a Functional file's own.
+    pub name: String,
     pub layers: Vec<SummaryLayer>,
     pub total_params: usize,
     pub trainable_params: usize,
@@ -73,6 +75,7 @@ pub fn summary(model: &Model) -> Summary {
         });
     }
     Summary {
+        name: "sequential".into(),
         layers,
         total_params: model.param_count(),
         trainable_params: model.trainable_count(),
@@ -123,7 +126,7 @@ pub fn table(s: &Summary) -> String {
             f.repeat(w3)
         )
     };
-    let mut out = String::from("Model: \"sequential\"\n");
+    let mut out = format!("Model: \"{}\"\n", s.name);
     out.push_str(&line("┏", "┳", "┓", "━"));
     out.push_str(&format!(
         "┃ {:<w$} ┃ {:<v$} ┃ {:>u$} ┃\n",
@@ -170,6 +173,26 @@ pub fn table(s: &Summary) -> String {
     out
 }
 
+/// `summary` as Keras prints it for the model file `spec` was read from: for a Functional file
+/// its name and the InputLayer's row first.
+pub fn summary_of(model: &Model, spec: Option<&crate::spec::ModelSpec>) -> Summary {
+    let mut s = summary(model);
+    if let Some((name, input)) = spec.and_then(|sp| sp.functional.clone()) {
+        s.name = name;
+        let i = model.input;
+        s.layers.insert(
+            0,
+            SummaryLayer {
+                name: input,
+                kind: "InputLayer".into(),
+                output_shape: vec![i.h, i.w, i.c],
+                params: 0,
+            },
+        );
+    }
+    s
+}
+
 /// The model `spec` (the seed CNN when `None`) on the input of `dataset`, or of `input` (HxWxC)
 /// with `classes`.
 pub fn build(
@@ -178,6 +201,16 @@ pub fn build(
     input: Option<&str>,
     classes: Option<usize>,
 ) -> crate::Result<Model> {
+    build_spec(spec, dataset, input, classes).map(|(m, _)| m)
+}
+
+/// `build`, with the description it read (`None` for the seed CNN), for `summary_of`.
+pub fn build_spec(
+    spec: Option<&str>,
+    dataset: Option<crate::data::DatasetName>,
+    input: Option<&str>,
+    classes: Option<usize>,
+) -> crate::Result<(Model, Option<crate::spec::ModelSpec>)> {
     use crate::error::Error;
     use crate::model::Shape;
     let (shape, n) = match (dataset, input) {
@@ -212,8 +245,8 @@ pub fn build(
             (Shape::new(c, h, w), classes.unwrap_or(known.classes.len()))
         }
     };
-    match spec {
-        Some(text) => crate::spec::ModelSpec::parse(text)?.build(shape, n, false),
-        None => Model::seed(shape, n),
+    match spec.map(crate::spec::ModelSpec::parse).transpose()? {
+        Some(parsed) => Ok((parsed.build(shape, n, false)?, Some(parsed))),
+        None => Ok((Model::seed(shape, n)?, None)),
     }
 }

@@ -459,10 +459,18 @@ fn a_model_spec_reads_presets_text_and_keras_files_alike() {
 #[test]
 fn functional_chains_read_and_other_graphs_are_named_errors() {
     let shape = Shape::new(1, 28, 28);
-    let chain = spec::ModelSpec::parse(keras_file("functional_mnist").to_str().unwrap())
-        .unwrap()
-        .build(shape, 10, false)
-        .unwrap();
+    let functional =
+        spec::ModelSpec::parse(keras_file("functional_mnist").to_str().unwrap()).unwrap();
+    let chain = functional.build(shape, 10, false).unwrap();
+    // summary prints what Keras printed for it: the model's name, the InputLayer's row.
+    let keras_table = std::fs::read_to_string(
+        keras_file("functional_mnist").with_file_name("functional_mnist_summary.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        table(&gpu_cnn::summary::summary_of(&chain, Some(&functional))),
+        keras_table
+    );
     let seq = spec::ModelSpec::parse(keras_file("mnist_tutorial").to_str().unwrap())
         .unwrap()
         .build(shape, 10, false)

@@ -11,56 +11,14 @@ use crate::checkpoint::SavedModel;
 use crate::error::{Error, Result};
 use crate::model::LayerPlan;
 
+pub use crate::layers::onnx::{Attr, Op, Param};
+
 /// The opsets `export` writes; every operator used has had its current meaning since 11.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
 /// The default opset: read by ONNX Runtime (and onnxruntime-web), OpenCV's DNN module and tract.
 pub const DEFAULT_OPSET: i64 = 13;
 /// How the input must be prepared, as the metadata and `export` say it.
 pub const INPUT_SCALING: &str = "float32 [batch, C, H, W]: each 8-bit pixel value / 255 (0..1), channels first, as training feeds it";
-
-/// One ONNX node a layer becomes: the operator, its attributes, and which of the layer's
-/// tensors it reads after the running activation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Op {
-    pub op_type: &'static str,
-    pub attrs: Vec<(&'static str, Attr)>,
-    pub params: Vec<Param>,
-}
-
-impl Op {
-    pub fn new(op_type: &'static str) -> Op {
-        Op {
-            op_type,
-            attrs: Vec::new(),
-            params: Vec::new(),
-        }
-    }
-    pub fn attr(mut self, name: &'static str, a: Attr) -> Op {
-        self.attrs.push((name, a));
-        self
-    }
-    pub fn params(mut self, p: &[Param]) -> Op {
-        self.params.extend_from_slice(p);
-        self
-    }
-}
-
-/// An attribute value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Attr {
-    Int(i64),
-    Ints(Vec<i64>),
-    Float(f32),
-}
-
-/// A layer's tensor, by role: batch norm's moving mean and variance are its statistics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Param {
-    Weight,
-    Bias,
-    Mean,
-    Variance,
-}
 
 /// The IR version an opset belongs to (onnx/helper.py's table), so that a runtime of that
 /// opset's time accepts the file.

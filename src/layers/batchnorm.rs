@@ -6,10 +6,10 @@ use bytemuck::{Pod, Zeroable};
 use serde_json::Value;
 
 use super::layer::{Layer, LayerPlan, Role, TensorSpec};
+use super::onnx::{Attr, Op, Param};
 use super::read::{caret, CallReader, KerasLayer};
 use super::shape::{Init, Shape};
 use crate::error::Result;
-use crate::onnx::{Attr, Op, Param};
 
 /// Batch-norm options gpu-cnn trains with: momentum in [0, 1], epsilon > 0.
 pub fn check(momentum: f32, epsilon: f32) -> std::result::Result<(), String> {

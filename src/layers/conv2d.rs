@@ -7,11 +7,11 @@ use bytemuck::{Pod, Zeroable};
 use serde_json::Value;
 
 use super::layer::{Layer, LayerPlan, Role, TensorSpec};
+use super::onnx::{Attr, Op, Param};
 use super::pool::Maxpool2dParams;
 use super::read::{caret, channels_last, CallReader, KerasLayer};
 use super::shape::{fits_tensor, ConvGeometry, Init, Padding, Shape, MAX_TENSOR};
 use crate::error::Result;
-use crate::onnx::{Attr, Op, Param};
 
 /// A stride-1, `valid`, biased convolution: the seed model's kind.
 pub fn conv(out_channels: usize, kernel: usize, relu: bool) -> Layer {

@@ -5,10 +5,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::layer::{Layer, LayerPlan, Role, TensorSpec};
+use super::onnx::{Attr, Op, Param};
 use super::read::{caret, CallReader, KerasLayer};
 use super::shape::{Init, Shape};
 use crate::error::Result;
-use crate::onnx::{Attr, Op, Param};
 
 /// `out` outputs from the flattened input.
 pub fn output(out: usize) -> std::result::Result<Shape, String> {

@@ -35,7 +35,7 @@ pub enum Layer {
     Relu,
     /// A random flip, translation, rotation, zoom or contrast change per image in training; the
     /// identity otherwise (`augment`). Only at the start of a model.
-    Augment(super::augment::Augment),
+    Augment(Augment),
 }
 
 /// A layer with its inferred shapes and the indices of its tensors in `Model::params`: conv and
@@ -98,4 +98,52 @@ pub enum Placement {
     Flat,
     /// Before every other kind (augmentation).
     First,
+}
+
+/// Where a sample outside the image reads from, as Keras' `fill_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// d c b a | a b c d | d c b a (Keras' default).
+    Reflect,
+    /// a b c d | a b c d | a b c d.
+    Wrap,
+    /// `fill_value` outside.
+    Constant,
+    /// a a a a | a b c d | d d d d.
+    Nearest,
+}
+
+/// A range [lo, hi] a factor is drawn from, uniformly.
+pub type Range = (f32, f32);
+
+/// An augmentation layer with its options, as Keras holds them (factors as (lower, upper)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Augment {
+    /// Flips each image with probability 1/2: horizontally, vertically, or both at once (Keras
+    /// 3 draws one coin per image for both).
+    Flip { horizontal: bool, vertical: bool },
+    /// Shifts by a fraction of the height (drawn from `height`) and of the width.
+    Translation {
+        height: Range,
+        width: Range,
+        fill: Fill,
+        fill_value: f32,
+    },
+    /// Rotates about the centre by a fraction of a full turn drawn from `factor`.
+    Rotation {
+        factor: Range,
+        fill: Fill,
+        fill_value: f32,
+    },
+    /// Scales by 1 + a factor drawn from `height` (and from `width`, or the same factor when
+    /// `None`) about the centre: positive factors zoom out, negative zoom in.
+    Zoom {
+        height: Range,
+        width: Option<Range>,
+        fill: Fill,
+        fill_value: f32,
+    },
+    /// Scales each channel's deviation from its mean by a factor drawn from [1 - lo, 1 + hi],
+    /// then clips to `value_range`.
+    Contrast { factor: Range, value_range: Range },
 }

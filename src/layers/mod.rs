@@ -20,14 +20,14 @@ pub mod dense;
 pub mod elementwise;
 pub mod layer;
 pub mod loss;
+pub mod onnx;
 pub mod optimizer;
 pub mod pool;
 pub mod read;
 pub mod shape;
 
 pub use augment::{
-    random_affine_params, random_contrast_params, Augment, Fill, RandomAffineParams,
-    RandomContrastParams,
+    random_affine_params, random_contrast_params, RandomAffineParams, RandomContrastParams,
 };
 pub use batchnorm::{batchnorm_params, BatchnormParams};
 pub use conv2d::{
@@ -37,7 +37,7 @@ pub use conv2d::{
 pub use data::{GatherParams, StepRecord};
 pub use dense::{dense_params, DenseChainParams, DenseParams};
 pub use elementwise::{dropout_hash, dropout_params, relu_params, DropoutParams, ReluParams};
-pub use layer::{Layer, LayerPlan, Placement, TensorSpec};
+pub use layer::{Augment, Fill, Layer, LayerPlan, Placement, TensorSpec};
 pub use loss::SoftmaxXentParams;
 pub use optimizer::{
     AdamCopy, AdamParams, Optimizer, OptimizerKind, RmspropParams, SgdParams, MAX_ADAM_COPIES,
@@ -174,8 +174,8 @@ impl Layer {
 
     /// Its ONNX nodes on `input` (`onnx::export` chains them): none for dropout and
     /// augmentation, the identity outside training.
-    pub fn onnx(&self, input: Shape) -> Vec<crate::onnx::Op> {
-        use crate::onnx::Op;
+    pub fn onnx(&self, input: Shape) -> Vec<onnx::Op> {
+        use onnx::Op;
         match *self {
             Layer::Conv2d {
                 out_channels,

@@ -5,10 +5,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::layer::{Layer, LayerPlan};
+use super::onnx::{Attr, Op};
 use super::read::{caret, channels_last, CallReader, KerasLayer};
 use super::shape::Shape;
 use crate::error::Result;
-use crate::onnx::{Attr, Op};
 
 /// The output of a `size` x `size` window every `stride` pixels (floor; no padding) on
 /// `input`; `kind` names the pooling in the error.

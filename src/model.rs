@@ -67,17 +67,66 @@ pub struct Model {
 }
 
 impl Model {
-    /// Whether layer `i`'s backward pass needs its input's gradient: not for the first layer,
-    /// nor for one after augmentation layers alone (they come first and pass no gradient on).
+    /// Whether layer `i`'s backward pass needs its (first) input's gradient: not for the first
+    /// layer, nor for one after augmentation layers alone (they come first and pass no gradient
+    /// on).
     pub fn input_gradient(&self, i: usize) -> bool {
-        self.layers[..i.min(self.layers.len())]
-            .iter()
-            .any(|l| !matches!(l.layer, Layer::Augment(_)))
+        self.layers
+            .get(i)
+            .is_some_and(|l| self.needs_gradient(l.inputs[0]))
     }
 
-    /// Infers every shape and lays out the parameters. The last layer must be a Dense layer
-    /// without ReLU: its outputs are the logits of the softmax cross-entropy.
+    /// Whether tensor `t` (0 the input, `j + 1` layer j's output) needs its gradient: not the
+    /// input, nor an augmentation layer's output.
+    pub fn needs_gradient(&self, t: usize) -> bool {
+        t > 0 && !matches!(self.layers[t - 1].layer, Layer::Augment(_))
+    }
+
+    /// The shape of tensor `t` per image: 0 is the input, `j + 1` the output of layer j.
+    pub fn tensor_shape(&self, t: usize) -> Shape {
+        match t {
+            0 => self.input,
+            _ => self.layers[t - 1].output,
+        }
+    }
+
+    /// The (layer, input slot) pairs that read tensor `t`, in layer order.
+    pub fn consumers(&self, t: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            for (k, &u) in l.inputs.iter().enumerate() {
+                if u == t {
+                    out.push((i, k));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether each layer reads the one before it alone (a Sequential model).
+    pub fn is_chain(&self) -> bool {
+        self.layers
+            .iter()
+            .enumerate()
+            .all(|(i, l)| l.inputs.as_slice() == [i])
+    }
+
+    /// A chain of `layers` (each reads the one before it; see `graph`).
     pub fn new(input: Shape, layers: &[Layer]) -> Result<Model> {
+        let nodes: Vec<(Layer, Vec<usize>)> = layers
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, vec![i]))
+            .collect();
+        Model::graph(input, &nodes)
+    }
+
+    /// Infers every shape and lays out the parameters of a graph: layer i reads the tensors
+    /// `nodes[i].1` (0 the input, `j + 1` the output of an earlier layer j); only Add and
+    /// Concatenate read more than one. Every layer's output but the last is read by a later
+    /// one. The last layer must be a Dense layer without ReLU: its outputs are the logits of
+    /// the softmax cross-entropy.
+    pub fn graph(input: Shape, nodes: &[(Layer, Vec<usize>)]) -> Result<Model> {
         if input.is_empty() {
             return Err(Error::Model(format!("input shape {input} is empty")));
         }
@@ -89,11 +138,15 @@ impl Model {
         let mut layout = Layout::default();
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
         let mut plans = Vec::new();
-        let mut shape = input;
-        for (i, &layer) in layers.iter().enumerate() {
+        let mut shapes = vec![input];
+        for (i, (layer, inputs)) in nodes.iter().enumerate() {
+            let layer = *layer;
             // Augmentation passes no gradient back: anything trained before it would not learn.
             if matches!(layer, Layer::Augment(_))
-                && layers[..i].iter().any(|l| !matches!(l, Layer::Augment(_)))
+                && (nodes[..i]
+                    .iter()
+                    .any(|(l, _)| !matches!(l, Layer::Augment(_)))
+                    || inputs.as_slice() != [i])
             {
                 return Err(Error::Model(format!(
                     "layer {} ({}): augmentation layers come before every other layer",
@@ -105,12 +158,31 @@ impl Model {
             let n = counts.entry(kind).or_default();
             *n += 1;
             let name = format!("{kind}{n}");
-            let output = layer
-                .output(shape)
-                .map_err(|e| Error::Model(format!("layer {}: {e}", i + 1)))?;
+            if let Some(&t) = inputs.iter().find(|&&t| t > i) {
+                return Err(Error::Model(format!(
+                    "layer {} ({name}) reads tensor {t}, which is not an earlier layer's output",
+                    i + 1
+                )));
+            }
+            let merge = layer.placement() == Placement::Merge;
+            if inputs.is_empty() || (!merge && inputs.len() != 1) {
+                return Err(Error::Model(format!(
+                    "layer {} ({name}) reads {} tensors; only add and concatenate join several",
+                    i + 1,
+                    inputs.len()
+                )));
+            }
+            let ins: Vec<Shape> = inputs.iter().map(|&t| shapes[t]).collect();
+            let shape = ins[0];
+            let output = match merge {
+                true => crate::layers::merge::output(layer, &ins),
+                false => layer.output(shape),
+            }
+            .map_err(|e| Error::Model(format!("layer {} ({name}): {e}", i + 1)))?;
             let mut plan = LayerPlan {
                 layer,
                 name,
+                inputs: inputs.clone(),
                 input: shape,
                 output,
                 weight: None,
@@ -134,11 +206,20 @@ impl Model {
                     plan.output
                 )));
             }
-            shape = output;
+            shapes.push(output);
             plans.push(plan);
         }
-        let classes = match layers.last() {
-            Some(Layer::Dense { out, relu: false }) => *out,
+        for (j, p) in plans.iter().enumerate().rev().skip(1) {
+            if !plans.iter().any(|l| l.inputs.contains(&(j + 1))) {
+                return Err(Error::Model(format!(
+                    "layer {} ({}): its output is never read (the last layer gives the logits)",
+                    j + 1,
+                    p.name
+                )));
+            }
+        }
+        let classes = match nodes.last().map(|n| n.0) {
+            Some(Layer::Dense { out, relu: false }) => out,
             _ => {
                 return Err(Error::Model(
                     "the last layer must be a Dense layer without ReLU (the logits)".into(),
@@ -195,7 +276,10 @@ impl Model {
             return None;
         }
         let mut at = first_flat;
-        while at > 0 && place(at - 1) == Placement::Elementwise {
+        while at > 0
+            && place(at - 1) == Placement::Elementwise
+            && self.layers[at].inputs.as_slice() == [at]
+        {
             at -= 1;
         }
         Some(at)

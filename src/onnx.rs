@@ -49,20 +49,43 @@ pub fn model_proto(saved: &SavedModel, opset: i64) -> Result<proto::Model> {
     }
     let model = &saved.model;
     let mut g = Graph::default();
-    let mut x = "input".to_string();
-    // Rank of the running activation: 4 over the image, 2 once flat.
-    let mut rank = 4;
+    // Each tensor's name (0 the input, j + 1 layer j's output) and rank: 4 over the image, 2
+    // once flat.
+    let mut names = vec!["input".to_string()];
+    let mut ranks = vec![4];
+    let flatten = |g: &mut Graph, name: String, x: String| {
+        g.node(
+            &name,
+            Op::new("Flatten").attr("axis", Attr::Int(1)),
+            vec![x],
+        )
+    };
     for l in &model.layers {
+        let mut x = names[l.inputs[0]].clone();
+        let mut rank = ranks[l.inputs[0]];
+        // A join of flat and image-shaped (C x 1 x 1) tensors flattens the latter first.
+        let mut joined = Vec::new();
+        if l.inputs.len() > 1 {
+            let flat = l.inputs.iter().any(|&t| ranks[t] == 2);
+            for (k, &t) in l.inputs.iter().enumerate() {
+                let mut name = names[t].clone();
+                if flat && ranks[t] == 4 {
+                    name = flatten(&mut g, format!("{}/Flatten{k}", l.name), name);
+                }
+                joined.push(name);
+            }
+            x = joined.remove(0);
+            rank = if flat { 2 } else { 4 };
+        }
         for (k, op) in l.layer.onnx(l.input).into_iter().enumerate() {
             if op.op_type == "Gemm" && rank == 4 {
-                x = g.node(
-                    &format!("{}/Flatten", l.name),
-                    Op::new("Flatten").attr("axis", Attr::Int(1)),
-                    vec![x],
-                );
+                x = flatten(&mut g, format!("{}/Flatten", l.name), x);
                 rank = 2;
             }
             let mut inputs = vec![x];
+            if k == 0 {
+                inputs.append(&mut joined);
+            }
             for &p in &op.params {
                 inputs.push(g.initializer(saved, l, p)?);
             }
@@ -72,11 +95,13 @@ pub fn model_proto(saved: &SavedModel, opset: i64) -> Result<proto::Model> {
             };
             x = g.node(&name, op, inputs);
         }
+        names.push(x);
+        ranks.push(rank);
     }
     g.node(
         "softmax",
         Op::new("Softmax").attr("axis", Attr::Int(1)),
-        vec![x],
+        vec![names.pop().expect("the input's name")],
     );
     let last = g.nodes.last_mut().expect("softmax node");
     last.output = vec!["probabilities".to_string()];

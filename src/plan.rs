@@ -54,6 +54,10 @@ pub fn plan(model: &Model, fuse: bool) -> Vec<Stage> {
 /// The fused stage that starts at layer `i`, if its pattern occurs there.
 fn fused_at(model: &Model, i: usize) -> Option<Stage> {
     let (a, b) = (model.layers.get(i)?, model.layers.get(i + 1)?);
+    // In a graph, only where the second layer alone reads the first's output, and nothing else.
+    if b.inputs.as_slice() != [i + 1] || model.consumers(i + 1).len() != 1 {
+        return None;
+    }
     match (a.layer, b.layer) {
         (Layer::Conv2d { stride: 1, .. }, Layer::MaxPool2d { .. }) => {
             let (c, p) = (conv_params(a, 1), pool_params(b, 1));
@@ -83,6 +87,51 @@ pub fn written(stages: &[Stage], layers: usize) -> Vec<bool> {
         }
     }
     w
+}
+
+/// Where each layer's backward pass writes the gradient of each of its inputs, and the sums
+/// that join the gradients of a tensor several layers read (a residual connection's fork).
+/// Gradient buffer `t` is tensor t's own (0 the input, `j + 1` layer j's output); a tensor with
+/// one reader gets its gradient there directly. Each reader of a tensor with several gets a
+/// buffer of its own past the tensors' (`extra`), and after the backward pass of the first of
+/// them in layer order (the last to run) their sum goes to the tensor's own buffer, in layer
+/// order: `(g0 + g1) + g2 ...`, on the GPU as on the CPU, without atomics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GradientSlots {
+    /// `slot[i][k]`: the gradient buffer input k of layer i writes.
+    pub slot: Vec<Vec<usize>>,
+    /// The tensor each buffer past the tensors' is a gradient of: buffer `tensors + j` for
+    /// `extra[j]`.
+    pub extra: Vec<usize>,
+    /// `sums[i]`: after layer i's backward pass, each (tensor, the buffers summed into its own,
+    /// in layer order).
+    pub sums: Vec<Vec<(usize, Vec<usize>)>>,
+}
+
+/// The `GradientSlots` of `model` (for a chain: every layer writes its input's own buffer, no
+/// sums).
+pub fn gradient_slots(model: &Model) -> GradientSlots {
+    let n = model.layers.len();
+    let tensors = n + 1;
+    let mut g = GradientSlots {
+        slot: model.layers.iter().map(|l| l.inputs.clone()).collect(),
+        extra: Vec::new(),
+        sums: vec![Vec::new(); n],
+    };
+    for t in 0..tensors {
+        let readers = model.consumers(t);
+        if readers.len() < 2 || !model.needs_gradient(t) {
+            continue;
+        }
+        let mut bufs = Vec::new();
+        for &(i, k) in &readers {
+            g.slot[i][k] = tensors + g.extra.len();
+            bufs.push(g.slot[i][k]);
+            g.extra.push(t);
+        }
+        g.sums[readers[0].0].push((t, bufs));
+    }
+    g
 }
 
 /// Smallest batch used for evaluation (forward only, so larger batches are cheap).

@@ -24,11 +24,20 @@ pub const PRESETS: [(&str, &str); 2] = [
     ),
 ];
 
-/// One layer as written, before shapes are known. `Flatten` is explicit, as in Keras.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One layer as written, before shapes are known. `Flatten` is explicit, as in Keras. Each
+/// layer reads the tensor so far (the one before it); a graph names tensors and joins them:
+/// `as(x)` names the tensor so far, `from(x)` goes on from tensor x, and `add(x)` or
+/// `concatenate(x)` join the tensor so far with x (in that order).
+#[derive(Clone, Debug, PartialEq)]
 pub enum LayerSpec {
     Layer(Layer),
     Flatten,
+    /// `as(x)`.
+    Name(String),
+    /// `from(x)`.
+    From(String),
+    /// `add(x, ...)`, `concatenate(x, ...)`: the tensor so far, then these.
+    Join(Layer, Vec<String>),
 }
 
 /// A model description, read once from what `--model` holds (a preset, a Keras `.json` file or
@@ -212,6 +221,7 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
         let name = c.name.text.as_str();
         out.push(match name {
             "flatten" => text_flatten(&r)?,
+            "as" | "from" | "add" | "concatenate" => text_graph(&r)?,
             _ => match layers::read_text(name, &r) {
                 Some(layer) => LayerSpec::Layer(layer?),
                 None => unknown(line, &c, name)?,
@@ -224,6 +234,57 @@ pub fn parse(line: &str) -> Result<Vec<LayerSpec>> {
 fn text_flatten(r: &CallReader) -> Result<LayerSpec> {
     r.arity(0)?;
     Ok(LayerSpec::Flatten)
+}
+
+/// Whether `s` may name a tensor: a letter, then letters, digits and `_`.
+fn is_label(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `as(x)`, `from(x)`, `add(x, ...)`, `concatenate(x, ...)`: the names of tensors.
+fn text_graph(r: &CallReader) -> Result<LayerSpec> {
+    let (line, c) = (r.line, r.c);
+    let name = c.name.text.as_str();
+    if let Some((key, _)) = c.kwargs.first() {
+        return Err(caret(
+            line,
+            key.at,
+            &format!("{name} takes tensor names, not options"),
+        ));
+    }
+    let one = matches!(name, "as" | "from");
+    if c.args.is_empty() || (one && c.args.len() > 1) {
+        let want = if one {
+            "one tensor name"
+        } else {
+            "the names of the tensors it joins to the one so far"
+        };
+        return Err(caret(
+            line,
+            c.name.at,
+            &format!("{name} takes {want}, e.g. {name}(x)"),
+        ));
+    }
+    for a in &c.args {
+        if !is_label(&a.text) {
+            return Err(caret(
+                line,
+                a.at,
+                &format!(
+                    "`{}` is not a tensor name (a letter, then letters, digits and _)",
+                    a.text
+                ),
+            ));
+        }
+    }
+    let labels: Vec<String> = c.args.iter().map(|a| a.text.clone()).collect();
+    Ok(match name {
+        "as" => LayerSpec::Name(labels[0].clone()),
+        "from" => LayerSpec::From(labels[0].clone()),
+        "add" => LayerSpec::Join(Layer::Add, labels),
+        _ => LayerSpec::Join(Layer::Concatenate, labels),
+    })
 }
 
 /// An unknown layer name, with the names there are.
@@ -254,81 +315,132 @@ fn build_layers(
     classes: usize,
     lenient: bool,
 ) -> Result<Model> {
-    let mut layers = Vec::new();
-    let mut flat = false;
-    // A flatten whose input is still spatial (no dense or global pooling since).
-    let mut flattened_spatial = false;
+    let usage = |msg: String| Error::Usage(format!("--model `{text}`: {msg}"));
+    let mut nodes: Vec<(Layer, Vec<usize>)> = Vec::new();
+    // Per tensor (0 the input, j + 1 layer j's output): whether it is flat, and whether a
+    // flatten made it so from an image (no dense or global pooling since).
+    let mut state = vec![(false, false)];
+    let mut labels: std::collections::HashMap<&str, usize> = Default::default();
+    let mut cur = 0;
     for s in specs {
+        let (mut flat, mut flattened_spatial) = state[cur];
         let l = match s {
             LayerSpec::Flatten => {
-                flattened_spatial |= !flat;
-                flat = true;
+                state[cur] = (true, flattened_spatial | !flat);
+                continue;
+            }
+            LayerSpec::Name(n) => {
+                if labels.insert(n, cur).is_some() {
+                    return Err(usage(format!(
+                        "as({n}): `{n}` names another tensor already"
+                    )));
+                }
+                continue;
+            }
+            LayerSpec::From(n) => {
+                cur = *labels.get(n.as_str()).ok_or_else(|| {
+                    usage(format!(
+                        "from({n}): no tensor is named `{n}` before it (as({n}) names one)"
+                    ))
+                })?;
+                continue;
+            }
+            LayerSpec::Join(l, names) => {
+                let mut inputs = vec![cur];
+                for n in names {
+                    inputs.push(*labels.get(n.as_str()).ok_or_else(|| {
+                        usage(format!(
+                            "{}({n}): no tensor is named `{n}` before it (as({n}) names one)",
+                            l.to_text()
+                        ))
+                    })?);
+                }
+                nodes.push((*l, inputs));
+                cur = nodes.len();
+                state.push((flat, flattened_spatial));
                 continue;
             }
             LayerSpec::Layer(l) => *l,
         };
         match l.placement() {
             Placement::First => {
-                if let Some(before) = layers
+                if let Some(before) = nodes
                     .iter()
-                    .find(|b: &&Layer| b.placement() != Placement::First)
+                    .map(|n| n.0)
+                    .find(|b: &Layer| b.placement() != Placement::First)
                 {
                     let name = |l: &Layer| l.to_text().split('(').next().unwrap_or("").to_string();
-                    return Err(Error::Usage(format!(
-                        "--model `{text}`: {} after {}: augmentation layers come first, before any other layer (as Keras' preprocessing layers)",
+                    return Err(usage(format!(
+                        "{} after {}: augmentation layers come first, before any other layer (as Keras' preprocessing layers)",
                         name(&l),
-                        name(before)
+                        name(&before)
                     )));
                 }
                 if flat {
-                    return Err(Error::Usage(format!(
-                        "--model `{text}`: augmentation after flatten: augmentation layers come first"
-                    )));
+                    return Err(usage(
+                        "augmentation after flatten: augmentation layers come first".into(),
+                    ));
+                }
+                if cur != nodes.len() {
+                    return Err(usage(
+                        "augmentation after from(): augmentation layers come first, one after another".into(),
+                    ));
                 }
             }
-            Placement::Elementwise => {}
+            Placement::Elementwise | Placement::Merge => {}
             Placement::PerChannel if flattened_spatial => {
                 let text_name = l.to_text();
                 let name = text_name.split('(').next().unwrap_or("");
-                return Err(Error::Usage(format!(
-                    "--model `{text}`: {name} right after flatten is not supported (put it before flatten, or after a dense layer)"
+                return Err(usage(format!(
+                    "{name} right after flatten is not supported (put it before flatten, or after a dense layer)"
                 )));
             }
             Placement::PerChannel => {}
             Placement::Flattening if !flat => flat = true,
             Placement::Flat => {
                 if !flat && !lenient {
-                    return Err(Error::Usage(format!(
-                        "--model `{text}`: a dense layer after a spatial one needs `flatten` first, as in Keras"
-                    )));
+                    return Err(usage(
+                        "a dense layer after a spatial one needs `flatten` first, as in Keras"
+                            .into(),
+                    ));
                 }
                 flat = true;
                 flattened_spatial = false;
             }
             Placement::Spatial | Placement::Flattening => {
                 if flat {
-                    return Err(Error::Usage(format!(
-                        "--model `{text}`: {l:?} after flatten or dense: spatial layers come first"
+                    return Err(usage(format!(
+                        "{l:?} after flatten or dense: spatial layers come first"
                     )));
                 }
             }
         }
-        layers.push(l);
+        nodes.push((l, vec![cur]));
+        cur = nodes.len();
+        state.push((flat, flattened_spatial));
     }
-    match layers.last() {
-        Some(Layer::Dense { out, relu: false }) if *out == classes => {}
+    if cur != nodes.len() {
+        return Err(usage(
+            "the model ends with from(): its output is the last layer's".into(),
+        ));
+    }
+    match nodes.last().map(|n| n.0) {
+        Some(Layer::Dense { out, relu: false }) if out == classes => {}
         Some(Layer::Dense { out, relu: false }) => {
-            return Err(Error::Usage(format!(
-                "--model `{text}`: the last layer has {out} units, the data has {classes} classes"
+            return Err(usage(format!(
+                "the last layer has {out} units, the data has {classes} classes"
             )))
         }
         _ => {
-            return Err(Error::Usage(format!(
-                "--model `{text}`: the last layer must be dense({classes}) without relu (the logits; softmax is in the loss)"
+            return Err(usage(format!(
+                "the last layer must be dense({classes}) without relu (the logits; softmax is in the loss)"
             )))
         }
     }
-    Model::new(input, &layers)
+    Model::graph(input, &nodes).map_err(|e| match e {
+        Error::Model(m) if nodes.iter().any(|n| n.1.len() > 1) => usage(m),
+        e => e,
+    })
 }
 
 /// The layers of a Keras model as `model.to_json()` writes it (Keras 3, and Keras 2 where the
@@ -572,6 +684,9 @@ pub fn to_text(specs: &[LayerSpec]) -> String {
         .map(|s| match s {
             LayerSpec::Flatten => "flatten".to_string(),
             LayerSpec::Layer(l) => l.to_text(),
+            LayerSpec::Name(n) => format!("as({n})"),
+            LayerSpec::From(n) => format!("from({n})"),
+            LayerSpec::Join(l, names) => format!("{}({})", l.to_text(), names.join(",")),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -597,6 +712,9 @@ impl Model {
     /// The layers in the one-line text form (`spec`): `conv2d(32,3,relu) maxpool(2) ... flatten
     /// dense(128,relu) dense(10)`.
     pub fn describe(&self) -> String {
+        if !self.is_chain() {
+            return to_text(&self.graph_specs());
+        }
         let mut specs = Vec::new();
         let at = self.flatten_at();
         for (i, l) in self.layers.iter().enumerate() {
@@ -606,5 +724,51 @@ impl Model {
             specs.push(LayerSpec::Layer(l.layer));
         }
         to_text(&specs)
+    }
+
+    /// A graph's layers in the text form's terms: `from(x)` where a layer reads another tensor
+    /// than the one so far, `as(x)` after a tensor read elsewhere (named after the layer that
+    /// makes it, `input` for the input), `flatten` before a dense layer on an image.
+    fn graph_specs(&self) -> Vec<LayerSpec> {
+        let label = |t: usize| match t {
+            0 => "input".to_string(),
+            _ => self.layers[t - 1].name.clone(),
+        };
+        // Read other than as the next layer's first input: needs a name.
+        let named = |t: usize| self.consumers(t).iter().any(|&(i, k)| !(i == t && k == 0));
+        let mut specs = Vec::new();
+        let mut flat = vec![false];
+        if named(0) {
+            specs.push(LayerSpec::Name(label(0)));
+        }
+        let mut cur = 0;
+        for (i, l) in self.layers.iter().enumerate() {
+            let first = l.inputs[0];
+            if first != cur {
+                specs.push(LayerSpec::From(label(first)));
+            }
+            let f = flat[first];
+            flat.push(match l.layer.placement() {
+                Placement::Flat => {
+                    if !f {
+                        specs.push(LayerSpec::Flatten);
+                    }
+                    true
+                }
+                Placement::Flattening => true,
+                _ => f,
+            });
+            specs.push(match l.layer.placement() {
+                Placement::Merge => {
+                    LayerSpec::Join(l.layer, l.inputs[1..].iter().map(|&t| label(t)).collect())
+                }
+                _ => LayerSpec::Layer(l.layer),
+            });
+            cur = i + 1;
+            if named(cur) {
+                specs.push(LayerSpec::Name(label(cur)));
+            }
+        }
+        specs
     }
 }

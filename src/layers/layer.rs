@@ -36,6 +36,12 @@ pub enum Layer {
     /// A random flip, translation, rotation, zoom or contrast change per image in training; the
     /// identity otherwise (`augment`). Only at the start of a model.
     Augment(Augment),
+    /// The element-wise sum of its inputs, all of one shape (Keras' `Add`): the join of a
+    /// residual connection. Only in a graph (`merge`).
+    Add,
+    /// Its inputs one after the other along the channels (Keras' `Concatenate`, axis -1), all
+    /// of one height and width. Only in a graph (`merge`).
+    Concatenate,
 }
 
 /// A layer with its inferred shapes and the indices of its tensors in `Model::params`: conv and
@@ -45,6 +51,11 @@ pub enum Layer {
 pub struct LayerPlan {
     pub layer: Layer,
     pub name: String,
+    /// The tensors it reads, in order: 0 is the model's input, `j + 1` the output of layer j
+    /// (always an earlier layer). A chain's layer i reads `[i]`; only `Add` and `Concatenate`
+    /// read more than one.
+    pub inputs: Vec<usize>,
+    /// The shape of its first input.
     pub input: Shape,
     pub output: Shape,
     pub weight: Option<usize>,
@@ -98,6 +109,8 @@ pub enum Placement {
     Flat,
     /// Before every other kind (augmentation).
     First,
+    /// Joining two or more tensors of the graph (add, concatenate).
+    Merge,
 }
 
 /// Where a sample outside the image reads from, as Keras' `fill_mode`.

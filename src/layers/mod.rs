@@ -20,6 +20,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod layer;
 pub mod loss;
+pub mod merge;
 pub mod onnx;
 pub mod optimizer;
 pub mod pool;
@@ -39,6 +40,7 @@ pub use dense::{dense_params, DenseChainParams, DenseParams};
 pub use elementwise::{dropout_hash, dropout_params, relu_params, DropoutParams, ReluParams};
 pub use layer::{Augment, Fill, Layer, LayerPlan, Placement, TensorSpec};
 pub use loss::SoftmaxXentParams;
+pub use merge::{concatenate_params, AddParams, ConcatenateParams};
 pub use optimizer::{
     AdamCopy, AdamParams, Optimizer, OptimizerKind, RmspropParams, SgdParams, MAX_ADAM_COPIES,
 };
@@ -50,11 +52,11 @@ use read::{CallReader, KerasLayer};
 
 /// The text form's layer names, as errors and help list them.
 pub const TEXT_NAMES: &str =
-    "conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense, randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast";
+    "conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense, randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast; add(x), concatenate(x), as(x), from(x) for graphs";
 /// `--model`'s help: what it takes, with the text form's layer names.
-pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense (after randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast if any), e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"";
+pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense (after randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast if any), e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"; as(x) names the tensor so far, from(x) goes on from x, add(x) and concatenate(x) join it to the tensor so far (residual connections)";
 /// The Keras classes a model file may hold.
-pub const KERAS_CLASSES: &str = "InputLayer, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense";
+pub const KERAS_CLASSES: &str = "InputLayer, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense, Add, Concatenate";
 
 /// The layer of the text form's call `r`, by its name; `None` when no kind has that name.
 pub fn read_text(name: &str, r: &CallReader) -> Option<Result<Layer>> {
@@ -89,6 +91,8 @@ pub fn read_keras(class: &str, k: &KerasLayer) -> Option<Result<Option<Layer>>> 
         "RandomFlip" | "RandomTranslation" | "RandomRotation" | "RandomZoom" | "RandomContrast" => {
             some(augment::read_keras(k))
         }
+        "Add" => some(merge::read_add_keras(k)),
+        "Concatenate" => some(merge::read_concatenate_keras(k)),
         _ => return None,
     })
 }
@@ -109,6 +113,8 @@ impl Layer {
             Layer::BatchNorm { .. } => "bn",
             Layer::Relu => "relu",
             Layer::Augment(a) => a.prefix(),
+            Layer::Add => "add",
+            Layer::Concatenate => "concat",
         }
     }
 
@@ -130,7 +136,8 @@ impl Layer {
             Layer::BatchNorm { momentum, epsilon } => {
                 batchnorm::check(momentum, epsilon).map(|_| input)
             }
-            Layer::Relu | Layer::Augment(_) => Ok(input),
+            // A join's shape follows from all its inputs (`merge::output`, by `Model::graph`).
+            Layer::Relu | Layer::Augment(_) | Layer::Add | Layer::Concatenate => Ok(input),
         }
     }
 
@@ -169,6 +176,9 @@ impl Layer {
             Layer::BatchNorm { momentum, epsilon } => batchnorm::to_text(momentum, epsilon),
             Layer::Relu => "relu".to_string(),
             Layer::Augment(a) => a.to_text(),
+            // The tensors joined are the text form's (`spec`): `add(x)`.
+            Layer::Add => "add".to_string(),
+            Layer::Concatenate => "concatenate".to_string(),
         }
     }
 
@@ -192,6 +202,7 @@ impl Layer {
             Layer::Dropout { .. } | Layer::Augment(_) => Vec::new(),
             Layer::BatchNorm { epsilon, .. } => batchnorm::onnx(epsilon),
             Layer::Relu => vec![Op::new("Relu")],
+            Layer::Add | Layer::Concatenate => merge::onnx(*self),
         }
     }
 
@@ -207,6 +218,8 @@ impl Layer {
             Layer::Relu => ("activation", "Activation"),
             Layer::BatchNorm { .. } => ("batch_normalization", "BatchNormalization"),
             Layer::Augment(a) => a.keras_names(),
+            Layer::Add => ("add", "Add"),
+            Layer::Concatenate => ("concatenate", "Concatenate"),
         }
     }
 
@@ -221,6 +234,7 @@ impl Layer {
             Layer::Dropout { .. } | Layer::Relu => Placement::Elementwise,
             Layer::BatchNorm { .. } => Placement::PerChannel,
             Layer::Augment(_) => Placement::First,
+            Layer::Add | Layer::Concatenate => Placement::Merge,
         }
     }
 }

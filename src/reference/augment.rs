@@ -168,7 +168,7 @@ impl<T: Real> CpuNet<T> {
     /// tells its draws from the other layers'.
     pub(super) fn forward_augment(&mut self, i: usize, batch: usize, training: bool) {
         let l = self.model.layers[i].clone();
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         match l.layer {
             Layer::Augment(crate::layers::Augment::Contrast { .. }) => {
                 let p = random_contrast_params(&l, batch, i, training);

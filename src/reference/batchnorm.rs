@@ -111,7 +111,7 @@ impl<T: Real> CpuNet<T> {
     /// The output and the (mean, 1 / std) it used; in training the moving statistics too.
     pub(super) fn forward_batchnorm(&mut self, i: usize, batch: usize, training: bool) {
         let l = &self.model.layers[i];
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         let p = batchnorm_params(l, batch, training);
         let (g, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let (gamma, beta) = (self.weights[g].to_vec(), self.weights[b].to_vec());
@@ -132,7 +132,7 @@ impl<T: Real> CpuNet<T> {
 
     pub(super) fn backward_batchnorm(&mut self, i: usize, batch: usize) {
         let l = &self.model.layers[i];
-        let (dinp, dout) = split(&mut self.dacts, i);
+        let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
         let p = batchnorm_params(l, batch, true);
         let (g, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let (dg, db) = self.grads.split_at_mut(b.start);
@@ -142,7 +142,7 @@ impl<T: Real> CpuNet<T> {
             &mut dg[g.clone()],
             &mut db[..b.len()],
             dout,
-            &self.acts[i],
+            &self.acts[self.model.layers[i].inputs[0]],
             &self.saved[i + 1],
             &self.weights[g],
             &p,

@@ -324,7 +324,7 @@ impl<T: Real> CpuNet<T> {
     /// Conv layer `i`'s forward pass: padding, the stride-1 conv, subsampling, as it needs.
     pub(super) fn forward_conv2d(&mut self, i: usize, batch: usize) {
         let l = &self.model.layers[i];
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         let bufs = self.conv[i].as_mut().expect("conv buffers");
         let w = range(&self.model, l.weight);
         let bias = match l.bias {
@@ -351,8 +351,11 @@ impl<T: Real> CpuNet<T> {
     /// Conv layer `i`'s backward pass: weight and bias gradients, and the input's.
     pub(super) fn backward_conv2d(&mut self, i: usize, batch: usize) {
         let l = &self.model.layers[i];
-        let (dinp, dout) = split(&mut self.dacts, i);
-        let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
+        let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
+        let (inp, out) = (
+            &self.acts[self.model.layers[i].inputs[0]],
+            &self.acts[i + 1],
+        );
         let p = conv_params(l, batch);
         let bufs = self.conv[i].as_mut().expect("conv buffers");
         let w = range(&self.model, l.weight);

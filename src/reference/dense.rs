@@ -109,7 +109,7 @@ pub fn dense_backward_weight<T: Real>(
 impl<T: Real> CpuNet<T> {
     pub(super) fn forward_dense(&mut self, i: usize, batch: usize) {
         let l = &self.model.layers[i];
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let p = dense_params(l, batch);
         dense_forward(out, inp, &self.weights[w], &self.weights[b], &p);
@@ -117,8 +117,11 @@ impl<T: Real> CpuNet<T> {
 
     pub(super) fn backward_dense(&mut self, i: usize, batch: usize) {
         let l = &self.model.layers[i];
-        let (dinp, dout) = split(&mut self.dacts, i);
-        let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
+        let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
+        let (inp, out) = (
+            &self.acts[self.model.layers[i].inputs[0]],
+            &self.acts[i + 1],
+        );
         let p = dense_params(l, batch);
         let (w, b) = (range(&self.model, l.weight), range(&self.model, l.bias));
         let (dw, db) = self.grads.split_at_mut(b.start);

@@ -54,25 +54,25 @@ pub fn dropout_backward<T: Real>(dinp: &mut [T], dout: &[T], step: &StepRecord, 
 
 impl<T: Real> CpuNet<T> {
     pub(super) fn forward_relu(&mut self, i: usize, batch: usize) {
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         relu_forward(out, inp, &relu_params(&self.model.layers[i], batch));
     }
     pub(super) fn backward_relu(&mut self, i: usize, batch: usize) {
         if self.model.input_gradient(i) {
-            let (dinp, dout) = split(&mut self.dacts, i);
+            let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
             let p = relu_params(&self.model.layers[i], batch);
             relu_backward(dinp, &self.acts[i + 1], dout, &p);
         }
     }
     /// The layer's index tells its mask from the other dropout layers'.
     pub(super) fn forward_dropout(&mut self, i: usize, batch: usize, training: bool) {
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         let p = dropout_params(&self.model.layers[i], batch, i, training);
         dropout_forward(out, inp, &self.dropout, &p);
     }
     pub(super) fn backward_dropout(&mut self, i: usize, batch: usize) {
         if self.model.input_gradient(i) {
-            let (dinp, dout) = split(&mut self.dacts, i);
+            let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
             let p = dropout_params(&self.model.layers[i], batch, i, true);
             dropout_backward(dinp, dout, &self.dropout, &p);
         }

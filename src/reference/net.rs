@@ -3,7 +3,7 @@
 use super::*;
 use crate::layers::{GatherParams, Optimizer, OptimizerKind, SoftmaxXentParams, StepRecord};
 use crate::model::{Layer, Model};
-use crate::plan::{plan, Stage};
+use crate::plan::{gradient_slots, plan, GradientSlots, Stage};
 
 /// Parameters, optimiser state and activations of one model on the CPU.
 pub struct CpuNet<T: Real> {
@@ -16,7 +16,8 @@ pub struct CpuNet<T: Real> {
     pub a: Vec<T>,
     /// `acts[0]` is the input batch, `acts[i + 1]` the output of layer i.
     pub acts: Vec<Vec<T>>,
-    /// `dacts[i]` is the gradient of `acts[i]`.
+    /// `dacts[i]` is the gradient of `acts[i]`; past them, the buffers of the readers of a
+    /// tensor several layers read (`slots`).
     pub dacts: Vec<Vec<T>>,
     pub argmax: Vec<Vec<u32>>,
     /// Batch norm layers' per-channel (mean, 1 / std) of the last forward pass.
@@ -31,6 +32,8 @@ pub struct CpuNet<T: Real> {
     /// The stage plan it walks: every layer alone (the CPU has no fused passes; the fused GPU
     /// passes' twins are compositions of these).
     pub stages: Vec<Stage>,
+    /// Which gradient buffer each layer's backward pass writes for each input, and the sums.
+    pub slots: GradientSlots,
 }
 
 pub(super) fn range(model: &Model, index: Option<usize>) -> std::ops::Range<usize> {
@@ -38,9 +41,17 @@ pub(super) fn range(model: &Model, index: Option<usize>) -> std::ops::Range<usiz
     p.offset..p.offset + p.len
 }
 
-pub(super) fn split<T>(v: &mut [Vec<T>], i: usize) -> (&mut Vec<T>, &mut Vec<T>) {
-    let (a, b) = v.split_at_mut(i + 1);
-    (&mut a[i], &mut b[0])
+/// `(&mut v[a], &mut v[b])`, `a != b`: a layer's input (or its gradient's buffer) and its
+/// output.
+pub(super) fn split<T>(v: &mut [Vec<T>], a: usize, b: usize) -> (&mut Vec<T>, &mut Vec<T>) {
+    assert_ne!(a, b, "a layer reads its own output");
+    if a < b {
+        let (x, y) = v.split_at_mut(b);
+        (&mut x[a], &mut y[0])
+    } else {
+        let (x, y) = v.split_at_mut(a);
+        (&mut y[0], &mut x[b])
+    }
 }
 
 impl<T: Real> CpuNet<T> {
@@ -48,6 +59,9 @@ impl<T: Real> CpuNet<T> {
         let mut sizes = vec![model.input.len()];
         sizes.extend(model.layers.iter().map(|l| l.output.len()));
         let n = model.flat_len;
+        let slots = gradient_slots(model);
+        let mut grad_sizes = sizes.clone();
+        grad_sizes.extend(slots.extra.iter().map(|&t| sizes[t]));
         CpuNet {
             model: model.clone(),
             weights: weights.iter().map(|&w| T::from_f64(w as f64)).collect(),
@@ -59,7 +73,7 @@ impl<T: Real> CpuNet<T> {
                 .iter()
                 .map(|s| vec![T::zero(); s * max_batch])
                 .collect(),
-            dacts: sizes
+            dacts: grad_sizes
                 .iter()
                 .map(|s| vec![T::zero(); s * max_batch])
                 .collect(),
@@ -74,6 +88,7 @@ impl<T: Real> CpuNet<T> {
                 })
                 .collect(),
             stages: plan(model, false),
+            slots,
             dropout: StepRecord::default(),
             max_batch,
         }
@@ -101,6 +116,8 @@ impl<T: Real> CpuNet<T> {
                     Layer::Relu => self.forward_relu(i, batch),
                     Layer::BatchNorm { .. } => self.forward_batchnorm(i, batch, training),
                     Layer::Augment(_) => self.forward_augment(i, batch, training),
+                    Layer::Add => self.forward_add(i, batch),
+                    Layer::Concatenate => self.forward_concatenate(i, batch),
                 }
             }
         }
@@ -139,7 +156,10 @@ impl<T: Real> CpuNet<T> {
                     Layer::BatchNorm { .. } => self.backward_batchnorm(i, batch),
                     // First in a model: no gradient to pass on.
                     Layer::Augment(_) => {}
+                    Layer::Add => self.backward_add(i, batch),
+                    Layer::Concatenate => self.backward_concatenate(i, batch),
                 }
+                self.sum_gradients(i, batch);
             }
         }
         metrics

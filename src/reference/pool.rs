@@ -122,24 +122,24 @@ pub fn avgpool2d_backward<T: Real>(dinp: &mut [T], dout: &[T], p: &Avgpool2dPara
 
 impl<T: Real> CpuNet<T> {
     pub(super) fn forward_maxpool2d(&mut self, i: usize, batch: usize) {
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         let p = pool_params(&self.model.layers[i], batch);
         maxpool2d_forward(out, &mut self.argmax[i + 1], inp, &p);
     }
     pub(super) fn backward_maxpool2d(&mut self, i: usize, batch: usize) {
         if self.model.input_gradient(i) {
-            let (dinp, dout) = split(&mut self.dacts, i);
+            let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
             let p = pool_params(&self.model.layers[i], batch);
             maxpool2d_backward(dinp, &self.argmax[i + 1], dout, &p);
         }
     }
     pub(super) fn forward_avgpool2d(&mut self, i: usize, batch: usize) {
-        let (inp, out) = split(&mut self.acts, i);
+        let (inp, out) = split(&mut self.acts, self.model.layers[i].inputs[0], i + 1);
         avgpool2d_forward(out, inp, &avgpool_params(&self.model.layers[i], batch));
     }
     pub(super) fn backward_avgpool2d(&mut self, i: usize, batch: usize) {
         if self.model.input_gradient(i) {
-            let (dinp, dout) = split(&mut self.dacts, i);
+            let (dinp, dout) = split(&mut self.dacts, self.slots.slot[i][0], i + 1);
             avgpool2d_backward(dinp, dout, &avgpool_params(&self.model.layers[i], batch));
         }
     }

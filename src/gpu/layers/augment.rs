@@ -92,7 +92,7 @@ pub fn random_contrast_forward(
 /// tells its draws from the other layers'.
 pub fn record_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
-    let (out, inp) = (&r.net.acts[i + 1], &r.net.acts[i]);
+    let (out, inp) = (&r.net.acts[i + 1], r.inp(i));
     match l.layer {
         Layer::Augment(Augment::Contrast { .. }) => {
             let p = random_contrast_params(l, r.batch, i, r.training);

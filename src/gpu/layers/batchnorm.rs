@@ -121,7 +121,7 @@ pub fn record_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let p = batchnorm_params(l, r.batch, r.training);
     let (mean, var) = (r.weight(l.stats)?, r.weight(l.stats.map(|s| s + 1))?);
     let (gamma, beta) = (r.weight(l.weight)?, r.weight(l.bias)?);
-    let (out, saved, inp) = (&r.net.acts[i + 1], r.net.saved(i)?, &r.net.acts[i]);
+    let (out, saved, inp) = (&r.net.acts[i + 1], r.net.saved(i)?, r.inp(i));
     batchnorm_forward(
         r.gpu,
         &mut r.prog,
@@ -141,7 +141,7 @@ pub fn record_backward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
     let p = batchnorm_params(l, r.batch, true);
     let (dgamma, dbeta, gamma) = (r.grad(l.weight)?, r.grad(l.bias)?, r.weight(l.weight)?);
-    let (dout, inp, saved) = (&r.net.dacts[i + 1], &r.net.acts[i], r.net.saved(i)?);
+    let (dout, inp, saved) = (&r.net.dacts[i + 1], r.inp(i), r.net.saved(i)?);
     let dinp = r.dinp(i);
     batchnorm_backward(
         r.gpu,

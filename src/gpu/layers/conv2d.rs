@@ -770,7 +770,7 @@ fn forward_inputs<'a>(
         Some(_) => r.weight(l.bias)?,
         None => c.zero_bias.clone(),
     };
-    let inp = &net.acts[i];
+    let inp = r.inp(i);
     let src = match (pad_params(l, r.batch), &c.padded) {
         (Some(pp), Some(padded)) => {
             pad2d_forward(r.gpu, &mut r.prog, padded, inp, &pp)?;
@@ -835,7 +835,7 @@ pub fn record_backward(r: &mut Recorder, i: usize, pooled: bool) -> Result<()> {
     let pp = pad_params(l, r.batch);
     let (src, dsrc) = match (&pp, &c.padded, &c.dpadded) {
         (Some(_), Some(padded), Some(dpadded)) => (padded, dpadded),
-        _ => (&net.acts[i], &net.dacts[i]),
+        _ => (r.inp(i), r.dslot(i, 0)),
     };
     let dsrc = r.model.input_gradient(i).then_some(dsrc);
     if pooled {

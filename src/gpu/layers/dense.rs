@@ -297,7 +297,7 @@ pub fn record_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
     let p = dense_params(l, r.batch);
     let (w, b) = (r.weight(l.weight)?, r.weight(l.bias)?);
-    let (out, inp) = (&r.net.acts[i + 1], &r.net.acts[i]);
+    let (out, inp) = (&r.net.acts[i + 1], r.inp(i));
     dense_forward(r.gpu, &mut r.prog, out, inp, &w, &b, &p)
 }
 
@@ -310,7 +310,7 @@ pub fn record_forward_chain(r: &mut Recorder, i: usize) -> Result<()> {
     };
     let (w1, b1) = (r.weight(a.weight)?, r.weight(a.bias)?);
     let (w2, b2) = (r.weight(b.weight)?, r.weight(b.bias)?);
-    let (hid, out, inp) = (&r.net.acts[i + 1], &r.net.acts[i + 2], &r.net.acts[i]);
+    let (hid, out, inp) = (&r.net.acts[i + 1], &r.net.acts[i + 2], r.inp(i));
     dense_forward_chain(r.gpu, &mut r.prog, hid, out, inp, &w1, &b1, &w2, &b2, &cp)
 }
 
@@ -319,7 +319,7 @@ pub fn record_backward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
     let p = dense_params(l, r.batch);
     let (dw, db, w) = (r.grad(l.weight)?, r.grad(l.bias)?, r.weight(l.weight)?);
-    let (out, dout, inp) = (&r.net.acts[i + 1], &r.net.dacts[i + 1], &r.net.acts[i]);
+    let (out, dout, inp) = (&r.net.acts[i + 1], &r.net.dacts[i + 1], r.inp(i));
     let dinp = r.dinp(i);
     dense_backward(r.gpu, &mut r.prog, dinp, &dw, &db, out, dout, inp, &w, &p)
 }

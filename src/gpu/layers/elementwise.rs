@@ -101,7 +101,8 @@ pub fn dropout_backward(
 /// ReLU layer `i`'s forward pass.
 pub fn record_relu_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let p = relu_params(&r.model.layers[i], r.batch);
-    relu_forward(r.gpu, &mut r.prog, &r.net.acts[i + 1], &r.net.acts[i], &p)
+    let inp = r.inp(i);
+    relu_forward(r.gpu, &mut r.prog, &r.net.acts[i + 1], inp, &p)
 }
 
 /// ReLU layer `i`'s backward pass (none for a first layer).
@@ -116,7 +117,7 @@ pub fn record_relu_backward(r: &mut Recorder, i: usize) -> Result<()> {
 /// its mask from the other dropout layers'.
 pub fn record_dropout_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let p = dropout_params(&r.model.layers[i], r.batch, i, r.training);
-    let (out, inp) = (&r.net.acts[i + 1], &r.net.acts[i]);
+    let (out, inp) = (&r.net.acts[i + 1], r.inp(i));
     dropout_forward(r.gpu, &mut r.prog, out, inp, r.steps, r.state, &p)
 }
 

@@ -12,6 +12,7 @@ pub mod data;
 pub mod dense;
 pub mod elementwise;
 pub mod loss;
+pub mod merge;
 pub mod optimizer;
 pub mod pool;
 
@@ -28,13 +29,16 @@ pub use dense::{
 };
 pub use elementwise::{dropout_backward, dropout_forward, relu_backward, relu_forward};
 pub use loss::{softmax_xent, softmax_xent_backward, softmax_xent_forward};
+pub use merge::{
+    add_backward, add_forward, add_forward_into, concatenate_backward, concatenate_forward,
+};
 pub use optimizer::{adam_update, rmsprop_update, sgd_update};
 pub use pool::{avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward};
 
 use super::{Dispatch, Gpu, Tensor};
 use crate::error::{Error, Result};
 use crate::model::{Layer, Model};
-use crate::plan::Stage;
+use crate::plan::{gradient_slots, GradientSlots, Stage};
 use crate::shaders::Shader;
 
 pub(crate) const WG: usize = 64;
@@ -111,9 +115,12 @@ pub struct NetBuffers {
     pub weights: Tensor,
     pub grads: Tensor,
     /// `acts[0]` is the gathered input, `acts[i + 1]` the output of layer i (a placeholder where the
-    /// plan never stores it); dacts are their gradients (`dacts[0]` a placeholder).
+    /// plan never stores it); dacts are their gradients (`dacts[0]` a placeholder), then the
+    /// buffers of the readers of a tensor several layers read (`slots`).
     pub acts: Vec<Tensor>,
     pub dacts: Vec<Tensor>,
+    /// Which gradient buffer each layer's backward pass writes for each input, and the sums.
+    pub slots: GradientSlots,
     /// Per layer, what its kind keeps besides its output.
     pub layers: Vec<LayerBuffers>,
     /// The batch's labels, as `gather_batch` writes them.
@@ -166,7 +173,17 @@ impl NetBuffers {
                 _ => LayerBuffers::None,
             });
         }
+        let slots = gradient_slots(model);
+        for (j, &t) in slots.extra.iter().enumerate() {
+            let len = if batch > 0 {
+                batch * model.tensor_shape(t).len()
+            } else {
+                1
+            };
+            dacts.push(gpu.zeros(&format!("d{t}.{j}"), len)?);
+        }
         Ok(NetBuffers {
+            slots,
             grads: gpu.zeros("grads", if batch > 0 { model.flat_len } else { 0 })?,
             weights,
             acts,
@@ -236,8 +253,17 @@ impl<'a> Recorder<'a> {
     /// The input gradient of layer `i`, when one is needed (not for the first layer, nor after
     /// augmentation layers alone: `Model::input_gradient`).
     pub fn dinp(&self, i: usize) -> Option<&'a Tensor> {
+        self.model.input_gradient(i).then(|| self.dslot(i, 0))
+    }
+    /// The gradient buffer input `k` of layer `i` writes (`plan::GradientSlots`).
+    pub fn dslot(&self, i: usize, k: usize) -> &'a Tensor {
         let net: &'a NetBuffers = self.net;
-        self.model.input_gradient(i).then(|| &net.dacts[i])
+        &net.dacts[net.slots.slot[i][k]]
+    }
+    /// Layer `i`'s (first) input.
+    pub fn inp(&self, i: usize) -> &'a Tensor {
+        let net: &'a NetBuffers = self.net;
+        &net.acts[self.model.layers[i].inputs[0]]
     }
     /// Names the dispatches recorded since `first` after layer `i` (see `label`).
     pub fn label(&mut self, first: usize, i: usize) {
@@ -273,6 +299,16 @@ pub fn record_forward(r: &mut Recorder, stage: Stage) -> Result<()> {
 
 /// Records the backward passes of `stage` (the layers in reverse).
 pub fn record_backward(r: &mut Recorder, stage: Stage) -> Result<()> {
+    record_stage_backward(r, stage)?;
+    for i in stage.layers() {
+        let first = r.prog.len();
+        merge::record_sum_gradients(r, i)?;
+        label(&mut r.prog, first, "gradient sum");
+    }
+    Ok(())
+}
+
+fn record_stage_backward(r: &mut Recorder, stage: Stage) -> Result<()> {
     match stage {
         Stage::Single(i) => backward_layer(r, i),
         Stage::ConvPool { conv, .. } => {
@@ -299,6 +335,8 @@ fn forward_layer(r: &mut Recorder, i: usize) -> Result<()> {
         Layer::Relu => elementwise::record_relu_forward(r, i)?,
         Layer::BatchNorm { .. } => batchnorm::record_forward(r, i)?,
         Layer::Augment(_) => augment::record_forward(r, i)?,
+        Layer::Add => merge::record_add_forward(r, i)?,
+        Layer::Concatenate => merge::record_concatenate_forward(r, i)?,
     }
     r.label(first, i);
     Ok(())
@@ -316,6 +354,8 @@ fn backward_layer(r: &mut Recorder, i: usize) -> Result<()> {
         Layer::BatchNorm { .. } => batchnorm::record_backward(r, i)?,
         // First in a model: no gradient to pass on.
         Layer::Augment(_) => {}
+        Layer::Add => merge::record_add_backward(r, i)?,
+        Layer::Concatenate => merge::record_concatenate_backward(r, i)?,
     }
     r.label(first, i);
     Ok(())

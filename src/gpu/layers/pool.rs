@@ -105,7 +105,7 @@ pub fn avgpool2d_backward(
 /// Max-pool layer `i`'s forward pass: its output and winners.
 pub fn record_maxpool2d_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let p = pool_params(&r.model.layers[i], r.batch);
-    let (out, am, inp) = (&r.net.acts[i + 1], r.net.argmax(i)?, &r.net.acts[i]);
+    let (out, am, inp) = (&r.net.acts[i + 1], r.net.argmax(i)?, r.inp(i));
     maxpool2d_forward(r.gpu, &mut r.prog, out, am, inp, &p)
 }
 
@@ -120,7 +120,8 @@ pub fn record_maxpool2d_backward(r: &mut Recorder, i: usize) -> Result<()> {
 /// Average (or global average) pooling layer `i`'s forward pass.
 pub fn record_avgpool2d_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let p = avgpool_params(&r.model.layers[i], r.batch);
-    avgpool2d_forward(r.gpu, &mut r.prog, &r.net.acts[i + 1], &r.net.acts[i], &p)
+    let inp = r.inp(i);
+    avgpool2d_forward(r.gpu, &mut r.prog, &r.net.acts[i + 1], inp, &p)
 }
 
 /// Average pooling layer `i`'s backward pass (none for a first layer).

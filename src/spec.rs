@@ -465,19 +465,21 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
         return Err(bad("config.layers is missing".into()));
     };
     let mut functional = None;
-    let layers: Vec<&Value> = match v["class_name"].as_str() {
-        Some("Sequential") => layers.iter().collect(),
+    // The layers in order, and for a Functional model each one's inputs by name.
+    let (layers, feeds): (Vec<&Value>, Option<Vec<Vec<String>>>) = match v["class_name"].as_str() {
+        Some("Sequential") => (layers.iter().collect(), None),
         Some("Functional" | "Model") => {
-            let chain = functional_chain(&v["config"], layers, path)?;
+            let graph = functional_graph(&v["config"], layers, path)?;
             let name = |v: &Value, default: &str| v.as_str().unwrap_or(default).to_string();
-            let first = chain.first().map_or(String::new(), |l| {
+            let first = graph.first().map_or(String::new(), |(l, _)| {
                 name(
                     &l["name"],
                     l["config"]["name"].as_str().unwrap_or("input_layer"),
                 )
             });
             functional = Some((name(&v["config"]["name"], "functional"), first));
-            chain
+            let (layers, feeds) = graph.into_iter().unzip();
+            (layers, Some(feeds))
         }
         other => {
             return Err(bad(format!(
@@ -486,7 +488,8 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
             )))
         }
     };
-    let mut out = Vec::new();
+    let mut specs = Vec::new();
+    let mut names = Vec::new();
     let mut input = None;
     for (i, l) in layers.iter().enumerate() {
         let class = l["class_name"].as_str().unwrap_or("");
@@ -505,6 +508,13 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
             "kernel_constraint",
             "bias_constraint",
         ])?;
+        names.push(
+            l["name"]
+                .as_str()
+                .or(c["name"].as_str())
+                .unwrap_or("")
+                .to_string(),
+        );
         let spec = match class {
             "InputLayer" => {
                 input = keras_input(&k)?.or(input);
@@ -515,7 +525,10 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
                 Some(LayerSpec::Flatten)
             }
             _ => match layers::read_keras(class, &k) {
-                Some(layer) => layer?.map(LayerSpec::Layer),
+                Some(layer) => layer?.map(|l| match l.placement() {
+                    Placement::Merge => LayerSpec::Join(l, Vec::new()),
+                    _ => LayerSpec::Layer(l),
+                }),
                 None => {
                     return Err(k.err(format!(
                         "class `{class}` is not supported ({KERAS_CLASSES})"
@@ -523,8 +536,31 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
                 }
             },
         };
-        out.extend(spec);
+        let joins = feeds.as_ref().map_or(1, |f| f[i].len());
+        match (&spec, joins) {
+            (Some(LayerSpec::Join(..)), n) if n < 2 => {
+                return Err(k.err(format!("joins {n} tensor; it needs two or more")))
+            }
+            (Some(LayerSpec::Join(..)), _) if feeds.is_none() => {
+                return Err(k.err("joins tensors: in a Sequential model there is one".into()))
+            }
+            (Some(LayerSpec::Join(..)), _) => {}
+            (_, n) if n > 1 => {
+                return Err(k.err(format!(
+                    "reads {n} tensors; only Add and Concatenate join several"
+                )))
+            }
+            _ => {}
+        }
+        specs.push(spec);
     }
+    let out: Vec<LayerSpec> = match &feeds {
+        // The input layer first; a Functional model's is its first layer.
+        Some(feeds) if !specs.is_empty() && specs[0].is_none() => {
+            graph_to_specs(&names, feeds, specs.split_off(1))
+        }
+        _ => specs.into_iter().flatten().collect(),
+    };
     if out.is_empty() {
         return Err(bad("the model has no layers".into()));
     }
@@ -558,13 +594,16 @@ fn history(h: &[Value]) -> (String, i64, i64) {
     )
 }
 
-/// A Functional model's layers in order from its input to its output, when they form a chain;
-/// otherwise an error naming the layer where they do not.
-fn functional_chain<'a>(
+/// A Functional model's layers in an order where each comes after the layers that feed it
+/// (the file's order where it allows), from its one input to its one output, each with the
+/// names of the layers feeding it; otherwise an error naming the layer where the graph is not
+/// one gpu-cnn trains (shared layers, several inputs or outputs, cycles, unknown names, layers
+/// off the path from the input to the output).
+fn functional_graph<'a>(
     config: &Value,
     layers: &'a [Value],
     path: &std::path::Path,
-) -> Result<Vec<&'a Value>> {
+) -> Result<Vec<(&'a Value, Vec<String>)>> {
     let bad = |msg: String| Error::bad_file(path, msg);
     let name_of = |l: &Value| -> String {
         l["name"]
@@ -592,8 +631,8 @@ fn functional_chain<'a>(
     };
     let (first, last) = (ends("input_layers")?, ends("output_layers")?);
     let mut by_name = std::collections::HashMap::new();
-    for l in layers {
-        if by_name.insert(name_of(l), l).is_some() {
+    for (i, l) in layers.iter().enumerate() {
+        if by_name.insert(name_of(l), i).is_some() {
             return Err(bad(format!("two layers are named `{}`", name_of(l))));
         }
     }
@@ -604,56 +643,204 @@ fn functional_chain<'a>(
             l["class_name"].as_str().unwrap_or("?")
         ))
     };
-    // Walk back from the output, each layer to the one that feeds it.
-    let mut chain = Vec::new();
-    let mut at = last.clone();
-    loop {
-        let Some(&l) = by_name.get(&at) else {
-            return Err(bad(format!(
-                "no layer is named `{at}` (in keras_history or the model's inputs and outputs)"
-            )));
-        };
-        if chain.iter().any(|c: &&Value| name_of(c) == at) {
-            return Err(layer_err(l, "its inputs form a cycle".into()));
-        }
-        chain.push(l);
-        if at == first {
-            break;
-        }
+    // Each layer's inputs, by name.
+    let mut feeds = Vec::new();
+    for l in layers {
         let nodes = l["inbound_nodes"].as_array().map_or(0, Vec::len);
         let mut from = Vec::new();
         inbound(&l["inbound_nodes"], &mut from);
-        match (nodes, from.as_slice()) {
-            (1, [(name, 0, 0)]) => at = name.clone(),
-            (1, [(name, node, _)]) => {
+        if nodes > 1 {
+            return Err(layer_err(
+                l,
+                format!("is called {nodes} times: layers called more than once (shared) are not supported"),
+            ));
+        }
+        let mut names = Vec::new();
+        for (name, node, tensor) in from {
+            if node != 0 {
                 return Err(layer_err(l, format!(
                     "reads call {} of `{name}`: layers called more than once (shared) are not supported",
                     node + 1
-                )))
+                )));
             }
-            (_, []) => {
-                return Err(layer_err(l, format!("is not fed by the model's input `{first}`")))
+            if tensor != 0 {
+                return Err(layer_err(
+                    l,
+                    format!("reads output {tensor} of `{name}`, which has one"),
+                ));
             }
-            (1, _) => {
-                return Err(layer_err(l, format!(
-                    "joins {} tensors: gpu-cnn trains chains of layers, not branches or residual connections yet",
-                    from.len()
-                )))
+            if !by_name.contains_key(&name) {
+                return Err(bad(format!(
+                    "no layer is named `{name}` (in keras_history or the model's inputs and outputs)"
+                )));
             }
-            _ => return Err(layer_err(l, format!("is called {nodes} times (shared layers are not supported)"))),
+            names.push(name);
+        }
+        feeds.push(names);
+    }
+    for key in [&first, &last] {
+        if !by_name.contains_key(key) {
+            return Err(bad(format!(
+                "no layer is named `{key}` (in keras_history or the model's inputs and outputs)"
+            )));
         }
     }
-    if chain.len() < layers.len() {
-        let on: Vec<String> = chain.iter().map(|l| name_of(l)).collect();
-        if let Some(off) = layers.iter().find(|l| !on.contains(&name_of(l))) {
-            return Err(layer_err(
-                off,
-                format!("is not on the path from `{first}` to `{last}`"),
-            ));
+    // Depth-first from the output, each layer after its inputs; a layer met again while its
+    // inputs are being visited closes a cycle.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; layers.len()];
+    let mut order = Vec::new();
+    // (layer, next input to visit)
+    let mut stack = vec![(by_name[&last], 0)];
+    while let Some(&mut (i, ref mut next)) = stack.last_mut() {
+        if *next == 0 {
+            mark[i] = Mark::Open;
+            if feeds[i].is_empty() && name_of(&layers[i]) != first {
+                return Err(layer_err(
+                    &layers[i],
+                    format!("is not fed by the model's input `{first}`"),
+                ));
+            }
+        }
+        match feeds[i].get(*next) {
+            Some(name) => {
+                *next += 1;
+                let j = by_name[name];
+                match mark[j] {
+                    Mark::New => stack.push((j, 0)),
+                    Mark::Open => {
+                        return Err(layer_err(&layers[j], "its inputs form a cycle".into()))
+                    }
+                    Mark::Done => {}
+                }
+            }
+            None => {
+                mark[i] = Mark::Done;
+                order.push(i);
+                stack.pop();
+            }
         }
     }
-    chain.reverse();
-    Ok(chain)
+    if let Some(off) = (0..layers.len()).find(|&i| mark[i] != Mark::Done) {
+        return Err(layer_err(
+            &layers[off],
+            format!("is not on the path from `{first}` to `{last}`"),
+        ));
+    }
+    if order.first() != Some(&by_name[&first]) {
+        let l = &layers[by_name[&first]];
+        return Err(layer_err(l, "the model's input reads another layer".into()));
+    }
+    Ok(order
+        .into_iter()
+        .map(|i| (&layers[i], feeds[i].clone()))
+        .collect())
+}
+
+/// A label of the text form for Keras layer `name` (its name where it is one, else `t` and
+/// the rest), not one of `taken`.
+fn label_for(name: &str, taken: &std::collections::HashSet<String>) -> String {
+    let mut l: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !is_label(&l) {
+        l = format!("t{l}");
+    }
+    let base = l.clone();
+    let mut n = 1;
+    while taken.contains(&l) {
+        l = format!("{base}_{n}");
+        n += 1;
+    }
+    l
+}
+
+/// The text form's layers for a Functional graph: `specs[k]` (None: a layer that is nothing
+/// here, such as a linear Activation; it stands for its input) is the layer named
+/// `graph[k + 1].0` reading `graph[k + 1].1` (`graph[0]` is the input layer). Adds `from(x)`
+/// where a layer reads another tensor than the one so far, and `as(x)` after each tensor read
+/// elsewhere.
+fn graph_to_specs(
+    names: &[String],
+    feeds: &[Vec<String>],
+    specs: Vec<Option<LayerSpec>>,
+) -> Vec<LayerSpec> {
+    use std::collections::{HashMap, HashSet};
+    // Which layer's output each name stands for (a linear Activation or a Flatten its input's).
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    owner.insert(&names[0], &names[0]);
+    let mut out = Vec::new();
+    // Where each tensor's `as(x)` would go, and the tensors that need one.
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    at.insert(&names[0], 0);
+    let mut needed: Vec<&str> = Vec::new();
+    let mut cur: &str = &names[0];
+    for ((name, feed), spec) in names[1..].iter().zip(&feeds[1..]).zip(specs) {
+        let ins: Vec<&str> = feed.iter().map(|f| owner[f.as_str()]).collect();
+        if ins[0] != cur {
+            out.push(LayerSpec::From(ins[0].to_string()));
+            needed.push(ins[0]);
+            cur = ins[0];
+        }
+        match spec {
+            None => {
+                owner.insert(name, ins[0]);
+            }
+            Some(LayerSpec::Flatten) => {
+                out.push(LayerSpec::Flatten);
+                owner.insert(name, ins[0]);
+            }
+            Some(LayerSpec::Join(l, _)) => {
+                needed.extend(&ins[1..]);
+                out.push(LayerSpec::Join(
+                    l,
+                    ins[1..].iter().map(|s| s.to_string()).collect(),
+                ));
+                owner.insert(name, name);
+                cur = name;
+                at.insert(name, out.len());
+            }
+            Some(s) => {
+                out.push(s);
+                owner.insert(name, name);
+                cur = name;
+                at.insert(name, out.len());
+            }
+        }
+    }
+    // Labels: the Keras names where they are labels, unique.
+    let mut taken = HashSet::new();
+    let mut label: HashMap<String, String> = HashMap::new();
+    for n in &needed {
+        if !label.contains_key(*n) {
+            let l = label_for(n, &taken);
+            taken.insert(l.clone());
+            label.insert(n.to_string(), l);
+        }
+    }
+    let rename = |n: &String| label[n].clone();
+    for s in &mut out {
+        match s {
+            LayerSpec::From(n) => *n = rename(n),
+            LayerSpec::Join(_, ns) => ns.iter_mut().for_each(|n| *n = rename(n)),
+            _ => {}
+        }
+    }
+    let mut names: Vec<(usize, String)> = label
+        .iter()
+        .map(|(n, l)| (at[n.as_str()], l.clone()))
+        .collect();
+    names.sort();
+    for (pos, l) in names.into_iter().rev() {
+        out.insert(pos, LayerSpec::Name(l));
+    }
+    out
 }
 
 /// `InputLayer`: the data's shape, (height, width, channels), if given.

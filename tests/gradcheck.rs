@@ -409,3 +409,95 @@ fn whole_network_with_every_layer_kind_matches_finite_differences() {
     );
     assert_close_f64("every-layer network gradient", &got, &want, GRADCHECK);
 }
+
+#[test]
+fn add_and_concatenate_backward_match_finite_differences() {
+    use gpu_cnn::layers::{AddParams, ConcatenateParams};
+    // Add: L = sum((a + b + c) * r); each input's gradient is r.
+    let p = AddParams::new(2, 15);
+    let n = p.len as usize;
+    let r = rand64(60, n, -1.0, 1.0);
+    let mut a = rand64(61, n, -1.0, 1.0);
+    let (b, c) = (rand64(62, n, -1.0, 1.0), rand64(63, n, -1.0, 1.0));
+    let fwd = |a: &[f64]| {
+        let mut out = vec![0.0; n];
+        add_forward(&mut out, a, &b, &p);
+        add_forward_into(&mut out, &c, &p);
+        dot(&out, &r)
+    };
+    let mut da = vec![f64::NAN; n];
+    add_backward(&mut da, &r, &p);
+    assert_close_f64("add da", &da, &numeric(&mut a, fwd), GRADCHECK);
+    // Concatenate: 3 + 2 channels of 4x5 planes; each input's gradient is its channels of r.
+    let (x, y) = (Shape::new(3, 4, 5), Shape::new(2, 4, 5));
+    let out_shape = Shape::new(5, 4, 5);
+    let batch = 2;
+    let (px, py) = (
+        ConcatenateParams::new(batch, x, out_shape, 0),
+        ConcatenateParams::new(batch, y, out_shape, 3),
+    );
+    let r = rand64(64, batch * out_shape.len(), -1.0, 1.0);
+    let mut xs = rand64(65, batch * x.len(), -1.0, 1.0);
+    let mut ys = rand64(66, batch * y.len(), -1.0, 1.0);
+    let fwd = |xs: &[f64], ys: &[f64]| {
+        let mut out = vec![f64::NAN; batch * out_shape.len()];
+        concatenate_forward(&mut out, xs, &px);
+        concatenate_forward(&mut out, ys, &py);
+        assert!(out.iter().all(|v| v.is_finite()), "every output written");
+        dot(&out, &r)
+    };
+    let (mut dx, mut dy) = (vec![0.0; xs.len()], vec![0.0; ys.len()]);
+    concatenate_backward(&mut dx, &r, &px);
+    concatenate_backward(&mut dy, &r, &py);
+    let y0 = ys.clone();
+    let ndx = numeric(&mut xs, |v| fwd(v, &y0));
+    let x0 = xs.clone();
+    let ndy = numeric(&mut ys, |v| fwd(&x0, v));
+    assert_close_f64("concatenate dx", &dx, &ndx, GRADCHECK);
+    assert_close_f64("concatenate dy", &dy, &ndy, GRADCHECK);
+    // Image 1's second input sits after image 1's first: channel 3 of image 1.
+    assert_eq!(dy[y.len()], r[out_shape.len() + 3 * 20]);
+}
+
+/// A graph through CpuNet: a tensor read by a conv and an Add (a residual block), one read by
+/// a conv and a Concatenate, and a three-input Add, against finite differences of the loss:
+/// the gradient sums of `plan::GradientSlots` and the joins' wiring.
+#[test]
+fn a_residual_network_gradient_matches_finite_differences() {
+    let text = "conv2d(3,3,relu,padding=same) as(a) conv2d(3,3,padding=same) as(b) add(a) relu as(c) \
+                conv2d(2,3,relu,padding=same) concatenate(c) as(d) conv2d(5,1) add(d,d) globalavgpool dense(4)";
+    let model = gpu_cnn::spec::build(text, Shape::new(1, 7, 7), 4, false).unwrap();
+    let g = gpu_cnn::plan::gradient_slots(&model);
+    // a: conv2 and add1; c: conv3 and concat1; d: conv4 and add2 twice.
+    assert_eq!(g.extra.len(), 7, "{g:?}");
+    let w32 = model.init_glorot(9);
+    let batch = 2;
+    let x = rand64(70, batch * 49, 0.0, 1.0);
+    let y = [1u32, 3];
+    let mut net = CpuNet::<f64>::new(&model, &w32, batch);
+    net.acts[0][..x.len()].copy_from_slice(&x);
+    net.gradients(&y, batch);
+    let analytic = net.grads.clone();
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for p in &model.params {
+        for k in (0..p.len).step_by((p.len / 5).max(1)) {
+            let i = p.offset + k;
+            let w0 = net.weights[i];
+            let loss_at = |v: f64, net: &mut CpuNet<f64>| {
+                net.weights[i] = v;
+                net.acts[0][..x.len()].copy_from_slice(&x);
+                net.evaluate(&y, batch)[0] / batch as f64
+            };
+            let lp = loss_at(w0 + H, &mut net);
+            let lm = loss_at(w0 - H, &mut net);
+            net.weights[i] = w0;
+            got.push(analytic[i]);
+            want.push((lp - lm) / (2.0 * H));
+        }
+    }
+    assert!(
+        want.iter().filter(|v| v.abs() > 1e-6).count() > got.len() / 2,
+        "most checked gradients are non-zero"
+    );
+    assert_close_f64("residual network gradient", &got, &want, GRADCHECK);
+}

@@ -261,3 +261,47 @@ fn the_file_declares_a_dynamic_batch_its_opset_and_the_models_metadata() {
         ONNX,
     );
 }
+
+/// A graph: residual blocks (`Add` of a block's input and its convs), a `Concat` of two
+/// branches, and an `Add` of a flat dense output and a global pooling (`C x 1 x 1`, flattened
+/// first in the file), in tract against gpu-cnn.
+#[test]
+fn a_residual_graph_gives_gpu_cnns_probabilities_in_tract() {
+    let text = "conv2d(8,3,relu,padding=same) batchnorm as(a) conv2d(8,3,padding=same) add(a) relu \
+                maxpool(2) as(b) conv2d(4,3,relu,padding=same) concatenate(b) as(c) globalavgpool as(g) \
+                from(c) flatten dense(12,relu) add(g) dense(10)";
+    let model = gpu_cnn::spec::build(text, Shape::new(3, 16, 16), 10, false).unwrap();
+    let mut weights = model.init_glorot(11);
+    for (k, p) in model.params.iter().enumerate() {
+        if !p.name.ends_with(".weight") || p.shape.len() == 1 {
+            let v = rand_vec(200 + k as u64, p.len, 0.2, 0.8);
+            weights[p.offset..p.offset + p.len].copy_from_slice(&v);
+        }
+    }
+    let saved = SavedModel {
+        model,
+        weights,
+        classes: (0..10).map(|c| format!("class {c}")).collect(),
+        dataset: None,
+    };
+    let bytes = export(&saved, DEFAULT_OPSET).unwrap();
+    let proto = <tract_onnx::pb::ModelProto as prost::Message>::decode(&bytes[..]).unwrap();
+    let graph = proto.graph.unwrap();
+    let add = graph.node.iter().find(|n| n.name == "add1").unwrap();
+    assert_eq!(add.input, ["conv2", "bn1"]);
+    let concat = graph.node.iter().find(|n| n.name == "concat1").unwrap();
+    assert_eq!(concat.input, ["conv3/Relu", "pool1"]);
+    let joined = graph.node.iter().find(|n| n.name == "add2").unwrap();
+    assert_eq!(joined.input, ["fc1/Relu", "add2/Flatten1"]);
+    let d = random_images(16, saved.model.input);
+    let got = run_tract(&bytes, &d);
+    assert_close(
+        "tract against the CPU reference",
+        &got,
+        &own(&saved, &d, true),
+        ONNX,
+    );
+    if gpu().is_some() {
+        assert_close("tract against the GPU", &got, &own(&saved, &d, false), ONNX);
+    }
+}

@@ -6,10 +6,10 @@
 use std::mem::{offset_of, size_of};
 
 use gpu_cnn::layers::{
-    AdamParams, Avgpool2dParams, BatchnormParams, Conv2dParams, Conv2dPooledParams,
-    DenseChainParams, DenseParams, DropoutParams, GatherParams, Maxpool2dParams, Pad2dParams,
-    RandomAffineParams, RandomContrastParams, ReluParams, RmspropParams, SgdParams,
-    SoftmaxXentParams, Subsample2dParams,
+    AdamParams, AddParams, Avgpool2dParams, BatchnormParams, ConcatenateParams, Conv2dParams,
+    Conv2dPooledParams, DenseChainParams, DenseParams, DropoutParams, GatherParams,
+    Maxpool2dParams, Pad2dParams, RandomAffineParams, RandomContrastParams, ReluParams,
+    RmspropParams, SgdParams, SoftmaxXentParams, Subsample2dParams,
 };
 use gpu_cnn::shaders::Shader;
 use naga::TypeInner;
@@ -274,6 +274,22 @@ fn every_params_uniform_matches_its_rust_struct() {
             &["relu_forward", "relu_backward"][..],
             size_of::<ReluParams>(),
             vec![("len", offset_of!(ReluParams, len))],
+        ),
+        (
+            &["add_forward", "add_backward"][..],
+            size_of::<AddParams>(),
+            vec![("len", offset_of!(AddParams, len))],
+        ),
+        (
+            &["concatenate_forward", "concatenate_backward"][..],
+            size_of::<ConcatenateParams>(),
+            vec![
+                ("batch", offset_of!(ConcatenateParams, batch)),
+                ("c_in", offset_of!(ConcatenateParams, c_in)),
+                ("c_out", offset_of!(ConcatenateParams, c_out)),
+                ("c_off", offset_of!(ConcatenateParams, c_off)),
+                ("plane", offset_of!(ConcatenateParams, plane)),
+            ],
         ),
         (
             &[

@@ -454,8 +454,9 @@ fn a_model_spec_reads_presets_text_and_keras_files_alike() {
 }
 
 /// Keras Functional files (`make_functional.py`): a chain reads as the same layers as its
-/// Sequential twin; branches, several inputs and shared layers are errors naming the layer; and
-/// hand-made files with a cycle, an unknown `keras_history`, a layer off the path or no inputs.
+/// Sequential twin, a residual block as a graph; several inputs and shared layers are errors
+/// naming the layer; and hand-made files with a cycle, an unknown `keras_history`, a layer off
+/// the path or no inputs.
 #[test]
 fn functional_chains_read_and_other_graphs_are_named_errors() {
     let shape = Shape::new(1, 28, 28);
@@ -480,16 +481,35 @@ fn functional_chains_read_and_other_graphs_are_named_errors() {
         format!("randomflip(horizontal) {}", seq.describe())
     );
     assert_eq!(chain.params, seq.params);
+    // Add()([a, b]): a (the first conv) first, then b.
+    let residual = spec::ModelSpec::parse(keras_file("functional_residual").to_str().unwrap())
+        .unwrap()
+        .build(shape, 10, false)
+        .unwrap();
+    assert_eq!(
+        residual.describe(),
+        "conv2d(8,3,relu,padding=same) as(conv1) conv2d(8,3,padding=same) as(conv2) from(conv1) add(conv2) flatten dense(10)"
+    );
+    assert_eq!(residual.layers[2].inputs, [1, 2]);
+    assert_eq!(residual.param_count(), 80 + 584 + 6_272 * 10 + 10);
     for (name, want) in [
-        ("functional_residual", "layer `add` (Add): joins 2 tensors: gpu-cnn trains chains of layers, not branches or residual connections yet"),
-        ("functional_two_inputs", "the model has 2 input_layers: gpu-cnn trains models with one input and one output"),
-        ("functional_shared", "layers called more than once (shared) are not supported"),
+        (
+            "functional_two_inputs",
+            "the model has 2 input_layers: gpu-cnn trains models with one input and one output",
+        ),
+        (
+            "functional_shared",
+            "layers called more than once (shared) are not supported",
+        ),
     ] {
         let e = spec::ModelSpec::parse(keras_file(name).to_str().unwrap())
             .and_then(|s| s.build(shape, 10, false))
             .unwrap_err()
             .to_string();
-        assert!(e.contains(&format!("{name}.json")) && e.contains(want), "{name}: {e}");
+        assert!(
+            e.contains(&format!("{name}.json")) && e.contains(want),
+            "{name}: {e}"
+        );
     }
     // Hand-made graphs, Keras 2's inbound_nodes form ([[[name, node, tensor, kwargs]]]).
     let layer = |name: &str, class: &str, from: &str| {
@@ -616,5 +636,109 @@ fn functional_chains_read_and_other_graphs_are_named_errors() {
     ] {
         let e = read(name, &v).unwrap_err().to_string();
         assert!(e.contains(want), "{name}: {want:?} in {e}");
+    }
+}
+
+/// The text form's graphs: `as(x)` names the tensor so far, `from(x)` goes on from x, `add(x)`
+/// and `concatenate(x)` join the tensor so far with x. Each layer reads the tensors it names;
+/// `describe` writes a graph back as text that builds the same model; misuse is an error that
+/// names the tensor or the layer.
+#[test]
+fn the_text_form_writes_graphs() {
+    let shape = Shape::new(1, 28, 28);
+    let text = "conv2d(8,3,relu,padding=same) as(a) conv2d(8,3,padding=same) add(a) relu maxpool(2) as(b) conv2d(4,3,padding=same) concatenate(b) globalavgpool dense(10)";
+    let m = spec::build(text, shape, 10, false).unwrap();
+    let reads: Vec<Vec<usize>> = m.layers.iter().map(|l| l.inputs.clone()).collect();
+    assert_eq!(
+        reads,
+        [
+            vec![0],
+            vec![1],
+            vec![2, 1],
+            vec![3],
+            vec![4],
+            vec![5],
+            vec![6, 5],
+            vec![7],
+            vec![8]
+        ]
+    );
+    assert_eq!(m.layers[6].output, Shape::new(12, 14, 14));
+    assert_eq!(m.layers[2].name, "add1");
+    assert_eq!(m.layers[6].name, "concat1");
+    // Written back with the layers' own names; it reads back as the same model.
+    let back = m.describe();
+    assert_eq!(
+        back,
+        "conv2d(8,3,relu,padding=same) as(conv1) conv2d(8,3,padding=same) add(conv1) relu maxpool(2) as(pool1) conv2d(4,3,padding=same) concatenate(pool1) globalavgpool dense(10)"
+    );
+    assert_eq!(spec::build(&back, shape, 10, false).unwrap(), m);
+    // from(): a branch off an earlier tensor, and a shortcut from the input itself.
+    let m = spec::build(
+        "as(x) conv2d(1,3,padding=same) as(y) from(x) conv2d(1,5,padding=same) add(y,x) flatten dense(10)",
+        shape,
+        10,
+        false,
+    )
+    .unwrap();
+    assert_eq!(m.layers[2].inputs, [2, 1, 0]);
+    let back = m.describe();
+    assert_eq!(
+        back,
+        "as(input) conv2d(1,3,padding=same) as(conv1) from(input) conv2d(1,5,padding=same) add(conv1,input) flatten dense(10)"
+    );
+    assert_eq!(spec::build(&back, shape, 10, false).unwrap(), m);
+    for (text, want) in [
+        (
+            "conv2d(8,3) add(b) flatten dense(10)",
+            "add(b): no tensor is named `b` before it",
+        ),
+        (
+            "conv2d(8,3) from(b) flatten dense(10)",
+            "from(b): no tensor is named `b` before it",
+        ),
+        (
+            "as(a) conv2d(8,3) as(a) flatten dense(10)",
+            "as(a): `a` names another tensor already",
+        ),
+        (
+            "as(x) conv2d(8,3) add(x) flatten dense(10)",
+            "adds tensors of different shapes (8x26x26, 1x28x28)",
+        ),
+        (
+            "as(x) maxpool(2) concatenate(x) flatten dense(10)",
+            "concatenates tensors of different heights or widths",
+        ),
+        (
+            "as(x) conv2d(8,3) as(y) from(x) flatten dense(10)",
+            "its output is never read",
+        ),
+        (
+            "as(x) flatten dense(10) from(x)",
+            "the model ends with from()",
+        ),
+        (
+            "conv2d(8,3) add flatten dense(10)",
+            "add takes the names of the tensors it joins",
+        ),
+        (
+            "conv2d(8,3) as(a,b) flatten dense(10)",
+            "as takes one tensor name",
+        ),
+        (
+            "conv2d(8,3) as(1a) flatten dense(10)",
+            "`1a` is not a tensor name",
+        ),
+        (
+            "conv2d(8,3) add(x=a) flatten dense(10)",
+            "add takes tensor names, not options",
+        ),
+        (
+            "as(x) conv2d(8,3) from(x) randomflip flatten dense(10)",
+            "randomflip after conv2d",
+        ),
+    ] {
+        let e = spec::build(text, shape, 10, false).unwrap_err().to_string();
+        assert!(e.contains(want), "{text}: {e}");
     }
 }

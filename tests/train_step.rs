@@ -664,3 +664,54 @@ fn the_inference_program_gives_the_trainers_logits_and_cannot_train() {
         assert!(err.to_string().contains("inference only"), "{err}");
     }
 }
+
+/// A graph: two residual blocks (batch norm after bias-free convs, the shortcut added before
+/// the ReLU, as in ResNet) and a concatenation, 40 steps on the GPU against the CPU reference:
+/// per-step losses and every tensor after them. The block inputs are read by two layers each,
+/// so their gradients are the sums of `plan::GradientSlots`, in the same order on both.
+#[test]
+fn a_residual_model_trains_as_on_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let text = "conv2d(8,3,relu) maxpool(2) as(a) \
+        conv2d(8,3,padding=same,use_bias=false) batchnorm relu \
+        conv2d(8,3,padding=same,use_bias=false) batchnorm add(a) relu as(b) \
+        conv2d(8,3,padding=same,use_bias=false) batchnorm relu \
+        conv2d(8,3,padding=same,use_bias=false) batchnorm add(b) relu as(c) \
+        conv2d(4,1,relu) concatenate(c) globalavgpool dense(10)";
+    let model =
+        gpu_cnn::spec::build(text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
+    assert!(!model.is_chain());
+    let slots = gpu_cnn::plan::gradient_slots(&model);
+    assert_eq!(slots.extra.len(), 6, "three tensors read twice: {text}");
+    let w0 = model.init_glorot(8);
+    let (batch, steps) = (6, 40);
+    let data = learnable(batch * steps, 23);
+    let eval = learnable(50, 24);
+    let adam = Optimizer::default();
+    let mut cpu = CpuNet::<f32>::new(&model, &w0, 50);
+    let cpu_losses = cpu_run(&mut cpu, &data, batch, steps, &adam);
+    let (gpu_losses, weights, e) = gpu_epoch(gpu, &model, &w0, &data, &eval, batch, adam);
+    assert_close("per-step losses", &gpu_losses, &cpu_losses, RUN_100);
+    assert!(
+        cpu_losses[steps - 1] < 0.8 * cpu_losses[0],
+        "it learns: {cpu_losses:?}"
+    );
+    for p in &model.params {
+        let r = p.offset..p.offset + p.len;
+        assert_close(
+            &format!("{} after 40 steps", p.name),
+            &weights[r.clone()],
+            &cpu.weights[r],
+            STEP,
+        );
+    }
+    // Evaluation on the CPU with the GPU's weights.
+    let e = e.expect("evaluation metrics");
+    let mut net = CpuNet::<f32>::new(&model, &weights, 50);
+    let mut y = vec![0u32; 50];
+    let order: Vec<u32> = (0..50).collect();
+    net.load_batch(&mut y, &eval, &order, 0, 50);
+    let m = net.evaluate(&y, 50);
+    assert_close("evaluation loss", &[e.loss_sum as f32], &[m[0]], STEP);
+    assert_eq!(e.correct, m[1] as f64);
+}

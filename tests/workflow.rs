@@ -79,9 +79,13 @@ fn bars_dir(name: &str) -> TempDir {
 
 /// Weights, Adam state and counters of a run folder, for exact comparison.
 fn state(dir: &Path) -> (Vec<u32>, Vec<u32>, Vec<u32>, u64, usize, u64) {
-    let m = Model::keras_mnist();
-    let s = run_dir::read_checkpoint(&m, &dir.join(run_dir::CHECKPOINT), &Optimizer::default())
-        .unwrap();
+    state_of(&Model::keras_mnist(), dir)
+}
+
+/// `state` of a run of model `m`.
+fn state_of(m: &Model, dir: &Path) -> (Vec<u32>, Vec<u32>, Vec<u32>, u64, usize, u64) {
+    let s =
+        run_dir::read_checkpoint(m, &dir.join(run_dir::CHECKPOINT), &Optimizer::default()).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
     let model = m.load_safetensors(&dir.join(run_dir::MODEL)).unwrap();
     assert_eq!(bits(&model), bits(&s.weights), "model and checkpoint agree");
@@ -920,4 +924,74 @@ fn augmentation_dropout_and_batch_norm_runs_resume_and_repeat_bit_for_bit() {
         (got - want).abs() <= 1e-5 * want,
         "evaluate {got}, train {want}"
     );
+}
+
+/// A residual graph as a user runs it: trained in one go and in two (resumed bit for bit),
+/// evaluated from its model file alone as train reported, and exported to ONNX.
+#[test]
+fn a_residual_graph_trains_resumes_evaluates_and_exports() {
+    if gpu().is_none() {
+        return;
+    }
+    let data = bars_dir("wf-graph-data");
+    let d = data.to_str().unwrap();
+    let (a, b) = (temp_dir("wf-graph-a"), temp_dir("wf-graph-b"));
+    let model = "conv2d(4,3,relu) maxpool(2) as(x) conv2d(4,3,padding=same,use_bias=false) batchnorm relu add(x) as(y) conv2d(2,1) concatenate(y) globalavgpool dense(10)";
+    let common = ["train", "--data-dir", d, "--batch", "16", "--model", model];
+    let whole = last_json(&run(&[
+        &common[..],
+        &["--epochs", "2", "--out", a.to_str().unwrap(), "--json"],
+    ]
+    .concat()));
+    ok(&run(&[
+        &common[..],
+        &["--epochs", "1", "--out", b.to_str().unwrap()],
+    ]
+    .concat()));
+    let resumed = last_json(&run(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--json",
+    ]));
+    let m = gpu_cnn::spec::build(model, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
+    assert_eq!(
+        state_of(&m, &a),
+        state_of(&m, &b),
+        "weights, Adam state and generator equal"
+    );
+    assert_eq!(whole["test_loss"], resumed["test_loss"]);
+    // The model file holds the graph: evaluate rebuilds it and agrees with train.
+    let file = a.join(run_dir::MODEL);
+    let e = last_json(&run(&[
+        "evaluate",
+        "--model",
+        file.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--json",
+    ]));
+    assert_eq!(e["test_accuracy"], whole["test_accuracy"]);
+    let (x, y) = (
+        e["test_loss"].as_f64().unwrap(),
+        whole["test_loss"].as_f64().unwrap(),
+    );
+    assert!((x - y).abs() <= 1e-5 * y, "evaluate {x} train {y}");
+    let (_, meta) = gpu_cnn::checkpoint::read_safetensors(&file).unwrap();
+    assert_eq!(
+        meta["architecture"],
+        "conv2d(4,3,relu) maxpool(2) as(pool1) conv2d(4,3,padding=same,use_bias=false) batchnorm relu add(pool1) as(add1) conv2d(2,1) concatenate(add1) globalavgpool dense(10)"
+    );
+    let onnx = a.join("model.onnx");
+    let o = ok(&run(&[
+        "export",
+        "--model",
+        file.to_str().unwrap(),
+        "--out",
+        onnx.to_str().unwrap(),
+    ]));
+    assert!(o.contains("Wrote"), "{o}");
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 1000);
 }

@@ -491,6 +491,18 @@ fn functional_chains_read_and_other_graphs_are_named_errors() {
         "conv2d(8,3,relu,padding=same) as(conv1) conv2d(8,3,padding=same) as(conv2) from(conv1) add(conv2) flatten dense(10)"
     );
     assert_eq!(residual.layers[2].inputs, [1, 2]);
+    // A ResNet-style graph: summary prints Keras' Functional table with "Connected to", byte
+    // for byte what Keras printed for the file (functional_resnet_summary.txt).
+    let file = spec::ModelSpec::parse(keras_file("functional_resnet").to_str().unwrap()).unwrap();
+    let resnet = file.build(shape, 10, false).unwrap();
+    let keras_table = std::fs::read_to_string(
+        keras_file("functional_resnet").with_file_name("functional_resnet_summary.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        table(&gpu_cnn::summary::summary_of(&resnet, Some(&file))),
+        keras_table
+    );
     assert_eq!(residual.param_count(), 80 + 584 + 6_272 * 10 + 10);
     for (name, want) in [
         (

@@ -3,7 +3,8 @@
 //! (`tests/fixtures/torch_reference.json`, written by `tests/fixtures/torch_reference.py`).
 //! An oracle we did not write: it catches a shared mistake of our GPU kernels and our CPU
 //! reference (a transposed layout, a wrong Adam form, a mis-scaled loss) that the GPU-vs-CPU
-//! tests cannot.
+//! tests cannot. A residual graph is held to Keras itself the same way
+//! (`tests/fixtures/keras/residual_trajectory.json`, `make_residual_trajectory.py`).
 
 mod common;
 use common::*;
@@ -123,6 +124,25 @@ fn twenty_steps_of_every_layer_kind_match_pytorch() {
     let model =
         gpu_cnn::spec::build(&text, gpu_cnn::model::Shape::new(1, 28, 28), 10, false).unwrap();
     let fx = fixture("torch_every_layer.json");
+    twenty_steps_match(&model, &fx, &fx, Optimizer::default());
+}
+
+/// A Keras Functional graph (a residual `Add`, a `Concatenate` branch, global average
+/// pooling), read from the file Keras wrote, against 20 steps Keras 3 itself trained from the
+/// same weights.
+#[test]
+fn twenty_steps_of_a_residual_graph_match_keras() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/functional_skip.json"
+    );
+    let model = gpu_cnn::spec::ModelSpec::parse(path)
+        .unwrap()
+        .build(gpu_cnn::model::Shape::new(1, 28, 28), 10, false)
+        .unwrap();
+    assert!(!model.is_chain());
+    let fx = fixture("keras/residual_trajectory.json");
+    assert_eq!(fx["lr"].as_f64(), Some(Optimizer::default().lr));
     twenty_steps_match(&model, &fx, &fx, Optimizer::default());
 }
 

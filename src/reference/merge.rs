@@ -17,7 +17,7 @@ pub fn add_forward<T: Real>(out: &mut [T], a: &[T], b: &[T], p: &AddParams) {
 pub fn add_forward_into<T: Real>(out: &mut [T], a: &[T], p: &AddParams) {
     let n = p.len as usize;
     for i in 0..n {
-        out[i] = out[i] + a[i];
+        out[i] += a[i];
     }
 }
 

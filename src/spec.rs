@@ -12,8 +12,13 @@ use crate::layers::read::{caret, channels_last, Call, CallReader, KerasLayer, To
 use crate::layers::{self, Layer, Placement, KERAS_CLASSES, TEXT_NAMES};
 use crate::model::{Model, Shape};
 
-/// The presets by name, with their text.
-pub const PRESETS: [(&str, &str); 2] = [
+/// The presets by name, with their text. The ResNets are He et al. (2016)'s CIFAR ResNets with
+/// projection shortcuts (a 1x1 conv with stride 2 and batch norm where a block strides or
+/// widens; the paper's option B), convs without bias before batch norm, and their layers in
+/// the order Keras' Functional API keeps them (`tests/fixtures/keras/make_resnet.py` writes
+/// their Keras twins): `resnet20-cifar10` (3 stages of 3 basic blocks, 16/32/64 filters,
+/// 274,042 parameters) and `resnet-mini` (one block per stage, for MNIST-sized inputs).
+pub const PRESETS: [(&str, &str); 4] = [
     (
         "keras-mnist",
         "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) flatten dense(128,relu) dense(10)",
@@ -21,6 +26,32 @@ pub const PRESETS: [(&str, &str); 2] = [
     (
         "keras-cifar10",
         "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) conv2d(64,3,relu) flatten dense(64,relu) dense(10)",
+    ),
+    (
+        "resnet20-cifar10",
+        concat!(
+            "conv2d(16,3,padding=same,use_bias=false) batchnorm relu",
+            " as(b1) conv2d(16,3,padding=same,use_bias=false) batchnorm relu conv2d(16,3,padding=same,use_bias=false) batchnorm add(b1) relu",
+            " as(b2) conv2d(16,3,padding=same,use_bias=false) batchnorm relu conv2d(16,3,padding=same,use_bias=false) batchnorm add(b2) relu",
+            " as(b3) conv2d(16,3,padding=same,use_bias=false) batchnorm relu conv2d(16,3,padding=same,use_bias=false) batchnorm add(b3) relu",
+            " as(b4) conv2d(32,3,stride=2,padding=same,use_bias=false) batchnorm relu conv2d(32,3,padding=same,use_bias=false) as(m4) from(b4) conv2d(32,1,stride=2,padding=same,use_bias=false) as(p4) from(m4) batchnorm as(y4) from(p4) batchnorm as(s4) from(y4) add(s4) relu",
+            " as(b5) conv2d(32,3,padding=same,use_bias=false) batchnorm relu conv2d(32,3,padding=same,use_bias=false) batchnorm add(b5) relu",
+            " as(b6) conv2d(32,3,padding=same,use_bias=false) batchnorm relu conv2d(32,3,padding=same,use_bias=false) batchnorm add(b6) relu",
+            " as(b7) conv2d(64,3,stride=2,padding=same,use_bias=false) batchnorm relu conv2d(64,3,padding=same,use_bias=false) as(m7) from(b7) conv2d(64,1,stride=2,padding=same,use_bias=false) as(p7) from(m7) batchnorm as(y7) from(p7) batchnorm as(s7) from(y7) add(s7) relu",
+            " as(b8) conv2d(64,3,padding=same,use_bias=false) batchnorm relu conv2d(64,3,padding=same,use_bias=false) batchnorm add(b8) relu",
+            " as(b9) conv2d(64,3,padding=same,use_bias=false) batchnorm relu conv2d(64,3,padding=same,use_bias=false) batchnorm add(b9) relu",
+            " globalavgpool dense(10)",
+        ),
+    ),
+    (
+        "resnet-mini",
+        concat!(
+            "conv2d(16,3,padding=same,use_bias=false) batchnorm relu",
+            " as(b1) conv2d(16,3,padding=same,use_bias=false) batchnorm relu conv2d(16,3,padding=same,use_bias=false) batchnorm add(b1) relu",
+            " as(b2) conv2d(32,3,stride=2,padding=same,use_bias=false) batchnorm relu conv2d(32,3,padding=same,use_bias=false) as(m2) from(b2) conv2d(32,1,stride=2,padding=same,use_bias=false) as(p2) from(m2) batchnorm as(y2) from(p2) batchnorm as(s2) from(y2) add(s2) relu",
+            " as(b3) conv2d(64,3,stride=2,padding=same,use_bias=false) batchnorm relu conv2d(64,3,padding=same,use_bias=false) as(m3) from(b3) conv2d(64,1,stride=2,padding=same,use_bias=false) as(p3) from(m3) batchnorm as(y3) from(p3) batchnorm as(s3) from(y3) add(s3) relu",
+            " globalavgpool dense(10)",
+        ),
     ),
 ];
 
@@ -736,10 +767,20 @@ fn functional_graph<'a>(
         let l = &layers[by_name[&first]];
         return Err(layer_err(l, "the model's input reads another layer".into()));
     }
-    Ok(order
-        .into_iter()
-        .map(|i| (&layers[i], feeds[i].clone()))
-        .collect())
+    // The file's order where it allows (Keras writes layers as they were made): each time the
+    // first layer whose inputs are all placed.
+    let mut placed = vec![false; layers.len()];
+    let mut out = Vec::new();
+    while out.len() < order.len() {
+        let Some(i) = (0..layers.len()).find(|&i| {
+            mark[i] == Mark::Done && !placed[i] && feeds[i].iter().all(|f| placed[by_name[f]])
+        }) else {
+            break;
+        };
+        placed[i] = true;
+        out.push((&layers[i], feeds[i].clone()));
+    }
+    Ok(out)
 }
 
 /// A label of the text form for Keras layer `name` (its name where it is one, else `t` and

@@ -54,7 +54,7 @@ use read::{CallReader, KerasLayer};
 pub const TEXT_NAMES: &str =
     "conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten, dense, randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast; add(x), concatenate(x), as(x), from(x) for graphs";
 /// `--model`'s help: what it takes, with the text form's layer names.
-pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense (after randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast if any), e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"; as(x) names the tensor so far, from(x) goes on from x, add(x) and concatenate(x) join it to the tensor so far (residual connections)";
+pub const MODEL_HELP: &str = "A preset (keras-mnist, keras-cifar10, resnet20-cifar10, resnet-mini), a Keras model.to_json() file (.json), or the one-line text form of conv2d, maxpool, avgpool, globalavgpool, dropout, batchnorm, relu, flatten and dense (after randomflip, randomtranslation, randomrotation, randomzoom, randomcontrast if any), e.g. \"conv2d(32,3,padding=same) batchnorm relu maxpool(2) dropout(0.25) flatten dense(10)\"; as(x) names the tensor so far, from(x) goes on from x, add(x) and concatenate(x) join it to the tensor so far (residual connections)";
 /// The Keras classes a model file may hold.
 pub const KERAS_CLASSES: &str = "InputLayer, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Dropout, BatchNormalization, Activation, ReLU, Flatten, Dense, Add, Concatenate";
 

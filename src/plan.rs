@@ -134,6 +134,114 @@ pub fn gradient_slots(model: &Model) -> GradientSlots {
     g
 }
 
+/// Buffers that may share storage: `items[k]` is `Some((start, end))`, the steps (inclusive)
+/// between which item k's contents matter, or `None` for one kept apart. Returns each item's
+/// shared buffer (`None` for those kept apart) and the number of shared buffers: first fit in
+/// order of start, so an item takes a buffer whose last item ended before it starts. Two items
+/// used by one step (a pass reading one and writing the other) always differ.
+pub fn share(items: &[Option<(usize, usize)>]) -> (Vec<Option<usize>>, usize) {
+    let mut order: Vec<usize> = (0..items.len()).filter(|&k| items[k].is_some()).collect();
+    order.sort_by_key(|&k| (items[k].map(|(s, _)| s), k));
+    let mut ends: Vec<usize> = Vec::new();
+    let mut out = vec![None; items.len()];
+    for k in order {
+        let (start, end) = items[k].expect("filtered");
+        let b = match ends.iter().position(|&e| e < start) {
+            Some(b) => b,
+            None => {
+                ends.push(0);
+                ends.len() - 1
+            }
+        };
+        ends[b] = end;
+        out[k] = Some(b);
+    }
+    (out, ends.len())
+}
+
+/// The stage each layer runs in.
+fn stage_of(stages: &[Stage], layers: usize) -> Vec<usize> {
+    let mut at = vec![0; layers];
+    for (s, st) in stages.iter().enumerate() {
+        for i in st.layers() {
+            at[i] = s;
+        }
+    }
+    at
+}
+
+/// When each activation of a forward-only program matters, in stages: tensor t from the stage
+/// that writes it (the input from the start) to the last stage that reads it (the logits to
+/// the end); `None` for those the plan never stores. For `share`.
+pub fn activation_lifetimes(model: &Model, stages: &[Stage]) -> Vec<Option<(usize, usize)>> {
+    let n = model.layers.len();
+    let at = stage_of(stages, n);
+    let stored = written(stages, n);
+    (0..=n)
+        .map(|t| {
+            if t > 0 && !stored[t - 1] {
+                return None;
+            }
+            let start = if t == 0 { 0 } else { at[t - 1] };
+            let end = match t == n {
+                true => stages.len(),
+                false => model.consumers(t).iter().map(|&(i, _)| at[i]).max()?,
+            };
+            Some((start, end))
+        })
+        .collect()
+}
+
+/// When each gradient buffer of a training step matters (`GradientSlots`' numbering: tensors,
+/// then the readers' own), in backward steps (stage `stages.len() - 1` first): from the first
+/// pass that writes it to the last that reads it. A tensor's gradient is written by its
+/// readers' backward passes (or their sum) and read by its maker's; a reader's own buffer from
+/// its backward pass to the sum. `None` for those no pass uses (the input's, an augmentation
+/// layer's, an output the plan never stores).
+pub fn gradient_lifetimes(
+    model: &Model,
+    stages: &[Stage],
+    slots: &GradientSlots,
+) -> Vec<Option<(usize, usize)>> {
+    let n = model.layers.len();
+    let at = stage_of(stages, n);
+    let last = stages.len().saturating_sub(1);
+    // Backward step of stage s.
+    let step = |s: usize| last - s;
+    let stored = written(stages, n);
+    let mut out: Vec<Option<(usize, usize)>> = (0..=n)
+        .map(|t| {
+            if t == 0 || !stored[t - 1] || !model.needs_gradient(t) {
+                return None;
+            }
+            let end = step(at[t - 1]);
+            if t == n {
+                // The loss writes the logits' gradient before the first backward step.
+                return Some((0, end));
+            }
+            let first = model.consumers(t).iter().map(|&(i, _)| at[i]).max()?;
+            Some((step(first), end))
+        })
+        .collect();
+    out.resize(n + 1 + slots.extra.len(), None);
+    // The readers' own buffers: from each reader's step to the sum at the first reader's.
+    for (i, slot) in slots.slot.iter().enumerate() {
+        for (k, &b) in slot.iter().enumerate() {
+            if b > n {
+                let t = model.layers[i].inputs[k];
+                let first = model
+                    .consumers(t)
+                    .iter()
+                    .map(|&(j, _)| at[j])
+                    .min()
+                    .unwrap_or(0);
+                out[b] = Some((step(at[i]), step(first)));
+            }
+        }
+    }
+    out
+}
+
 /// Smallest batch used for evaluation (forward only, so larger batches are cheap).
 pub const MIN_EVAL_BATCH: usize = 256;
 

@@ -92,3 +92,68 @@ fn dense_layers_chain_in_pairs_from_the_left_and_only_when_narrow_enough() {
         (0..3).map(Stage::Single).collect::<Vec<_>>()
     );
 }
+
+/// `share`: first fit by start; an item reuses a buffer only after its last item ended; items
+/// kept apart (`None`) take none.
+#[test]
+fn buffers_are_shared_only_between_items_that_never_overlap() {
+    use gpu_cnn::plan::share;
+    let items = [
+        Some((0, 2)),
+        Some((1, 3)),
+        None,
+        Some((3, 4)), // buffer 0 ended at 2
+        Some((3, 3)), // buffer 1 ends at 3: overlaps
+        Some((5, 5)),
+    ];
+    let (at, n) = share(&items);
+    assert_eq!(at, [Some(0), Some(1), None, Some(0), Some(2), Some(0)]);
+    assert_eq!(n, 3);
+}
+
+/// A residual graph's gradient buffers: a block input read by two layers gets a buffer for
+/// each reader and its own sum; whatever shares storage never overlaps in time, and two
+/// buffers one backward stage uses (the gradient it reads and those it writes) always differ.
+/// Far fewer buffers than gradients, so a ResNet's gradients take a few activations' room.
+#[test]
+fn a_graphs_gradients_share_buffers_without_overlap() {
+    use gpu_cnn::plan::{gradient_lifetimes, gradient_slots, share};
+    let m = model("resnet-mini", Shape::new(1, 28, 28));
+    let stages = plan(&m, true);
+    let slots = gradient_slots(&m);
+    let life = gradient_lifetimes(&m, &stages, &slots);
+    assert_eq!(life.len(), m.layers.len() + 1 + slots.extra.len());
+    let (at, n) = share(&life);
+    let used = life.iter().filter(|l| l.is_some()).count();
+    assert!(n * 4 <= used, "{n} shared buffers for {used} gradients");
+    for a in 0..life.len() {
+        for b in a + 1..life.len() {
+            if let (Some(x), Some(y), Some((s, e)), Some((s2, e2))) =
+                (at[a], at[b], life[a], life[b])
+            {
+                if x == y {
+                    assert!(e < s2 || e2 < s, "buffers {a} and {b} overlap in time");
+                }
+            }
+        }
+    }
+    // Each stage's backward reads its output's gradient and writes its inputs': never one
+    // buffer.
+    let last = stages.len() - 1;
+    for (k, st) in stages.iter().enumerate() {
+        let step = last - k;
+        let out = st.layers().end;
+        for i in st.layers() {
+            for &w in &slots.slot[i] {
+                if let (Some(a), Some(b)) = (at[w], at[out]) {
+                    if m.needs_gradient(m.layers[i].inputs[0]) {
+                        assert!(
+                            a != b,
+                            "stage {k} (step {step}) reads and writes buffer {a}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

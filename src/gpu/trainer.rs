@@ -241,7 +241,8 @@ impl GpuTrainer {
         // What the backward passes need, for a training batch (inference: none).
         let backward = if train.is_some() { batch } else { 0 };
         let weights = gpu.upload("weights", weights)?;
-        let mut net = NetBuffers::new(&gpu, model, weights, &written, backward, max_batch)?;
+        let mut net =
+            NetBuffers::new(&gpu, model, weights, &stages, &written, backward, max_batch)?;
         let copies = match gpu.fuse {
             true => AdamCopies::new(&gpu, model, &mut net, max_batch)?,
             false => None,

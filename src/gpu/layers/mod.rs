@@ -127,6 +127,39 @@ pub struct NetBuffers {
     pub labels: Tensor,
 }
 
+/// Buffers `names[k]` of `lens[k]` values: those with a lifetime share storage as `plan::share`
+/// assigns it (each shared buffer as long as its longest item, named `what` and its number),
+/// the rest get their own.
+fn allocate(
+    gpu: &Gpu,
+    what: &str,
+    names: &[String],
+    lens: &[usize],
+    life: &[Option<(usize, usize)>],
+) -> Result<Vec<Tensor>> {
+    let (assigned, count) = crate::plan::share(life);
+    let mut sizes = vec![1; count];
+    for (k, b) in assigned.iter().enumerate() {
+        if let Some(b) = *b {
+            sizes[b] = sizes[b].max(lens[k]);
+        }
+    }
+    let shared = sizes
+        .iter()
+        .enumerate()
+        .map(|(b, &len)| gpu.zeros(&format!("{what}.{b}"), len))
+        .collect::<Result<Vec<Tensor>>>()?;
+    names
+        .iter()
+        .zip(lens)
+        .zip(&assigned)
+        .map(|((name, &len), b)| match b {
+            Some(b) => Ok(shared[*b].slice(0, len)),
+            None => gpu.zeros(name, len),
+        })
+        .collect()
+}
+
 /// What a layer keeps besides its output: a conv its scratch, a max-pool its winners, batch norm
 /// its statistics.
 pub enum LayerBuffers {
@@ -140,26 +173,57 @@ impl NetBuffers {
     /// Allocates them for `model`: outputs for `max_batch` images (the evaluation batch may be
     /// larger), gradients and backward scratch for `batch` (0: forward passes only, the
     /// backward buffers are placeholders); `written[i]`: layer i's output is stored (see
-    /// `plan::written`).
+    /// `plan::written`). Buffers whose contents matter at different times share storage
+    /// (`plan::share`): a training step's gradients, and a forward-only program's activations
+    /// (a training step keeps every activation for its backward passes).
     pub fn new(
         gpu: &Gpu,
         model: &Model,
         weights: Tensor,
+        stages: &[Stage],
         written: &[bool],
         batch: usize,
         max_batch: usize,
     ) -> Result<NetBuffers> {
-        let mut acts = vec![gpu.zeros("input", max_batch * model.input.len())?];
-        let mut dacts = vec![gpu.zeros("dinput", 1)?];
+        let n = model.layers.len();
+        let slots = gradient_slots(model);
+        let stored = |t: usize| t == 0 || written[t - 1];
+        let mut act_names = vec!["input".to_string()];
+        let mut grad_names = vec!["dinput".to_string()];
+        for l in &model.layers {
+            act_names.push(l.name.clone());
+            grad_names.push(format!("d{}", l.name));
+        }
+        let act_lens: Vec<usize> = (0..=n)
+            .map(|t| match stored(t) {
+                true => max_batch * model.tensor_shape(t).len(),
+                false => 1,
+            })
+            .collect();
+        let mut grad_lens: Vec<usize> = (0..=n)
+            .map(|t| match t > 0 && stored(t) {
+                true => batch * model.tensor_shape(t).len(),
+                false => 1,
+            })
+            .collect();
+        for (j, &t) in slots.extra.iter().enumerate() {
+            grad_names.push(format!("d{t}.{j}"));
+            grad_lens.push((batch * model.tensor_shape(t).len()).max(1));
+        }
+        let (act_life, grad_life) = match batch {
+            0 => (
+                crate::plan::activation_lifetimes(model, stages),
+                vec![None; grad_lens.len()],
+            ),
+            _ => (
+                vec![None; act_lens.len()],
+                crate::plan::gradient_lifetimes(model, stages, &slots),
+            ),
+        };
+        let acts = allocate(gpu, "activations", &act_names, &act_lens, &act_life)?;
+        let dacts = allocate(gpu, "gradients", &grad_names, &grad_lens, &grad_life)?;
         let mut layers = Vec::new();
-        for (l, &w) in model.layers.iter().zip(written) {
-            let (n, dn) = if w {
-                (max_batch * l.output.len(), batch * l.output.len())
-            } else {
-                (1, 1)
-            };
-            acts.push(gpu.zeros(&l.name, n)?);
-            dacts.push(gpu.zeros(&format!("d{}", l.name), dn)?);
+        for l in &model.layers {
             layers.push(match l.layer {
                 Layer::Conv2d { .. } => LayerBuffers::Conv2d(Box::new(conv2d::Conv2dBuffers::new(
                     gpu, l, batch, max_batch,
@@ -172,15 +236,6 @@ impl NetBuffers {
                 },
                 _ => LayerBuffers::None,
             });
-        }
-        let slots = gradient_slots(model);
-        for (j, &t) in slots.extra.iter().enumerate() {
-            let len = if batch > 0 {
-                batch * model.tensor_shape(t).len()
-            } else {
-                1
-            };
-            dacts.push(gpu.zeros(&format!("d{t}.{j}"), len)?);
         }
         Ok(NetBuffers {
             slots,

@@ -124,13 +124,15 @@ fn image_decoder_and_size_parser_never_panic() {
 #[test]
 fn model_text_parser_never_panics() {
     let mut rng = Rng::new(4);
-    let words = b"conv2d maxpool avgpool globalavgpool dense flatten relu dropout batchnorm momentum epsilon rate ( ) , = 3 32 0 -1 0.5 1.0 nan inf -0 stride padding same valid activation softmax x 1e9 99999999999999999999 randomflip randomzoom .. fill_mode fill_value value_range";
+    let words = b"conv2d maxpool avgpool globalavgpool dense flatten relu dropout batchnorm momentum epsilon rate ( ) , = 3 32 0 -1 0.5 1.0 nan inf -0 stride padding same valid activation softmax x 1e9 99999999999999999999 randomflip randomzoom .. fill_mode fill_value value_range as from add concatenate a b";
     let every = "conv2d(8,3,relu) batchnorm(momentum=0.9) maxpool(2) avgpool(2,stride=1) relu dropout(0.25) globalavgpool dense(16) dropout(0.5) dense(10)";
     let augment = "randomflip(vertical) randomtranslation(0.1,-0.2..0.3,fill_mode=constant,fill_value=0.5) randomrotation(0.25,fill_mode=wrap) randomzoom(-0.3..-0.1,0.2) randomcontrast(0.2..0.4,value_range=0..1) conv2d(4,3) flatten dense(10)";
+    let graph = "conv2d(4,3,relu,padding=same) as(a) conv2d(4,3,padding=same) add(a) relu as(b) from(a) conv2d(2,1) concatenate(b,a) globalavgpool dense(10)";
     for i in 0..6000 {
         let base = match i % 6 {
             0 => every.as_bytes(),
             3 => augment.as_bytes(),
+            5 => graph.as_bytes(),
             _ => gpu_cnn::spec::PRESETS[0].1.as_bytes(),
         };
         let bytes = if i % 2 == 0 {

@@ -984,6 +984,32 @@ fn a_residual_graph_trains_resumes_evaluates_and_exports() {
         meta["architecture"],
         "conv2d(4,3,relu) maxpool(2) as(pool1) conv2d(4,3,padding=same,use_bias=false) batchnorm relu add(pool1) as(add1) conv2d(2,1) concatenate(add1) globalavgpool dense(10)"
     );
+    // predict reads pictures through the graph, on the GPU and the CPU reference alike.
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/digits");
+    let predict = |extra: &[&str]| {
+        let args = [
+            &[
+                "predict",
+                "--model",
+                file.to_str().unwrap(),
+                digits.to_str().unwrap(),
+                "--json",
+            ][..],
+            extra,
+        ]
+        .concat();
+        last_json(&run(&args))
+    };
+    let (g, c) = (predict(&[]), predict(&["--cpu"]));
+    assert_eq!(g.as_array().unwrap().len(), 12, "{g}");
+    for (a, b) in g.as_array().unwrap().iter().zip(c.as_array().unwrap()) {
+        assert_eq!(a["class"], b["class"]);
+        let (p, q) = (
+            a["probability"].as_f64().unwrap(),
+            b["probability"].as_f64().unwrap(),
+        );
+        assert!((p - q).abs() < 1e-5, "{p} {q}");
+    }
     let onnx = a.join("model.onnx");
     let o = ok(&run(&[
         "export",

@@ -586,11 +586,19 @@ fn read_keras_json(text: &str, path: &std::path::Path) -> Result<KerasModel> {
         specs.push(spec);
     }
     let out: Vec<LayerSpec> = match &feeds {
-        // The input layer first; a Functional model's is its first layer.
-        Some(feeds) if !specs.is_empty() && specs[0].is_none() => {
+        // A Functional model's input is its first layer, an InputLayer.
+        Some(feeds) => {
+            let class = layers.first().and_then(|l| l["class_name"].as_str());
+            if class != Some("InputLayer") {
+                return Err(bad(format!(
+                    "the model's input `{}` is a {}, not an InputLayer",
+                    names.first().map_or("", String::as_str),
+                    class.unwrap_or("(no class)")
+                )));
+            }
             graph_to_specs(&names, feeds, specs.split_off(1))
         }
-        _ => specs.into_iter().flatten().collect(),
+        None => specs.into_iter().flatten().collect(),
     };
     if out.is_empty() {
         return Err(bad("the model has no layers".into()));

@@ -563,6 +563,20 @@ fn functional_chains_read_and_other_graphs_are_named_errors() {
         spec::ModelSpec::parse(path.to_str().unwrap()).and_then(|s| s.build(shape, 10, false))
     };
     assert_eq!(read("ok", &ok).unwrap().describe(), "flatten dense(10)");
+    // Layers listed before the layers that feed them read in the graph's order.
+    let reversed = model(
+        vec![
+            layer("d", "Dense", "f"),
+            layer("f", "Flatten", "in"),
+            layer("in", "InputLayer", ""),
+        ],
+        serde_json::json!([["in", 0, 0]]),
+        serde_json::json!([["d", 0, 0]]),
+    );
+    assert_eq!(
+        read("reversed", &reversed).unwrap().describe(),
+        "flatten dense(10)"
+    );
     for (name, v, want) in [
         (
             "cycle",
@@ -647,6 +661,29 @@ fn functional_chains_read_and_other_graphs_are_named_errors() {
                 serde_json::json!([["d", 0, 0]]),
             ),
             "two layers are named `d`",
+        ),
+        (
+            "notinput",
+            model(
+                vec![layer("f", "Flatten", ""), layer("d", "Dense", "f")],
+                serde_json::json!([["f", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "the model's input `f` is a Flatten, not an InputLayer",
+        ),
+        (
+            "onejoin",
+            model(
+                vec![
+                    layer("in", "InputLayer", ""),
+                    layer("f", "Flatten", "in"),
+                    layer("a", "Add", "f"),
+                    layer("d", "Dense", "a"),
+                ],
+                serde_json::json!([["in", 0, 0]]),
+                serde_json::json!([["d", 0, 0]]),
+            ),
+            "layer `a` (Add): joins 1 tensor; it needs two or more",
         ),
     ] {
         let e = read(name, &v).unwrap_err().to_string();

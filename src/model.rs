@@ -90,6 +90,15 @@ impl Model {
         }
     }
 
+    /// The shapes of layer `i`'s inputs, in order.
+    pub fn input_shapes(&self, i: usize) -> Vec<Shape> {
+        self.layers[i]
+            .inputs
+            .iter()
+            .map(|&t| self.tensor_shape(t))
+            .collect()
+    }
+
     /// The (layer, input slot) pairs that read tensor `t`, in layer order.
     pub fn consumers(&self, t: usize) -> Vec<(usize, usize)> {
         let mut out = Vec::new();

@@ -22,6 +22,14 @@ pub struct SummaryLayer {
     pub connected_to: Option<Vec<String>>,
 }
 
+impl SummaryLayer {
+    /// The output shape as Keras prints it: `(None, 26, 26, 32)`.
+    fn shape_text(&self) -> String {
+        let dims: Vec<String> = self.output_shape.iter().map(|d| d.to_string()).collect();
+        format!("(None, {})", dims.join(", "))
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
     /// The model's name in the title: `sequential`, or a Functional file's own.
@@ -224,14 +232,7 @@ fn graph_table(s: &Summary) -> String {
     ));
     out.push_str(&line("┡", "╇", "┩", "━"));
     for (i, l) in s.layers.iter().enumerate() {
-        let shape = format!(
-            "(None, {})",
-            l.output_shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let shape = l.shape_text();
         let connected = l.connected_to.clone().unwrap_or_default().join(", ");
         let cells = [
             wrap(&format!("{} ({})", l.name, l.kind), widths[0] - 2),
@@ -335,14 +336,7 @@ pub fn table(s: &Summary) -> String {
     ));
     out.push_str(&line("┡", "╇", "┩", "━"));
     for (i, l) in s.layers.iter().enumerate() {
-        let shape = format!(
-            "(None, {})",
-            l.output_shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let shape = l.shape_text();
         let cell = format!("{} ({})", l.name, l.kind);
         if cell.chars().count() <= w1 - 2 {
             out.push_str(&row(&cell, &shape, &thousands(l.params)));

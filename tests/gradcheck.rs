@@ -39,6 +39,36 @@ fn numeric(x: &mut [f64], mut loss: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
         .collect()
 }
 
+/// `net`'s analytic gradients (its `grads` after `gradients`) at a spread of each trainable
+/// tensor's weights (every `len / per_tensor`-th), and central differences of `loss` there.
+fn sampled_gradients(
+    net: &mut CpuNet<f64>,
+    model: &Model,
+    per_tensor: usize,
+    mut loss: impl FnMut(&mut CpuNet<f64>) -> f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let analytic = net.grads.clone();
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for p in model.params.iter().filter(|p| p.trainable) {
+        for k in (0..p.len).step_by((p.len / per_tensor).max(1)) {
+            let i = p.offset + k;
+            let w0 = net.weights[i];
+            net.weights[i] = w0 + H;
+            let lp = loss(net);
+            net.weights[i] = w0 - H;
+            let lm = loss(net);
+            net.weights[i] = w0;
+            got.push(analytic[i]);
+            want.push((lp - lm) / (2.0 * H));
+        }
+    }
+    assert!(
+        want.iter().filter(|v| v.abs() > 1e-6).count() > want.len() / 2,
+        "most checked gradients are non-zero"
+    );
+    (got, want)
+}
+
 #[test]
 fn conv2d_backward_matches_finite_differences() {
     for relu in [false, true] {
@@ -378,35 +408,11 @@ fn whole_network_with_every_layer_kind_matches_finite_differences() {
     };
     net.acts[0][..x.len()].copy_from_slice(&x);
     net.gradients(&y, batch);
-    let analytic = net.grads.clone();
-    let (mut got, mut want) = (Vec::new(), Vec::new());
-    for p in &model.params {
-        if !p.trainable {
-            assert!(
-                analytic[p.offset..p.offset + p.len]
-                    .iter()
-                    .all(|&g| g == 0.0),
-                "{}",
-                p.name
-            );
-            continue;
-        }
-        for k in (0..p.len).step_by((p.len / 5).max(1)) {
-            let i = p.offset + k;
-            let w0 = net.weights[i];
-            net.weights[i] = w0 + H;
-            let lp = train_loss(&mut net);
-            net.weights[i] = w0 - H;
-            let lm = train_loss(&mut net);
-            net.weights[i] = w0;
-            got.push(analytic[i]);
-            want.push((lp - lm) / (2.0 * H));
-        }
+    for p in model.params.iter().filter(|p| !p.trainable) {
+        let g = &net.grads[p.offset..p.offset + p.len];
+        assert!(g.iter().all(|&g| g == 0.0), "{}", p.name);
     }
-    assert!(
-        want.iter().filter(|v| v.abs() > 1e-6).count() > want.len() / 2,
-        "most checked gradients are non-zero"
-    );
+    let (got, want) = sampled_gradients(&mut net, &model, 5, train_loss);
     assert_close_f64("every-layer network gradient", &got, &want, GRADCHECK);
 }
 
@@ -477,27 +483,9 @@ fn a_residual_network_gradient_matches_finite_differences() {
     let mut net = CpuNet::<f64>::new(&model, &w32, batch);
     net.acts[0][..x.len()].copy_from_slice(&x);
     net.gradients(&y, batch);
-    let analytic = net.grads.clone();
-    let (mut got, mut want) = (Vec::new(), Vec::new());
-    for p in &model.params {
-        for k in (0..p.len).step_by((p.len / 5).max(1)) {
-            let i = p.offset + k;
-            let w0 = net.weights[i];
-            let loss_at = |v: f64, net: &mut CpuNet<f64>| {
-                net.weights[i] = v;
-                net.acts[0][..x.len()].copy_from_slice(&x);
-                net.evaluate(&y, batch)[0] / batch as f64
-            };
-            let lp = loss_at(w0 + H, &mut net);
-            let lm = loss_at(w0 - H, &mut net);
-            net.weights[i] = w0;
-            got.push(analytic[i]);
-            want.push((lp - lm) / (2.0 * H));
-        }
-    }
-    assert!(
-        want.iter().filter(|v| v.abs() > 1e-6).count() > got.len() / 2,
-        "most checked gradients are non-zero"
-    );
+    let (got, want) = sampled_gradients(&mut net, &model, 5, |net| {
+        net.acts[0][..x.len()].copy_from_slice(&x);
+        net.evaluate(&y, batch)[0] / batch as f64
+    });
     assert_close_f64("residual network gradient", &got, &want, GRADCHECK);
 }

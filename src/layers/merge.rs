@@ -123,19 +123,14 @@ impl ConcatenateParams {
     }
 }
 
-/// The `ConcatenateParams` of each input of Concatenate layer `i` of `model`, in order.
-pub fn concatenate_params(
-    model: &crate::model::Model,
-    i: usize,
-    batch: usize,
-) -> Vec<ConcatenateParams> {
-    let l = &model.layers[i];
+/// The `ConcatenateParams` of each input of a Concatenate on `inputs` (their shapes, in order)
+/// with output shape `output`.
+pub fn concatenate_params(inputs: &[Shape], output: Shape, batch: usize) -> Vec<ConcatenateParams> {
     let mut c_off = 0;
-    l.inputs
+    inputs
         .iter()
-        .map(|&t| {
-            let s = model.tensor_shape(t);
-            let p = ConcatenateParams::new(batch, s, l.output, c_off);
+        .map(|&s| {
+            let p = ConcatenateParams::new(batch, s, output, c_off);
             c_off += s.c;
             p
         })

@@ -70,7 +70,11 @@ impl<T: Real> CpuNet<T> {
     }
     pub(super) fn forward_concatenate(&mut self, i: usize, batch: usize) {
         let inputs = self.model.layers[i].inputs.clone();
-        for (&t, p) in inputs.iter().zip(concatenate_params(&self.model, i, batch)) {
+        for (&t, p) in inputs.iter().zip(concatenate_params(
+            &self.model.input_shapes(i),
+            self.model.layers[i].output,
+            batch,
+        )) {
             let (inp, out) = split(&mut self.acts, t, i + 1);
             concatenate_forward(out, inp, &p);
         }
@@ -79,7 +83,11 @@ impl<T: Real> CpuNet<T> {
         let inputs = self.model.layers[i].inputs.clone();
         for (k, (&t, p)) in inputs
             .iter()
-            .zip(concatenate_params(&self.model, i, batch))
+            .zip(concatenate_params(
+                &self.model.input_shapes(i),
+                self.model.layers[i].output,
+                batch,
+            ))
             .enumerate()
         {
             if self.model.needs_gradient(t) {

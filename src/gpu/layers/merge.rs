@@ -161,7 +161,11 @@ pub fn record_add_backward(r: &mut Recorder, i: usize) -> Result<()> {
 pub fn record_concatenate_forward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
     let out = &r.net.acts[i + 1];
-    for (&t, p) in l.inputs.iter().zip(concatenate_params(r.model, i, r.batch)) {
+    for (&t, p) in l.inputs.iter().zip(concatenate_params(
+        &r.model.input_shapes(i),
+        l.output,
+        r.batch,
+    )) {
         concatenate_forward(r.gpu, &mut r.prog, out, &r.net.acts[t], &p)?;
     }
     Ok(())
@@ -171,7 +175,7 @@ pub fn record_concatenate_forward(r: &mut Recorder, i: usize) -> Result<()> {
 pub fn record_concatenate_backward(r: &mut Recorder, i: usize) -> Result<()> {
     let l = &r.model.layers[i];
     let dout = &r.net.dacts[i + 1];
-    let params = concatenate_params(r.model, i, r.batch);
+    let params = concatenate_params(&r.model.input_shapes(i), l.output, r.batch);
     for (k, (&t, p)) in l.inputs.iter().zip(params).enumerate() {
         if r.model.needs_gradient(t) {
             let dinp = r.dslot(i, k);

@@ -10,6 +10,24 @@ use crate::layers::BatchnormParams;
 /// Training: the batch's mean and biased variance over (N, H, W), and the moving statistics
 /// updated as moving = momentum * moving + (1 - momentum) * batch. Otherwise the moving ones.
 #[allow(clippy::too_many_arguments)]
+/// The sum of `terms` as batch norm's GPU reductions add them: term k into partial sum
+/// k % 64, then a tree (partial l += partial l + w, w = 32, 16, ..., 1). A channel's sum over
+/// a whole batch's pixels keeps float32's precision so.
+fn sum64<T: Real>(terms: impl Iterator<Item = T>) -> T {
+    let mut part = [T::zero(); 64];
+    for (k, t) in terms.enumerate() {
+        part[k % 64] += t;
+    }
+    let mut w = 32;
+    while w > 0 {
+        for l in 0..w {
+            part[l] = part[l] + part[l + w];
+        }
+        w /= 2;
+    }
+    part[0]
+}
+
 pub fn batchnorm_forward<T: Real>(
     out: &mut [T],
     saved: &mut [T],
@@ -27,22 +45,12 @@ pub fn batchnorm_forward<T: Real>(
     let m = T::from_f64((n_ * hw) as f64);
     for c in 0..c_ {
         let (mean, var) = if p.training != 0 {
-            let at = |n: usize, j: usize| inp[(n * c_ + c) * hw + j];
-            let mut sum = T::zero();
-            for n in 0..n_ {
-                for j in 0..hw {
-                    sum += at(n, j);
-                }
-            }
-            let mean = sum / m;
-            let mut sq = T::zero();
-            for n in 0..n_ {
-                for j in 0..hw {
-                    let d = at(n, j) - mean;
-                    sq += d * d;
-                }
-            }
-            let var = sq / m;
+            let at = |e: usize| inp[(e / hw * c_ + c) * hw + e % hw];
+            let mean = sum64((0..n_ * hw).map(at)) / m;
+            let var = sum64((0..n_ * hw).map(|e| {
+                let d = at(e) - mean;
+                d * d
+            })) / m;
             moving_mean[c] = mom * moving_mean[c] + (one - mom) * mean;
             moving_var[c] = mom * moving_var[c] + (one - mom) * var;
             (mean, var)
@@ -80,16 +88,9 @@ pub fn batchnorm_backward<T: Real>(
     let [n_, c_, hw] = [p.batch, p.channels, p.plane].map(|v| v as usize);
     for c in 0..c_ {
         let (mean, inv) = (saved[2 * c], saved[2 * c + 1]);
-        let (mut dg, mut db) = (T::zero(), T::zero());
-        for n in 0..n_ {
-            for j in 0..hw {
-                let i = (n * c_ + c) * hw + j;
-                dg += dout[i] * ((inp[i] - mean) * inv);
-                db += dout[i];
-            }
-        }
-        dgamma[c] = dg;
-        dbeta[c] = db;
+        let at = |e: usize| (e / hw * c_ + c) * hw + e % hw;
+        dgamma[c] = sum64((0..n_ * hw).map(|e| dout[at(e)] * ((inp[at(e)] - mean) * inv)));
+        dbeta[c] = sum64((0..n_ * hw).map(|e| dout[at(e)]));
     }
     if let Some(dinp) = dinp {
         let m = T::from_f64((n_ * hw) as f64);

@@ -178,31 +178,39 @@ pub fn conv2d_backward_weight<T: Real>(
         p.batch, p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out, p.kh, p.kw,
     ]
     .map(|v| v as usize);
-    for oc in 0..oc_ {
-        let mut db = T::zero();
+    // Over the (batch, row, column) pixels in order, in chunks of `p.chunk` as the GPU's
+    // split-K pass sums them, then the chunks' sums in order: a sum over a whole batch's
+    // pixels keeps float32's precision (a plain running sum of 25,088 terms loses about 1 % of
+    // a small gradient there).
+    let chunk = (p.chunk as usize).max(1);
+    let chunked = |term: &dyn Fn(usize, usize, usize) -> T| {
+        let (mut total, mut s, mut k) = (T::zero(), T::zero(), 0);
         for n in 0..n_ {
             for oy in 0..oh_ {
                 for ox in 0..ow_ {
-                    let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
-                    db += relu_grad(p.relu, out[o], dout[o]);
+                    s += term(n, oy, ox);
+                    k += 1;
+                    if k == chunk {
+                        total += s;
+                        (s, k) = (T::zero(), 0);
+                    }
                 }
             }
         }
-        dbias[oc] = db;
+        total + s
+    };
+    for oc in 0..oc_ {
+        let g = |n: usize, oy: usize, ox: usize| {
+            let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
+            relu_grad(p.relu, out[o], dout[o])
+        };
+        dbias[oc] = chunked(&g);
         for c in 0..c_ {
             for ky in 0..kh_ {
                 for kx in 0..kw_ {
-                    let mut s = T::zero();
-                    for n in 0..n_ {
-                        for oy in 0..oh_ {
-                            for ox in 0..ow_ {
-                                let o = ((n * oc_ + oc) * oh_ + oy) * ow_ + ox;
-                                s += relu_grad(p.relu, out[o], dout[o])
-                                    * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx];
-                            }
-                        }
-                    }
-                    dweight[((oc * c_ + c) * kh_ + ky) * kw_ + kx] = s;
+                    dweight[((oc * c_ + c) * kh_ + ky) * kw_ + kx] = chunked(&|n, oy, ox| {
+                        g(n, oy, ox) * inp[((n * c_ + c) * h + oy + ky) * w + ox + kx]
+                    });
                 }
             }
         }

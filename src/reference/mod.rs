@@ -1,7 +1,9 @@
 //! The CPU oracle: plain loops, one function per shader pass with the same name and argument order
 //! as the GPU launchers (outputs first, then saved activations, then inputs, then shapes).
 //! Generic over `Real` so that the same code trains in f32 and is gradient-checked in f64.
-//! Every backward function overwrites its outputs. One module per layer kind, as on the GPU
+//! Every backward function overwrites its outputs. Sums over a whole batch's pixels (a conv's
+//! weight gradient, batch norm's statistics) are added in chunks, as the GPU adds them, so that
+//! float32 keeps their precision. One module per layer kind, as on the GPU
 //! (`gpu::layers`): its passes and its part of `CpuNet`, which walks the stage plan.
 // `!(x > 0)` is deliberate: a NaN pre-activation counts as not positive, as in the shaders.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]

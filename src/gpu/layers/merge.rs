@@ -2,7 +2,7 @@
 //! forward and backward passes, and the sums of a forked tensor's gradients
 //! (`plan::GradientSlots`).
 
-use super::{check_len, grid_1d, Recorder};
+use super::{check_len, grid_1d, one_to_one, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::{concatenate_params, AddParams, ConcatenateParams};
@@ -61,16 +61,16 @@ pub fn add_backward(
     p: &AddParams,
 ) -> Result<()> {
     let n = p.len as usize;
-    check_len("add_backward", "dinp", dinp, n)?;
-    check_len("add_backward", "dout", dout, n)?;
-    prog.push(gpu.dispatch(
-        Shader::AddBackward,
-        "main",
-        &[(0, dout), (1, dinp)],
-        Some((2, p)),
-        grid_1d(n),
-    )?);
-    Ok(())
+    let shader = Shader::AddBackward;
+    one_to_one(
+        gpu,
+        prog,
+        shader,
+        ("dinp", dinp, n),
+        ("dout", dout, n),
+        p,
+        n,
+    )
 }
 
 /// One input of a Concatenate into its channels of `out`.
@@ -81,22 +81,9 @@ pub fn concatenate_forward(
     inp: &Tensor,
     p: &ConcatenateParams,
 ) -> Result<()> {
-    let n = (p.batch * p.c_in * p.plane) as usize;
-    check_len("concatenate_forward", "inp", inp, n)?;
-    check_len(
-        "concatenate_forward",
-        "out",
-        out,
-        (p.batch * p.c_out * p.plane) as usize,
-    )?;
-    prog.push(gpu.dispatch(
-        Shader::ConcatenateForward,
-        "main",
-        &[(0, inp), (1, out)],
-        Some((2, p)),
-        grid_1d(n),
-    )?);
-    Ok(())
+    let (n, all) = concatenate_lens(p);
+    let shader = Shader::ConcatenateForward;
+    one_to_one(gpu, prog, shader, ("out", out, all), ("inp", inp, n), p, n)
 }
 
 /// One input's part of a Concatenate's gradient.
@@ -107,22 +94,23 @@ pub fn concatenate_backward(
     dout: &Tensor,
     p: &ConcatenateParams,
 ) -> Result<()> {
-    let n = (p.batch * p.c_in * p.plane) as usize;
-    check_len("concatenate_backward", "dinp", dinp, n)?;
-    check_len(
-        "concatenate_backward",
-        "dout",
-        dout,
-        (p.batch * p.c_out * p.plane) as usize,
-    )?;
-    prog.push(gpu.dispatch(
-        Shader::ConcatenateBackward,
-        "main",
-        &[(0, dout), (1, dinp)],
-        Some((2, p)),
-        grid_1d(n),
-    )?);
-    Ok(())
+    let (n, all) = concatenate_lens(p);
+    let shader = Shader::ConcatenateBackward;
+    one_to_one(
+        gpu,
+        prog,
+        shader,
+        ("dinp", dinp, n),
+        ("dout", dout, all),
+        p,
+        n,
+    )
+}
+
+/// Values of one input of a Concatenate, and of its output.
+fn concatenate_lens(p: &ConcatenateParams) -> (usize, usize) {
+    let per = (p.batch * p.plane) as usize;
+    (per * p.c_in as usize, per * p.c_out as usize)
 }
 
 /// Add layer `i`'s forward pass: `((a + b) + c) ...` in input order.

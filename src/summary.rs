@@ -45,17 +45,7 @@ pub fn summary(model: &Model) -> Summary {
     if !model.is_chain() {
         return graph_summary(model);
     }
-    let mut counts = std::collections::HashMap::new();
-    let mut name = |base: &str| {
-        let n = counts.entry(base.to_string()).or_insert(0usize);
-        let s = if *n == 0 {
-            base.to_string()
-        } else {
-            format!("{base}_{n}")
-        };
-        *n += 1;
-        s
-    };
+    let mut names = Names::default();
     let mut layers = Vec::new();
     let flatten_at = model.flatten_at();
     let mut flat = false;
@@ -63,7 +53,7 @@ pub fn summary(model: &Model) -> Summary {
         if flatten_at == Some(i) {
             flat = true;
             layers.push(SummaryLayer {
-                name: name("flatten"),
+                name: names.next("flatten"),
                 kind: "Flatten".into(),
                 output_shape: vec![l.input.len()],
                 params: 0,
@@ -72,23 +62,16 @@ pub fn summary(model: &Model) -> Summary {
         }
         let o = l.output;
         let (base, kind) = l.layer.keras_names();
-        // Every tensor the layer owns, trainable or not (batch norm's moving statistics too).
-        let n: usize = model
-            .params
-            .iter()
-            .filter(|p| p.name.starts_with(&format!("{}.", l.name)))
-            .map(|p| p.len)
-            .sum();
         flat |= matches!(l.layer.placement(), Placement::Flattening | Placement::Flat);
         layers.push(SummaryLayer {
-            name: name(base),
+            name: names.next(base),
             kind: kind.into(),
             output_shape: if flat {
                 vec![o.len()]
             } else {
                 vec![o.h, o.w, o.c]
             },
-            params: n,
+            params: owned(model, l),
             connected_to: None,
         });
     }

@@ -3,7 +3,7 @@
 //! the hash of the run's seed, the step, the layer and the image; and `affine_transform`, the
 //! same sampling with given matrices. No backward pass: they come first in a model.
 
-use super::{check_len, grid_1d, per_step, Recorder, STEP_BYTES};
+use super::{check_len, grid_1d, stepped, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::{random_affine_params, random_contrast_params, Augment, Layer};
@@ -24,17 +24,17 @@ pub fn random_affine_forward(
     state: &Tensor,
     p: &RandomAffineParams,
 ) -> Result<()> {
-    check_len("random_affine_forward", "inp", inp, values(p))?;
-    check_len("random_affine_forward", "out", out, values(p))?;
-    let d = gpu.dispatch(
-        Shader::RandomAffineForward,
-        "main",
-        &[(0, inp), (1, steps), (2, state), (3, out)],
-        Some((4, p)),
-        grid_1d(values(p)),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let (shader, n) = (Shader::RandomAffineForward, values(p));
+    stepped(
+        gpu,
+        prog,
+        shader,
+        ("out", out),
+        ("inp", inp),
+        (steps, state),
+        p,
+        (n, n),
+    )
 }
 
 /// out and inp are (N, C, H, W); `matrices` holds 6 values per image (a0 a1 a2 b0 b1 b2).
@@ -75,17 +75,19 @@ pub fn random_contrast_forward(
     p: &RandomContrastParams,
 ) -> Result<()> {
     let n = (p.batch * p.channels * p.height * p.width) as usize;
-    check_len("random_contrast_forward", "inp", inp, n)?;
-    check_len("random_contrast_forward", "out", out, n)?;
-    let d = gpu.dispatch(
-        Shader::RandomContrastForward,
-        "main",
-        &[(0, inp), (1, steps), (2, state), (3, out)],
-        Some((4, p)),
-        grid_1d((p.batch * p.channels) as usize),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    // One invocation per image and channel.
+    let planes = (p.batch * p.channels) as usize;
+    let shader = Shader::RandomContrastForward;
+    stepped(
+        gpu,
+        prog,
+        shader,
+        ("out", out),
+        ("inp", inp),
+        (steps, state),
+        p,
+        (n, planes),
+    )
 }
 
 /// Augmentation layer `i`'s forward pass (the identity outside training); the layer's index

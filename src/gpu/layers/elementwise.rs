@@ -2,7 +2,7 @@
 //! seed, the step, the layer and the element, drawn again by the backward pass), and how they
 //! record their passes.
 
-use super::{check_len, grid_1d, one_to_one, per_step, Recorder, STEP_BYTES};
+use super::{check_len, grid_1d, one_to_one, stepped, Recorder};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::layers::{dropout_params, relu_params};
@@ -61,17 +61,17 @@ pub fn dropout_forward(
     state: &Tensor,
     p: &DropoutParams,
 ) -> Result<()> {
-    check_len("dropout_forward", "inp", inp, p.len as usize)?;
-    check_len("dropout_forward", "out", out, p.len as usize)?;
-    let d = gpu.dispatch(
-        Shader::DropoutForward,
-        "main",
-        &[(0, inp), (1, steps), (2, state), (3, out)],
-        Some((4, p)),
-        grid_1d(p.len as usize),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let (shader, n) = (Shader::DropoutForward, p.len as usize);
+    stepped(
+        gpu,
+        prog,
+        shader,
+        ("out", out),
+        ("inp", inp),
+        (steps, state),
+        p,
+        (n, n),
+    )
 }
 
 /// dinp and dout hold `p.len` values; the same mask as the forward pass of this step.
@@ -84,18 +84,17 @@ pub fn dropout_backward(
     state: &Tensor,
     p: &DropoutParams,
 ) -> Result<()> {
-    check_len("dropout_backward", "dout", dout, p.len as usize)?;
-    check_len("dropout_backward", "dinp", dinp, p.len as usize)?;
-    check_len("dropout_backward", "state", state, 2)?;
-    let d = gpu.dispatch(
-        Shader::DropoutBackward,
-        "main",
-        &[(0, dout), (1, steps), (2, state), (3, dinp)],
-        Some((4, p)),
-        grid_1d(p.len as usize),
-    )?;
-    prog.push(per_step(d, &[steps], STEP_BYTES));
-    Ok(())
+    let (shader, n) = (Shader::DropoutBackward, p.len as usize);
+    stepped(
+        gpu,
+        prog,
+        shader,
+        ("dinp", dinp),
+        ("dout", dout),
+        (steps, state),
+        p,
+        (n, n),
+    )
 }
 
 /// ReLU layer `i`'s forward pass.

@@ -109,6 +109,35 @@ pub(crate) fn one_to_one<P: bytemuck::Pod>(
     Ok(())
 }
 
+/// One dispatch of `shader`'s `main` drawing from the step records (dropout, the augmentation
+/// layers): `inp` at binding 0, the step records at 1, the step counter at 2, `out` at 3 and `p`
+/// at 4, both tensors of `len` values, `n` invocations; only one step record counts as bound.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stepped<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    prog: &mut Vec<Dispatch>,
+    shader: Shader,
+    (out_name, out): (&str, &Tensor),
+    (inp_name, inp): (&str, &Tensor),
+    (steps, state): (&Tensor, &Tensor),
+    p: &P,
+    (len, n): (usize, usize),
+) -> Result<()> {
+    let op = shader.name();
+    check_len(op, inp_name, inp, len)?;
+    check_len(op, out_name, out, len)?;
+    check_len(op, "state", state, 2)?;
+    let d = gpu.dispatch(
+        shader,
+        "main",
+        &[(0, inp), (1, steps), (2, state), (3, out)],
+        Some((4, p)),
+        grid_1d(n),
+    )?;
+    prog.push(per_step(d, &[steps], STEP_BYTES));
+    Ok(())
+}
+
 /// The GPU buffers of a network: its parameters and their gradients, each layer's output and
 /// that output's gradient, and what each layer kind keeps besides.
 pub struct NetBuffers {

@@ -3,13 +3,16 @@
 //   ReLU) and its gradient; g = dout * (out > 0) when params.relu != 0, else dout.
 // Entry points (each overwrites its outputs):
 //   backward_input:  dinp[n, i] = sum_o g[n, o] * weight[o, i]
-//                    tile 8 rows x 8 inputs. Dispatch: x = ceil(n_in / 8 / 64), y = ceil(batch / 8).
+//                    tile 8 rows x 8 inputs. Dispatch: x = ceil(n_in / 8 / WG), y = ceil(batch / 8).
 //   backward_weight: dweight[o, i] = sum_n g[n, o] * inp[n, i], dbias[o] = sum_n g[n, o]
 //                    (the bias is column i = n_in, whose input is 1)
-//                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / 64), y = ceil(n_out / 8).
+//                    tile 8 outputs x 8 columns. Dispatch: x = ceil((n_in + 1) / 8 / WG), y = ceil(n_out / 8).
 //   backward:        backward_weight and backward_input in one dispatch (the same code per
 //                    tile, so the same bits): x = the weight grid's workgroups and the
 //                    input grid's, interleaved; y = 1.
+// WG invocations per workgroup (an override, tiling only): 64 on GPUs, 8 on CPU adapters, where
+// a workgroup's invocations past the last input or column still run (the broadcasts need every
+// lane) and 8 leave fewest of them (fc1's 1,600 inputs fill 200 of 256 invocations at 64).
 // Variants (src/shaders.rs): dense_backward, and dense_backward_subgroup (SUBGROUP), the same
 // bindings, params, entry points and results: in both tile kinds the 8 gradient values a step
 // needs are the same for every invocation of the workgroup (one row or output tile per
@@ -32,7 +35,7 @@
 
 #include "lanes"
 
-// Invocations per workgroup of backward_input (a pipeline-overridable constant: tiling only).
+// Invocations per workgroup (a pipeline-overridable constant: tiling only).
 override WG: u32 = 64u;
 // SUBGROUP: blocks of 8 rows (input tiles) or outputs (weight tiles) per invocation, 1, 2 or 4
 // (tiling only: each sum runs in the same order).
@@ -284,7 +287,7 @@ fn weight_row(o: u32, j0: u32, a: vec4<f32>, b: vec4<f32>) {
 
 #include "backward_input_entry"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 #if !SUBGROUP
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     weight_tile(gid);
@@ -305,7 +308,7 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>,
 // backward_weight's and backward_input's workgroups in one 1-D grid, interleaved as in
 // dense_backward.wgsl (the branch is uniform over each workgroup).
 #endif
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 #if !SUBGROUP
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 #else
@@ -313,8 +316,8 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(subgroup_invocation_id) lane: u32) {
 #endif
-    let wx = (params.n_in + 1u + 511u) / 512u;
-    let ix = (params.n_in + 511u) / 512u;
+    let wx = (params.n_in + 8u * WG) / (8u * WG);
+    let ix = (params.n_in + 8u * WG - 1u) / (8u * WG);
 #if !SUBGROUP
     let nw = wx * ((params.n_out + 7u) / 8u);
     let ni = ix * ((params.batch + 7u) / 8u);
@@ -326,17 +329,17 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>,
     if ((wid.x + 1u) * ni / (nw + ni) == a) {
         let k = wid.x - a;
 #if !SUBGROUP
-        weight_tile(vec3<u32>((k % wx) * 64u + lid.x, k / wx, 0u));
+        weight_tile(vec3<u32>((k % wx) * WG + lid.x, k / wx, 0u));
 #else
         let w = vec3<u32>(k % wx, k / wx, 0u);
-        weight_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+        weight_tile(vec3<u32>(w.x * WG + lid.x, w.y, 0u), w, lane);
 #endif
     } else {
 #if !SUBGROUP
-        input_tile(vec3<u32>((a % ix) * 64u + lid.x, a / ix, 0u));
+        input_tile(vec3<u32>((a % ix) * WG + lid.x, a / ix, 0u));
 #else
         let w = vec3<u32>(a % ix, a / ix, 0u);
-        input_tile(vec3<u32>(w.x * 64u + lid.x, w.y, 0u), w, lane);
+        input_tile(vec3<u32>(w.x * WG + lid.x, w.y, 0u), w, lane);
 #endif
     }
 }

@@ -268,12 +268,18 @@ fn maxpool2d_matches_reference() {
 #[test]
 fn dense_matches_reference() {
     let Some(mut gpu) = gpu() else { return };
-    // (subgroups, blocks of 8 rows per invocation of the subgroup backward kernels).
-    let variants = if gpu.subgroups {
-        vec![(false, 1), (true, 1), (true, 2), (true, 4)]
-    } else {
-        vec![(false, 1)]
-    };
+    // (subgroups, blocks of 8 rows per invocation of the subgroup backward kernels,
+    // invocations per workgroup of the backward kernels).
+    let mut variants = vec![(false, 1, 64), (false, 1, 8)];
+    if gpu.subgroups {
+        variants.extend([
+            (true, 1, 64),
+            (true, 1, 8),
+            (true, 2, 8),
+            (true, 4, 8),
+            (true, 4, 64),
+        ]);
+    }
     // Batch 11 and 19 outputs span two 8-row and 8-output tiles of the backward kernels. The
     // subgroup kernels run only where at least half of their x grid's tiles are real: 260
     // outputs and 300 inputs (9 rows and 260 outputs fill blocks of 16 and 32 partly).
@@ -285,11 +291,13 @@ fn dense_matches_reference() {
         (9, 300, 260),
     ] {
         for relu in [false, true] {
-            // The subgroup backward's results with 1 block: every block count gives these bits.
-            let mut one_block: Option<[Vec<f32>; 3]> = None;
-            for &(sg, rb) in &variants {
+            // Each kernel's backward results with its first tiling: every block count and
+            // workgroup size gives these bits.
+            let mut first: [Option<[Vec<f32>; 3]>; 2] = [None, None];
+            for &(sg, rb, wg) in &variants {
                 gpu.subgroups = sg;
                 gpu.tile_blocks = rb;
+                gpu.dense_workgroup = wg;
                 let p = DenseParams::new(n, i, o, relu);
                 let inp = rand_vec(1, n * i, -1.0, 1.0);
                 let wt = rand_vec(2, o * i, -0.5, 0.5);
@@ -367,7 +375,14 @@ fn dense_matches_reference() {
                 )
                 .unwrap();
                 assert_eq!(joined.len(), 1, "one dispatch");
-                assert_eq!(joined[0].label.contains("_subgroup"), sg && i == 300);
+                // The subgroup kernel runs where at least half of its x grid's invocations
+                // have inputs: 300 inputs at 64 per workgroup, all but 3 at 8.
+                let fits = if wg == 64 { i == 300 } else { i != 3 };
+                assert_eq!(
+                    joined[0].label.contains("_subgroup"),
+                    sg && fits,
+                    "{wg} {p:?}"
+                );
                 run(&gpu, &joined);
                 assert_eq!(
                     read(&gpu, &jdinp),
@@ -384,12 +399,13 @@ fn dense_matches_reference() {
                     read(&gpu, &gdb),
                     "joined dbias {sg} {p:?}"
                 );
-                if sg {
-                    let got = [read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)];
-                    match &one_block {
-                        Some(want) => assert_eq!(&got, want, "{rb} row blocks against 1, {p:?}"),
-                        None => one_block = Some(got),
-                    }
+                let got = [read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)];
+                match &first[sg as usize] {
+                    Some(want) => assert_eq!(
+                        &got, want,
+                        "{rb} row blocks, {wg} per workgroup against the first tiling, {p:?}"
+                    ),
+                    None => first[sg as usize] = Some(got),
                 }
                 assert_close(
                     &format!("dense dinp subgroups {sg} {p:?}"),

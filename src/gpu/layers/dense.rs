@@ -3,7 +3,7 @@
 
 use super::{check_len, grid, Recorder, TILE, WG};
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::gpu::{Dispatch, Gpu, Overrides, Tensor};
 use crate::layers::dense_params;
 use crate::layers::{DenseChainParams, DenseParams};
 use crate::shaders::Shader;
@@ -13,19 +13,21 @@ use crate::shaders::Shader;
 /// along x: their invocations past the end still compute (the broadcasts need every lane),
 /// so they need at least half of the x grid's 8-wide tiles to be real; the portable kernels
 /// return there. Both compute the same sums in the same order.
-fn dense_subgroup_fits(gpu: &Gpu, n: u32) -> bool {
+fn dense_subgroup_fits(gpu: &Gpu, n: u32, wg: usize) -> bool {
     let n = n as usize;
-    gpu.subgroups && 2 * n.div_ceil(TILE) >= n.div_ceil(TILE * WG) * WG
+    gpu.subgroups && 2 * n.div_ceil(TILE) >= n.div_ceil(TILE * wg) * wg
 }
 
-/// The dense backward kernel for this layer and its overrides: the subgroup variant takes
-/// `gpu.tile_blocks` blocks of 8 rows (outputs) per invocation, the portable one 1.
-fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, u32) {
-    if dense_subgroup_fits(gpu, p.n_in) {
-        (Shader::DenseBackwardSubgroup, gpu.tile_blocks)
-    } else {
-        (Shader::DenseBackward, 1)
-    }
+/// The dense backward kernel for this layer, its blocks of 8 rows (outputs) per invocation
+/// (`gpu.tile_blocks` in the subgroup variant, 1 in the portable one) and its overrides (those
+/// and `gpu.dense_workgroup` invocations per workgroup).
+fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, usize, Overrides) {
+    let wg = gpu.dense_workgroup;
+    let (shader, rb) = match dense_subgroup_fits(gpu, p.n_in, wg as usize) {
+        true => (Shader::DenseBackwardSubgroup, gpu.tile_blocks),
+        false => (Shader::DenseBackward, 1),
+    };
+    (shader, rb as usize, vec![("RB", rb), ("WG", wg)])
 }
 
 fn dense_lens(
@@ -55,7 +57,7 @@ pub fn dense_forward(
     prog.push(
         gpu.dispatch(
             // The subgroup variant shares the input values by broadcast; same bindings.
-            if dense_subgroup_fits(gpu, p.n_out) {
+            if dense_subgroup_fits(gpu, p.n_out, WG) {
                 Shader::DenseForwardSubgroup
             } else {
                 Shader::DenseForward
@@ -171,17 +173,18 @@ pub fn dense_backward_input(
         dout,
         (p.batch * p.n_out) as usize,
     )?;
-    let (shader, rb) = dense_backward_shader(gpu, p);
+    let (shader, rb, overrides) = dense_backward_shader(gpu, p);
+    let wg = gpu.dense_workgroup as usize;
     prog.push(
         gpu.dispatch_tiled(
             shader,
             "backward_input",
-            &vec![("RB", rb)],
+            &overrides,
             &[(1, weight), (2, out), (3, dout), (4, dinp)],
             Some((7, p)),
             [
-                grid((p.n_in as usize).div_ceil(TILE * WG)),
-                grid((p.batch as usize).div_ceil(TILE * rb as usize)),
+                grid((p.n_in as usize).div_ceil(TILE * wg)),
+                grid((p.batch as usize).div_ceil(TILE * rb)),
                 1,
             ],
         )?
@@ -210,17 +213,18 @@ pub fn dense_backward_weight(
         (p.batch * p.n_out) as usize,
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
-    let (shader, rb) = dense_backward_shader(gpu, p);
+    let (shader, rb, overrides) = dense_backward_shader(gpu, p);
+    let wg = gpu.dense_workgroup as usize;
     prog.push(
         gpu.dispatch_tiled(
             shader,
             "backward_weight",
-            &vec![("RB", rb)],
+            &overrides,
             &[(0, inp), (2, out), (3, dout), (5, dweight), (6, dbias)],
             Some((7, p)),
             [
-                grid((p.n_in as usize + 1).div_ceil(TILE * WG)),
-                grid((p.n_out as usize).div_ceil(TILE * rb as usize)),
+                grid((p.n_in as usize + 1).div_ceil(TILE * wg)),
+                grid((p.n_out as usize).div_ceil(TILE * rb)),
                 1,
             ],
         )?
@@ -246,11 +250,11 @@ pub fn dense_backward(
     weight: &Tensor,
     p: &DenseParams,
 ) -> Result<()> {
-    let (shader, rb) = dense_backward_shader(gpu, p);
-    let rows = TILE * rb as usize;
+    let (shader, rb, overrides) = dense_backward_shader(gpu, p);
+    let (rows, wg) = (TILE * rb, gpu.dense_workgroup as usize);
     let weight_groups =
-        (p.n_in as usize + 1).div_ceil(TILE * WG) * (p.n_out as usize).div_ceil(rows);
-    let input_groups = (p.n_in as usize).div_ceil(TILE * WG) * (p.batch as usize).div_ceil(rows);
+        (p.n_in as usize + 1).div_ceil(TILE * wg) * (p.n_out as usize).div_ceil(rows);
+    let input_groups = (p.n_in as usize).div_ceil(TILE * wg) * (p.batch as usize).div_ceil(rows);
     let joined = weight_groups + input_groups;
     match dinp {
         Some(dinp)
@@ -265,7 +269,7 @@ pub fn dense_backward(
                 gpu.dispatch_tiled(
                     shader,
                     "backward",
-                    &vec![("RB", rb)],
+                    &overrides,
                     &[
                         (0, inp),
                         (1, weight),

@@ -20,7 +20,8 @@ pub enum Stage {
     /// gradient are then never stored.
     ConvPool { conv: usize, forward: bool },
     /// Dense `first` and the dense layer after it, both at most `DenseChainParams::MAX_OUTPUTS`
-    /// wide: the forward passes in one dispatch (`dense_forward_chain`), the backward apart.
+    /// wide: the forward passes in one dispatch (`dense_forward_chain`) where the device gains
+    /// from it (`gpu::layers::dense::chain_pays`; the same bits either way), the backward apart.
     DenseChain(usize),
 }
 

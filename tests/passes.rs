@@ -291,9 +291,9 @@ fn dense_matches_reference() {
         (9, 300, 260),
     ] {
         for relu in [false, true] {
-            // Each kernel's backward results with its first tiling: every block count and
-            // workgroup size gives these bits.
-            let mut first: [Option<[Vec<f32>; 3]>; 2] = [None, None];
+            // Each kernel's forward and backward results with its first tiling: every block
+            // count and workgroup size gives these bits.
+            let mut first: [Option<[Vec<f32>; 4]>; 2] = [None, None];
             for &(sg, rb, wg) in &variants {
                 gpu.subgroups = sg;
                 gpu.tile_blocks = rb;
@@ -399,7 +399,12 @@ fn dense_matches_reference() {
                     read(&gpu, &gdb),
                     "joined dbias {sg} {p:?}"
                 );
-                let got = [read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)];
+                let got = [
+                    got_out.clone(),
+                    read(&gpu, &gdinp),
+                    read(&gpu, &gdw),
+                    read(&gpu, &gdb),
+                ];
                 match &first[sg as usize] {
                     Some(want) => assert_eq!(
                         &got, want,
@@ -1386,12 +1391,20 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
 #[test]
 fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
     let Some(mut gpu) = gpu() else { return };
-    // (subgroups, most blocks of 8 rows per workgroup of the subgroup kernel); a workgroup per
-    // thread is not asked for, so the blocks are used wherever the hidden rows fit.
+    // (subgroups, most blocks of 8 rows per workgroup of the subgroup kernels, invocations per
+    // workgroup of dense_forward); a workgroup per thread is not asked for, so the blocks are
+    // used wherever the hidden rows fit.
     let variants = if gpu.subgroups {
-        vec![(false, 1), (true, 1), (true, 2), (true, 4)]
+        vec![
+            (false, 1, 64),
+            (false, 1, 8),
+            (true, 1, 64),
+            (true, 2, 8),
+            (true, 4, 8),
+            (true, 4, 64),
+        ]
     } else {
-        vec![(false, 1)]
+        vec![(false, 1, 64), (false, 1, 8)]
     };
     gpu.cpu_threads = 1;
     // Batch 40 fills one workgroup of 4 blocks and part of a second; 11 rows part of one.
@@ -1406,9 +1419,10 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
     .enumerate()
     {
         for relu in [false, true] {
-            for &(sg, rb) in &variants {
+            for &(sg, rb, wg) in &variants {
                 gpu.subgroups = sg;
                 gpu.tile_blocks = rb;
+                gpu.dense_workgroup = wg;
                 let p = DenseChainParams {
                     first: DenseParams::new(n, i, m, relu),
                     second: DenseParams::new(n, m, o, !relu),

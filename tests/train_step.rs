@@ -482,6 +482,9 @@ fn fused_and_unfused_passes_give_the_same_bits() {
             // A GPU's tiling, which joins a conv's weight and input gradients in one dispatch
             // (a CPU adapter's default keeps them apart; tests/tuning.rs compares the two).
             g.conv_backward_tiling = Some(ConvBackwardTiling::default_for(wgpu::DeviceType::DiscreteGpu));
+            // One thread, so that the dense chain pays at batch 4 (`dense::chain_pays`: with
+            // more, a CPU adapter runs fc1 and fc2 apart, as unfused).
+            g.cpu_threads = 1;
             let mut t =
                 GpuTrainer::new(g, &model, &w0, &data, Some(&eval), 4, Optimizer::default()).unwrap();
             let shape = (t.dispatches_per_step(), t.bytes_per_step());

@@ -1,7 +1,7 @@
 //! Fully connected layers on the GPU (portable and subgroup variants; two dense layers' forward
 //! passes in one dispatch where the plan says so), and how a dense layer records its passes.
 
-use super::{check_len, grid, Recorder, TILE, WG};
+use super::{check_len, grid, Recorder, TILE};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Overrides, Tensor};
 use crate::layers::dense_params;
@@ -42,6 +42,26 @@ fn dense_lens(
     check_len(op, "weight", weight, (p.n_out * p.n_in) as usize)
 }
 
+/// The dense forward kernel for this layer, its blocks of 8 rows per workgroup and its
+/// invocations per workgroup (`gpu.dense_workgroup`). The subgroup variant shares the input
+/// values by broadcast (same bindings) and takes the most blocks, up to `gpu.tile_blocks`, that
+/// still give each of `gpu.cpu_threads` a workgroup; the portable one 1.
+fn dense_forward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, usize, usize) {
+    let wg = gpu.dense_workgroup as usize;
+    if !dense_subgroup_fits(gpu, p.n_out, wg) {
+        return (Shader::DenseForward, 1, wg);
+    }
+    let columns = (p.n_out as usize).div_ceil(TILE * wg);
+    let rb = [4, 2]
+        .into_iter()
+        .find(|&rb| {
+            rb <= gpu.tile_blocks as usize
+                && columns * (p.batch as usize).div_ceil(TILE * rb) >= gpu.cpu_threads
+        })
+        .unwrap_or(1);
+    (Shader::DenseForwardSubgroup, rb, wg)
+}
+
 /// inp is (N, I), weight is (O, I), bias is (O), out is (N, O).
 pub fn dense_forward(
     gpu: &Gpu,
@@ -54,20 +74,21 @@ pub fn dense_forward(
 ) -> Result<()> {
     dense_lens("dense_forward", inp, out, weight, p)?;
     check_len("dense_forward", "bias", bias, p.n_out as usize)?;
+    let (shader, rb, wg) = dense_forward_shader(gpu, p);
+    let overrides = match shader {
+        Shader::DenseForwardSubgroup => vec![("RB", rb as u32), ("WG", wg as u32)],
+        _ => vec![("WG", wg as u32)],
+    };
     prog.push(
-        gpu.dispatch(
-            // The subgroup variant shares the input values by broadcast; same bindings.
-            if dense_subgroup_fits(gpu, p.n_out, WG) {
-                Shader::DenseForwardSubgroup
-            } else {
-                Shader::DenseForward
-            },
+        gpu.dispatch_tiled(
+            shader,
             "main",
+            &overrides,
             &[(0, inp), (1, weight), (2, bias), (3, out)],
             Some((4, p)),
             [
-                grid((p.n_out as usize).div_ceil(TILE * WG)),
-                grid((p.batch as usize).div_ceil(TILE)),
+                grid((p.n_out as usize).div_ceil(TILE * wg)),
+                grid((p.batch as usize).div_ceil(TILE * rb)),
                 1,
             ],
         )?
@@ -93,6 +114,22 @@ fn dense_chain_shader(gpu: &Gpu, p: &DenseChainParams) -> (Shader, u32) {
         })
         .unwrap_or(1);
     (Shader::DenseForwardChainSubgroup, rb)
+}
+
+/// Whether dense layers `i` and `i + 1` (`Stage::DenseChain`) run faster as one chained pass than
+/// as two `dense_forward`s (the same bits either way). Not where the chain has to take fewer rows
+/// per workgroup than `gpu.tile_blocks` blocks so that each CPU thread gets one (the whole batch
+/// shares the hidden rows only within a workgroup), while the first layer alone splits its
+/// outputs among the threads and keeps every row: at batch 32 on lavapipe with 2 threads, fc1
+/// and fc2 took 0.65 ms chained (16 rows per weight load) and 0.48 ms apart (32 rows).
+pub fn chain_pays(r: &Recorder, i: usize) -> bool {
+    let (a, b) = (&r.model.layers[i], &r.model.layers[i + 1]);
+    let cp = DenseChainParams {
+        first: dense_params(a, r.batch),
+        second: dense_params(b, r.batch),
+    };
+    let (shader, rb) = dense_chain_shader(r.gpu, &cp);
+    shader != Shader::DenseForwardChainSubgroup || rb >= r.gpu.tile_blocks
 }
 
 /// Two dense layers in one pass (`dense_forward_chain.wgsl`, the same bits as two

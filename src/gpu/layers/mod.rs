@@ -372,6 +372,10 @@ pub fn record_forward(r: &mut Recorder, stage: Stage) -> Result<()> {
             forward_layer(r, conv)?;
             forward_layer(r, conv + 1)
         }
+        Stage::DenseChain(i) if !dense::chain_pays(r, i) => {
+            forward_layer(r, i)?;
+            forward_layer(r, i + 1)
+        }
         Stage::DenseChain(i) => {
             let first = r.prog.len();
             dense::record_forward_chain(r, i)?;

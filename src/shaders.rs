@@ -146,6 +146,7 @@ parts_table! {
     "conv2d_acc",
     "conv2d_acc_channel_last",
     "conv2d_params",
+    "conv2d_partial",
     "dense_acc8x2",
     "dense_params",
     "divmod",

@@ -1007,9 +1007,10 @@ fn bench_reports_throughput_as_json() {
         true => &["conv2 bwd weight", "conv2 bwd input"],
         false => &["conv2 bwd weight+input"],
     };
-    let step = if cpu { 16 } else { 15 } + usize::from(!chained);
+    let step = if cpu { 15 } else { 14 } + usize::from(!chained);
     let tilings = j["tilings"].as_array().unwrap();
-    assert_eq!(tilings.len(), 2, "one per conv: {j}");
+    // conv2's backward pass; conv1's weight gradient comes from pool1's winners, untiled.
+    assert_eq!(tilings.len(), 1, "{j}");
     assert!(tilings.iter().all(|t| t[2] == "default"), "{j}");
     let split = tilings
         .iter()
@@ -1023,8 +1024,7 @@ fn bench_reports_throughput_as_json() {
         "conv1 fwd pooled",
         "conv2 fwd pooled",
         fc1_fwd,
-        "conv1 bwd weight",
-        "conv1 bwd pooled",
+        "conv1 bwd pooled weight",
         "conv2 bwd pooled",
         "fc1 bwd weight+input",
         "adam adam_update",

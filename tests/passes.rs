@@ -1155,6 +1155,12 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
         (2, 4, 8, 9, 6, 2, 2, 3),
         (2, 8, 9, 9, 7, 3, 3, 3),
         (2, 3, 6, 7, 9, 3, 2, 2),
+        // Without the input gradient these take the weight pass from the winners
+        // (Conv2dPooledParams::weight_from_winners): 10, 5 and 9 weight columns, a gap between
+        // windows, 17 and 20 channels (a partly used second group of 16).
+        (3, 1, 11, 9, 17, 3, 2, 2),
+        (2, 1, 9, 10, 6, 2, 2, 3),
+        (2, 2, 8, 7, 20, 2, 2, 2),
     ]
     .iter()
     .enumerate()
@@ -1198,8 +1204,8 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                 let tam = gpu.upload("am", &am).unwrap();
                 let tpooled = t(&pooled);
                 let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
-                // Without the input gradient (a first conv) the portable weight pass reads the
-                // pool's winners itself, with no routing pass.
+                // Without the input gradient (a first conv) with 2x2 windows and few columns,
+                // the weight pass reads the pool's winners itself, with no routing pass.
                 for with_input in [true, false] {
                     let results: Vec<Vec<Vec<f32>>> = [true, false]
                         .iter()
@@ -1222,6 +1228,13 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                                     &tw, &scratch, &pp,
                                 )
                                 .unwrap();
+                                let winners = !with_input && pp.weight_from_winners();
+                                assert_eq!(
+                                    prog.iter().any(|d| d.label.ends_with("::backward_weight")
+                                        && d.label.starts_with("conv2d_backward_pooled")),
+                                    winners,
+                                    "{pp:?}"
+                                );
                             } else {
                                 let dout = nan_filled(&gpu, p.out_len());
                                 layers::maxpool2d_backward(

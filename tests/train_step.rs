@@ -462,10 +462,12 @@ fn fused_and_unfused_passes_give_the_same_bits() {
     let nine_convs = format!("{}flatten dense(10)", "conv2d(4,1,relu) ".repeat(9));
     for (text, saved) in [
         // The loss, two pools backward and forward, the dense forward chain, two dense and one
-        // conv backward joined, two transpositions.
-        ("keras-mnist", 11),
-        // Gapped and overlapping pools after convs: the first fuses, the second does not.
-        ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 6),
+        // conv backward joined, two transpositions, the first conv's gradient routing (its
+        // weight gradient comes from the pool's winners).
+        ("keras-mnist", 12),
+        // Gapped and overlapping pools after convs: the first fuses (with its weight gradient
+        // from the winners), the second does not.
+        ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 7),
         // No conv right before a pool: the loss, the dense backward, one transposition.
         ("conv2d(8,3,relu) batchnorm maxpool(2) flatten dense(10)", 3),
         // Nine convs: Adam keeps eight weight copies, the ninth conv transposes its own.

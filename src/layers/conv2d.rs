@@ -330,6 +330,12 @@ impl Conv2dPooledParams {
     pub fn fits_forward(conv: &Conv2dParams, pool: &Maxpool2dParams) -> bool {
         pool.size == 2 && pool.stride == 2 && Self::fits(conv, pool)
     }
+    /// Whether, without an input gradient, the weight gradient can come straight from the pool's
+    /// winners (`conv2d_backward_pooled`'s backward_weight): 2x2 windows, at most 12 weight
+    /// columns (c_in * kh * kw + 1), the portable layout.
+    pub fn weight_from_winners(&self) -> bool {
+        self.pool_size == 2 && self.conv.ksize() < 12 && self.conv.channel_last == 0
+    }
     pub fn pool_len(&self) -> usize {
         (self.conv.batch * self.conv.c_out * self.h_pool * self.w_pool) as usize
     }

@@ -351,6 +351,40 @@ pub fn conv2d_backward_pooled(
             ),
         });
     }
+    if dinp.is_none() && p.weight_from_winners() {
+        // A first conv: the weight gradient's partial sums straight from the winners, with no
+        // gradient plane in between (the same bits).
+        check_len(
+            op,
+            "scratch.partial",
+            &scratch.partial,
+            c.chunks() * c.c_out as usize * (c.ksize() + 1),
+        )?;
+        let wg = gpu.dense_workgroup;
+        prog.push(
+            gpu.dispatch_tiled(
+                Shader::Conv2dBackwardPooled,
+                "backward_weight",
+                &vec![("WG", wg)],
+                &[
+                    (0, pooled),
+                    (1, argmax),
+                    (2, dpool),
+                    (5, inp),
+                    (6, &scratch.partial),
+                ],
+                Some((4, p)),
+                [
+                    grid(c.chunks().div_ceil(wg as usize)),
+                    grid((c.c_out as usize).div_ceil(2 * TILE)),
+                    1,
+                ],
+            )?
+            .with_flops(c.flops()),
+        );
+        prog.push(reduce_weight(gpu, dweight, dbias, scratch, c)?);
+        return Ok(());
+    }
     let s = p.pool_stride as usize;
     let cells = c.batch as usize * (c.h_out as usize).div_ceil(s) * (c.w_out as usize).div_ceil(s);
     prog.push(gpu.dispatch(
@@ -362,6 +396,27 @@ pub fn conv2d_backward_pooled(
     )?);
     let tiling = conv2d_backward_tiling(gpu, c, dinp.is_some())?;
     conv2d_backward_rest(gpu, prog, op, dinp, dweight, dbias, inp, scratch, c, tiling)
+}
+
+/// conv2d_backward's reduce_weight: dweight and dbias from the weight pass's partial sums.
+fn reduce_weight(
+    gpu: &Gpu,
+    dweight: &Tensor,
+    dbias: &Tensor,
+    scratch: &Conv2dScratch,
+    p: &Conv2dParams,
+) -> Result<Dispatch> {
+    gpu.dispatch(
+        Shader::Conv2dBackward,
+        "reduce_weight",
+        &[(4, &scratch.partial), (6, dweight), (7, dbias)],
+        Some((8, p)),
+        [
+            grid((p.c_out as usize * (p.ksize() + 1)).div_ceil(WG)),
+            1,
+            1,
+        ],
+    )
 }
 
 /// The checks both conv backward launchers share.
@@ -570,13 +625,7 @@ fn conv2d_backward_rest(
             ],
         )
     };
-    let reduce = gpu.dispatch(
-        Shader::Conv2dBackward,
-        "reduce_weight",
-        &[(4, &scratch.partial), (6, dweight), (7, dbias)],
-        Some((8, p)),
-        [grid((p.c_out as usize * cols).div_ceil(WG)), 1, 1],
-    )?;
+    let reduce = reduce_weight(gpu, dweight, dbias, scratch, p)?;
     let volume = |g: [u32; 3]| g.iter().map(|&v| v as usize).product::<usize>();
     let joined = volume(groups) + volume(input_groups);
     match dinp {

@@ -89,11 +89,10 @@ fn cell_of(cell: u32) -> Cell {
 
 // Pools one cell's window sums s for channel co (if it and the cell exist): adds the bias,
 // applies act, keeps the first maximum in scan order and stores the value and the winner.
-fn pool_one(co: u32, c: Cell, s: vec4<f32>) {
+fn pool_one(co: u32, c: Cell, s: vec4<f32>, b: f32) {
     if (co >= params.c_out || !c.ok) {
         return;
     }
-    let b = bias[co];
     var best = act(s.x + b);
     var best_at = c.at;
     let v1 = act(s.y + b);
@@ -119,18 +118,37 @@ fn pool_one(co: u32, c: Cell, s: vec4<f32>) {
 // For channels c0 + j and cells cell0 + h: tile[2 * j + h] holds the sums of the cell's 4
 // window pixels; pools and stores those in range (unrolled: indexing the tile dynamically would
 // put it in memory).
-fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>) {
+// The biases bs (biases8) of the 8 channels, each loaded once for both cells.
+fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>, bs: array<vec4<f32>, 2>) {
     let a = cell_of(cell0);
     let b = cell_of(cell0 + 1u);
-    pool_one(c0 + 0u, a, tile[0]); pool_one(c0 + 0u, b, tile[1]);
-    pool_one(c0 + 1u, a, tile[2]); pool_one(c0 + 1u, b, tile[3]);
-    pool_one(c0 + 2u, a, tile[4]); pool_one(c0 + 2u, b, tile[5]);
-    pool_one(c0 + 3u, a, tile[6]); pool_one(c0 + 3u, b, tile[7]);
-    pool_one(c0 + 4u, a, tile[8]); pool_one(c0 + 4u, b, tile[9]);
-    pool_one(c0 + 5u, a, tile[10]); pool_one(c0 + 5u, b, tile[11]);
-    pool_one(c0 + 6u, a, tile[12]); pool_one(c0 + 6u, b, tile[13]);
-    pool_one(c0 + 7u, a, tile[14]); pool_one(c0 + 7u, b, tile[15]);
+    pool_one(c0 + 0u, a, tile[0], bs[0].x); pool_one(c0 + 0u, b, tile[1], bs[0].x);
+    pool_one(c0 + 1u, a, tile[2], bs[0].y); pool_one(c0 + 1u, b, tile[3], bs[0].y);
+    pool_one(c0 + 2u, a, tile[4], bs[0].z); pool_one(c0 + 2u, b, tile[5], bs[0].z);
+    pool_one(c0 + 3u, a, tile[6], bs[0].w); pool_one(c0 + 3u, b, tile[7], bs[0].w);
+    pool_one(c0 + 4u, a, tile[8], bs[1].x); pool_one(c0 + 4u, b, tile[9], bs[1].x);
+    pool_one(c0 + 5u, a, tile[10], bs[1].y); pool_one(c0 + 5u, b, tile[11], bs[1].y);
+    pool_one(c0 + 6u, a, tile[12], bs[1].z); pool_one(c0 + 6u, b, tile[13], bs[1].z);
+    pool_one(c0 + 7u, a, tile[14], bs[1].w); pool_one(c0 + 7u, b, tile[15], bs[1].w);
 }
+
+#if !SUBGROUP
+// The biases of channels c0 .. c0 + 7 (clamped past c_out: those are not stored).
+fn biases8(c0: u32) -> array<vec4<f32>, 2> {
+    let m = params.c_out - 1u;
+    return array<vec4<f32>, 2>(
+        vec4<f32>(bias[min(c0, m)], bias[min(c0 + 1u, m)], bias[min(c0 + 2u, m)], bias[min(c0 + 3u, m)]),
+        vec4<f32>(bias[min(c0 + 4u, m)], bias[min(c0 + 5u, m)], bias[min(c0 + 6u, m)], bias[min(c0 + 7u, m)]));
+}
+#else
+#include "share8"
+
+// The biases of channels c0 .. c0 + 7 (clamped past c_out: those are not stored), the same for
+// the whole subgroup: lanes 0..7 load one each and share8 hands them round.
+fn biases8(c0: u32, lane: u32) -> array<vec4<f32>, 2> {
+    return share8(bias[min(c0 + lane % 8u, params.c_out - 1u)]);
+}
+#endif
 
 #if SUBGROUP
 // acc += x.x * w0 + x.y * w1 + x.z * w2 + x.w * w3: 4 input channels into 4 output channels.
@@ -192,12 +210,13 @@ fn main_channel_last(@builtin(global_invocation_id) gid: vec3<u32>,
     // accJ{a,b}: output channel c0 + J for the pixels of cells a and b.
 #include "conv2d_acc"
     pool_store(c0, cell0, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b,
-                                                acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+                                                acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b),
+               biases8(c0));
 #else
     // accTC: window pixel T (cell cell0 + T / 4), output channels c0 + 4C .. c0 + 4C + 3.
 #include "conv2d_acc_channel_last"
-    pool_store(c0 + 0u, cell0, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]));
-    pool_store(c0 + 8u, cell0, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]));
+    pool_store(c0 + 0u, cell0, array<vec4<f32>, 16>(lo0[0], hi0[0], lo0[1], hi0[1], lo0[2], hi0[2], lo0[3], hi0[3], lo1[0], hi1[0], lo1[1], hi1[1], lo1[2], hi1[2], lo1[3], hi1[3]), biases8(c0, lane));
+    pool_store(c0 + 8u, cell0, array<vec4<f32>, 16>(lo2[0], hi2[0], lo2[1], hi2[1], lo2[2], hi2[2], lo2[3], hi2[3], lo3[0], hi3[0], lo3[1], hi3[1], lo3[2], hi3[2], lo3[3], hi3[3]), biases8(c0 + 8u, lane));
 #endif
 }
 
@@ -254,13 +273,13 @@ fn main_blocks(@builtin(global_invocation_id) gid: vec3<u32>,
             }
         }
     }
-    pool_store(c0, cell0, acc0);
+    pool_store(c0, cell0, acc0, biases8(c0, lane));
     if (CB > 1u) {
-        pool_store(c0 + 8u, cell0, acc1);
+        pool_store(c0 + 8u, cell0, acc1, biases8(c0 + 8u, lane));
     }
     if (CB > 2u) {
-        pool_store(c0 + 16u, cell0, acc2);
-        pool_store(c0 + 24u, cell0, acc3);
+        pool_store(c0 + 16u, cell0, acc2, biases8(c0 + 16u, lane));
+        pool_store(c0 + 24u, cell0, acc3, biases8(c0 + 24u, lane));
     }
 }
 #endif

@@ -274,14 +274,14 @@ fn weight_row(o: u32, j0: u32, a: vec4<f32>, b: vec4<f32>) {
     if (o >= params.n_out) {
         return;
     }
-    let m = select(0u, min(params.n_in + 1u - j0, 8u), j0 <= params.n_in);
+    // The weights' columns, then the bias column if this tile has it (no branch per column).
+    let m = select(0u, min(params.n_in - j0, 8u), j0 < params.n_in);
     for (var t = 0u; t < m; t++) {
-        let v = select(b[t % 4u], a[t % 4u], t < 4u);
-        if (j0 + t == params.n_in) {
-            dbias[o] = v;
-        } else {
-            dweight[o * params.n_in + j0 + t] = v;
-        }
+        dweight[o * params.n_in + j0 + t] = select(b[t % 4u], a[t % 4u], t < 4u);
+    }
+    if (params.n_in >= j0 && params.n_in - j0 < 8u) {
+        let t = params.n_in - j0;
+        dbias[o] = select(b[t % 4u], a[t % 4u], t < 4u);
     }
 }
 

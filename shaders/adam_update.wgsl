@@ -42,6 +42,11 @@ struct Params {
 
 #include "weight_copies"
 
+// The run's options as pipeline-overridable constants (1: on), so that the branches of those
+// off fold away: AdamW's decay (params.weight_decay > 0) and AMSGrad (params.amsgrad).
+override DECAY: u32 = 1u;
+override AMSGRAD: u32 = 1u;
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
@@ -55,11 +60,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     m[i] = mi;
     v[i] = vi;
     var w0 = weights[i];
-    if (params.weight_decay != 0.0) {
+    if (DECAY != 0u && params.weight_decay != 0.0) {
         w0 = w0 - w0 * params.weight_decay * step.lr;
     }
     var vh = vi;
-    if (params.amsgrad != 0u) {
+    if (AMSGRAD != 0u && params.amsgrad != 0u) {
         vh = max(a[i], vi);
         a[i] = vh;
     }

@@ -7,7 +7,7 @@ use super::{
     STEP_BYTES,
 };
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::gpu::{Dispatch, Gpu, Overrides, Tensor};
 use crate::layers::conv_params;
 use crate::layers::{
     AdamCopy, AdamParams, Optimizer, OptimizerKind, RmspropParams, SgdParams, MAX_ADAM_COPIES,
@@ -49,6 +49,11 @@ pub fn adam_update(
             table: &p.table[..p.copies as usize],
             steps,
             state,
+            // Branches folded away where the option is off (CPU adapters run both sides).
+            overrides: vec![
+                ("AMSGRAD", p.amsgrad),
+                ("DECAY", u32::from(p.weight_decay != 0.0)),
+            ],
         },
         &[(0, grads), (3, weights), (4, m), (5, v), (8, a)],
         p,
@@ -82,6 +87,7 @@ pub fn sgd_update(
             table: &p.table[..p.copies as usize],
             steps,
             state,
+            overrides: Vec::new(),
         },
         &[(0, grads), (3, weights), (4, m)],
         p,
@@ -121,6 +127,7 @@ pub fn rmsprop_update(
             table: &p.table[..p.copies as usize],
             steps,
             state,
+            overrides: Vec::new(),
         },
         &[(0, grads), (3, weights), (4, m), (5, v), (8, a)],
         p,
@@ -140,6 +147,8 @@ struct UpdatePass<'a> {
     /// The step records and counter (bindings 1 and 2).
     steps: &'a Tensor,
     state: &'a Tensor,
+    /// The pass's pipeline-overridable constants (its options that are fixed for a run).
+    overrides: Overrides,
 }
 
 /// The dispatch every optimizer pass is: its checks (each tensor's length, the step counter,
@@ -193,9 +202,10 @@ fn update<P: bytemuck::Pod>(
     };
     let mut bind = storage.to_vec();
     bind.extend([(1, u.steps), (2, u.state), (7, wt)]);
-    let d = gpu.dispatch(
+    let d = gpu.dispatch_tiled(
         u.shader,
         "main",
+        &u.overrides,
         &bind,
         Some((6, p)),
         grid_1d(u.len as usize / 4),

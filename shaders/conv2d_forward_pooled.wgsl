@@ -38,6 +38,12 @@
 @group(0) @binding(6) var<storage, read> xt: array<vec4<f32>>;
 #endif
 @group(0) @binding(7) var<storage, read_write> argmax: array<u32>;
+// With XT = 1 the pooled values also go channel-last into xt_out ((batch * h_pool * w_pool,
+// c_out / 4) vec4, c_out % 4 == 0): the layout conv2d_forward_subgroup's prepare_input writes
+// for a next conv that reads this output, which then need not (the same values). Otherwise
+// xt_out is a placeholder, never written.
+@group(0) @binding(8) var<storage, read_write> xt_out: array<vec4<f32>>;
+override XT: u32 = 0u;
 
 fn c4() -> u32 {
     return (params.c_out + 3u) / 4u;
@@ -73,10 +79,12 @@ fn act(v: f32) -> f32 {
 // (the winners are stored relative to it), `o` its index in pooled and argmax for channel 0
 // (channel co adds co * h_pool * w_pool), `ok` whether the cell exists. Computed once per cell:
 // integer division runs lane by lane on CPU adapters.
+// `cell` is the cell's own index, (image, pool row, pool column), its row in xt_out.
 struct Cell {
     at: u32,
     o: u32,
     ok: bool,
+    cell: u32,
 }
 
 fn cell_of(cell: u32) -> Cell {
@@ -84,14 +92,15 @@ fn cell_of(cell: u32) -> Cell {
     let c = cell_pixel(cell);
     let at = c.y * params.w_out + c.z;
     let o = c.x * params.c_out * pool_plane + (c.y / 2u) * params.w_pool + c.z / 2u;
-    return Cell(at, o, cell < params.batch * pool_plane);
+    return Cell(at, o, cell < params.batch * pool_plane, cell);
 }
 
 // Pools one cell's window sums s for channel co (if it and the cell exist): adds the bias,
 // applies act, keeps the first maximum in scan order and stores the value and the winner.
-fn pool_one(co: u32, c: Cell, s: vec4<f32>, b: f32) {
+// Returns the pooled value (0 where nothing is stored).
+fn pool_one(co: u32, c: Cell, s: vec4<f32>, b: f32) -> f32 {
     if (co >= params.c_out || !c.ok) {
-        return;
+        return 0.0;
     }
     var best = act(s.x + b);
     var best_at = c.at;
@@ -113,6 +122,22 @@ fn pool_one(co: u32, c: Cell, s: vec4<f32>, b: f32) {
     let o = c.o + co * params.h_pool * params.w_pool;
     pooled[o] = best;
     argmax[o] = best_at;
+    return best;
+}
+
+// With XT, channels c0 .. c0 + 3 (lo) and c0 + 4 .. c0 + 7 (hi) of cell c into xt_out (those
+// that exist).
+fn xt_store(c0: u32, c: Cell, lo: vec4<f32>, hi: vec4<f32>) {
+    if (XT == 0u || !c.ok) {
+        return;
+    }
+    let row = c.cell * (params.c_out / 4u) + c0 / 4u;
+    if (c0 < params.c_out) {
+        xt_out[row] = lo;
+    }
+    if (c0 + 4u < params.c_out) {
+        xt_out[row + 1u] = hi;
+    }
 }
 
 // For channels c0 + j and cells cell0 + h: tile[2 * j + h] holds the sums of the cell's 4
@@ -122,14 +147,16 @@ fn pool_one(co: u32, c: Cell, s: vec4<f32>, b: f32) {
 fn pool_store(c0: u32, cell0: u32, tile: array<vec4<f32>, 16>, bs: array<vec4<f32>, 2>) {
     let a = cell_of(cell0);
     let b = cell_of(cell0 + 1u);
-    pool_one(c0 + 0u, a, tile[0], bs[0].x); pool_one(c0 + 0u, b, tile[1], bs[0].x);
-    pool_one(c0 + 1u, a, tile[2], bs[0].y); pool_one(c0 + 1u, b, tile[3], bs[0].y);
-    pool_one(c0 + 2u, a, tile[4], bs[0].z); pool_one(c0 + 2u, b, tile[5], bs[0].z);
-    pool_one(c0 + 3u, a, tile[6], bs[0].w); pool_one(c0 + 3u, b, tile[7], bs[0].w);
-    pool_one(c0 + 4u, a, tile[8], bs[1].x); pool_one(c0 + 4u, b, tile[9], bs[1].x);
-    pool_one(c0 + 5u, a, tile[10], bs[1].y); pool_one(c0 + 5u, b, tile[11], bs[1].y);
-    pool_one(c0 + 6u, a, tile[12], bs[1].z); pool_one(c0 + 6u, b, tile[13], bs[1].z);
-    pool_one(c0 + 7u, a, tile[14], bs[1].w); pool_one(c0 + 7u, b, tile[15], bs[1].w);
+    let a_lo = vec4<f32>(pool_one(c0 + 0u, a, tile[0], bs[0].x), pool_one(c0 + 1u, a, tile[2], bs[0].y),
+                         pool_one(c0 + 2u, a, tile[4], bs[0].z), pool_one(c0 + 3u, a, tile[6], bs[0].w));
+    let a_hi = vec4<f32>(pool_one(c0 + 4u, a, tile[8], bs[1].x), pool_one(c0 + 5u, a, tile[10], bs[1].y),
+                         pool_one(c0 + 6u, a, tile[12], bs[1].z), pool_one(c0 + 7u, a, tile[14], bs[1].w));
+    let b_lo = vec4<f32>(pool_one(c0 + 0u, b, tile[1], bs[0].x), pool_one(c0 + 1u, b, tile[3], bs[0].y),
+                         pool_one(c0 + 2u, b, tile[5], bs[0].z), pool_one(c0 + 3u, b, tile[7], bs[0].w));
+    let b_hi = vec4<f32>(pool_one(c0 + 4u, b, tile[9], bs[1].x), pool_one(c0 + 5u, b, tile[11], bs[1].y),
+                         pool_one(c0 + 6u, b, tile[13], bs[1].z), pool_one(c0 + 7u, b, tile[15], bs[1].w));
+    xt_store(c0, a, a_lo, a_hi);
+    xt_store(c0, b, b_lo, b_hi);
 }
 
 #if !SUBGROUP

@@ -1290,6 +1290,7 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
         (2, 3, 6, 7, 9, 3),
         (5, 4, 4, 4, 20, 1),
         (2, 3, 7, 6, 30, 3),
+        (2, 1, 9, 8, 12, 3),
     ]
     .iter()
     .enumerate()
@@ -1359,6 +1360,37 @@ fn conv2d_forward_pooled_matches_reference_and_the_unfused_passes() {
                 let what = format!("subgroups {sg}, {blocks} blocks, {pp:?}");
                 assert_close(&format!("pooled {what}"), &results[0].0, &pooled, PASS);
                 assert_eq!(results[0], results[1], "fused against unfused, {what}");
+                // With whole vec4s of channels, the pass can also write its output channel-last
+                // for a next conv (scratch.xt_next): the same outputs, and the copy holds them.
+                if oc % 4 == 0 {
+                    let mut linked = layers::conv2d_scratch(&gpu, &p).unwrap();
+                    let xt = nan_filled(&gpu, pp.pool_len());
+                    linked.xt_next = Some(xt.clone());
+                    let (gp, gam) = (
+                        nan_filled(&gpu, pp.pool_len()),
+                        gpu.zeros("am", pp.pool_len()).unwrap(),
+                    );
+                    let mut prog = Vec::new();
+                    layers::conv2d_forward_pooled(
+                        &gpu, &mut prog, &gp, &gam, &ti, &tw, &tb, &linked, &pp,
+                    )
+                    .unwrap();
+                    run(&gpu, &prog);
+                    assert_eq!(
+                        (read(&gpu, &gp), read_u32(&gpu, &gam)),
+                        results[0],
+                        "{what}"
+                    );
+                    let pool_plane = pp.pool_len() / (n * oc);
+                    let want: Vec<f32> = (0..pp.pool_len())
+                        .map(|i| {
+                            let (cell, c) = (i / oc, i % oc);
+                            let (img, at) = (cell / pool_plane, cell % pool_plane);
+                            results[0].0[(img * oc + c) * pool_plane + at]
+                        })
+                        .collect();
+                    assert_eq!(read(&gpu, &xt), want, "channel-last copy, {what}");
+                }
                 // The reference's winners, wherever the window's best value leads the next by
                 // more than rounding (exact ties included: both keep the first).
                 let mut out = vec![0.0f32; p.out_len()];

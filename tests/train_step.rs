@@ -463,8 +463,9 @@ fn fused_and_unfused_passes_give_the_same_bits() {
     for (text, saved) in [
         // The loss, two pools backward and forward, the dense forward chain, two dense and one
         // conv backward joined, two transpositions, the first conv's gradient routing (its
-        // weight gradient comes from the pool's winners).
-        ("keras-mnist", 12),
+        // weight gradient comes from the pool's winners), the second conv's channel-last input
+        // copy (the first conv's pooled forward writes it).
+        ("keras-mnist", 13),
         // Gapped and overlapping pools after convs: the first fuses (with its weight gradient
         // from the winners), the second does not.
         ("conv2d(8,3,relu) maxpool(2,stride=3) conv2d(8,2) maxpool(3,stride=1) flatten dense(10)", 7),

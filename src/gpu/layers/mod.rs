@@ -266,6 +266,7 @@ impl NetBuffers {
                 _ => LayerBuffers::None,
             });
         }
+        conv2d::link_channel_last_inputs(model, stages, &mut layers);
         Ok(NetBuffers {
             slots,
             grads: gpu.zeros("grads", if batch > 0 { model.flat_len } else { 0 })?,

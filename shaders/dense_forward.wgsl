@@ -41,6 +41,11 @@ fn inp4(i: vec4<u32>) -> vec4<f32> {
 // Blocks of 8 rows per workgroup (tiling only).
 override RB: u32 = 1u;
 
+// The weights dense_rows_acc reads.
+fn tile_weight4(i: vec4<u32>) -> vec4<f32> {
+    return weight4(i);
+}
+
 // Rows n0 .. n0 + 7 of a tile (those in range) into out.
 fn out_rows8(n0: u32, o0: u32, t: array<vec4<f32>, 16>) {
     out_row(n0 + 0u, o0, t[0], t[1]);
@@ -84,17 +89,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
 #if SUBGROUP
     // This lane's input row in block B: n0 + 8 B + lane % 8 (clamped); blocks8 shares them.
     let xl = min(vec4<u32>(n0 + lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(params.batch - 1u)) * params.n_in;
+    let n_in = params.n_in;
     // accB: rows n0 + 8 B .. + 7, row r's outputs o0..o0+3 at 2r and o0+4..o0+7 at 2r + 1.
-    var acc0: array<vec4<f32>, 16>;
-    var acc1: array<vec4<f32>, 16>;
-    var acc2: array<vec4<f32>, 16>;
-    var acc3: array<vec4<f32>, 16>;
-    for (var i = 0u; i < params.n_in; i++) {
-        let w_a = weight4(wa + vec4<u32>(i));
-        let w_b = weight4(wb + vec4<u32>(i));
-        let x = vec4<f32>(inp[xl.x + i], inp[xl.y + i], inp[xl.z + i], inp[xl.w + i]);
-        blocks8(&acc0, &acc1, &acc2, &acc3, x, w_a, w_b);
-    }
+#include "dense_rows_acc"
     out_rows8(n0, o0, acc0);
     if (RB > 1u) {
         out_rows8(n0 + 8u, o0, acc1);

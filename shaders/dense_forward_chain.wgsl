@@ -150,21 +150,18 @@ fn second_rows8(n0: u32, r0: u32, o0: u32, t: array<vec4<f32>, 16>) {
 
 // Rows n0 .. n0 + 8 RB - 1, outputs o0 .. o0 + 7 of the first layer: the row values by share8
 // (lane l loads row n0 + 8 B + l % 8 of block B), each weight load serving every row.
+// The weights dense_rows_acc reads: the first layer's.
+fn tile_weight4(i: vec4<u32>) -> vec4<f32> {
+    return w1_4(i);
+}
+
 fn first_tile(n0: u32, o0: u32, lane: u32) {
     let l = params.first;
     let xl = min(vec4<u32>(n0 + lane % 8u) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(l.batch - 1u)) * l.n_in;
     let wa = min(vec4<u32>(o0) + LANES_A, vec4<u32>(l.n_out - 1u)) * l.n_in;
     let wb = min(vec4<u32>(o0) + LANES_B, vec4<u32>(l.n_out - 1u)) * l.n_in;
-    var acc0: array<vec4<f32>, 16>;
-    var acc1: array<vec4<f32>, 16>;
-    var acc2: array<vec4<f32>, 16>;
-    var acc3: array<vec4<f32>, 16>;
-    for (var i = 0u; i < l.n_in; i++) {
-        let w_a = w1_4(wa + vec4<u32>(i));
-        let w_b = w1_4(wb + vec4<u32>(i));
-        let x = vec4<f32>(inp[xl.x + i], inp[xl.y + i], inp[xl.z + i], inp[xl.w + i]);
-        blocks8(&acc0, &acc1, &acc2, &acc3, x, w_a, w_b);
-    }
+    let n_in = l.n_in;
+#include "dense_rows_acc"
     first_rows8(n0, 0u, o0, acc0);
     if (RB > 1u) {
         first_rows8(n0, 8u, o0, acc1);

@@ -149,6 +149,7 @@ parts_table! {
     "conv2d_partial",
     "dense_acc8x2",
     "dense_params",
+    "dense_rows_acc",
     "divmod",
     "dropout_hash",
     "dropout_params",

@@ -297,7 +297,7 @@ fn dense_matches_reference() {
             for &(sg, rb, wg) in &variants {
                 gpu.subgroups = sg;
                 gpu.tile_blocks = rb;
-                gpu.dense_workgroup = wg;
+                gpu.narrow_workgroup = wg;
                 let p = DenseParams::new(n, i, o, relu);
                 let inp = rand_vec(1, n * i, -1.0, 1.0);
                 let wt = rand_vec(2, o * i, -0.5, 0.5);
@@ -1205,8 +1205,10 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                 let tpooled = t(&pooled);
                 let scratch = layers::conv2d_scratch(&gpu, &p).unwrap();
                 // Without the input gradient (a first conv) with 2x2 windows and few columns,
-                // the weight pass reads the pool's winners itself, with no routing pass.
-                for with_input in [true, false] {
+                // the weight pass reads the pool's winners itself, with no routing pass, in
+                // workgroups of 8 or 64 (the same bits).
+                for (with_input, wg) in [(true, 64), (false, 8), (false, 64)] {
+                    gpu.narrow_workgroup = wg;
                     let results: Vec<Vec<Vec<f32>>> = [true, false]
                         .iter()
                         .map(|&fused| {
@@ -1251,7 +1253,7 @@ fn conv2d_backward_pooled_matches_reference_and_the_unfused_passes() {
                             vec![read(&gpu, &gdinp), read(&gpu, &gdw), read(&gpu, &gdb)]
                         })
                         .collect();
-                    let what = format!("subgroups {sg} input {with_input} {pp:?}");
+                    let what = format!("subgroups {sg} input {with_input} wg {wg} {pp:?}");
                     if with_input {
                         assert_close(&format!("pooled dinp {what}"), &results[0][0], &dinp, PASS);
                     }
@@ -1467,7 +1469,7 @@ fn dense_forward_chain_matches_reference_and_the_unfused_passes() {
             for &(sg, rb, wg) in &variants {
                 gpu.subgroups = sg;
                 gpu.tile_blocks = rb;
-                gpu.dense_workgroup = wg;
+                gpu.narrow_workgroup = wg;
                 let p = DenseChainParams {
                     first: DenseParams::new(n, i, m, relu),
                     second: DenseParams::new(n, m, o, !relu),

@@ -161,9 +161,10 @@ pub struct Gpu {
     /// them: 1, 2 or 4, the same bits for each (`tuning::tile_blocks`, from the device type);
     /// tests change it.
     pub tile_blocks: u32,
-    /// Invocations per workgroup of the dense backward pass (`tuning::dense_workgroup`, from the
-    /// device type; the same bits for any); tests change it.
-    pub dense_workgroup: u32,
+    /// Invocations per workgroup of the dense passes and of a first conv's weight gradient from
+    /// the pool's winners (`tuning::narrow_workgroup`, from the device type; the same bits for
+    /// any); tests change it.
+    pub narrow_workgroup: u32,
     /// Threads a CPU adapter runs workgroups on, one workgroup per thread at a time (lavapipe
     /// starts one per core: the host's available parallelism); 1 on GPUs. Kernels that choose
     /// between fewer, larger workgroups and more, smaller ones keep at least this many
@@ -295,7 +296,7 @@ impl Gpu {
             retune: false,
             conv_backward_tiling: None,
             tile_blocks: tuning::tile_blocks(info_type),
-            dense_workgroup: tuning::dense_workgroup(info_type),
+            narrow_workgroup: tuning::narrow_workgroup(info_type),
             cpu_threads: match info_type {
                 wgpu::DeviceType::Cpu => {
                     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -29,11 +29,12 @@ pub fn tile_blocks(device: wgpu::DeviceType) -> u32 {
     }
 }
 
-/// Invocations per workgroup of the dense backward pass (`WG` of `dense_backward.wgsl`), by
-/// device type: 64 on GPUs; 8 on CPU adapters, where a workgroup's invocations past the last
-/// input or column still run and 8 leave fewest idle (fc1's backward at batch 32 on lavapipe,
-/// 1,600 inputs: 1.47 ms at 64, 1.25 ms at 8, best of six alternating runs).
-pub fn dense_workgroup(device: wgpu::DeviceType) -> u32 {
+/// Invocations per workgroup (`WG`) of the passes whose grids are few invocations wide: the dense
+/// passes and a first conv's weight gradient from the pool's winners. By device type: 64 on
+/// GPUs; 8 on CPU adapters, where a workgroup's invocations past the last input or column still
+/// run and 8 leave fewest idle (fc1's backward at batch 32 on lavapipe, 1,600 inputs: 1.47 ms
+/// at 64, 1.25 ms at 8, best of six alternating runs).
+pub fn narrow_workgroup(device: wgpu::DeviceType) -> u32 {
     match device {
         wgpu::DeviceType::Cpu => 8,
         _ => 64,

@@ -399,7 +399,7 @@ pub fn conv2d_backward_pooled(
             &scratch.partial,
             c.chunks() * c.c_out as usize * (c.ksize() + 1),
         )?;
-        let wg = gpu.dense_workgroup;
+        let wg = gpu.narrow_workgroup;
         prog.push(
             gpu.dispatch_tiled(
                 Shader::Conv2dBackwardPooled,

@@ -20,9 +20,9 @@ fn dense_subgroup_fits(gpu: &Gpu, n: u32, wg: usize) -> bool {
 
 /// The dense backward kernel for this layer, its blocks of 8 rows (outputs) per invocation
 /// (`gpu.tile_blocks` in the subgroup variant, 1 in the portable one) and its overrides (those
-/// and `gpu.dense_workgroup` invocations per workgroup).
+/// and `gpu.narrow_workgroup` invocations per workgroup).
 fn dense_backward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, usize, Overrides) {
-    let wg = gpu.dense_workgroup;
+    let wg = gpu.narrow_workgroup;
     let (shader, rb) = match dense_subgroup_fits(gpu, p.n_in, wg as usize) {
         true => (Shader::DenseBackwardSubgroup, gpu.tile_blocks),
         false => (Shader::DenseBackward, 1),
@@ -43,11 +43,11 @@ fn dense_lens(
 }
 
 /// The dense forward kernel for this layer, its blocks of 8 rows per workgroup and its
-/// invocations per workgroup (`gpu.dense_workgroup`). The subgroup variant shares the input
+/// invocations per workgroup (`gpu.narrow_workgroup`). The subgroup variant shares the input
 /// values by broadcast (same bindings) and takes the most blocks, up to `gpu.tile_blocks`, that
 /// still give each of `gpu.cpu_threads` a workgroup; the portable one 1.
 fn dense_forward_shader(gpu: &Gpu, p: &DenseParams) -> (Shader, usize, usize) {
-    let wg = gpu.dense_workgroup as usize;
+    let wg = gpu.narrow_workgroup as usize;
     if !dense_subgroup_fits(gpu, p.n_out, wg) {
         return (Shader::DenseForward, 1, wg);
     }
@@ -211,7 +211,7 @@ pub fn dense_backward_input(
         (p.batch * p.n_out) as usize,
     )?;
     let (shader, rb, overrides) = dense_backward_shader(gpu, p);
-    let wg = gpu.dense_workgroup as usize;
+    let wg = gpu.narrow_workgroup as usize;
     prog.push(
         gpu.dispatch_tiled(
             shader,
@@ -251,7 +251,7 @@ pub fn dense_backward_weight(
     )?;
     check_len("dense_backward_weight", "dbias", dbias, p.n_out as usize)?;
     let (shader, rb, overrides) = dense_backward_shader(gpu, p);
-    let wg = gpu.dense_workgroup as usize;
+    let wg = gpu.narrow_workgroup as usize;
     prog.push(
         gpu.dispatch_tiled(
             shader,
@@ -288,7 +288,7 @@ pub fn dense_backward(
     p: &DenseParams,
 ) -> Result<()> {
     let (shader, rb, overrides) = dense_backward_shader(gpu, p);
-    let (rows, wg) = (TILE * rb, gpu.dense_workgroup as usize);
+    let (rows, wg) = (TILE * rb, gpu.narrow_workgroup as usize);
     let weight_groups =
         (p.n_in as usize + 1).div_ceil(TILE * wg) * (p.n_out as usize).div_ceil(rows);
     let input_groups = (p.n_in as usize).div_ceil(TILE * wg) * (p.batch as usize).div_ceil(rows);

@@ -26,7 +26,7 @@
 // of a window lies in the row or it does not. So the sums are those of main followed by
 // backward_weight (TILE_COLS 12), bit for bit, while every winner's gradient and pool value is
 // loaded once per window row and no gradient plane is written (at batch 32 on lavapipe, conv1's
-// routing pass and weight pass took 0.93 + 0.91 ms, this pass 1.55 to 1.65). One invocation per chunk and 16 output
+// routing pass and weight pass took 0.93 + 0.91 ms, this pass about 1.2). One invocation per chunk and 16 output
 // channels. Dispatch: x = ceil(chunks / WG), y = ceil(c_out / 16); reduce_weight follows.
 
 #include "conv2d_params"
@@ -89,6 +89,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 // Invocations per workgroup of backward_weight (tiling only).
 override WG: u32 = 64u;
+// 1 for a conv with one input channel and 3x3 taps (the host sets it): the columns' loads are
+// shared between a window row's two candidates. The same values either way.
+override K3: u32 = 0u;
 
 fn inp4(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(inp[i.x], inp[i.y], inp[i.z], inp[i.w]);
@@ -193,13 +196,35 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let ok0 = m0 >= m_begin && m0 < m_end;
                 let ok1 = m0 + 1u >= m_begin && m0 + 1u < m_end;
                 let at0 = oy * params.w_out + x0;
-                let ib = vec4<u32>(row_in + x0);
-                let xa0 = select(inp4(ib + xoa), one, bias_a);
-                let xb0 = select(inp4(ib + xob), one, bias_b);
-                let xc0 = select(inp4(ib + xoc), one, bias_c);
-                let xa1 = select(inp4(ib + xoa + 1u), one, bias_a);
-                let xb1 = select(inp4(ib + xob + 1u), one, bias_b);
-                let xc1 = select(inp4(ib + xoc + 1u), one, bias_c);
+                // Each candidate's columns (the second candidate's: the taps one to the right).
+                var xa0: vec4<f32>;
+                var xb0: vec4<f32>;
+                var xc0: vec4<f32>;
+                var xa1: vec4<f32>;
+                var xb1: vec4<f32>;
+                var xc1: vec4<f32>;
+                if (K3 != 0u) {
+                    // One input channel, 3x3 taps: columns (ky, kx) row-major, the bias at 9.
+                    // The second candidate's taps are the first's one to the right: only those
+                    // at kx = 3 are loaded anew (12 loads, not 24).
+                    let r0 = row_in + x0;
+                    let r1 = r0 + params.w_in;
+                    let r2 = r1 + params.w_in;
+                    xa0 = vec4<f32>(inp[r0], inp[r0 + 1u], inp[r0 + 2u], inp[r1]);
+                    xb0 = vec4<f32>(inp[r1 + 1u], inp[r1 + 2u], inp[r2], inp[r2 + 1u]);
+                    xc0 = vec4<f32>(inp[r2 + 2u], 1.0, 1.0, 1.0);
+                    xa1 = vec4<f32>(xa0.y, xa0.z, inp[r0 + 3u], xb0.x);
+                    xb1 = vec4<f32>(xb0.y, inp[r1 + 3u], xb0.w, xc0.x);
+                    xc1 = vec4<f32>(inp[r2 + 3u], 1.0, 1.0, 1.0);
+                } else {
+                    let ib = vec4<u32>(row_in + x0);
+                    xa0 = select(inp4(ib + xoa), one, bias_a);
+                    xb0 = select(inp4(ib + xob), one, bias_b);
+                    xc0 = select(inp4(ib + xoc), one, bias_c);
+                    xa1 = select(inp4(ib + xoa + 1u), one, bias_a);
+                    xb1 = select(inp4(ib + xob + 1u), one, bias_b);
+                    xc1 = select(inp4(ib + xoc + 1u), one, bias_c);
+                }
                 let c = vec4<u32>(cells + px);
                 winners8(&acc0, &acc0c, winners4(c + oc0, at0, ok0, ok1), winners4(c + oc1, at0, ok0, ok1),
                          xa0, xb0, xc0, xa1, xb1, xc1);

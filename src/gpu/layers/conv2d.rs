@@ -404,7 +404,10 @@ pub fn conv2d_backward_pooled(
             gpu.dispatch_tiled(
                 Shader::Conv2dBackwardPooled,
                 "backward_weight",
-                &vec![("WG", wg)],
+                &vec![
+                    ("WG", wg),
+                    ("K3", u32::from((c.c_in, c.kh, c.kw) == (1, 3, 3))),
+                ],
                 &[
                     (0, pooled),
                     (1, argmax),

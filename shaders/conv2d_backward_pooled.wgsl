@@ -26,8 +26,9 @@
 // of a window lies in the row or it does not. So the sums are those of main followed by
 // backward_weight (TILE_COLS 12), bit for bit, while every winner's gradient and pool value is
 // loaded once per window row and no gradient plane is written (at batch 32 on lavapipe, conv1's
-// routing pass and weight pass took 0.93 + 0.91 ms, this pass about 1.2). One invocation per chunk and 16 output
-// channels. Dispatch: x = ceil(chunks / WG), y = ceil(c_out / 16); reduce_weight follows.
+// routing pass and weight pass took 0.93 + 0.91 ms, this pass about 1.2). One invocation per
+// chunk and 16 output channels. Dispatch: x = ceil(chunks / WG), y = ceil(c_out / 16);
+// reduce_weight follows.
 
 #include "conv2d_params"
 #include "divmod"

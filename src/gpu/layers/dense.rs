@@ -123,13 +123,17 @@ fn dense_chain_shader(gpu: &Gpu, p: &DenseChainParams) -> (Shader, u32) {
 /// outputs among the threads and keeps every row: at batch 32 on lavapipe with 2 threads, fc1
 /// and fc2 took 0.65 ms chained (16 rows per weight load) and 0.48 ms apart (32 rows).
 pub fn chain_pays(r: &Recorder, i: usize) -> bool {
+    let (shader, rb) = dense_chain_shader(r.gpu, &chain_params(r, i));
+    shader != Shader::DenseForwardChainSubgroup || rb >= r.gpu.tile_blocks
+}
+
+/// The shapes of dense layers `i` and `i + 1` as one chain.
+fn chain_params(r: &Recorder, i: usize) -> DenseChainParams {
     let (a, b) = (&r.model.layers[i], &r.model.layers[i + 1]);
-    let cp = DenseChainParams {
+    DenseChainParams {
         first: dense_params(a, r.batch),
         second: dense_params(b, r.batch),
-    };
-    let (shader, rb) = dense_chain_shader(r.gpu, &cp);
-    shader != Shader::DenseForwardChainSubgroup || rb >= r.gpu.tile_blocks
+    }
 }
 
 /// Two dense layers in one pass (`dense_forward_chain.wgsl`, the same bits as two
@@ -344,11 +348,8 @@ pub fn record_forward(r: &mut Recorder, i: usize) -> Result<()> {
 
 /// Dense layers `i` and `i + 1` forward in one pass (`Stage::DenseChain`).
 pub fn record_forward_chain(r: &mut Recorder, i: usize) -> Result<()> {
+    let cp = chain_params(r, i);
     let (a, b) = (&r.model.layers[i], &r.model.layers[i + 1]);
-    let cp = DenseChainParams {
-        first: dense_params(a, r.batch),
-        second: dense_params(b, r.batch),
-    };
     let (w1, b1) = (r.weight(a.weight)?, r.weight(a.bias)?);
     let (w2, b2) = (r.weight(b.weight)?, r.weight(b.bias)?);
     let (hid, out, inp) = (&r.net.acts[i + 1], &r.net.acts[i + 2], r.inp(i));
